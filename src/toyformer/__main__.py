@@ -1,0 +1,5 @@
+import sys
+
+from toyformer.cli import main
+
+sys.exit(main())

@@ -1,0 +1,44 @@
+"""The command line: a thin layer over the Python API. ``main(argv) -> exit code``.
+
+Each command family lives in its own module with ``register(subparsers)``, which adds its
+sub-commands and sets ``func`` on them. Bad input prints one line ``toyformer: error: ...``
+naming the allowed values and exits with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from toyformer.cli import run_commands
+from toyformer.errors import ConfigError
+
+COMMAND_MODULES = [run_commands]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="toyformer", description="Train small transformers on algorithmic tasks.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return p
+
+
+def add_task_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task-file", action="append", default=[], help="a Python file registering tasks")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    try:
+        from toyformer.tasks import load_task_file
+
+        for path in getattr(args, "task_file", []):
+            load_task_file(path)
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"toyformer: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,105 @@
+"""``toyformer tasks``, ``toyformer train`` and ``toyformer eval``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from toyformer.config import LAYOUTS, RunConfig, read_config_file
+from toyformer.errors import ConfigError
+
+
+def register(sub) -> None:
+    from toyformer.cli import add_task_file
+
+    t = sub.add_parser("tasks", help="list the tasks with an example each")
+    add_task_file(t)
+    t.set_defaults(func=cmd_tasks)
+
+    tr = sub.add_parser("train", help="train a model on a task and write a run directory")
+    tr.add_argument("task", nargs="?", help="task name (see `toyformer tasks`)")
+    tr.add_argument("--layout", choices=LAYOUTS, help="default: the task's own")
+    tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value, e.g. model.n_layers=2 or length=20 (repeatable)")
+    tr.add_argument("--config", help="a YAML, TOML or JSON config file")
+    tr.add_argument("--out", help="run directory (default: runs/TASK-LAYOUT-TIME)")
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    add_task_file(tr)
+    tr.add_argument("--json", action="store_true", help="end with one JSON line of results")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="re-evaluate a run from its directory")
+    ev.add_argument("run_dir")
+    ev.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_task_file(ev)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_eval)
+
+
+def cmd_tasks(args) -> int:
+    from toyformer.tasks import get_task, list_tasks
+
+    for name in list_tasks():
+        task = get_task(name)
+        ex = task.sample(1, torch.Generator().manual_seed(0))
+        vocab = task.vocab
+        print(f"{name:<20} {task.description}")
+        print(f"{'':<20}   {vocab.decode(ex.input[0])}  ->  {vocab.decode(ex.target[0])}")
+    return 0
+
+
+def config_from_args(args) -> RunConfig:
+    """Defaults <- config file <- TASK <- --layout/--seed/--device <- --set overrides."""
+    data = read_config_file(args.config) if args.config else {}
+    if args.task:
+        task = data.get("task", {})
+        task = {"name": task} if isinstance(task, str) else dict(task)
+        if task.get("name", args.task) != args.task:
+            task = {}  # another task than the file's: its parameters do not apply
+        data["task"] = {**task, "name": args.task}
+    elif "task" not in data:
+        raise ConfigError("no task given; name one (see `toyformer tasks`) or pass --config")
+    for key in ("layout", "seed", "device"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    return RunConfig.from_dict(data).with_overrides(args.overrides)
+
+
+def cmd_train(args) -> int:
+    from toyformer.training import train
+
+    if args.resume:
+        if not args.out:
+            raise ConfigError("--resume needs --out RUN_DIR")
+        config, out = None, Path(args.out)
+    else:
+        config = config_from_args(args)
+        out = Path(args.out or f"runs/{config.task.name}-{config.layout}-{time.strftime('%Y%m%d-%H%M%S')}")
+    run = train(config, out_dir=out, resume=args.resume, quiet=args.quiet or args.json, device=args.device)
+    _report(run.summary, args.json, out)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from toyformer.evaluation import evaluate
+
+    _report(evaluate(args.run_dir, device=args.device), args.json, None)
+    return 0
+
+
+def _report(result: dict, as_json: bool, out: Path | None) -> None:
+    for key, value in result.items():
+        if isinstance(value, (dict, list)):
+            continue
+        shown = f"{value:.4f}" if isinstance(value, float) else value
+        print(f"{key:<18} {shown}")
+    if out is not None:
+        print(f"{'run_dir':<18} {out}")
+    if as_json:
+        print(json.dumps({**result, **({"run_dir": str(out)} if out is not None else {})}))

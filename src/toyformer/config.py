@@ -1,0 +1,252 @@
+"""Run configuration: typed, nested, frozen dataclasses validated on construction.
+
+A run is fully described by a ``RunConfig``; it is written to every run directory so that a run
+can be evaluated, resumed or re-plotted from its directory alone.
+
+>>> cfg = RunConfig.from_dict({"task": {"name": "reverse", "length": 8}, "model": {"n_layers": 1}})
+>>> cfg.task.params["length"], cfg.model.n_layers, cfg.layout
+(8, 1, 'tagger')
+>>> cfg.with_overrides(["model.d_model=32", "lr=3e-3"]).train.lr
+0.003
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from toyformer.config_types import coerce
+from toyformer.errors import ConfigError
+from toyformer.tasks import get_task, task_class, task_params
+
+Layout = Literal["classifier", "tagger", "causal", "seq2seq"]
+LAYOUTS: tuple[str, ...] = typing.get_args(Layout)
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """A task name and its parameters (checked against the task's own fields)."""
+
+    name: str = "count_ones"
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        task = get_task(self.name, **self.params)  # validates name and params
+        object.__setattr__(self, "params", task_params(task))
+
+    def build(self):
+        return get_task(self.name, **self.params)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Transformer shape and the choices that decide success."""
+
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int = 256
+    dropout: float = 0.0
+    norm: Literal["pre", "post"] = "pre"
+    positional: Literal["none", "sinusoidal", "learned"] = "learned"
+    activation: Literal["relu", "gelu"] = "gelu"
+    pooling: Literal["mean", "first", "last", "flatten"] = "mean"  # classifier only
+    head_hidden: tuple[int, ...] = ()  # classifier MLP head widths before the output layer
+    causal_encoder: bool = False  # classifier/tagger: causal self-attention (R1's decoder-only)
+    n_decoder_layers: int | None = None  # seq2seq: decoder depth (None: same as n_layers)
+    max_len: int | None = None  # positional table size (None: from the task's lengths)
+
+    def __post_init__(self):
+        for name in ("d_model", "n_heads", "n_layers", "d_ff"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name}={getattr(self, name)} must be >= 1")
+        if self.d_model % self.n_heads:
+            divisors = [h for h in range(1, self.d_model + 1) if self.d_model % h == 0]
+            raise ConfigError(
+                f"model.d_model={self.d_model} is not divisible by model.n_heads={self.n_heads}; "
+                f"allowed n_heads: {', '.join(map(str, divisors))}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout={self.dropout} is out of range; allowed: 0 <= dropout < 1")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How training examples are drawn and batched."""
+
+    batch_size: int = 64
+    train_size: int | None = None  # None: a stream of fresh samples each step; N: a fixed pool
+    holdout: Literal["auto", "yes", "no"] = "auto"  # exclude test examples from training
+    sep: bool = True  # causal layout: a <sep> token between prompt and answer
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise ConfigError(f"data.batch_size={self.batch_size} must be >= 1")
+        if self.train_size is not None and self.train_size < 1:
+            raise ConfigError(f"data.train_size={self.train_size} must be >= 1 or none")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and stopping."""
+
+    steps: int = 2000
+    epochs: int | None = None  # with a fixed pool: stop after this many passes
+    max_time_s: float | None = None
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    beta2: float = 0.98
+    warmup_steps: int = 50
+    schedule: Literal["cosine", "constant", "linear"] = "cosine"
+    min_lr_ratio: float = 0.1  # cosine/linear decay ends at lr * min_lr_ratio
+    grad_clip: float | None = 1.0
+
+    def __post_init__(self):
+        if self.steps < 1:
+            raise ConfigError(f"train.steps={self.steps} must be >= 1")
+        if self.lr <= 0:
+            raise ConfigError(f"train.lr={self.lr} must be > 0")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"train.warmup_steps={self.warmup_steps} must be >= 0")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Held-out evaluation and early stopping."""
+
+    every: int = 100
+    val_size: int = 512
+    test_size: int = 2000
+    batch_size: int = 500
+    target_metric: Literal["exact_match", "token_acc"] = "exact_match"
+    target: float | None = 1.0  # stop when validation reaches this (None: never stop early)
+    seed: int = 1234  # seed of the validation and test sets (the same for every run seed)
+
+    def __post_init__(self):
+        if self.every < 1:
+            raise ConfigError(f"eval.every={self.every} must be >= 1")
+        if self.val_size < 1 or self.test_size < 1:
+            raise ConfigError("eval.val_size and eval.test_size must be >= 1")
+
+
+SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run. ``layout`` None means the task's default layout."""
+
+    task: TaskConfig = field(default_factory=TaskConfig)
+    layout: Layout | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def __post_init__(self):
+        if self.layout is None:
+            object.__setattr__(self, "layout", task_class(self.task.name).default_layout)
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"layout={self.layout!r} is not allowed; allowed: {', '.join(LAYOUTS)}")
+
+    # --- conversion -------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["task"] = {"name": self.task.name, **self.task.params}
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        """Build from nested plain data (a config file); unknown keys are rejected."""
+        data = dict(data)
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in data:
+            if key not in known:
+                raise ConfigError(f"unknown config key {key!r}; allowed: {', '.join(known)}")
+        task = data.pop("task", {})
+        if isinstance(task, str):
+            task = {"name": task}
+        task = dict(task)
+        kwargs: dict[str, Any] = {"task": TaskConfig(task.pop("name", "count_ones"), task)}
+        for name, section in SECTIONS.items():
+            kwargs[name] = _build_section(section, name, data.pop(name, None) or {})
+        hints = typing.get_type_hints(cls)
+        for key, value in data.items():
+            kwargs[key] = coerce(value, hints[key], key)
+        return cls(**kwargs)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        """Read a YAML, TOML or JSON config file."""
+        return cls.from_dict(read_config_file(path))
+
+    def with_overrides(self, overrides: list[str]) -> "RunConfig":
+        """Apply ``key=value`` overrides; keys are dotted (``model.n_layers``) or unique leaf
+        names (``n_layers``, ``length``); task parameters are ``task.<param>``."""
+        data = self.to_dict()
+        for item in overrides:
+            if "=" not in item:
+                raise ConfigError(f"override {item!r} must look like key=value")
+            key, value = item.split("=", 1)
+            section, leaf = self._resolve_key(key.strip(), data)
+            target = data if section is None else data[section]
+            target[leaf] = value
+        return RunConfig.from_dict(data)
+
+    def _resolve_key(self, key: str, data: dict) -> tuple[str | None, str]:
+        if "." in key:
+            section, leaf = key.split(".", 1)
+            if section not in data or not isinstance(data[section], dict):
+                raise ConfigError(f"unknown config section {section!r}; allowed: task, {', '.join(SECTIONS)}")
+            if leaf not in data[section]:
+                allowed = ", ".join(k for k in data[section] if k != "name" or section != "task")
+                raise ConfigError(f"unknown key {key!r}; allowed in {section}: {allowed}")
+            return section, leaf
+        if key in data and not isinstance(data[key], dict):
+            return None, key
+        owners = [s for s, v in data.items() if isinstance(v, dict) and key in v]
+        if len(owners) == 1:
+            return owners[0], key
+        if len(owners) > 1:
+            raise ConfigError(f"key {key!r} is ambiguous; use one of: {', '.join(f'{s}.{key}' for s in owners)}")
+        every = sorted(f"{s}.{k}" for s, v in data.items() if isinstance(v, dict) for k in v)
+        raise ConfigError(f"unknown key {key!r}; allowed: {', '.join(every)}")
+
+
+def _build_section(cls, name: str, values: dict):
+    if not isinstance(values, dict):
+        raise ConfigError(f"config section {name!r} must be a mapping")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"unknown key {name}.{key}; allowed: {', '.join(known)}")
+        kwargs[key] = coerce(value, hints[key], f"{name}.{key}")
+    return cls(**kwargs)
+
+
+def read_config_file(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            return tomllib.loads(text)
+        if path.suffix == ".json":
+            return json.loads(text)
+        if path.suffix in (".yaml", ".yml"):
+            return yaml.safe_load(text) or {}
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid: {str(exc).splitlines()[0]}")
+    raise ConfigError(f"config file {str(path)!r} has suffix {path.suffix!r}; allowed: .yaml, .yml, .toml, .json")

@@ -1,0 +1,101 @@
+"""Formatting: turns task examples into what a layout consumes. Masks are derived from ``<pad>``.
+
+The four layouts see an example ``input = 3 1 4``, ``target = 4 1 3`` as::
+
+    classifier  inputs 3 1 4                      labels [class]          (target [n, 1])
+    tagger      inputs 3 1 4                      labels 4 1 3            (one per position)
+    causal      inputs 3 1 4 <sep> 4 1 3          labels . . . 4 1 3 <eos> (loss on the answer only)
+    seq2seq     inputs 3 1 4  decoder <bos> 4 1 3  labels 4 1 3 <eos>
+
+Causal prompts are left-padded so that every row's answer starts in the same column (batched
+greedy decoding appends one column at a time); positions are counted from the first real token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from toyformer.tasks.base import BOS, EOS, PAD, SEP, Examples
+
+IGNORE = -100  # label value that the loss and the metrics skip
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Model-ready tensors. ``labels`` uses ``IGNORE`` where nothing is predicted."""
+
+    inputs: torch.Tensor  # [B, T] encoder input, or the whole causal sequence
+    labels: torch.Tensor  # [B] classifier, else [B, T_out]
+    decoder_inputs: torch.Tensor | None = None  # seq2seq: [B, T_out] target shifted right
+    prompt_len: int = 0  # causal: column where the answer starts (labels start one earlier)
+
+    def to(self, device) -> "Batch":
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Batch(move(self.inputs), move(self.labels), move(self.decoder_inputs), self.prompt_len)
+
+
+def lengths(x: torch.Tensor) -> torch.Tensor:
+    """Number of non-pad tokens per right-padded row: ``[n, T] -> [n]``."""
+    return (x != PAD).sum(-1)
+
+
+def with_eos(target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Append ``<eos>`` to each right-padded answer that does not already end with one.
+
+    Returns the answers ``[n, T + 1]`` and their lengths including ``<eos>`` ``[n]``.
+    """
+    n_tok = lengths(target)  # [n]
+    out = torch.nn.functional.pad(target, (0, 1), value=PAD)  # [n, T + 1]
+    last = out.gather(1, (n_tok - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+    missing = (last != EOS) | (n_tok == 0)
+    rows = torch.arange(len(out), device=out.device)
+    out[rows[missing], n_tok[missing]] = EOS
+    return out, n_tok + missing.long()
+
+
+def format_batch(ex: Examples, layout: str, sep: bool = True) -> Batch:
+    """Turn examples into a ``Batch`` for ``layout`` (see the module docstring)."""
+    if layout == "classifier":
+        return Batch(ex.input, ex.target[:, 0])
+    if layout == "tagger":
+        width = max(ex.input.shape[1], ex.target.shape[1])
+        inputs = torch.nn.functional.pad(ex.input, (0, width - ex.input.shape[1]), value=PAD)
+        labels = torch.nn.functional.pad(ex.target, (0, width - ex.target.shape[1]), value=PAD)
+        return Batch(inputs, labels.masked_fill(labels == PAD, IGNORE))
+    answer, ans_len = with_eos(ex.target)  # [n, A], [n]
+    if layout == "seq2seq":
+        bos = torch.full_like(answer[:, :1], BOS)
+        decoder_inputs = torch.cat([bos, answer[:, :-1]], 1)  # [n, A]
+        decoder_inputs = decoder_inputs.masked_fill(decoder_inputs == EOS, PAD)
+        return Batch(ex.input, answer.masked_fill(answer == PAD, IGNORE), decoder_inputs)
+    if layout == "causal":
+        prompt = causal_prompt(ex.input, sep)  # [n, P], left-padded
+        seq = torch.cat([prompt, answer], 1)  # [n, P + A]
+        labels = torch.full_like(seq, IGNORE)
+        p = prompt.shape[1]
+        labels[:, p - 1 : p - 1 + answer.shape[1]] = answer.masked_fill(answer == PAD, IGNORE)
+        # the model reads seq[:, :-1] and predicts seq[:, 1:]
+        return Batch(seq[:, :-1], labels[:, :-1], prompt_len=p)
+    raise ValueError(f"unknown layout {layout!r}")
+
+
+def causal_prompt(inputs: torch.Tensor, sep: bool = True) -> torch.Tensor:
+    """Right-padded prompts ``[n, L]`` -> left-padded ``[n, L (+1)]`` ending with ``<sep>``."""
+    n_tok = lengths(inputs)  # [n]
+    width = inputs.shape[1] + int(sep)
+    out = torch.full((len(inputs), width), PAD, dtype=inputs.dtype, device=inputs.device)
+    if sep:
+        out[:, -1] = SEP
+    shift = width - int(sep) - n_tok  # [n] leading pads
+    cols = torch.arange(inputs.shape[1], device=inputs.device).unsqueeze(0) + shift.unsqueeze(1)
+    keep = torch.arange(inputs.shape[1], device=inputs.device).unsqueeze(0) < n_tok.unsqueeze(1)
+    rows = torch.arange(len(inputs), device=inputs.device).unsqueeze(1).expand_as(cols)
+    out[rows[keep], cols[keep]] = inputs[keep]
+    return out
+
+
+def answer_tokens(ex: Examples) -> torch.Tensor:
+    """The reference answers as the decoders must produce them: ``[n, A]`` ending in ``<eos>``."""
+    return with_eos(ex.target)[0]

@@ -1,0 +1,65 @@
+"""Transformer blocks and stacks shared by every layout.
+
+A block is self-attention (+ cross-attention in a seq2seq decoder) + feed-forward, each a
+residual branch with the norm either before it (``pre``: ``x + f(norm(x))``) or after the sum
+(``post``: ``norm(x + f(x))``, the original Transformer and ``nn.TransformerEncoder``'s default).
+Post-norm stacks are what make deep models hard to train without warm-up (R0).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from toyformer.models.attention import Attention
+
+
+class FeedForward(nn.Module):
+    def __init__(self, d_model: int, d_ff: int, dropout: float, activation: str):
+        super().__init__()
+        self.up, self.down = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
+        self.act = nn.GELU() if activation == "gelu" else nn.ReLU()
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, d] -> [B, T, d]
+        return self.down(self.drop(self.act(self.up(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg, name: str, cross: bool):
+        super().__init__()
+        d = cfg.d_model
+        self.pre = cfg.norm == "pre"
+        self.attn = Attention(d, cfg.n_heads, cfg.dropout, f"{name}.attn")
+        self.norm1 = nn.LayerNorm(d)
+        self.cross_attn = Attention(d, cfg.n_heads, cfg.dropout, f"{name}.cross_attn") if cross else None
+        self.norm_cross = nn.LayerNorm(d) if cross else None
+        self.ff = FeedForward(d, cfg.d_ff, cfg.dropout, cfg.activation)
+        self.norm2 = nn.LayerNorm(d)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def _residual(self, x, norm, f):
+        if self.pre:
+            return x + self.drop(f(norm(x)))
+        return norm(x + self.drop(f(x)))
+
+    def forward(self, x, mask, memory=None, cross_mask=None):
+        """``x [B, T, d]``; ``mask [B, 1, T, T]``; ``memory [B, S, d]`` with ``cross_mask``."""
+        x = self._residual(x, self.norm1, lambda h: self.attn(h, h, mask))
+        if self.cross_attn is not None:
+            x = self._residual(x, self.norm_cross, lambda h: self.cross_attn(h, memory, cross_mask))
+        return self._residual(x, self.norm2, self.ff)
+
+
+class Stack(nn.Module):
+    """``n`` blocks named ``{name}.blocks.{i}``; pre-norm stacks end with a final LayerNorm."""
+
+    def __init__(self, cfg, n_layers: int, name: str, cross: bool = False):
+        super().__init__()
+        self.blocks = nn.ModuleList(Block(cfg, f"{name}.blocks.{i}", cross) for i in range(n_layers))
+        self.final_norm = nn.LayerNorm(cfg.d_model) if cfg.norm == "pre" else nn.Identity()
+
+    def forward(self, x, mask, memory=None, cross_mask=None):  # [B, T, d] -> [B, T, d]
+        for block in self.blocks:
+            x = block(x, mask, memory, cross_mask)
+        return self.final_norm(x)

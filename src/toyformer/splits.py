@@ -1,0 +1,111 @@
+"""Validation/test sets and the training data source, with train and test kept disjoint.
+
+- A task with a small finite ``domain()`` and ``holdout``: the domain is shuffled once (eval
+  seed) and cut into test, validation and training parts, so the sets are disjoint by
+  construction.
+- A task without holdout (memorising a table, counting 10 patterns): validation and test are
+  the whole domain when it is finite, and training sees every example.
+- Any other task: validation and test are drawn from their own seeds, and every training
+  example whose input equals a held-out input is dropped before it is used (compared by a
+  64-bit key of the tokens: equal inputs always have equal keys, so nothing held out leaks).
+
+Training data is a stream (fresh samples every step) or a fixed pool visited in epochs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from toyformer.errors import ConfigError
+from toyformer.tasks.base import Examples
+
+_MULT = 0x9E3779B97F4A7C15 - 2**64  # an odd 64-bit constant (as a signed int64)
+
+
+def input_keys(inputs: torch.Tensor) -> torch.Tensor:
+    """A 64-bit key per row of right-padded token ids ``[n, T] -> [n]`` (int64 arithmetic wraps)."""
+    t = inputs.shape[1]
+    powers = torch.full((t,), _MULT, dtype=torch.long).cumprod(0).to(inputs.device)  # [T]
+    return (inputs * powers).sum(-1)
+
+
+@dataclass
+class Splits:
+    val: Examples
+    test: Examples
+    pool: Examples | None  # training examples to draw from (finite domains, fixed pools)
+    exclude: torch.Tensor | None  # sorted keys of held-out inputs, for streams
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def make_splits(task, cfg) -> Splits:
+    """Build validation/test sets and the training pool for ``task`` under ``cfg`` (a RunConfig)."""
+    holdout = cfg.data.holdout == "yes" or (cfg.data.holdout == "auto" and task.holdout)
+    ev = cfg.eval
+    dom = task.domain()
+    if dom is not None and holdout:
+        order = torch.randperm(len(dom), generator=_generator(ev.seed))
+        n_test = min(ev.test_size, len(dom) // 5)
+        n_val = min(ev.val_size, len(dom) // 10)
+        if n_test < 1 or n_val < 1:
+            raise ConfigError(f"task {task.name!r} has only {len(dom)} examples, too few to hold out; set data.holdout=no")
+        test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
+        if cfg.data.train_size is not None:
+            train = train[: cfg.data.train_size]
+        return Splits(dom[val], dom[test], dom[train], None)
+    if dom is not None:
+        return Splits(dom, dom, None, None)
+    val = task.sample(ev.val_size, _generator(ev.seed))
+    test = task.sample(ev.test_size, _generator(ev.seed + 1))
+    exclude = None
+    if holdout:
+        exclude = torch.cat([input_keys(val.input), input_keys(test.input)]).unique()  # sorted
+    pool = None
+    if cfg.data.train_size is not None:
+        pool = draw(task, cfg.data.train_size, _generator(cfg.seed + 10_000), exclude)
+    return Splits(val, test, pool, exclude)
+
+
+def draw(task, n: int, generator: torch.Generator, exclude: torch.Tensor | None) -> Examples:
+    """``n`` fresh training examples, none of whose inputs is held out."""
+    if exclude is None:
+        return task.sample(n, generator)
+    parts, have = [], 0
+    for _ in range(100):
+        ex = task.sample(max(n - have, 16), generator)
+        ex = ex[~torch.isin(input_keys(ex.input), exclude)]
+        parts.append(ex)
+        have += len(ex)
+        if have >= n:
+            return Examples.cat(parts)[:n]
+    raise ConfigError(f"task {task.name!r}: almost every sample is held out; set data.holdout=no or lower eval sizes")
+
+
+class TrainData:
+    """Training batches for step ``s`` (0-based): a stream, or a pool visited in shuffled epochs.
+
+    The stream's only state is its generator; a pool's order for epoch ``e`` is drawn from
+    ``seed + e``, so resuming at step ``s`` needs the generator state alone.
+    """
+
+    def __init__(self, task, splits: Splits, batch_size: int, seed: int):
+        self.task, self.splits, self.batch_size, self.seed = task, splits, batch_size, seed
+        self.generator = _generator(seed)
+        pool = splits.pool
+        self._epoch, self._order = None, None
+        self.steps_per_epoch = None if pool is None else max(1, -(-len(pool) // batch_size))
+
+    def batch(self, step: int) -> Examples:
+        pool = self.splits.pool
+        if pool is None:
+            return draw(self.task, self.batch_size, self.generator, self.splits.exclude)
+        epoch, i = divmod(step, self.steps_per_epoch)
+        if self._epoch != epoch:
+            self._epoch = epoch
+            self._order = torch.randperm(len(pool), generator=_generator(self.seed * 1_000_003 + epoch))
+        return pool[self._order[i * self.batch_size : (i + 1) * self.batch_size]]

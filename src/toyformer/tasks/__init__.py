@@ -1,0 +1,12 @@
+"""The task library. Importing this package registers every built-in task."""
+
+from toyformer.tasks import (  # noqa: F401  (each import registers its task)
+    reverse,
+)
+from toyformer.tasks.base import BOS, EOS, PAD, SEP, SPECIALS, UNK, Examples, Task, Vocab, task_params
+from toyformer.tasks.registry import get_task, list_tasks, load_task_file, register_task, task_class
+
+__all__ = [
+    "BOS", "EOS", "PAD", "SEP", "SPECIALS", "UNK", "Examples", "Task", "Vocab", "task_params",
+    "get_task", "list_tasks", "load_task_file", "register_task", "task_class",
+]

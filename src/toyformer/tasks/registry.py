@@ -1,0 +1,88 @@
+"""The task registry: name -> task class. A new task is one file plus one ``register_task`` line.
+
+>>> from toyformer.tasks import get_task
+>>> get_task("reverse", length=4).kind
+'tag'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import sys
+import typing
+from pathlib import Path
+
+from toyformer.config_types import coerce
+from toyformer.errors import ConfigError
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register_task(name: str):
+    """Class decorator adding a task class to the registry under ``name``.
+
+    A user's own file can do this too and be loaded with ``--task-file my_task.py``::
+
+        @register_task("my_task")
+        @dataclass(frozen=True)
+        class MyTask: ...
+    """
+
+    def deco(cls):
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"task {name!r} must be a dataclass")
+        _REGISTRY[name] = cls
+        cls.name = name
+        return cls
+
+    return deco
+
+
+def list_tasks() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def task_class(name: str) -> type:
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown task {name!r}; allowed: {', '.join(list_tasks())}")
+    return _REGISTRY[name]
+
+
+def get_task(name: str, **params):
+    """Build a task by name; parameters are type-checked and unknown ones rejected.
+
+    >>> get_task("reverse", length=3, vocab_size=5).length
+    3
+    """
+    cls = task_class(name)
+    known = [f.name for f in dataclasses.fields(cls)]
+    hints = typing.get_type_hints(cls)
+    clean = {}
+    for key, value in params.items():
+        if key not in known:
+            raise ConfigError(
+                f"unknown parameter {key!r} for task {name!r}; allowed: {', '.join(known) or 'none'}"
+            )
+        clean[key] = coerce(value, hints[key], f"task.{key}")
+    return cls(**clean)
+
+
+def load_task_file(path: str | Path) -> list[str]:
+    """Import a user's Python file that registers tasks; returns the names it added."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"task file {str(path)!r} does not exist")
+    before = set(_REGISTRY)
+    mod_name = f"toyformer_user_task_{path.stem}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code: report it on one line
+        raise ConfigError(f"task file {str(path)!r} failed to import: {type(exc).__name__}: {exc}")
+    added = sorted(set(_REGISTRY) - before)
+    if not added and not any(getattr(v, "__module__", None) == mod_name for v in _REGISTRY.values()):
+        raise ConfigError(f"task file {str(path)!r} registers no task (use @register_task)")
+    return added

@@ -1,0 +1,51 @@
+"""R2: reverse a sequence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.registry import register_task
+
+
+@register_task("reverse")
+@dataclass(frozen=True)
+class Reverse:
+    """Reverse a sequence of ``length`` symbols drawn uniformly from ``vocab_size`` symbols.
+
+    Worked example (``length=4, vocab_size=10``)::
+
+        input  3 1 4 1
+        target 1 4 1 3
+
+    Symbols are the tokens ``"0" .. str(vocab_size - 1)``. R2 scales ``length`` to 1000 and
+    ``vocab_size`` to 20; ``sample(..., length=L)`` draws other lengths for length generalisation.
+    """
+
+    length: int = 20
+    vocab_size: int = 10
+
+    kind: ClassVar[str] = "tag"
+    default_layout: ClassVar[str] = "tagger"
+    holdout: ClassVar[bool] = True
+    description: ClassVar[str] = "reverse a sequence of symbols (R2)"
+
+    def __post_init__(self):
+        check_range("task.length", self.length, 1)
+        check_range("task.vocab_size", self.vocab_size, 2, 1000)
+
+    @property
+    def vocab(self) -> Vocab:
+        return Vocab([str(i) for i in range(self.vocab_size)])
+
+    def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
+        length = self.length if length is None else length
+        first = len(self.vocab) - self.vocab_size  # id of symbol "0"
+        x = torch.randint(self.vocab_size, (n, length), generator=generator) + first  # [n, length]
+        return Examples(x, x.flip(1))
+
+    def domain(self) -> Examples | None:
+        return None

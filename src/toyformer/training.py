@@ -1,0 +1,266 @@
+"""The training loop: seeded, deterministic, resumable; early stop at a target metric.
+
+>>> run = toyformer.train(RunConfig.from_dict({"task": "count_ones"}))   # doctest: +SKIP
+>>> run.summary["test_exact_match"], run.summary["solved_at_step"]         # doctest: +SKIP
+(1.0, 200)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from toyformer import rundir
+from toyformer.config import RunConfig
+from toyformer.data import format_batch
+from toyformer.errors import ConfigError
+from toyformer.evaluation import evaluate_examples, loss_and_predictions, public
+from toyformer.metrics import exact_match, token_hits
+from toyformer.models import build_model
+from toyformer.splits import Splits, TrainData, make_splits
+
+
+@dataclass
+class Run:
+    """A trained (or loaded) run: its config, model, data splits, metrics and summary."""
+
+    config: RunConfig
+    model: torch.nn.Module
+    task: object
+    splits: Splits
+    device: torch.device
+    metrics: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    run_dir: Path | None = None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' but no CUDA device is available; allowed here: auto, cpu")
+    return torch.device(name)
+
+
+def build(config: RunConfig, device: str | None = None) -> Run:
+    """Task, splits and a freshly initialised model (seeded) for ``config``; validates the pair."""
+    dev = resolve_device(device or config.device)
+    task = config.task.build()
+    splits = make_splits(task, config)
+    widths = [format_batch(ex[:8], config.layout, config.data.sep) for ex in (splits.val, splits.test)]
+    w_in = max(b.inputs.shape[1] for b in widths)
+    w_out = max(b.labels.shape[-1] if b.labels.dim() > 1 else 1 for b in widths)
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, config.layout, task, (w_in, w_out)).to(dev)
+    if config.train.epochs is not None and splits.pool is None:
+        raise ConfigError("train.epochs needs a fixed pool: set data.train_size (or use train.steps)")
+    return Run(config, model, task, splits, dev)
+
+
+def lr_at(step: int, total: int, cfg) -> float:
+    """Learning rate at 0-based ``step``: linear warm-up, then constant, linear or cosine decay."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return cfg.lr
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+    shape = 1 - progress if cfg.schedule == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * shape)
+
+
+def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
+    """AdamW; weight decay on matrices only (not on biases, norms or embeddings)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.dim() >= 2 and "embed" not in name else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
+
+
+def _progress(total: int, quiet: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=quiet or not sys.stderr.isatty(), leave=False, unit="step")
+
+
+def train(
+    config: RunConfig,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    quiet: bool = True,
+    device: str | None = None,
+    on_eval: Callable[[dict], None] | None = None,
+) -> Run:
+    """Train a model for ``config``. With ``out_dir`` the run directory is written (and, with
+    ``resume``, continued from its checkpoint). ``on_eval(record)`` is called after each
+    evaluation (live plots, loggers). Returns the ``Run``."""
+    out = Path(out_dir) if out_dir is not None else None
+    if resume:
+        if out is None:
+            raise ConfigError("resume needs an output directory")
+        rundir.prepare_out_dir(out, resume=True)
+        config = RunConfig.from_dict(rundir.read_config(out))
+        if (out / "summary.json").is_file():  # finished: nothing to do
+            return load_run(out, device=device)
+    run = build(config, device)  # validates everything before anything is written
+    if out is not None and not resume:
+        rundir.prepare_out_dir(out, resume=False)
+        rundir.write_json(out / "config.json", config.to_dict())
+    run.run_dir = out
+    return _loop(run, quiet, on_eval, resume)
+
+
+def _loop(run: Run, quiet: bool, on_eval, resume: bool) -> Run:
+    cfg, model, dev, out = run.config, run.model, run.device, run.run_dir
+    data = TrainData(run.task, run.splits, cfg.data.batch_size, cfg.seed)
+    total = cfg.train.steps if cfg.train.epochs is None else cfg.train.epochs * data.steps_per_epoch
+    opt = make_optimizer(model, cfg.train)
+    state = {"step": 0, "wall_s": 0.0, "solved_at_step": None, "solved_at_s": None, "history": []}
+    ckpt = out / "checkpoint.safetensors" if out is not None else None
+    if resume and ckpt.is_file():
+        rng, state = rundir.load_checkpoint(ckpt, model, opt, dev)
+        torch.set_rng_state(rng["torch"])
+        data.generator.set_state(rng["data"])
+        if "cuda" in rng and dev.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], dev)
+    run.metrics = state["history"]
+    step, wall_before = state["step"], state["wall_s"]
+    acc = _Accumulator(dev)
+    bar = _progress(total, quiet)
+    bar.update(step)
+    t0 = time.perf_counter()
+    model.train()
+    stop = False
+    while not stop:
+        ex = data.batch(step).to(dev)
+        batch = format_batch(ex, cfg.layout, cfg.data.sep)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, total, cfg.train)
+        loss, pred = loss_and_predictions(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.train.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+        opt.step()
+        acc.add(loss.detach(), pred, batch.labels)
+        step += 1
+        bar.update(1)
+        wall = wall_before + time.perf_counter() - t0
+        out_of_time = cfg.train.max_time_s is not None and wall >= cfg.train.max_time_s
+        if step % cfg.eval.every == 0 or step >= total or out_of_time:
+            record = {"step": step, "wall_s": round(wall, 3), "lr": lr_at(step - 1, total, cfg.train), **acc.read()}
+            val = evaluate_examples(model, run.splits.val, cfg.layout, cfg.data.sep, cfg.eval.batch_size, dev)
+            record.update(public(val, "val"))
+            wall = wall_before + time.perf_counter() - t0
+            solved = cfg.eval.target is not None and val[cfg.eval.target_metric] >= cfg.eval.target
+            if solved and state["solved_at_step"] is None:
+                state["solved_at_step"], state["solved_at_s"] = step, round(wall, 3)
+            run.metrics.append(record)
+            bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{val[cfg.eval.target_metric]:.3f}")
+            stop = solved or step >= total or out_of_time
+            state.update(step=step, wall_s=wall)
+            if out is not None:
+                _checkpoint(ckpt, model, opt, data, dev, state)
+                rundir.write_jsonl(out / "metrics.jsonl", run.metrics)
+            if on_eval is not None:
+                on_eval(record)
+    bar.close()
+    run.summary = _finish(run, state)
+    return run
+
+
+class _Accumulator:
+    """Running training loss/accuracy between evaluations, kept on the device (no host sync)."""
+
+    def __init__(self, dev):
+        self.dev = dev
+        self.reset()
+
+    def reset(self):
+        z = lambda: torch.zeros((), device=self.dev)  # noqa: E731
+        self.loss, self.hits, self.count, self.rows, self.exact, self.n = z(), z(), z(), z(), z(), 0
+
+    def add(self, loss, pred, labels):
+        h, c = token_hits(pred, labels)
+        self.loss += loss
+        self.hits += h
+        self.count += c
+        self.exact += exact_match(pred, labels).sum()
+        self.rows += labels.shape[0]
+        self.n += 1
+
+    def read(self) -> dict:
+        out = {
+            "train_loss": (self.loss / max(self.n, 1)).item(),
+            "train_token_acc": (self.hits / self.count.clamp(min=1)).item(),
+            "train_exact_match": (self.exact / self.rows.clamp(min=1)).item(),  # teacher forced
+        }
+        self.reset()
+        return out
+
+
+def _checkpoint(path, model, opt, data, dev, state):
+    rng = {"torch": torch.get_rng_state(), "data": data.generator.get_state()}
+    if dev.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(dev)
+    rundir.save_checkpoint(path, model, opt, rng, state)
+
+
+def _finish(run: Run, state: dict) -> dict:
+    cfg = run.config
+    test = evaluate_examples(run.model, run.splits.test, cfg.layout, cfg.data.sep, cfg.eval.batch_size, run.device)
+    last = run.metrics[-1] if run.metrics else {}
+    summary = {
+        "task": cfg.task.name,
+        "layout": cfg.layout,
+        "params": sum(p.numel() for p in run.model.parameters()),
+        "steps": state["step"],
+        "wall_s": round(state["wall_s"], 3),
+        "train_loss": last.get("train_loss"),
+        "test_token_acc": test["token_acc"],
+        "test_exact_match": test["exact_match"],
+        "test_loss": test["loss"],
+        "test_n": test["n"],
+        "val_token_acc": last.get("val_token_acc"),
+        "val_exact_match": last.get("val_exact_match"),
+        "solved_at_step": state["solved_at_step"],
+        "solved_at_s": state["solved_at_s"],
+        "target": {"metric": cfg.eval.target_metric, "value": cfg.eval.target},
+        "task_params": cfg.task.params,
+        "seed": cfg.seed,
+        "device": str(run.device),
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.machine()},
+    }
+    if run.run_dir is not None:
+        rundir.save_weights(run.run_dir / "model.safetensors", run.model, {"config": cfg.to_dict()})
+        rundir.write_json(run.run_dir / "summary.json", summary)
+    return summary
+
+
+def load_run(run_dir: str | Path, device: str | None = None) -> Run:
+    """Rebuild a run from its directory: config, splits and the final (or latest) weights."""
+    run_dir = Path(run_dir)
+    config = RunConfig.from_dict(rundir.read_config(run_dir))
+    run = build(config, device)
+    run.run_dir = run_dir
+    weights = run_dir / "model.safetensors"
+    if weights.is_file():
+        rundir.load_weights(weights, run.model, run.device)
+    elif (run_dir / "checkpoint.safetensors").is_file():
+        opt = make_optimizer(run.model, config.train)
+        _, state = rundir.load_checkpoint(run_dir / "checkpoint.safetensors", run.model, opt, run.device)
+        run.metrics = state["history"]
+    else:
+        raise ConfigError(f"{str(run_dir)!r} has no weights yet (no model.safetensors or checkpoint)")
+    if (run_dir / "summary.json").is_file():
+        run.summary = rundir.read_json(run_dir / "summary.json")
+        run.metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return run

@@ -1,0 +1,63 @@
+import pytest
+
+from toyformer import ConfigError, RunConfig
+from toyformer.config import read_config_file
+
+
+def test_defaults_take_the_task_layout():
+    assert RunConfig.from_dict({"task": "reverse"}).layout == "tagger"
+
+
+def test_dotted_and_leaf_overrides():
+    cfg = RunConfig.from_dict({"task": "reverse"}).with_overrides(["model.n_layers=3", "length=7", "lr=1e-3", "seed=4"])
+    assert (cfg.model.n_layers, cfg.task.params["length"], cfg.train.lr, cfg.seed) == (3, 7, 0.001, 4)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.n_heads=5", "not divisible"),
+        ("model.norm=middle", "allowed: pre, post"),
+        ("nope=1", "unknown key 'nope'"),
+        ("model.nope=1", "allowed in model"),
+        ("model.n_layers=two", "must be an integer"),
+        ("length=0", "task.length=0"),
+        ("layout=diagonal", "allowed: classifier, tagger, causal, seq2seq"),
+        ("n_layers", "key=value"),
+    ],
+)
+def test_bad_overrides_are_one_line_errors(override, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        RunConfig.from_dict({"task": "reverse"}).with_overrides([override])
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_task_names_the_allowed_ones():
+    with pytest.raises(ConfigError, match="allowed: .*reverse"):
+        RunConfig.from_dict({"task": "reverze"})
+
+
+def test_round_trip_through_dict():
+    cfg = RunConfig.from_dict({"task": {"name": "reverse", "length": 9}, "model": {"head_hidden": [8, 4]}})
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("suffix, text", [
+    (".yaml", "task: {name: reverse, length: 6}\nmodel: {n_layers: 3}\n"),
+    (".toml", "[task]\nname = 'reverse'\nlength = 6\n[model]\nn_layers = 3\n"),
+    (".json", '{"task": {"name": "reverse", "length": 6}, "model": {"n_layers": 3}}'),
+])
+def test_config_files(tmp_path, suffix, text):
+    path = tmp_path / f"c{suffix}"
+    path.write_text(text)
+    cfg = RunConfig.load(path)
+    assert cfg.task.params["length"] == 6 and cfg.model.n_layers == 3
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_config_file(tmp_path / "none.yaml")
+    bad = tmp_path / "c.ini"
+    bad.write_text("x")
+    with pytest.raises(ConfigError, match="allowed: .yaml"):
+        read_config_file(bad)

@@ -1,0 +1,42 @@
+import torch
+
+from toyformer.data import IGNORE, causal_prompt, format_batch, with_eos
+from toyformer.models.attention import self_attention_mask
+from toyformer.tasks import BOS, EOS, PAD, SEP, Examples
+
+# two rows of different lengths: "5 6 7" -> "7 6 5" and "8" -> "8 8"
+EX = Examples(torch.tensor([[5, 6, 7], [8, 0, 0]]), torch.tensor([[7, 6, 5], [8, 8, 0]]))
+
+
+def test_with_eos_appends_only_where_missing():
+    out, n = with_eos(torch.tensor([[5, 2, 0], [5, 6, 0]]))
+    assert out.tolist() == [[5, 2, 0, 0], [5, 6, 2, 0]] and n.tolist() == [2, 3]
+
+
+def test_causal_prompt_is_left_padded_and_ends_with_sep():
+    assert causal_prompt(EX.input).tolist() == [[5, 6, 7, SEP], [PAD, PAD, 8, SEP]]
+    assert causal_prompt(EX.input, sep=False).tolist() == [[5, 6, 7], [PAD, PAD, 8]]
+
+
+def test_causal_batch_puts_loss_on_the_answer_only():
+    b = format_batch(EX, "causal")
+    assert b.inputs.tolist() == [[5, 6, 7, SEP, 7, 6, 5], [PAD, PAD, 8, SEP, 8, 8, EOS]]
+    i = IGNORE
+    assert b.labels.tolist() == [[i, i, i, 7, 6, 5, EOS], [i, i, i, 8, 8, EOS, i]]
+
+
+def test_seq2seq_batch_shifts_the_target_behind_bos():
+    b = format_batch(EX, "seq2seq")
+    assert b.decoder_inputs.tolist() == [[BOS, 7, 6, 5], [BOS, 8, 8, PAD]]
+    assert b.labels.tolist() == [[7, 6, 5, EOS], [8, 8, EOS, IGNORE]]
+
+
+def test_tagger_ignores_padding():
+    b = format_batch(EX, "tagger")
+    assert b.labels.tolist() == [[7, 6, 5], [8, 8, IGNORE]]
+
+
+def test_masks_hide_padding_and_the_future_but_never_a_whole_row():
+    m = self_attention_mask(torch.tensor([[False, True, True]]), causal=True)[0, 0]
+    assert m.tolist() == [[True, False, False], [False, True, False], [False, True, True]]
+    assert m.any(-1).all()

@@ -1,0 +1,92 @@
+"""Model invariants: causal models ignore the future, no positional encoding means
+permutation equivariance, padding changes nothing, every layout runs."""
+
+import pytest
+import torch
+
+from toyformer import ConfigError, ModelConfig, build_model, get_task, record_attention
+from toyformer.data import Batch, format_batch
+
+TASK = get_task("reverse", length=6)
+
+
+def model_for(layout="tagger", **cfg):
+    torch.manual_seed(0)
+    base = {"d_model": 32, "n_heads": 4, "n_layers": 2, "d_ff": 64}
+    return build_model(ModelConfig(**{**base, **cfg}), layout, TASK, (16, 16)).eval()
+
+
+def tokens(n=4, t=6, seed=0):
+    return torch.randint(5, len(TASK.vocab), (n, t), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("norm", ["pre", "post"])
+def test_causal_model_ignores_future_tokens(norm):
+    model = model_for("causal", norm=norm)
+    x = tokens()
+    y = x.clone()
+    y[:, 4:] = tokens(t=2, seed=1)  # change only the last two positions
+    a, b = model.logits(x), model.logits(y)
+    assert torch.allclose(a[:, :4], b[:, :4], atol=1e-5)
+    assert not torch.allclose(a[:, 4:], b[:, 4:], atol=1e-3)
+
+
+def test_encoder_without_positions_is_permutation_equivariant():
+    model = model_for("tagger", positional="none")
+    x = tokens()
+    perm = torch.randperm(6, generator=torch.Generator().manual_seed(3))
+    out, out_perm = model(Batch(x, x)), model(Batch(x[:, perm], x))
+    assert torch.allclose(out[:, perm], out_perm, atol=1e-5)
+
+
+def test_encoder_with_positions_is_not_equivariant():
+    model = model_for("tagger", positional="learned")
+    torch.nn.init.normal_(model.encoder.embed.pos.weight)  # make positions matter at init
+    x = tokens()
+    perm = torch.arange(5, -1, -1)
+    assert not torch.allclose(model(Batch(x, x))[:, perm], model(Batch(x[:, perm], x)), atol=1e-3)
+
+
+@pytest.mark.parametrize("layout", ["tagger", "causal", "seq2seq"])
+@pytest.mark.parametrize("positional", ["none", "sinusoidal", "learned"])
+def test_right_padding_does_not_change_real_positions(layout, positional):
+    model = model_for(layout, positional=positional)
+    ex = TASK.sample(3, torch.Generator().manual_seed(0))
+    wide = type(ex)(torch.nn.functional.pad(ex.input, (0, 3)), ex.target)  # 3 extra <pad> columns
+    if layout == "tagger":
+        a, b = model(format_batch(ex, layout)), model(format_batch(wide, layout))[:, :6]
+    elif layout == "causal":  # prompts are left-padded: compare the answer columns
+        a, b = model(format_batch(ex, layout))[:, -6:], model(format_batch(wide, layout))[:, -6:]
+    else:
+        a, b = model(format_batch(ex, layout)), model(format_batch(wide, layout))
+    assert torch.isfinite(b).all()
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_layout_that_cannot_fit_is_rejected():
+    with pytest.raises(ConfigError, match="allowed layouts: tagger, causal, seq2seq"):
+        build_model(ModelConfig(), "classifier", TASK, (6, 6))
+
+
+def test_attention_is_recorded_under_stable_names():
+    model = model_for("seq2seq")
+    ex = TASK.sample(2, torch.Generator().manual_seed(0))
+    with record_attention(model) as weights:
+        model(format_batch(ex, "seq2seq"))
+    assert set(weights) == {
+        "encoder.blocks.0.attn", "encoder.blocks.1.attn",
+        "decoder.blocks.0.attn", "decoder.blocks.1.attn",
+        "decoder.blocks.0.cross_attn", "decoder.blocks.1.cross_attn",
+    }
+    w = weights["decoder.blocks.0.cross_attn"]
+    assert w.shape == (2, 4, 7, 6) and torch.allclose(w.sum(-1), torch.ones(2, 4, 7))
+    assert all(m.recorder is None for m in model.modules() if hasattr(m, "recorder"))
+
+
+def test_recorded_path_equals_fused_path():
+    model = model_for("causal")
+    x = tokens()
+    fused = model.logits(x)
+    with record_attention(model):
+        manual = model.logits(x)
+    assert torch.allclose(fused, manual, atol=1e-5)
