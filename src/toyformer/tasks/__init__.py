@@ -1,7 +1,16 @@
 """The task library. Importing this package registers every built-in task."""
 
 from toyformer.tasks import (  # noqa: F401  (each import registers its task)
+    addition,
+    alternating,
+    arithmetic,
+    copy,
+    count_ones,
+    lookup_table,
+    modular_arithmetic,
+    parity,
     reverse,
+    sort,
 )
 from toyformer.tasks.base import BOS, EOS, PAD, SEP, SPECIALS, UNK, Examples, Task, Vocab, task_params
 from toyformer.tasks.registry import get_task, list_tasks, load_task_file, register_task, task_class

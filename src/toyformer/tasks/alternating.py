@@ -1,0 +1,49 @@
+"""R3: continue an alternating sequence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.registry import register_task
+
+
+@register_task("alternating")
+@dataclass(frozen=True)
+class Alternating:
+    """Continue ``1 0 1 0 ...``: the input is ``length`` alternating bits starting with a random
+    bit, the answer the next ``length`` bits. R3's tiny task for the smallest encoder-decoder.
+
+    Worked example (``length=4``)::
+
+        input  1 0 1 0
+        target 1 0 1 0
+    """
+
+    length: int = 8
+
+    kind: ClassVar[str] = "seq2seq"
+    default_layout: ClassVar[str] = "seq2seq"
+    holdout: ClassVar[bool] = False  # two distinct examples per length
+    description: ClassVar[str] = "continue an alternating 1 0 1 0 sequence (R3)"
+
+    def __post_init__(self):
+        check_range("task.length", self.length, 1)
+
+    @property
+    def vocab(self) -> Vocab:
+        return Vocab(["0", "1"])
+
+    def _examples(self, first: torch.Tensor, length: int) -> Examples:
+        pos = torch.arange(2 * length).unsqueeze(0)  # [1, 2L]
+        seq = (first.unsqueeze(1) + pos) % 2 + 5  # [n, 2L]
+        return Examples(seq[:, :length], seq[:, length:])
+
+    def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
+        return self._examples(torch.randint(2, (n,), generator=generator), length or self.length)
+
+    def domain(self) -> Examples | None:
+        return self._examples(torch.tensor([1, 0]), self.length)

@@ -1,0 +1,77 @@
+"""R4: signed addition and subtraction in R4's exact format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from toyformer.tasks.base import EOS, Examples, Vocab, check_range, number_tokens, place
+from toyformer.tasks.registry import register_task
+
+
+@register_task("arithmetic")
+@dataclass(frozen=True)
+class Arithmetic:
+    """Formulas ``a+b`` or ``a-b`` (each half the time), ``a`` uniform in ``[-10^c, 10^c]``,
+    ``b`` uniform in ``[0, 10^c]`` (both ends included), ``c = complexity``; the answer is the
+    decimal result. One token per character ``0-9 + -``; question and answer end with
+    ``<eos>``, then are padded or trimmed to ``2c+3`` and ``c+2`` tokens as in R4 (``trim=false``
+    pads to the longest possible, ``2c+5`` and ``c+3``, so nothing is ever cut).
+
+    Worked example (``complexity=3``)::
+
+        input  - 4 2 + 9 7 0 <eos>
+        target 9 2 8 <eos>
+    """
+
+    complexity: int = 3
+    trim: bool = True
+
+    kind: ClassVar[str] = "seq2seq"
+    default_layout: ClassVar[str] = "seq2seq"
+    holdout: ClassVar[bool] = True
+    description: ClassVar[str] = "signed a+b / a-b in R4's format (R4)"
+
+    def __post_init__(self):
+        check_range("task.complexity", self.complexity, 1, 17)
+
+    @property
+    def vocab(self) -> Vocab:
+        return Vocab([str(i) for i in range(10)] + ["+", "-"])
+
+    def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
+        c = self.complexity if length is None else length
+        check_range("complexity", c, 1, 17)
+        top = 10**c
+        a = torch.randint(-top, top + 1, (n,), generator=generator)
+        b = torch.randint(0, top + 1, (n,), generator=generator)
+        minus = torch.randint(2, (n,), generator=generator).bool()
+        r = torch.where(minus, a - b, a + b)
+        v = self.vocab
+        plus_id, minus_id, digit0 = v.id("+"), v.id("-"), v.id("0")
+        one = torch.ones(n, dtype=torch.long)
+
+        def signed(x: torch.Tensor, dst: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+            """Write ``x`` as ``[-]digits`` into ``dst`` at ``start``; return the end column."""
+            neg = (x < 0).long()
+            place(dst, torch.full((n, 1), minus_id), neg, start)
+            tok, width = number_tokens(x.abs(), digit0, c + 2)
+            place(dst, tok, width, start + neg)
+            return start + neg + width
+
+        q = torch.zeros(n, 2 * c + 5, dtype=torch.long)  # [n, 2c+5]: the longest question
+        end = signed(a, q, torch.zeros(n, dtype=torch.long))
+        place(q, torch.where(minus, minus_id, plus_id).unsqueeze(1), one, end)
+        end = signed(b, q, end + 1)
+        place(q, torch.full((n, 1), EOS), one, end)
+        ans = torch.zeros(n, c + 3, dtype=torch.long)  # [n, c+3]: the longest answer
+        end = signed(r, ans, torch.zeros(n, dtype=torch.long))
+        place(ans, torch.full((n, 1), EOS), one, end)
+        if self.trim:
+            q, ans = q[:, : 2 * c + 3], ans[:, : c + 2]
+        return Examples(q, ans)
+
+    def domain(self) -> Examples | None:
+        return None

@@ -1,0 +1,75 @@
+"""Modular arithmetic ``a op b mod p`` (the grokking task)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+
+from toyformer.errors import ConfigError
+from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.registry import register_task
+
+OPS = ("+", "-", "*", "/")
+
+
+@register_task("modular_arithmetic")
+@dataclass(frozen=True)
+class ModularArithmetic:
+    """``a op b = c (mod p)`` with ``a, b`` in ``0..p-1``; division needs a prime ``p``.
+
+    Worked example (``modulus=7, op=+``)::
+
+        input  5 + 4 =
+        target 2
+    """
+
+    modulus: int = 23
+    op: Literal["+", "-", "*", "/"] = "+"
+
+    kind: ClassVar[str] = "classify"
+    default_layout: ClassVar[str] = "classifier"
+    holdout: ClassVar[bool] = True
+    description: ClassVar[str] = "a op b mod p, the grokking task"
+
+    def __post_init__(self):
+        check_range("task.modulus", self.modulus, 2, 500)
+        if self.op == "/" and any(self.modulus % d == 0 for d in range(2, int(self.modulus**0.5) + 1)):
+            raise ConfigError(f"task.modulus={self.modulus} must be prime for op='/'")
+
+    @property
+    def vocab(self) -> Vocab:
+        return Vocab([str(i) for i in range(self.modulus)] + list(OPS) + ["="])
+
+    def _examples(self, a: torch.Tensor, b: torch.Tensor) -> Examples:
+        p = self.modulus
+        if self.op == "+":
+            c = (a + b) % p
+        elif self.op == "-":
+            c = (a - b) % p
+        elif self.op == "*":
+            c = (a * b) % p
+        else:  # a * b^(p-2): Fermat's inverse, by repeated squaring on tensors
+            inv, base, e = torch.ones_like(b), b.clone(), p - 2
+            while e:
+                if e & 1:
+                    inv = inv * base % p
+                base, e = base * base % p, e >> 1
+            c = a * inv % p
+        v = self.vocab
+        cols = [a + 5, torch.full_like(a, v.id(self.op)), b + 5, torch.full_like(a, v.id("="))]
+        return Examples(torch.stack(cols, 1), (c + 5).unsqueeze(1))
+
+    def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
+        if length is not None:
+            raise ConfigError("task 'modular_arithmetic' has no length")
+        low = 1 if self.op == "/" else 0
+        a = torch.randint(self.modulus, (n,), generator=generator)
+        b = torch.randint(low, self.modulus, (n,), generator=generator)
+        return self._examples(a, b)
+
+    def domain(self) -> Examples | None:
+        low = 1 if self.op == "/" else 0
+        a, b = torch.meshgrid(torch.arange(self.modulus), torch.arange(low, self.modulus), indexing="ij")
+        return self._examples(a.flatten(), b.flatten())

@@ -1,0 +1,52 @@
+"""Parity of a bit string."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.registry import register_task
+
+
+@register_task("parity")
+@dataclass(frozen=True)
+class Parity:
+    """Is the number of ones in a random bit string odd? The answer is ``0`` (even) or ``1``.
+
+    Worked example (``length=7``)::
+
+        input  1 0 1 0 1 0 0      (3 ones)
+        target 1                  (odd)
+    """
+
+    length: int = 8
+
+    kind: ClassVar[str] = "classify"
+    default_layout: ClassVar[str] = "classifier"
+    holdout: ClassVar[bool] = True
+    description: ClassVar[str] = "parity of a bit string"
+
+    def __post_init__(self):
+        check_range("task.length", self.length, 1)
+
+    @property
+    def vocab(self) -> Vocab:
+        return Vocab(["0", "1"])
+
+    @staticmethod
+    def _examples(bits: torch.Tensor) -> Examples:
+        return Examples(bits + 5, (bits.sum(1, keepdim=True) % 2) + 5)
+
+    def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
+        length = self.length if length is None else length
+        return self._examples(torch.randint(2, (n, length), generator=generator))
+
+    def domain(self) -> Examples | None:
+        if self.length > 16:
+            return None
+        codes = torch.arange(2**self.length).unsqueeze(1)  # [2^L, 1]
+        bits = (codes >> torch.arange(self.length - 1, -1, -1)) & 1  # [2^L, L]
+        return self._examples(bits)
