@@ -40,3 +40,23 @@ def test_masks_hide_padding_and_the_future_but_never_a_whole_row():
     m = self_attention_mask(torch.tensor([[False, True, True]]), causal=True)[0, 0]
     assert m.tolist() == [[True, False, False], [False, True, False], [False, True, True]]
     assert m.any(-1).all()
+
+
+def test_masked_batch_at_evaluation_masks_exactly_the_target():
+    from toyformer.tasks import UNK
+
+    b = format_batch(EX, "masked")
+    assert b.inputs.tolist() == [[5, 6, 7, UNK, UNK, UNK], [8, UNK, UNK, PAD, PAD, PAD]]
+    i = IGNORE
+    assert b.labels.tolist() == [[i, i, i, 7, 6, 5], [i, 8, 8, i, i, i]]
+
+
+def test_masked_batch_in_training_masks_random_real_tokens():
+    from toyformer.tasks import UNK
+
+    g = torch.Generator().manual_seed(0)
+    b = format_batch(Examples(EX.input.repeat(200, 1), EX.target.repeat(200, 1)), "masked", mask_prob=0.3, generator=g)
+    masked = b.inputs == UNK
+    assert torch.equal(masked, b.labels != IGNORE)
+    assert not (masked & (b.labels == PAD)).any()
+    assert 0.25 < masked.float().sum() / (b.labels.numel() - (b.inputs == PAD).sum()) < 0.35

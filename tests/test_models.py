@@ -90,3 +90,20 @@ def test_recorded_path_equals_fused_path():
     with record_attention(model):
         manual = model.logits(x)
     assert torch.allclose(fused, manual, atol=1e-5)
+
+
+def test_slot_pooling_reads_an_extra_empty_position():
+    task = get_task("lookup_table", size=5)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(d_model=16, n_heads=2, n_layers=1, pooling="slot", causal_encoder=True,
+                                    positional="none"), "classifier", task, (2, 1)).eval()
+    ex = task.domain()
+    with record_attention(model) as w:
+        logits = model(format_batch(ex, "classifier"))
+    assert logits.shape == (25, len(task.vocab))
+    assert w["encoder.blocks.0.attn"].shape[-1] == 3  # i, j and the slot
+
+
+def test_tagger_and_masked_accept_an_mlp_head():
+    model = model_for("masked", head_hidden=(16,))
+    assert [m.out_features for m in model.head if hasattr(m, "out_features")] == [16, len(TASK.vocab)]

@@ -83,6 +83,7 @@ LEARN = {
     "tagger": ("reverse", {"length": 8}),
     "causal": ("reverse", {"length": 5}),
     "seq2seq": ("copy", {"length": 6}),
+    "masked": ("alternating", {"length": 6}),
 }
 
 

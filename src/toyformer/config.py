@@ -26,7 +26,7 @@ from toyformer.config_types import coerce
 from toyformer.errors import ConfigError
 from toyformer.tasks import get_task, task_class, task_params
 
-Layout = Literal["classifier", "tagger", "causal", "seq2seq"]
+Layout = Literal["classifier", "tagger", "causal", "seq2seq", "masked"]
 LAYOUTS: tuple[str, ...] = typing.get_args(Layout)
 
 
@@ -57,8 +57,9 @@ class ModelConfig:
     norm: Literal["pre", "post"] = "pre"
     positional: Literal["none", "sinusoidal", "learned"] = "learned"
     activation: Literal["relu", "gelu"] = "gelu"
-    pooling: Literal["mean", "first", "last", "flatten"] = "mean"  # classifier only
-    head_hidden: tuple[int, ...] = ()  # classifier MLP head widths before the output layer
+    # classifier only; slot: read the answer at an extra empty (<pad>) position (R1's padding)
+    pooling: Literal["mean", "first", "last", "flatten", "slot"] = "mean"
+    head_hidden: tuple[int, ...] = ()  # classifier/tagger: MLP head widths before the output layer
     causal_encoder: bool = False  # classifier/tagger: causal self-attention (R1's decoder-only)
     n_decoder_layers: int | None = None  # seq2seq: decoder depth (None: same as n_layers)
     max_len: int | None = None  # positional table size (None: from the task's lengths)
@@ -86,12 +87,15 @@ class DataConfig:
     train_size: int | None = None  # None: a stream of fresh samples each step; N: a fixed pool
     holdout: Literal["auto", "yes", "no"] = "auto"  # exclude test examples from training
     sep: bool = True  # causal layout: a <sep> token between prompt and answer
+    mask_prob: float = 0.15  # masked layout: share of tokens masked in training
 
     def __post_init__(self):
         if self.batch_size < 1:
             raise ConfigError(f"data.batch_size={self.batch_size} must be >= 1")
         if self.train_size is not None and self.train_size < 1:
             raise ConfigError(f"data.train_size={self.train_size} must be >= 1 or none")
+        if not 0.0 < self.mask_prob <= 1.0:
+            raise ConfigError(f"data.mask_prob={self.mask_prob} is out of range; allowed: 0 < mask_prob <= 1")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,11 @@ The four layouts see an example ``input = 3 1 4``, ``target = 4 1 3`` as::
     tagger      inputs 3 1 4                      labels 4 1 3            (one per position)
     causal      inputs 3 1 4 <sep> 4 1 3          labels . . . 4 1 3 <eos> (loss on the answer only)
     seq2seq     inputs 3 1 4  decoder <bos> 4 1 3  labels 4 1 3 <eos>
+    masked      inputs 3 ? 4 4 1 ?                labels . 1 . . . 3      (BERT-style, R3)
+
+The masked-token objective reads the whole example ``input ++ target`` with random tokens
+replaced by ``<unk>`` (the mask token) and predicts them, in both halves; at evaluation the
+whole target is masked, so the model answers the same question as the others.
 
 Causal prompts are left-padded so that every row's answer starts in the same column (batched
 greedy decoding appends one column at a time); positions are counted from the first real token.
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from toyformer.tasks.base import BOS, EOS, PAD, SEP, Examples
+from toyformer.tasks.base import BOS, EOS, PAD, SEP, UNK, Examples
 
 IGNORE = -100  # label value that the loss and the metrics skip
 
@@ -55,8 +60,17 @@ def with_eos(target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return out, n_tok + missing.long()
 
 
-def format_batch(ex: Examples, layout: str, sep: bool = True) -> Batch:
-    """Turn examples into a ``Batch`` for ``layout`` (see the module docstring)."""
+def format_batch(
+    ex: Examples, layout: str, sep: bool = True, mask_prob: float = 0.15, generator: torch.Generator | None = None
+) -> Batch:
+    """Turn examples into a ``Batch`` for ``layout`` (see the module docstring).
+
+    ``mask_prob`` and ``generator`` apply to the masked layout: with a generator (training)
+    each real token is masked with probability ``mask_prob``; without one (evaluation) the
+    target is masked.
+    """
+    if layout == "masked":
+        return masked_batch(ex, mask_prob, generator)
     if layout == "classifier":
         return Batch(ex.input, ex.target[:, 0])
     if layout == "tagger":
@@ -79,6 +93,25 @@ def format_batch(ex: Examples, layout: str, sep: bool = True) -> Batch:
         # the model reads seq[:, :-1] and predicts seq[:, 1:]
         return Batch(seq[:, :-1], labels[:, :-1], prompt_len=p)
     raise ValueError(f"unknown layout {layout!r}")
+
+
+def masked_batch(ex: Examples, mask_prob: float, generator: torch.Generator | None) -> Batch:
+    """BERT-style batch over ``input ++ target`` (each right-padded part packed together)."""
+    n_in = lengths(ex.input)  # [n]
+    seq = torch.full((len(ex), ex.input.shape[1] + ex.target.shape[1]), PAD, dtype=torch.long, device=ex.input.device)
+    seq[:, : ex.input.shape[1]] = ex.input
+    rows = torch.arange(len(ex), device=seq.device).unsqueeze(1)
+    cols = n_in.unsqueeze(1) + torch.arange(ex.target.shape[1], device=seq.device)  # [n, T_out]
+    is_target = torch.zeros_like(seq, dtype=torch.bool)
+    keep = ex.target != PAD
+    seq[rows.expand_as(cols)[keep], cols[keep]] = ex.target[keep]
+    is_target[rows.expand_as(cols)[keep], cols[keep]] = True
+    if generator is None:
+        masked = is_target
+    else:  # drawn on the CPU generator, so the same examples mask the same way on any device
+        masked = (torch.rand(seq.shape, generator=generator) < mask_prob).to(seq.device) & (seq != PAD)
+    labels = seq.masked_fill(~masked, IGNORE)
+    return Batch(seq.masked_fill(masked, UNK), labels)
 
 
 def causal_prompt(inputs: torch.Tensor, sep: bool = True) -> torch.Tensor:

@@ -2,11 +2,16 @@
 
 import doctest
 import importlib
+import pkgutil
 
 import pytest
 import torch
 
+import toyformer.tasks
+from toyformer import ConfigError
 from toyformer.tasks import PAD, get_task, list_tasks, task_class
+
+NO_LENGTH = ("lookup_table", "modular_arithmetic")
 
 
 def gen(seed=0):
@@ -58,10 +63,27 @@ def test_class_metadata_and_docstring_example(name):
     cls = task_class(name)
     assert cls.kind in ("classify", "tag", "seq2seq")
     assert cls.default_layout in ("classifier", "tagger", "causal", "seq2seq")
-    assert cls.description and "Worked example" in cls.__doc__
+    assert isinstance(cls.holdout, bool)
+    assert cls.description and "\n" not in cls.description and "Worked example" in cls.__doc__
 
 
-@pytest.mark.parametrize("module", ["base", "digits", "registry"])
+@pytest.mark.parametrize("name", list_tasks())
+def test_length_override_or_rejection(name):
+    task = get_task(name)
+    if name in NO_LENGTH:
+        with pytest.raises(ConfigError, match=f"task '{name}' has no length;"):
+            task.sample(2, gen(), length=3)
+    else:  # a shorter length gives a different, valid sample; a nonsense length is refused
+        ex = task.sample(4, gen(), length=2)
+        assert ex.input.max() < len(task.vocab) and ex.target.max() < len(task.vocab)
+        with pytest.raises(ConfigError):
+            task.sample(2, gen(), length=0)
+
+
+MODULES = sorted(m.name for m in pkgutil.iter_modules(toyformer.tasks.__path__))
+
+
+@pytest.mark.parametrize("module", MODULES)
 def test_doctests(module):
     mod = importlib.import_module(f"toyformer.tasks.{module}")
     assert doctest.testmod(mod, extraglobs={"torch": torch}).failed == 0

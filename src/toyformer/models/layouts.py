@@ -23,7 +23,17 @@ FITS = {
     "tagger": ("tag",),
     "causal": ("classify", "tag", "seq2seq"),
     "seq2seq": ("classify", "tag", "seq2seq"),
+    "masked": ("classify", "tag", "seq2seq"),
 }
+
+
+def mlp_head(d_in: int, hidden: tuple[int, ...], vocab_size: int) -> nn.Sequential:
+    """``Linear -> ReLU`` for each hidden width, then the output layer."""
+    layers: list[nn.Module] = []
+    for d_hidden in hidden:
+        layers += [nn.Linear(d_in, d_hidden), nn.ReLU()]
+        d_in = d_hidden
+    return nn.Sequential(*layers, nn.Linear(d_in, vocab_size))
 
 
 class Encoder(nn.Module):
@@ -41,18 +51,16 @@ class Encoder(nn.Module):
 
 
 class Classifier(nn.Module):
-    """Encoder, then pooling (mean of real tokens, first, last, or flatten as in R0), then a head."""
+    """Encoder, then pooling, then an MLP head. Pooling: the mean over real tokens, the first or
+    last position, all positions flattened (R0), or ``slot``: an empty ``<pad>`` position is
+    appended and the answer read there (R1's padded variant)."""
 
     def __init__(self, cfg, vocab_size: int, max_len: int, width: int):
         super().__init__()
         self.encoder = Encoder(cfg, vocab_size, max_len, "encoder", cfg.causal_encoder, cfg.n_layers)
         self.pooling, self.width = cfg.pooling, width
         d_in = cfg.d_model * (width if cfg.pooling == "flatten" else 1)
-        layers: list[nn.Module] = []
-        for d_hidden in cfg.head_hidden:
-            layers += [nn.Linear(d_in, d_hidden), nn.ReLU()]
-            d_in = d_hidden
-        self.head = nn.Sequential(*layers, nn.Linear(d_in, vocab_size))
+        self.head = mlp_head(d_in, cfg.head_hidden, vocab_size)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         tokens = batch.inputs
@@ -60,13 +68,15 @@ class Classifier(nn.Module):
             if tokens.shape[1] > self.width:
                 raise ValueError(f"flatten pooling was built for width {self.width}, got {tokens.shape[1]}")
             tokens = F.pad(tokens, (0, self.width - tokens.shape[1]), value=PAD)
+        if self.pooling == "slot":
+            tokens = F.pad(tokens, (0, 1), value=PAD)  # the zero-vector slot of R1
         h = self.encoder(tokens)  # [B, T, d]
         if self.pooling == "mean":
             valid = (tokens != PAD).unsqueeze(-1).float()  # [B, T, 1]
             pooled = (h * valid).sum(1) / valid.sum(1).clamp(min=1)
         elif self.pooling == "first":
             pooled = h[:, 0]
-        elif self.pooling == "last":
+        elif self.pooling in ("last", "slot"):
             pooled = h[:, -1]
         else:
             pooled = h.flatten(1)  # [B, T * d]
@@ -74,12 +84,12 @@ class Classifier(nn.Module):
 
 
 class Tagger(nn.Module):
-    """Encoder and one prediction per input position."""
+    """Encoder and one prediction per input position (also the masked-token layout's model)."""
 
     def __init__(self, cfg, vocab_size: int, max_len: int):
         super().__init__()
         self.encoder = Encoder(cfg, vocab_size, max_len, "encoder", cfg.causal_encoder, cfg.n_layers)
-        self.head = nn.Linear(cfg.d_model, vocab_size)
+        self.head = mlp_head(cfg.d_model, cfg.head_hidden, vocab_size)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.head(self.encoder(batch.inputs))  # [B, T, V]
@@ -140,13 +150,13 @@ def build_model(cfg, layout: str, task, widths: tuple[int, int]) -> nn.Module:
     table (``cfg.max_len`` or twice the widest sequence) and for flatten pooling.
     """
     check_fits(task.kind, layout, task.name)
-    if cfg.pooling == "flatten" and layout != "classifier":
-        raise ConfigError(f"model.pooling='flatten' only applies to the classifier layout, not {layout!r}")
+    if cfg.pooling in ("flatten", "slot") and layout != "classifier":
+        raise ConfigError(f"model.pooling={cfg.pooling!r} only applies to the classifier layout, not {layout!r}")
     vocab_size = len(task.vocab)
     max_len = cfg.max_len or 2 * max(widths) + 8
     if layout == "classifier":
         model = Classifier(cfg, vocab_size, max_len, widths[0])
-    elif layout == "tagger":
+    elif layout in ("tagger", "masked"):
         model = Tagger(cfg, vocab_size, max_len)
     elif layout == "causal":
         model = CausalLM(cfg, vocab_size, max_len)

@@ -39,11 +39,13 @@ class Alternating:
 
     def _examples(self, first: torch.Tensor, length: int) -> Examples:
         pos = torch.arange(2 * length).unsqueeze(0)  # [1, 2L]
-        seq = (first.unsqueeze(1) + pos) % 2 + 5  # [n, 2L]
+        seq = (first.unsqueeze(1) + pos) % 2 + self.vocab.id("0")  # [n, 2L]
         return Examples(seq[:, :length], seq[:, length:])
 
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        return self._examples(torch.randint(2, (n,), generator=generator), length or self.length)
+        length = self.length if length is None else length
+        check_range("length", length, 1)
+        return self._examples(torch.randint(2, (n,), generator=generator), length)
 
     def domain(self) -> Examples | None:
         return self._examples(torch.tensor([1, 0]), self.length)

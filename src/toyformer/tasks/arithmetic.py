@@ -43,7 +43,7 @@ class Arithmetic:
 
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
         c = self.complexity if length is None else length
-        check_range("complexity", c, 1, 17)
+        check_range("length (complexity)", c, 1, 17)
         top = 10**c
         a = torch.randint(-top, top + 1, (n,), generator=generator)
         b = torch.randint(0, top + 1, (n,), generator=generator)

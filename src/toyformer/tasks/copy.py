@@ -40,7 +40,8 @@ class Copy:
 
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
         length = self.length if length is None else length
-        x = torch.randint(self.vocab_size, (n, length), generator=generator) + 5  # [n, length]
+        check_range("length", length, 1)
+        x = torch.randint(self.vocab_size, (n, length), generator=generator) + self.vocab.id("0")  # [n, length]
         return Examples(x, x.clone())
 
     def domain(self) -> Examples | None:

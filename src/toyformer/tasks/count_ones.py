@@ -49,8 +49,7 @@ class CountOnes:
 
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
         length = self.length if length is None else length
-        if length > self.length:
-            raise ValueError(f"count_ones has classes up to {self.length}; length {length} is too long")
+        check_range("length", length, 1, self.length)  # the classes stop at self.length
         n_ones = torch.randint(1, length + 1, (n,), generator=generator)
         return self._examples(n_ones, generator, length)
 

@@ -38,6 +38,7 @@ class LookupTable:
 
     def __post_init__(self):
         check_range("task.size", self.size, 2, 1000)
+        check_range("task.table_seed", self.table_seed, 0)
 
     @property
     def vocab(self) -> Vocab:
@@ -50,12 +51,13 @@ class LookupTable:
         return torch.randint(self.size, (self.size, self.size), generator=g)
 
     def _examples(self, i: torch.Tensor, j: torch.Tensor) -> Examples:
-        return Examples(torch.stack([i, j], 1) + 5, self.table[i, j].unsqueeze(1) + 5)
+        zero = self.vocab.id("0")
+        return Examples(torch.stack([i, j], 1) + zero, self.table[i, j].unsqueeze(1) + zero)  # [n, 2], [n, 1]
 
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
         if length is not None:
-            raise ConfigError("task 'lookup_table' has no length")
-        ij = torch.randint(self.size, (2, n), generator=generator)
+            raise ConfigError(f"task {self.name!r} has no length; sample it without length=")
+        ij = torch.randint(self.size, (2, n), generator=generator)  # [2, n]
         return self._examples(ij[0], ij[1])
 
     def domain(self) -> Examples | None:
@@ -64,6 +66,7 @@ class LookupTable:
 
     def symmetric(self, inputs: torch.Tensor) -> torch.Tensor:
         """``[n, 2]`` input ids -> ``[n]`` bool: is ``M[i][j] == M[j][i]``?"""
-        i, j = inputs[:, 0] - 5, inputs[:, 1] - 5
+        zero = self.vocab.id("0")
+        i, j = inputs[:, 0] - zero, inputs[:, 1] - zero
         m = self.table
         return m[i, j] == m[j, i]

@@ -35,6 +35,8 @@ class ModularArithmetic:
 
     def __post_init__(self):
         check_range("task.modulus", self.modulus, 2, 500)
+        if self.op not in OPS:
+            raise ConfigError(f"task.op={self.op!r} is not allowed; allowed: {', '.join(OPS)}")
         if self.op == "/" and any(self.modulus % d == 0 for d in range(2, int(self.modulus**0.5) + 1)):
             raise ConfigError(f"task.modulus={self.modulus} must be prime for op='/'")
 
@@ -58,12 +60,13 @@ class ModularArithmetic:
                 base, e = base * base % p, e >> 1
             c = a * inv % p
         v = self.vocab
-        cols = [a + 5, torch.full_like(a, v.id(self.op)), b + 5, torch.full_like(a, v.id("="))]
-        return Examples(torch.stack(cols, 1), (c + 5).unsqueeze(1))
+        zero = v.id("0")
+        cols = [a + zero, torch.full_like(a, v.id(self.op)), b + zero, torch.full_like(a, v.id("="))]
+        return Examples(torch.stack(cols, 1), (c + zero).unsqueeze(1))  # [n, 4], [n, 1]
 
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
         if length is not None:
-            raise ConfigError("task 'modular_arithmetic' has no length")
+            raise ConfigError(f"task {self.name!r} has no length; sample it without length=")
         low = 1 if self.op == "/" else 0
         a = torch.randint(self.modulus, (n,), generator=generator)
         b = torch.randint(low, self.modulus, (n,), generator=generator)

@@ -36,12 +36,13 @@ class Parity:
     def vocab(self) -> Vocab:
         return Vocab(["0", "1"])
 
-    @staticmethod
-    def _examples(bits: torch.Tensor) -> Examples:
-        return Examples(bits + 5, (bits.sum(1, keepdim=True) % 2) + 5)
+    def _examples(self, bits: torch.Tensor) -> Examples:
+        zero = self.vocab.id("0")
+        return Examples(bits + zero, bits.sum(1, keepdim=True) % 2 + zero)  # [n, L], [n, 1]
 
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
         length = self.length if length is None else length
+        check_range("length", length, 1)
         return self._examples(torch.randint(2, (n, length), generator=generator))
 
     def domain(self) -> Examples | None:

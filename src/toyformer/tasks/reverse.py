@@ -43,6 +43,7 @@ class Reverse:
 
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
         length = self.length if length is None else length
+        check_range("length", length, 1)
         first = len(self.vocab) - self.vocab_size  # id of symbol "0"
         x = torch.randint(self.vocab_size, (n, length), generator=generator) + first  # [n, length]
         return Examples(x, x.flip(1))

@@ -40,7 +40,8 @@ class Sort:
 
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
         length = self.length if length is None else length
-        x = torch.randint(self.vocab_size, (n, length), generator=generator) + 5  # [n, length]
+        check_range("length", length, 1)
+        x = torch.randint(self.vocab_size, (n, length), generator=generator) + self.vocab.id("0")  # [n, length]
         return Examples(x, x.sort(1).values)
 
     def domain(self) -> Examples | None:
