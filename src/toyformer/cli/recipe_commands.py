@@ -1,0 +1,33 @@
+"""``toyformer recipe list`` and ``toyformer recipe NAME [--quick] [--out DIR] [--json]``."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    r = sub.add_parser("recipe", help="run a reference experiment (R0-R4) as described and improved")
+    r.add_argument("name", help="a recipe name, or `list`")
+    r.add_argument("--out", help="recipe directory (default: runs/recipes/NAME)")
+    r.add_argument("--quick", action="store_true", help="a few seconds: checks the pipeline, not the numbers")
+    r.add_argument("--json", action="store_true", help="end with one JSON line holding every number")
+    r.set_defaults(func=cmd_recipe)
+
+
+def cmd_recipe(args) -> int:
+    from toyformer.recipes import list_recipes, run_recipe
+
+    if args.name == "list":
+        for name, desc in list_recipes().items():
+            print(f"{name:<5} {desc}")
+        return 0
+    out = args.out or f"runs/recipes/{args.name}{'-quick' if args.quick else ''}"
+    result = run_recipe(args.name, out, quick=args.quick)
+    for table in result.tables:
+        print(table.markdown(), end="\n\n")
+    for finding in result.findings:
+        print(f"- {finding}")
+    print(f"\nrecipe directory: {out}")
+    if args.json:
+        print(json.dumps({"recipe": result.name, "out": out, "numbers": result.numbers}))
+    return 0

@@ -1,0 +1,125 @@
+"""What every recipe shares: running its configurations, tables, and the files it writes.
+
+A recipe is a function ``run(ctx) -> RecipeResult``. ``ctx.train(name, config)`` trains one
+configuration into ``OUT/runs/<name>`` (skipped when that run already finished, so a killed
+recipe resumes), and the result's tables become ``summary.md`` and ``result.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from toyformer import rundir
+from toyformer.config import RunConfig
+from toyformer.training import Run, load_run, train
+
+
+@dataclass
+class Table:
+    """A titled table; ``rows`` hold plain values (floats are formatted when printed)."""
+
+    title: str
+    headers: list[str]
+    rows: list[list]
+    note: str = ""
+
+    def markdown(self) -> str:
+        fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else ("-" if v is None else str(v))  # noqa: E731
+        lines = [f"### {self.title}", "", "| " + " | ".join(self.headers) + " |",
+                 "|" + "---|" * len(self.headers)]
+        lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in self.rows]
+        if self.note:
+            lines += ["", self.note]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"title": self.title, "headers": self.headers, "rows": self.rows, "note": self.note}
+
+
+@dataclass
+class RecipeResult:
+    name: str
+    title: str
+    tables: list[Table] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)  # what the measurements show, in words
+    numbers: dict = field(default_factory=dict)  # every number printed, for --json
+    figures: list[str] = field(default_factory=list)  # paths relative to the recipe directory
+
+    def markdown(self, command: str, seconds: float) -> str:
+        parts = [f"# {self.title}", "", f"Command: `{command}`  ", f"Machine: {machine()}  ",
+                 f"Wall time: {seconds:.0f} s", ""]
+        if self.findings:
+            parts += ["## What the measurements show", ""] + [f"- {f}" for f in self.findings] + [""]
+        parts += [t.markdown() + "\n" for t in self.tables]
+        parts += [f"![{Path(f).stem}]({f})\n" for f in self.figures]
+        return "\n".join(parts)
+
+
+def machine() -> str:
+    cores = torch.get_num_threads()
+    return f"{platform.machine()}, {cores} torch threads, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+class Context:
+    """Where a recipe trains and what budget it runs under (``quick``: a pipeline check)."""
+
+    def __init__(self, out: Path, quick: bool, quiet: bool = True):
+        self.out, self.quick, self.quiet = Path(out), quick, quiet
+        self.costs: dict[str, float] = {}  # run name -> wall seconds
+
+    def config(self, data: dict, quick: dict | None = None) -> RunConfig:
+        """A RunConfig from nested dicts; with ``--quick`` the ``quick`` overrides shrink it."""
+        cfg = RunConfig.from_dict(data)
+        if self.quick:
+            small = {"train.steps": 4, "eval.every": 2, "eval.val_size": 16, "eval.test_size": 32}
+            small.update(quick or {})
+            cfg = cfg.with_overrides([f"{k}={v}" for k, v in small.items()])
+        return cfg
+
+    def train(self, name: str, config: RunConfig) -> Run:
+        """Train ``config`` into ``OUT/runs/name``, or load it when it already finished."""
+        run_dir = self.out / "runs" / name
+        if (run_dir / "summary.json").is_file():
+            run = load_run(run_dir)
+        else:
+            resume = (run_dir / "config.json").is_file()
+            run = train(None if resume else config, out_dir=run_dir, resume=resume, quiet=self.quiet)
+        self.costs[name] = run.summary["wall_s"]
+        return run
+
+
+def write_outputs(ctx: Context, result: RecipeResult, command: str, seconds: float) -> None:
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    rundir.write_text(ctx.out / "summary.md", result.markdown(command, seconds))
+    payload = {"recipe": result.name, "title": result.title, "quick": ctx.quick, "wall_s": round(seconds, 1),
+               "machine": machine(), "numbers": result.numbers, "findings": result.findings,
+               "tables": [t.to_dict() for t in result.tables]}
+    rundir.write_json(ctx.out / "result.json", payload)
+
+
+def mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and the half-width of a 95% t-interval (0 for a single value)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, 0.0
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    t = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}.get(n, 1.96)
+    return mean, t * sd / math.sqrt(n)
+
+
+def timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+def dump(obj) -> str:
+    return json.dumps(obj)

@@ -1,0 +1,40 @@
+"""Every recipe runs end to end in --quick mode and writes its files; the CLI prints JSON."""
+
+import json
+
+import pytest
+
+from toyformer import ConfigError
+from toyformer.cli import main
+from toyformer.recipes import list_recipes, run_recipe
+
+
+@pytest.mark.parametrize("name", list(list_recipes()))
+def test_quick_recipe_writes_summary_and_json(tmp_path, capsys, name):
+    assert main(["recipe", name, "--quick", "--out", str(tmp_path / name), "--json"]) == 0
+    out = capsys.readouterr().out
+    payload = json.loads(out.strip().splitlines()[-1])
+    assert payload["recipe"] == name and payload["numbers"]
+    summary = (tmp_path / name / "summary.md").read_text()
+    assert "Command: `toyformer recipe" in summary and "|---|" in summary
+    result = json.loads((tmp_path / name / "result.json").read_text())
+    assert result["quick"] is True and result["tables"]
+
+
+def test_finished_runs_are_reused(tmp_path):
+    first = run_recipe("r1", tmp_path, quick=True)
+    stamp = (tmp_path / "runs" / "improved" / "summary.json").stat().st_mtime_ns
+    second = run_recipe("r1", tmp_path, quick=True)
+    assert (tmp_path / "runs" / "improved" / "summary.json").stat().st_mtime_ns == stamp
+    assert first.numbers == second.numbers
+
+
+def test_unknown_recipe():
+    with pytest.raises(ConfigError, match="allowed: r0"):
+        run_recipe("r9", "/tmp/never", quick=True)
+
+
+def test_recipe_list(capsys):
+    assert main(["recipe", "list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in list_recipes())
