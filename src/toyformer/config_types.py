@@ -38,9 +38,11 @@ def coerce(value: Any, annotation, name: str) -> Any:
     >>> coerce("pre", Literal["pre", "post"], "model.norm")
     'pre'
     """
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal and value in args:  # before parsing: the option "none" is not None
+        return value
     if isinstance(value, str) and annotation is not str:
         value = parse_scalar(value)
-    origin, args = get_origin(annotation), get_args(annotation)
     if origin is Literal:
         if value not in args:
             allowed = ", ".join(str(a) for a in args)
