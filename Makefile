@@ -9,6 +9,7 @@ setup:
 demo: setup
 	rm -rf runs/demo
 	$(VENV)/toyformer train count_ones --out runs/demo
+	$(VENV)/toyformer report runs/demo
 
 test: setup
 	$(VENV)/python -m pytest

@@ -7,16 +7,23 @@ torch.Size([2, 4])
 """
 
 from toyformer.config import DataConfig, EvalConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from toyformer.diagnosis import diagnose
 from toyformer.errors import ConfigError
-from toyformer.evaluation import evaluate
+from toyformer.evaluation import by_length, by_position, evaluate
+from toyformer.inspect import AttentionMaps, EmbeddingMap, attention, embeddings, samples
+from toyformer.live import CurvesFile, NotebookCurves, live_curves
 from toyformer.models import build_model, record_attention
+from toyformer.plots import plot_run
+from toyformer.report import write_report
 from toyformer.tasks import Examples, Vocab, get_task, list_tasks, load_task_file, register_task
 from toyformer.training import Run, load_run, train
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConfigError", "DataConfig", "EvalConfig", "Examples", "ModelConfig", "Run", "RunConfig",
-    "TaskConfig", "TrainConfig", "Vocab", "build_model", "evaluate", "get_task", "list_tasks",
-    "load_run", "load_task_file", "record_attention", "register_task", "train",
+    "AttentionMaps", "ConfigError", "CurvesFile", "DataConfig", "EmbeddingMap", "EvalConfig", "Examples",
+    "ModelConfig", "NotebookCurves", "Run", "RunConfig", "TaskConfig", "TrainConfig", "Vocab", "attention",
+    "build_model", "by_length", "by_position", "diagnose", "embeddings", "evaluate", "get_task", "list_tasks",
+    "live_curves", "load_run", "load_task_file", "plot_run", "record_attention", "register_task", "samples",
+    "train", "write_report",
 ]

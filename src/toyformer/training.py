@@ -22,7 +22,8 @@ from toyformer import rundir
 from toyformer.config import RunConfig
 from toyformer.data import format_batch
 from toyformer.errors import ConfigError
-from toyformer.evaluation import evaluate_examples, loss_and_predictions, public
+from toyformer.diagnosis import chance_level, diagnose
+from toyformer.evaluation import by_length, by_position, evaluate_examples, loss_and_predictions, public
 from toyformer.metrics import exact_match, token_hits
 from toyformer.models import build_model
 from toyformer.splits import Splits, TrainData, make_splits
@@ -101,7 +102,8 @@ def train(
 ) -> Run:
     """Train a model for ``config``. With ``out_dir`` the run directory is written (and, with
     ``resume``, continued from its checkpoint). ``on_eval(record)`` is called after each
-    evaluation (live plots, loggers). Returns the ``Run``."""
+    evaluation (live plots, loggers; its time is not counted in ``wall_s``); if it has a
+    ``finish(summary)`` method, that is called once when the run ends. Returns the ``Run``."""
     out = Path(out_dir) if out_dir is not None else None
     if resume:
         if out is None:
@@ -170,10 +172,14 @@ def _loop(run: Run, quiet: bool, on_eval, resume: bool) -> Run:
             if out is not None:
                 _checkpoint(ckpt, model, opt, data, dev, state)
                 rundir.write_jsonl(out / "metrics.jsonl", run.metrics)
-            if on_eval is not None:
+            if on_eval is not None:  # its time is not training time: keep it out of wall_s
+                t_callback = time.perf_counter()
                 on_eval(record)
+                t0 += time.perf_counter() - t_callback
     bar.close()
     run.summary = _finish(run, state)
+    if hasattr(on_eval, "finish"):  # live plots draw their final state
+        on_eval.finish(run.summary)
     return run
 
 
@@ -238,7 +244,11 @@ def _finish(run: Run, state: dict) -> dict:
         "seed": cfg.seed,
         "device": str(run.device),
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.machine()},
+        "chance": chance_level(run.splits.test, cfg.layout, cfg.data.sep),
+        "test_by_position": by_position(test),
+        "test_by_length": by_length(test),
     }
+    summary["diagnosis"] = diagnose(cfg, run.metrics, summary)
     if run.run_dir is not None:
         rundir.save_weights(run.run_dir / "model.safetensors", run.model, {"config": cfg.to_dict()})
         rundir.write_json(run.run_dir / "summary.json", summary)

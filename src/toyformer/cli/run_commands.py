@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -32,6 +33,8 @@ def register(sub) -> None:
     add_task_file(tr)
     tr.add_argument("--json", action="store_true", help="end with one JSON line of results")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.add_argument("--live-plot", action=argparse.BooleanOptionalAction, default=True,
+                    help="keep RUN_DIR/curves.png up to date while training (default: on)")
     tr.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="re-evaluate a run from its directory")
@@ -81,7 +84,12 @@ def cmd_train(args) -> int:
     else:
         config = config_from_args(args)
         out = Path(args.out or f"runs/{config.task.name}-{config.layout}-{time.strftime('%Y%m%d-%H%M%S')}")
-    run = train(config, out_dir=out, resume=args.resume, quiet=args.quiet or args.json, device=args.device)
+    on_eval = None
+    if args.live_plot:
+        from toyformer.live import CurvesFile
+
+        on_eval = CurvesFile(out)
+    run = train(config, out_dir=out, resume=args.resume, quiet=args.quiet or args.json, device=args.device, on_eval=on_eval)
     _report(run.summary, args.json, out)
     return 0
 

@@ -1,0 +1,174 @@
+"""The HTML report: self-contained, escaped, small, and checked in a real headless Chromium."""
+
+import html
+import os
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from toyformer.cli import main
+
+EVIL_TOKENS = ["<script>alert(1)</script>", "<b>bold</b>", "&amp;", '"q"', "$x$", "a'b"]
+EVIL_TASK = '''
+from dataclasses import dataclass
+from typing import ClassVar
+import torch
+from toyformer import Examples, Vocab, register_task
+
+@register_task("evil<i>copy</i>")
+@dataclass(frozen=True)
+class EvilCopy:
+    """Copy a sequence of hostile tokens."""
+    length: int = 4
+    kind: ClassVar[str] = "tag"
+    default_layout: ClassVar[str] = "tagger"
+    holdout: ClassVar[bool] = False
+    description: ClassVar[str] = "copy <img src=x onerror=alert(2)> tokens"
+
+    @property
+    def vocab(self):
+        return Vocab(%r)
+
+    def sample(self, n, generator, length=None):
+        x = torch.randint(5, 11, (n, length or self.length), generator=generator)
+        return Examples(x, x.clone())
+
+    def domain(self):
+        return None
+''' % (EVIL_TOKENS,)
+SMALL = ["--set", "model.d_model=32", "--set", "model.n_heads=2", "--set", "model.n_layers=1",
+         "--set", "eval.val_size=64", "--set", "eval.test_size=128", "--set", "eval.every=10", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """Two reports: a solved run of the hostile task, and a run made to fail (a diagnosis)."""
+    root = tmp_path_factory.mktemp("report")
+    (root / "evil_task.py").write_text(EVIL_TASK)
+    task_file = ["--task-file", str(root / "evil_task.py")]
+    assert main(["train", "evil<i>copy</i>", *task_file, "--out", str(root / "evil"), "--set", "steps=60", *SMALL]) == 0
+    assert main(["report", str(root / "evil"), *task_file]) == 0
+    assert main(["train", "reverse", "--out", str(root / "fail"), "--set", "length=5", "--set", "steps=30",
+                 "--set", "lr=1e-6", *SMALL]) == 0
+    assert main(["report", str(root / "fail")]) == 0
+    return {"evil": root / "evil" / "report.html", "fail": root / "fail" / "report.html"}
+
+
+class Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.attrs = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs += [(tag, k, v) for k, v in attrs]
+
+
+def parse(text):
+    p = Tags()
+    p.feed(text)
+    return p
+
+
+def test_the_report_is_self_contained_and_small(reports):
+    for path in reports.values():
+        text = path.read_text()
+        assert path.stat().st_size < 2_000_000
+        tags = parse(text)
+        assert "script" not in tags.tags and "link" not in tags.tags and "iframe" not in tags.tags
+        for tag, key, value in tags.attrs:
+            assert not key.startswith("on"), (tag, key)  # no event handlers
+            if key in ("src", "href"):
+                assert value.startswith(("data:image/png;base64,", "#")), value
+        assert not re.search(r"https?://", text)
+
+
+def test_user_strings_are_escaped(reports):
+    text = reports["evil"].read_text()
+    tags = parse(text)
+    assert set(tags.tags) <= {"html", "head", "meta", "title", "style", "body", "header", "div", "h1", "h2", "h3",
+                              "span", "nav", "a", "main", "section", "p", "figure", "img", "table", "thead",
+                              "tbody", "tr", "th", "td", "code", "details", "summary", "footer"}
+    for token in EVIL_TOKENS:
+        assert html.escape(token) in text
+    assert "evil&lt;i&gt;copy&lt;/i&gt;" in text and "&lt;img src=x onerror=alert(2)&gt;" in text
+
+
+def test_the_report_shows_the_verdict_and_the_diagnosis(reports):
+    solved, failed = reports["evil"].read_text(), reports["fail"].read_text()
+    assert "badge good" in solved and "nothing to diagnose" in solved
+    assert "badge bad" in failed and "Nothing learned: the loss is at chance level" in failed
+    for section in ("Learning curves", "Attention", "Embeddings", "Accuracy by position and length", "Configuration"):
+        assert f">{section}</h2>" in solved
+    assert solved.count("<img ") >= 4
+
+
+def _browser():
+    """Playwright and Debian's chromium, or the reason they cannot be used."""
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: F401
+    except ImportError:
+        return None, "the playwright package is not installed (pip install playwright; no `playwright install`)"
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        return None, "no chromium executable (apt-get install -y chromium)"
+    return path, ""
+
+
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND"]
+
+
+def test_the_report_in_headless_chromium(reports):
+    executable, reason = _browser()
+    if executable is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the browser test: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            for name, path in reports.items():
+                page = browser.new_page()
+                errors, requests, dialogs = [], [], []
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.on("request", lambda r: requests.append(r.url))
+                page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+                page.goto(Path(path).resolve().as_uri(), wait_until="load")
+                images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
+                assert images and all(done and width > 0 for done, width in images), images
+                assert page.locator("table").count() >= 5
+                assert page.locator("section h2").count() >= 8
+                assert errors == [] and dialogs == []
+                assert all(u.startswith(("file://", "data:")) for u in requests), requests
+                if name == "evil":
+                    text = page.inner_text("body")
+                    for token in EVIL_TOKENS:
+                        assert token in text  # shown as text, not interpreted
+                page.close()
+        finally:
+            browser.close()
+
+
+def test_a_run_in_progress_is_reported_from_its_checkpoint(tmp_path):
+    from conftest import small_config
+    from toyformer import train, write_report
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_20(record):
+        if record["step"] == 20:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(small_config(), out_dir=tmp_path / "cut", on_eval=stop_at_20)
+    text = write_report(tmp_path / "cut").read_text()
+    assert "badge info" in text and "Not finished: last checkpoint at step 20." in text
+    assert ">Learning curves</h2>" in text and ">Diagnosis</h2>" not in text
