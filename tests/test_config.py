@@ -66,3 +66,14 @@ def test_config_file_errors(tmp_path):
 def test_literal_none_is_the_string_not_null():
     cfg = RunConfig.from_dict({"task": "reverse"}).with_overrides(["model.positional=none", "eval.target=none"])
     assert cfg.model.positional == "none" and cfg.eval.target is None
+
+
+def test_task_config_defaults_fill_only_unset_keys(monkeypatch):
+    from toyformer.tasks import task_class
+
+    cls = task_class("reverse")
+    monkeypatch.setattr(cls, "config_defaults", {"train": {"steps": 77, "lr": 0.5}}, raising=False)
+    assert RunConfig.from_dict({"task": "reverse"}).train.steps == 77
+    cfg = RunConfig.from_dict({"task": "reverse", "train": {"lr": 0.1}})
+    assert (cfg.train.steps, cfg.train.lr) == (77, 0.1)
+    assert RunConfig.from_dict({"task": "reverse", "layout": "causal"}).train.steps == 2000  # other layout

@@ -146,7 +146,12 @@ SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, "eva
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a run. ``layout`` None means the task's default layout."""
+    """Everything that defines a run. ``layout`` None means the task's default layout.
+
+    A task may carry ``config_defaults`` (section -> values): the settings that solve it at its
+    default size with its default layout. They fill in what the user left unset, before the
+    global defaults of each section.
+    """
 
     task: TaskConfig = field(default_factory=TaskConfig)
     layout: Layout | None = None
@@ -182,8 +187,11 @@ class RunConfig:
             task = {"name": task}
         task = dict(task)
         kwargs: dict[str, Any] = {"task": TaskConfig(task.pop("name", "count_ones"), task)}
+        cls_ = task_class(kwargs["task"].name)
+        tuned = getattr(cls_, "config_defaults", {}) if data.get("layout") in (None, cls_.default_layout) else {}
         for name, section in SECTIONS.items():
-            kwargs[name] = _build_section(section, name, data.pop(name, None) or {})
+            values = {**tuned.get(name, {}), **(data.pop(name, None) or {})}
+            kwargs[name] = _build_section(section, name, values)
         hints = typing.get_type_hints(cls)
         for key, value in data.items():
             kwargs[key] = coerce(value, hints[key], key)
