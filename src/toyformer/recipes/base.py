@@ -7,10 +7,8 @@ recipe resumes), and the result's tables become ``summary.md`` and ``result.json
 
 from __future__ import annotations
 
-import json
 import math
 import platform
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,12 +94,32 @@ class Context:
 
 
 def write_outputs(ctx: Context, result: RecipeResult, command: str, seconds: float) -> None:
+    """``summary.md``, ``result.json`` and a self-contained ``report.html`` in the recipe directory."""
     ctx.out.mkdir(parents=True, exist_ok=True)
     rundir.write_text(ctx.out / "summary.md", result.markdown(command, seconds))
+    write_html(ctx, result, command, seconds)
     payload = {"recipe": result.name, "title": result.title, "quick": ctx.quick, "wall_s": round(seconds, 1),
                "machine": machine(), "numbers": result.numbers, "findings": result.findings,
                "tables": [t.to_dict() for t in result.tables]}
     rundir.write_json(ctx.out / "result.json", payload)
+
+
+def write_html(ctx: Context, result: RecipeResult, command: str, seconds: float) -> None:
+    from toyformer import report
+
+    fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else ("-" if v is None else str(v))  # noqa: E731
+    sections = []
+    if result.findings:
+        items = "".join(f"<li>{report.esc(f)}</li>" for f in result.findings)
+        sections.append(report.Section("What the measurements show", report.Html(f"<ul>{items}</ul>")))
+    for t in result.tables:
+        body = report.join(report.table(t.headers, [[fmt(v) for v in row] for row in t.rows]),
+                           report.para(t.note, "muted") if t.note else "")
+        sections.append(report.Section(t.title, body))
+    for f in result.figures:
+        sections.append(report.Section(Path(f).stem.replace("_", " "), report.image((ctx.out / f).read_bytes(), f)))
+    headline = report.para(f"{command} · {seconds:.0f} s · {machine()}" + (" · quick: pipeline check only" if ctx.quick else ""))
+    report.write(ctx.out / "report.html", result.title, headline, sections)
 
 
 def mean_ci(values: list[float]) -> tuple[float, float]:
@@ -113,13 +131,3 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     t = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}.get(n, 1.96)
     return mean, t * sd / math.sqrt(n)
-
-
-def timed(fn):
-    start = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - start
-
-
-def dump(obj) -> str:
-    return json.dumps(obj)
