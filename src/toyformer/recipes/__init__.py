@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 
 from toyformer.errors import ConfigError
-from toyformer.recipes import r0, r1, r3
+from toyformer.recipes import r0, r1, r2, r3
 from toyformer.recipes.base import Context, RecipeResult, write_outputs
 
 RECIPES = {
     "r0": (r0, "count the ones: why a 12-layer post-LN encoder does not learn"),
     "r1": (r1, "memorise a lookup table: symmetric vs asymmetric cells"),
+    "r2": (r2, "reverse a sequence: the 8-row length x vocabulary table"),
     "r3": (r3, "the smallest transformer: seq2seq vs masked-token objectives"),
 }
 
