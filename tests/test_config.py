@@ -61,3 +61,8 @@ def test_config_file_errors(tmp_path):
     bad.write_text("x")
     with pytest.raises(ConfigError, match="allowed: .yaml"):
         read_config_file(bad)
+
+
+def test_literal_none_is_the_string_not_null():
+    cfg = RunConfig.from_dict({"task": "reverse"}).with_overrides(["model.positional=none", "eval.target=none"])
+    assert cfg.model.positional == "none" and cfg.eval.target is None

@@ -38,9 +38,9 @@ def coerce(value: Any, annotation, name: str) -> Any:
     >>> coerce("pre", Literal["pre", "post"], "model.norm")
     'pre'
     """
-    if isinstance(value, str) and annotation is not str:
-        value = parse_scalar(value)
     origin, args = get_origin(annotation), get_args(annotation)
+    if isinstance(value, str) and annotation is not str and not (origin is Literal and value in args):
+        value = parse_scalar(value)
     if origin is Literal:
         if value not in args:
             allowed = ", ".join(str(a) for a in args)

@@ -185,12 +185,13 @@ def build_model(cfg, layout: str, task, widths: tuple[int, int]) -> nn.Module:
         model = CausalLM(cfg, vocab_size, max_len, digit_ids)
     else:
         model = Seq2Seq(cfg, vocab_size, max_len, digit_ids)
-    model.apply(_init)
+    if cfg.init == "small":
+        model.apply(_init_small)
     return model
 
 
 def check_positional(cfg, task) -> torch.Tensor | None:
-    """Reject a positional scheme that does not fit the task/layout; the digit ids for abacus."""
+    """Reject a positional scheme that does not fit the task; the digit ids for abacus."""
     if cfg.positional != "abacus":
         return None
     if not getattr(task, "numeric", False):
@@ -201,8 +202,13 @@ def check_positional(cfg, task) -> torch.Tensor | None:
     return torch.tensor([task.vocab.id(str(d)) for d in range(10)])
 
 
-def _init(module: nn.Module) -> None:
-    """GPT-2 style: normal(0, 0.02) weights, zero biases, a zero ``<pad>`` embedding."""
+def _init_small(module: nn.Module) -> None:
+    """GPT-2 style: normal(0, 0.02) weights, zero biases, a zero ``<pad>`` embedding.
+
+    The alternative, PyTorch's defaults (``model.init=torch``: embeddings N(0, 1), Kaiming-uniform
+    linear layers, as ``nn.Embedding`` + ``nn.TransformerEncoder`` give), starts a deep post-norm
+    stack with residual activations far larger than this one, and is part of why R0 fails.
+    """
     if isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, std=0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
