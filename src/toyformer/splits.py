@@ -61,16 +61,19 @@ class Lengths:
         grown = (self.hi - self.lo + 1) * step // max(1, total // 2)
         return min(self.hi, self.lo + grown)
 
-    def sample(self, task, n: int, generator: torch.Generator, step: int | None = None, total: int = 1) -> Examples:
-        """``n`` examples; ``step`` None (held-out sets): every length of the range, per row."""
-        if step is not None and self.mode != "row":
-            hi = self.top(step, total)
-            length = int(torch.randint(self.lo, hi + 1, (1,), generator=generator))
-            return task.sample(n, generator, length=length)
+    def sampler(self, task, generator: torch.Generator | None = None, step: int | None = None, total: int = 1):
+        """``sample(n, generator)`` for the training batch of ``step`` (its length drawn here,
+        once, from ``generator``), or for held-out sets (``step`` None: every length, per row)."""
+        if step is None or self.mode == "row":
+            return lambda n, g: self.per_row(task, n, g)
+        length = int(torch.randint(self.lo, self.top(step, total) + 1, (1,), generator=generator))
+        return lambda n, g: task.sample(n, g, length=length)
+
+    def per_row(self, task, n: int, generator: torch.Generator) -> Examples:
+        """``n`` examples, each of a length drawn uniformly from the range (grouped by length)."""
         per_row = torch.randint(self.lo, self.hi + 1, (n,), generator=generator)  # [n]
         counts = torch.bincount(per_row - self.lo, minlength=self.hi - self.lo + 1).tolist()
-        parts = [task.sample(c, generator, length=self.lo + i) for i, c in enumerate(counts) if c]
-        return Examples.cat(parts)  # grouped by length
+        return Examples.cat([task.sample(c, generator, length=self.lo + i) for i, c in enumerate(counts) if c])
 
 
 @dataclass
@@ -103,7 +106,7 @@ def make_splits(task, cfg) -> Splits:
         return Splits(dom[val], dom[test], dom[train], None)
     if dom is not None:
         return Splits(dom, dom, None, None)
-    sample = task.sample if lengths is None else lambda n, g: lengths.sample(task, n, g)
+    sample = task.sample if lengths is None else lengths.sampler(task)
     val = sample(ev.val_size, _generator(ev.seed))
     test = sample(ev.test_size, _generator(ev.seed + 1))
     exclude = None
@@ -153,7 +156,7 @@ class TrainData:
         if pool is None:
             sample = None
             if self.lengths is not None:
-                sample = lambda n, g: self.lengths.sample(self.task, n, g, step, self.total_steps)  # noqa: E731
+                sample = self.lengths.sampler(self.task, self.generator, step, self.total_steps)
             return draw(self.task, self.batch_size, self.generator, self.splits.exclude, sample)
         epoch, i = divmod(step, self.steps_per_epoch)
         if self._epoch != epoch:
