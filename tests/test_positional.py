@@ -126,13 +126,38 @@ def test_random_positions_only_while_training():
 def test_abacus_indexes_digits_by_their_place_in_the_number():
     digits = torch.arange(5, 15)
     plus, sep = 15, 3
+    # <pad> 012 + 34 <sep> 5678: prompt numbers by significance (from the right), the answer
+    # (being generated, least significant digit first) from the left
     tokens = torch.tensor([[0, 5, 6, 7, plus, 8, 9, sep, 10, 11, 12, 13]])
-    assert digit_places(tokens, digits).tolist() == [[0, 1, 2, 3, 0, 1, 2, 0, 1, 2, 3, 4]]
+    assert digit_places(tokens, digits, "after_sep").tolist() == [[0, 3, 2, 1, 0, 2, 1, 0, 1, 2, 3, 4]]
+    assert digit_places(tokens, digits, "none").tolist() == [[0, 3, 2, 1, 0, 2, 1, 0, 4, 3, 2, 1]]
+    assert digit_places(tokens, digits, "all").tolist() == [[0, 1, 2, 3, 0, 1, 2, 0, 1, 2, 3, 4]]
+    # causal: the places of a prefix never change when tokens are appended
+    full = digit_places(tokens, digits, "after_sep")
+    assert all(torch.equal(digit_places(tokens[:, :t], digits, "after_sep"), full[:, :t]) for t in range(8, 12))
     torch.manual_seed(0)
-    moved = random_offset(digit_places(tokens, digits).repeat(64, 1), max_len=20)
+    moved = random_offset(full.repeat(64, 1), max_len=20)
     assert moved.max() <= 19 and (moved[:, 0] == 0).all() and (moved[:, 4] == 0).all()
-    offset = moved[:, 1] - 1
-    assert (moved[:, 3] == offset + 3).all() and len(offset.unique()) > 5
+    offset = moved[:, 3] - 1  # one offset per row, shared by every number
+    assert (moved[:, 1] == offset + 3).all() and (moved[:, 11] == offset + 4).all() and len(offset.unique()) > 5
+
+
+@pytest.mark.parametrize("layout", ["causal", "seq2seq"])
+def test_abacus_cached_decoding_equals_uncached(layout):
+    from toyformer.decode import greedy
+
+    task = get_task("digits_seq2seq", length=3)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, positional="abacus"),
+                        layout, task, (16, 16)).eval()
+    torch.nn.init.normal_(model.decoder.embed.pos.weight)  # make places matter
+    x = task.sample(6, torch.Generator().manual_seed(0)).input
+    assert torch.equal(greedy(model, layout, x, 10), greedy(model, layout, x, 10, cache=False))
+
+
+def test_abacus_in_a_causal_model_needs_sep():
+    with pytest.raises(ConfigError, match="needs data.sep=true"):
+        small_config({"name": "digits_seq2seq"}, "causal", model={"positional": "abacus"}, data={"sep": False})
 
 
 def test_abacus_is_rejected_for_a_task_that_is_not_numbers():

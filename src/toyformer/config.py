@@ -182,6 +182,8 @@ class RunConfig:
             object.__setattr__(self, "layout", task_class(self.task.name).default_layout)
         if self.layout not in LAYOUTS:
             raise ConfigError(f"layout={self.layout!r} is not allowed; allowed: {', '.join(LAYOUTS)}")
+        if self.model.positional == "abacus" and self.layout == "causal" and not self.data.sep:
+            raise ConfigError("model.positional='abacus' in the causal layout needs data.sep=true (the answer starts after <sep>)")
 
     # --- conversion -------------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -14,6 +14,7 @@ from toyformer.data import Batch
 from toyformer.errors import ConfigError
 from toyformer.models.attention import KVCache, cross_attention_mask, self_attention_mask
 from toyformer.models.blocks import Stack
+from toyformer.models.abacus import Answer
 from toyformer.models.positional import Embedder
 from toyformer.tasks.base import BOS, PAD
 
@@ -32,9 +33,9 @@ class Encoder(nn.Module):
     history and only they are computed (incremental decoding)."""
 
     def __init__(self, cfg, vocab_size: int, max_len: int, name: str, causal: bool, n_layers: int,
-                 digit_ids: torch.Tensor | None = None, cross: bool = False):
+                 digit_ids: torch.Tensor | None = None, cross: bool = False, answer: Answer = "none"):
         super().__init__()
-        self.embed = Embedder(vocab_size, cfg, max_len, digit_ids)
+        self.embed = Embedder(vocab_size, cfg, max_len, digit_ids, answer)
         self.stack = Stack(cfg, n_layers, name, causal, cross)
         self.causal = causal
 
@@ -102,7 +103,7 @@ class CausalLM(nn.Module):
 
     def __init__(self, cfg, vocab_size: int, max_len: int, digit_ids: torch.Tensor | None = None):
         super().__init__()
-        self.decoder = Encoder(cfg, vocab_size, max_len, "decoder", True, cfg.n_layers, digit_ids)
+        self.decoder = Encoder(cfg, vocab_size, max_len, "decoder", True, cfg.n_layers, digit_ids, answer="after_sep")
         self.head = nn.Linear(cfg.d_model, vocab_size)
 
     def forward(self, batch: Batch) -> torch.Tensor:
@@ -129,7 +130,7 @@ class Seq2Seq(nn.Module):
         super().__init__()
         self.encoder = Encoder(cfg, vocab_size, max_len, "encoder", False, cfg.n_layers, digit_ids)
         n_dec = cfg.n_decoder_layers or cfg.n_layers
-        self.decoder = Encoder(cfg, vocab_size, max_len, "decoder", True, n_dec, digit_ids, cross=True)
+        self.decoder = Encoder(cfg, vocab_size, max_len, "decoder", True, n_dec, digit_ids, cross=True, answer="all")
         self.head = nn.Linear(cfg.d_model, vocab_size)
 
     def forward(self, batch: Batch) -> torch.Tensor:

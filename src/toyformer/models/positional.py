@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from toyformer.errors import ConfigError
-from toyformer.models.abacus import digit_places, random_offset
+from toyformer.models.abacus import Answer, digit_places, random_offset
 from toyformer.tasks.base import PAD
 
 
@@ -75,20 +75,22 @@ class Embedder(nn.Module):
     compute positions over the whole decoded history and embed only the new tokens.
     """
 
-    def __init__(self, vocab_size: int, cfg, max_len: int, digit_ids: torch.Tensor | None = None):
+    def __init__(self, vocab_size: int, cfg, max_len: int, digit_ids: torch.Tensor | None = None,
+                 answer: Answer = "none"):
         super().__init__()
         d = cfg.d_model
         self.tok = nn.Embedding(vocab_size, d, padding_idx=PAD)
         self.positional, self.max_len, self.d_model = cfg.positional, max_len, d
         self.random = cfg.random_positions
         self.pos = nn.Embedding(max_len, d) if cfg.positional in ("learned", "abacus") else None
-        if digit_ids is not None:
+        if digit_ids is not None:  # abacus: which tokens are digits, and which are answer
             self.register_buffer("digit_ids", digit_ids, persistent=False)
+            self.answer = answer
         self.drop = nn.Dropout(cfg.dropout)
 
     def positions(self, tokens: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T]
         if self.positional == "abacus":
-            places = digit_places(tokens, self.digit_ids)
+            places = digit_places(tokens, self.digit_ids, self.answer)
             return random_offset(places, self.max_len) if self.training else places
         pos = positions(tokens)
         return randomise(pos, self.max_len) if self.random and self.training else pos
