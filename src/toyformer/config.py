@@ -55,14 +55,15 @@ class ModelConfig:
     d_ff: int = 256
     dropout: float = 0.0
     norm: Literal["pre", "post"] = "pre"
-    positional: Literal["none", "sinusoidal", "learned"] = "learned"
+    positional: Literal["none", "sinusoidal", "learned", "rope", "alibi", "relative", "abacus"] = "learned"
+    random_positions: bool = False  # training positions: a sorted random subset of 0..max_len-1
     activation: Literal["relu", "gelu"] = "gelu"
     # classifier only; slot: read the answer at an extra empty (<pad>) position (R1's padding)
     pooling: Literal["mean", "first", "last", "flatten", "slot"] = "mean"
     head_hidden: tuple[int, ...] = ()  # classifier/tagger: MLP head widths before the output layer
     causal_encoder: bool = False  # classifier/tagger: causal self-attention (R1's decoder-only)
     n_decoder_layers: int | None = None  # seq2seq: decoder depth (None: same as n_layers)
-    max_len: int | None = None  # positional table size (None: from the task's lengths)
+    max_len: int | None = None  # positional table / random-position range (None: from the task's lengths)
     init: Literal["small", "torch"] = "small"  # small: normal(0, 0.02) as GPT-2; torch: PyTorch's defaults
 
     def __post_init__(self):
@@ -74,6 +75,15 @@ class ModelConfig:
             raise ConfigError(
                 f"model.d_model={self.d_model} is not divisible by model.n_heads={self.n_heads}; "
                 f"allowed n_heads: {', '.join(map(str, divisors))}"
+            )
+        if self.positional == "rope" and (self.d_model // self.n_heads) % 2:
+            raise ConfigError(
+                f"model.positional='rope' needs an even head width; d_model/n_heads = {self.d_model // self.n_heads}"
+            )
+        if self.random_positions and self.positional in ("none", "abacus"):
+            raise ConfigError(
+                f"model.random_positions=true does not apply to model.positional={self.positional!r}; "
+                f"allowed with: sinusoidal, learned, rope, alibi, relative"
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout={self.dropout} is out of range; allowed: 0 <= dropout < 1")
@@ -88,8 +98,18 @@ class DataConfig:
     holdout: Literal["auto", "yes", "no"] = "auto"  # exclude test examples from training
     sep: bool = True  # causal layout: a <sep> token between prompt and answer
     mask_prob: float = 0.15  # masked layout: share of tokens masked in training
+    min_length: int | None = None  # train (and hold out) task lengths min_length..max_length
+    max_length: int | None = None
+    length_sampling: Literal["batch", "row", "curriculum"] = "batch"  # a length per batch / per row / growing
 
     def __post_init__(self):
+        if (self.min_length is None) != (self.max_length is None):
+            raise ConfigError("data.min_length and data.max_length go together; set both or neither")
+        if self.min_length is not None and not 1 <= self.min_length <= self.max_length:
+            raise ConfigError(
+                f"data.min_length={self.min_length}, data.max_length={self.max_length}: "
+                f"allowed: 1 <= min_length <= max_length"
+            )
         if self.batch_size < 1:
             raise ConfigError(f"data.batch_size={self.batch_size} must be >= 1")
         if self.train_size is not None and self.train_size < 1:
@@ -133,8 +153,12 @@ class EvalConfig:
     target_metric: Literal["exact_match", "token_acc"] = "exact_match"
     target: float | None = 1.0  # stop when validation reaches this (None: never stop early)
     seed: int = 1234  # seed of the validation and test sets (the same for every run seed)
+    decode: Literal["greedy", "beam"] = "greedy"  # how exact match decodes (causal, seq2seq)
+    beam_width: int = 4  # with decode=beam
 
     def __post_init__(self):
+        if self.beam_width < 1:
+            raise ConfigError(f"eval.beam_width={self.beam_width} must be >= 1")
         if self.every < 1:
             raise ConfigError(f"eval.every={self.every} must be >= 1")
         if self.val_size < 1 or self.test_size < 1:
@@ -167,6 +191,8 @@ class RunConfig:
             object.__setattr__(self, "layout", task_class(self.task.name).default_layout)
         if self.layout not in LAYOUTS:
             raise ConfigError(f"layout={self.layout!r} is not allowed; allowed: {', '.join(LAYOUTS)}")
+        if self.model.positional == "abacus" and self.layout == "causal" and not self.data.sep:
+            raise ConfigError("model.positional='abacus' in the causal layout needs data.sep=true (the answer starts after <sep>)")
 
     # --- conversion -------------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -1,7 +1,8 @@
 """Evaluation: teacher-forced loss and per-token accuracy, and exact match on generated answers.
 
-For the causal and seq2seq layouts exact match is measured on batched greedy decoding (the
-model's own answers), never on teacher-forced predictions, which overstate a calculator.
+For the causal and seq2seq layouts exact match is measured on the model's own answers, decoded
+greedily (default) or by beam search (``eval.decode=beam``, ``eval.beam_width``), never on
+teacher-forced predictions, which overstate a calculator.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from toyformer.data import IGNORE, answer_tokens, format_batch, lengths
-from toyformer.decode import greedy
+from toyformer.decode import decode as decode_answers
 from toyformer.metrics import exact_match
 from toyformer.tasks.base import PAD, Examples
 
@@ -47,8 +48,11 @@ def _add_padded(total: torch.Tensor | None, part: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate_examples(model, ex: Examples, layout: str, sep: bool, batch_size: int, device) -> dict:
-    """Loss, per-token accuracy and exact match of ``model`` on ``ex``, with the breakdowns.
+def evaluate_examples(model, ex: Examples, layout: str, sep: bool, batch_size: int, device,
+                      decode: str = "greedy", beam_width: int = 4) -> dict:
+    """Loss, per-token accuracy and exact match of ``model`` on ``ex``, with the breakdowns;
+    ``decode`` (``greedy`` or ``beam`` of ``beam_width``) is how the causal and seq2seq layouts
+    produce their answers.
 
     Returns plain numbers (``loss, token_acc, exact_match, n``) and CPU tensors:
 
@@ -62,6 +66,8 @@ def evaluate_examples(model, ex: Examples, layout: str, sep: bool, batch_size: i
     model.eval()
     loss_sum, rows, row_hits, row_count = 0.0, [], [], []
     pos_hits = pos_count = None
+    if decode == "beam":  # beam search decodes batch * beam_width rows at once
+        batch_size = max(1, batch_size // beam_width)
     for start in range(0, len(ex), batch_size):
         part = ex[start : start + batch_size].to(device)
         batch = format_batch(part, layout, sep)
@@ -76,7 +82,7 @@ def evaluate_examples(model, ex: Examples, layout: str, sep: bool, batch_size: i
         pos_count = _add_padded(pos_count, counted.sum(0).cpu())
         if layout in ("causal", "seq2seq"):
             ref = answer_tokens(part)  # [b, A]
-            gen = greedy(model, layout, part.input, ref.shape[1], sep)
+            gen = decode_answers(model, layout, part.input, ref.shape[1], sep, decode, beam_width)
             rows.append(exact_match(gen, ref.masked_fill(ref == PAD, IGNORE)).cpu())
         else:
             rows.append(exact_match(pred, batch.labels).cpu())
@@ -138,8 +144,16 @@ def public(result: dict, prefix: str) -> dict:
     return {f"{prefix}_{k}": v for k, v in result.items() if k != "n" and not isinstance(v, torch.Tensor)}
 
 
-def evaluate(run_dir: str | Path, device: str = "auto") -> dict:
-    """Re-evaluate a finished (or checkpointed) run from its directory alone.
+def evaluate_config(model, ex: Examples, cfg, device, **decode) -> dict:
+    """``evaluate_examples`` with the options of a ``RunConfig``; ``decode`` overrides
+    ``decode=`` / ``beam_width=``."""
+    options = {"decode": cfg.eval.decode, "beam_width": cfg.eval.beam_width, **decode}
+    return evaluate_examples(model, ex, cfg.layout, cfg.data.sep, cfg.eval.batch_size, device, **options)
+
+
+def evaluate(run_dir: str | Path, device: str = "auto", beam_width: int | None = None) -> dict:
+    """Re-evaluate a finished (or checkpointed) run from its directory alone; ``beam_width``
+    decodes by beam search of that width instead of the run's ``eval.decode``.
 
     >>> toyformer.evaluate("runs/reverse-demo")["test_exact_match"]   # doctest: +SKIP
     1.0
@@ -148,5 +162,9 @@ def evaluate(run_dir: str | Path, device: str = "auto") -> dict:
 
     run = load_run(run_dir, device=device)
     cfg = run.config
-    result = evaluate_examples(run.model, run.splits.test, cfg.layout, cfg.data.sep, cfg.eval.batch_size, run.device)
-    return {"task": cfg.task.name, "layout": cfg.layout, "run_dir": str(run_dir), **public(result, "test"), "test_n": result["n"]}
+    decode = {} if beam_width is None else {"decode": "beam", "beam_width": beam_width}
+    result = evaluate_config(run.model, run.splits.test, cfg, run.device, **decode)
+    method = decode.get("decode", cfg.eval.decode)
+    width = decode.get("beam_width", cfg.eval.beam_width)
+    return {"task": cfg.task.name, "layout": cfg.layout, "run_dir": str(run_dir), "decode": method,
+            **({"beam_width": width} if method == "beam" else {}), **public(result, "test"), "test_n": result["n"]}

@@ -10,6 +10,15 @@
   64-bit key of the tokens: equal inputs always have equal keys, so nothing held out leaks).
 
 Training data is a stream (fresh samples every step) or a fixed pool visited in epochs.
+
+**Length ranges** (``data.min_length`` .. ``data.max_length``, for length generalisation): the
+task's own length parameter is replaced by lengths drawn from the range (what a length is, is
+the task's business: symbols for ``reverse``, operand digits for ``addition``). Validation and
+test sets then hold every length of the range (uniform per row, disjoint from training as
+above); training batches draw a length per batch (``data.length_sampling=batch``), per row
+(``row``), or per batch from a range whose top grows linearly from ``min_length`` to
+``max_length`` over the first half of ``train.steps`` (``curriculum``). A task with a finite
+domain is sampled like any other task when a range is set.
 """
 
 from __future__ import annotations
@@ -31,6 +40,42 @@ def input_keys(inputs: torch.Tensor) -> torch.Tensor:
     return (inputs * powers).sum(-1)
 
 
+@dataclass(frozen=True)
+class Lengths:
+    """A range of task lengths ``lo..hi`` and how training draws from it (see the module doc)."""
+
+    lo: int
+    hi: int
+    mode: str = "batch"  # batch | row | curriculum
+
+    @classmethod
+    def from_config(cls, data_cfg) -> "Lengths | None":
+        if data_cfg.min_length is None:
+            return None
+        return cls(data_cfg.min_length, data_cfg.max_length, data_cfg.length_sampling)
+
+    def top(self, step: int, total: int) -> int:
+        """The longest length a curriculum allows at 0-based ``step`` of ``total``."""
+        if self.mode != "curriculum":
+            return self.hi
+        grown = (self.hi - self.lo + 1) * step // max(1, total // 2)
+        return min(self.hi, self.lo + grown)
+
+    def sampler(self, task, generator: torch.Generator | None = None, step: int | None = None, total: int = 1):
+        """``sample(n, generator)`` for the training batch of ``step`` (its length drawn here,
+        once, from ``generator``), or for held-out sets (``step`` None: every length, per row)."""
+        if step is None or self.mode == "row":
+            return lambda n, g: self.per_row(task, n, g)
+        length = int(torch.randint(self.lo, self.top(step, total) + 1, (1,), generator=generator))
+        return lambda n, g: task.sample(n, g, length=length)
+
+    def per_row(self, task, n: int, generator: torch.Generator) -> Examples:
+        """``n`` examples, each of a length drawn uniformly from the range (grouped by length)."""
+        per_row = torch.randint(self.lo, self.hi + 1, (n,), generator=generator)  # [n]
+        counts = torch.bincount(per_row - self.lo, minlength=self.hi - self.lo + 1).tolist()
+        return Examples.cat([task.sample(c, generator, length=self.lo + i) for i, c in enumerate(counts) if c])
+
+
 @dataclass
 class Splits:
     val: Examples
@@ -47,7 +92,8 @@ def make_splits(task, cfg) -> Splits:
     """Build validation/test sets and the training pool for ``task`` under ``cfg`` (a RunConfig)."""
     holdout = cfg.data.holdout == "yes" or (cfg.data.holdout == "auto" and task.holdout)
     ev = cfg.eval
-    dom = task.domain()
+    lengths = Lengths.from_config(cfg.data)
+    dom = task.domain() if lengths is None else None
     if dom is not None and holdout:
         order = torch.randperm(len(dom), generator=_generator(ev.seed))
         n_test = min(ev.test_size, len(dom) // 5)
@@ -60,24 +106,27 @@ def make_splits(task, cfg) -> Splits:
         return Splits(dom[val], dom[test], dom[train], None)
     if dom is not None:
         return Splits(dom, dom, None, None)
-    val = task.sample(ev.val_size, _generator(ev.seed))
-    test = task.sample(ev.test_size, _generator(ev.seed + 1))
+    sample = task.sample if lengths is None else lengths.sampler(task)
+    val = sample(ev.val_size, _generator(ev.seed))
+    test = sample(ev.test_size, _generator(ev.seed + 1))
     exclude = None
     if holdout:
         exclude = torch.cat([input_keys(val.input), input_keys(test.input)]).unique()  # sorted
     pool = None
     if cfg.data.train_size is not None:
-        pool = draw(task, cfg.data.train_size, _generator(cfg.seed + 10_000), exclude)
+        pool = draw(task, cfg.data.train_size, _generator(cfg.seed + 10_000), exclude, sample)
     return Splits(val, test, pool, exclude)
 
 
-def draw(task, n: int, generator: torch.Generator, exclude: torch.Tensor | None) -> Examples:
-    """``n`` fresh training examples, none of whose inputs is held out."""
+def draw(task, n: int, generator: torch.Generator, exclude: torch.Tensor | None, sample=None) -> Examples:
+    """``n`` fresh training examples, none of whose inputs is held out; ``sample(n, generator)``
+    draws them (default ``task.sample``)."""
+    sample = sample or task.sample
     if exclude is None:
-        return task.sample(n, generator)
+        return sample(n, generator)
     parts, have = [], 0
     for _ in range(100):
-        ex = task.sample(max(n - have, 16), generator)
+        ex = sample(max(n - have, 16), generator)
         ex = ex[~torch.isin(input_keys(ex.input), exclude)]
         parts.append(ex)
         have += len(ex)
@@ -93,8 +142,10 @@ class TrainData:
     ``seed + e``, so resuming at step ``s`` needs the generator state alone.
     """
 
-    def __init__(self, task, splits: Splits, batch_size: int, seed: int):
+    def __init__(self, task, splits: Splits, batch_size: int, seed: int, lengths: Lengths | None = None,
+                 total_steps: int = 1):
         self.task, self.splits, self.batch_size, self.seed = task, splits, batch_size, seed
+        self.lengths, self.total_steps = lengths, total_steps
         self.generator = _generator(seed)
         pool = splits.pool
         self._epoch, self._order = None, None
@@ -103,7 +154,10 @@ class TrainData:
     def batch(self, step: int) -> Examples:
         pool = self.splits.pool
         if pool is None:
-            return draw(self.task, self.batch_size, self.generator, self.splits.exclude)
+            sample = None
+            if self.lengths is not None:
+                sample = self.lengths.sampler(self.task, self.generator, step, self.total_steps)
+            return draw(self.task, self.batch_size, self.generator, self.splits.exclude, sample)
         epoch, i = divmod(step, self.steps_per_epoch)
         if self._epoch != epoch:
             self._epoch = epoch

@@ -23,10 +23,10 @@ from toyformer.config import RunConfig
 from toyformer.data import format_batch
 from toyformer.errors import ConfigError
 from toyformer.diagnosis import chance_level, diagnose
-from toyformer.evaluation import by_length, by_position, evaluate_examples, loss_and_predictions, public
+from toyformer.evaluation import by_length, by_position, evaluate_config, loss_and_predictions, public
 from toyformer.metrics import exact_match, token_hits
 from toyformer.models import build_model
-from toyformer.splits import Splits, TrainData, make_splits
+from toyformer.splits import Lengths, Splits, TrainData, make_splits
 
 
 @dataclass
@@ -122,8 +122,9 @@ def train(
 
 def _loop(run: Run, quiet: bool, on_eval, resume: bool) -> Run:
     cfg, model, dev, out = run.config, run.model, run.device, run.run_dir
-    data = TrainData(run.task, run.splits, cfg.data.batch_size, cfg.seed)
+    data = TrainData(run.task, run.splits, cfg.data.batch_size, cfg.seed, Lengths.from_config(cfg.data))
     total = cfg.train.steps if cfg.train.epochs is None else cfg.train.epochs * data.steps_per_epoch
+    data.total_steps = total
     opt = make_optimizer(model, cfg.train)
     state = {"step": 0, "wall_s": 0.0, "solved_at_step": None, "solved_at_s": None, "history": []}
     ckpt = out / "checkpoint.safetensors" if out is not None else None
@@ -159,7 +160,7 @@ def _loop(run: Run, quiet: bool, on_eval, resume: bool) -> Run:
         out_of_time = cfg.train.max_time_s is not None and wall >= cfg.train.max_time_s
         if step % cfg.eval.every == 0 or step >= total or out_of_time:
             record = {"step": step, "wall_s": round(wall, 3), "lr": lr_at(step - 1, total, cfg.train), **acc.read()}
-            val = evaluate_examples(model, run.splits.val, cfg.layout, cfg.data.sep, cfg.eval.batch_size, dev)
+            val = evaluate_config(model, run.splits.val, cfg, dev)
             record.update(public(val, "val"))
             wall = wall_before + time.perf_counter() - t0
             solved = cfg.eval.target is not None and val[cfg.eval.target_metric] >= cfg.eval.target
@@ -222,7 +223,7 @@ def _checkpoint(path, model, opt, data, dev, state):
 
 def _finish(run: Run, state: dict) -> dict:
     cfg = run.config
-    test = evaluate_examples(run.model, run.splits.test, cfg.layout, cfg.data.sep, cfg.eval.batch_size, run.device)
+    test = evaluate_config(run.model, run.splits.test, cfg, run.device)
     last = run.metrics[-1] if run.metrics else {}
     summary = {
         "task": cfg.task.name,

@@ -37,9 +37,13 @@ def register(sub) -> None:
                     help="keep RUN_DIR/curves.png up to date while training (default: on)")
     tr.set_defaults(func=cmd_train)
 
-    ev = sub.add_parser("eval", help="re-evaluate a run from its directory")
+    ev = sub.add_parser("eval", help="re-evaluate a run from its directory (test set, or --lengths)")
     ev.add_argument("run_dir")
     ev.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    ev.add_argument("--beam", type=int, metavar="K", help="decode by beam search of width K (default: the run's eval.decode)")
+    ev.add_argument("--lengths", metavar="SPEC", help="evaluate at these task lengths: 1:64, 10,20,30 or 2:40:2")
+    ev.add_argument("-n", "--n", type=int, default=500, help="with --lengths: examples per length (default 500)")
+    ev.add_argument("--plot", metavar="PNG", help="with --lengths: plot path (default RUN_DIR/lengths.png)")
     add_task_file(ev)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_eval)
@@ -95,9 +99,34 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    if args.beam is not None and args.beam < 1:
+        raise ConfigError(f"--beam {args.beam}: the beam width must be >= 1")
+    if args.lengths is not None:
+        return _eval_lengths(args)
     from toyformer.evaluation import evaluate
 
-    _report(evaluate(args.run_dir, device=args.device), args.json, None)
+    _report(evaluate(args.run_dir, device=args.device, beam_width=args.beam), args.json, None)
+    return 0
+
+
+def _eval_lengths(args) -> int:
+    from toyformer import rundir
+    from toyformer.length_eval import evaluate_lengths, format_table, parse_lengths, plot_lengths
+    from toyformer.training import load_run
+
+    lengths = parse_lengths(args.lengths)
+    if args.n < 1:
+        raise ConfigError(f"--n {args.n}: allowed: >= 1")
+    run = load_run(args.run_dir, device=args.device)
+    decode = {} if args.beam is None else {"decode": "beam", "beam_width": args.beam}
+    result = evaluate_lengths(run, lengths, args.n, **decode)
+    result["run_dir"] = str(args.run_dir)
+    result["plot"] = str(plot_lengths(result, args.plot or Path(args.run_dir) / "lengths.png"))
+    rundir.write_json(Path(args.run_dir) / "lengths.json", result)
+    print(format_table(result))
+    print(f"plot: {result['plot']}")
+    if args.json:
+        print(json.dumps(result))
     return 0
 
 

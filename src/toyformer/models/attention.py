@@ -1,9 +1,14 @@
-"""Multi-head attention, readable, on ``F.scaled_dot_product_attention``.
+"""Multi-head attention, readable, on ``F.scaled_dot_product_attention``, with a KV cache.
 
 Every attention module has a stable ``name`` (``encoder.blocks.0.attn``,
 ``decoder.blocks.1.cross_attn``). While a recorder dict is attached (see
 ``toyformer.models.record_attention``) the weights are computed explicitly and stored under
 that name as ``[batch, heads, queries, keys]``; otherwise the fused kernel runs.
+
+Positional schemes plug in here at two of their three points: a ``Rotary`` rotates queries and
+keys (RoPE), and a float ``mask`` carries additive score biases (ALiBi, relative buckets) with
+``-inf`` where a key is hidden. During incremental decoding a ``KVCache`` keeps the (already
+rotated) keys and values of every layer, so each new token costs one query against the cache.
 """
 
 from __future__ import annotations
@@ -14,9 +19,70 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from toyformer.tasks.base import PAD
+
+
+class KVCache:
+    """Keys and values of one stack's attention layers for incremental decoding.
+
+    ``tokens [B, max_len]`` is the history of the decoded stream (positions are recomputed from
+    it, so the cached path gives the same positions as a full forward). Self-attention keys and
+    values are written into preallocated buffers ``[B, H, max_len, d_head]``; cross-attention
+    keys and values over the encoder memory are computed once (``static``).
+
+    >>> cache = KVCache(batch=2, max_len=16)          # doctest: +SKIP
+    >>> model.decoder(prompt, cache=cache)            # doctest: +SKIP  # then one column at a time
+    """
+
+    def __init__(self, batch: int, max_len: int, device=None):
+        self.tokens = torch.full((batch, max_len), PAD, dtype=torch.long, device=device)
+        self.start = self.length = 0  # the columns [start, length) are being processed
+        self.buffers: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.static: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.context: dict[str, torch.Tensor] = {}  # per-row tensors the model needs each step (memory)
+
+    @property
+    def max_len(self) -> int:
+        return self.tokens.shape[1]
+
+    def append(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Add ``tokens [B, t]`` to the history; returns the whole history ``[B, length]``."""
+        t = tokens.shape[1]
+        if self.length + t > self.max_len:
+            raise ValueError(f"KV cache holds {self.max_len} tokens; cannot add {t} to {self.length}")
+        self.start, self.length = self.length, self.length + t
+        self.tokens[:, self.start : self.length] = tokens
+        return self.tokens[:, : self.length]
+
+    def extend(self, name: str, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write the new ``k, v [B, H, t, dh]`` of layer ``name``; return all keys/values so far."""
+        if name not in self.buffers:
+            b, h, _, dh = k.shape
+            shape = (b, h, self.max_len, dh)
+            self.buffers[name] = (k.new_zeros(shape), v.new_zeros(shape))
+        kb, vb = self.buffers[name]
+        kb[:, :, self.start : self.length] = k
+        vb[:, :, self.start : self.length] = v
+        return kb[:, :, : self.length], vb[:, :, : self.length]
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep rows ``index [B']`` (beam search: expand a row into beams, follow surviving beams)."""
+        n = self.length
+        self.tokens = self.tokens.index_select(0, index)
+        for name, bufs in self.buffers.items():
+            if len(index) != bufs[0].shape[0]:  # a new batch size: new buffers
+                bufs = tuple(b.new_zeros((len(index), *b.shape[1:])) for b in bufs)
+            for old, new in zip(self.buffers[name], bufs):
+                new[:, :, :n] = old[:, :, :n].index_select(0, index)  # only the used columns move
+            self.buffers[name] = bufs
+        pick = lambda t: t.index_select(0, index)  # noqa: E731
+        self.static = {name: (pick(k), pick(v)) for name, (k, v) in self.static.items()}
+        self.context = {name: pick(t) for name, t in self.context.items()}
+
 
 class Attention(nn.Module):
-    """Multi-head attention. ``mask`` is boolean, True where a query may attend to a key."""
+    """Multi-head attention. ``mask`` is boolean (True where a query may attend to a key) or
+    float (added to the scores; ``-inf`` hides a key)."""
 
     def __init__(self, d_model: int, n_heads: int, dropout: float, name: str):
         super().__init__()
@@ -32,37 +98,65 @@ class Attention(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, self.n_heads, self.d_head).transpose(1, 2)  # [B, H, T, d_head]
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``x [B, Tq, d]`` attends to ``context [B, Tk, d]`` (``x`` itself for self-attention);
-        ``mask [B, 1, Tq, Tk]``. Returns ``[B, Tq, d]``."""
-        q = self._heads(self.q(x))  # [B, H, Tq, dh]
+    def _keys_values(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         k, v = (self._heads(t) for t in self.kv(context).chunk(2, dim=-1))  # [B, H, Tk, dh]
+        return k, v
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None, mask: torch.Tensor,
+                rotary=None, cache: KVCache | None = None) -> torch.Tensor:
+        """``x [B, Tq, d]`` attends to ``context [B, Tk, d]`` (None: self-attention over ``x``);
+        ``mask [B, 1 or H, Tq, Tk]``; ``rotary`` (RoPE, self-attention only) rotates queries and
+        new keys; with a ``cache`` new self-attention keys/values are appended to it and
+        cross-attention keys/values are computed once. Returns ``[B, Tq, d]``."""
+        q = self._heads(self.q(x))  # [B, H, Tq, dh]
+        if context is None:  # self-attention
+            k, v = self._keys_values(x)
+            if rotary is not None:
+                q, k = rotary(q), rotary(k)
+            if cache is not None:
+                k, v = cache.extend(self.name, k, v)  # [B, H, Tk, dh], Tk = all tokens so far
+        elif cache is not None:
+            if self.name not in cache.static:
+                cache.static[self.name] = self._keys_values(context)
+            k, v = cache.static[self.name]
+        else:
+            k, v = self._keys_values(context)
         p = self.dropout if self.training else 0.0
         if self.recorder is None:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         else:
             scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # [B, H, Tq, Tk]
-            weights = scores.masked_fill(~mask, float("-inf")).softmax(-1)
+            scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+            weights = scores.softmax(-1)
             self.recorder[self.name] = weights.detach()
             y = F.dropout(weights, p, self.training) @ v
         b, _, tq, _ = y.shape
         return self.out(y.transpose(1, 2).reshape(b, tq, -1))  # [B, Tq, d]
 
 
-def self_attention_mask(valid: torch.Tensor, causal: bool) -> torch.Tensor:
-    """``valid [B, T]`` (False at padding) -> ``[B, 1, T, T]``.
+def self_attention_mask(valid: torch.Tensor, causal: bool, start: int = 0) -> torch.Tensor:
+    """``valid [B, Tk]`` (False at padding) -> ``[B, 1, Tq, Tk]`` for the queries at columns
+    ``start .. Tk-1`` (``start`` > 0 while decoding with a cache: only the new columns ask).
 
     Every query may always attend to itself: a padding query with no other key would otherwise
     get a row of -inf, a NaN, and NaNs spread to real positions through later layers.
     """
-    t = valid.shape[1]
-    mask = valid[:, None, None, :]  # [B, 1, 1, T]
+    tk = valid.shape[1]
+    q_idx = torch.arange(start, tk, device=valid.device).unsqueeze(1)  # [Tq, 1]
+    k_idx = torch.arange(tk, device=valid.device).unsqueeze(0)  # [1, Tk]
+    mask = valid[:, None, None, :]  # [B, 1, 1, Tk]
     if causal:
-        mask = mask & torch.ones(t, t, dtype=torch.bool, device=valid.device).tril()
-    eye = torch.eye(t, dtype=torch.bool, device=valid.device)
-    return mask | eye  # [B, 1, T, T]
+        mask = mask & (k_idx <= q_idx)
+    return mask | (k_idx == q_idx)  # [B, 1, Tq, Tk]
 
 
 def cross_attention_mask(src_valid: torch.Tensor, t_query: int) -> torch.Tensor:
     """``src_valid [B, S]`` -> ``[B, 1, t_query, S]``."""
     return src_valid[:, None, None, :].expand(-1, 1, t_query, -1)
+
+
+def with_bias(mask: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """A boolean mask and an additive score bias ``[B, H, Tq, Tk]`` -> one float mask."""
+    if bias is None:
+        return mask
+    return bias.masked_fill(~mask, float("-inf"))

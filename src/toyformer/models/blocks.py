@@ -11,7 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from toyformer.models.attention import Attention
+from toyformer.models.alibi import ALiBi
+from toyformer.models.attention import Attention, KVCache, with_bias
+from toyformer.models.relative_bias import RelativeBias
+from toyformer.models.rope import Rotary
 
 
 class FeedForward(nn.Module):
@@ -43,23 +46,40 @@ class Block(nn.Module):
             return x + self.drop(f(norm(x)))
         return norm(x + self.drop(f(x)))
 
-    def forward(self, x, mask, memory=None, cross_mask=None):
-        """``x [B, T, d]``; ``mask [B, 1, T, T]``; ``memory [B, S, d]`` with ``cross_mask``."""
-        x = self._residual(x, self.norm1, lambda h: self.attn(h, h, mask))
+    def forward(self, x, mask, rotary=None, memory=None, cross_mask=None, cache=None):
+        """``x [B, T, d]``; ``mask [B, 1 or H, T, Tk]``; ``memory [B, S, d]`` with ``cross_mask``."""
+        x = self._residual(x, self.norm1, lambda h: self.attn(h, None, mask, rotary, cache))
         if self.cross_attn is not None:
-            x = self._residual(x, self.norm_cross, lambda h: self.cross_attn(h, memory, cross_mask))
+            x = self._residual(x, self.norm_cross, lambda h: self.cross_attn(h, memory, cross_mask, cache=cache))
         return self._residual(x, self.norm2, self.ff)
 
 
 class Stack(nn.Module):
-    """``n`` blocks named ``{name}.blocks.{i}``; pre-norm stacks end with a final LayerNorm."""
+    """``n`` blocks named ``{name}.blocks.{i}``; pre-norm stacks end with a final LayerNorm.
 
-    def __init__(self, cfg, n_layers: int, name: str, cross: bool = False):
+    The stack owns the positional schemes that act inside attention (RoPE on queries and keys,
+    ALiBi or a learned relative bias on the scores) and builds them once per forward.
+    """
+
+    def __init__(self, cfg, n_layers: int, name: str, causal: bool, cross: bool = False):
         super().__init__()
         self.blocks = nn.ModuleList(Block(cfg, f"{name}.blocks.{i}", cross) for i in range(n_layers))
         self.final_norm = nn.LayerNorm(cfg.d_model) if cfg.norm == "pre" else nn.Identity()
+        self.rotary = Rotary(cfg.d_model // cfg.n_heads) if cfg.positional == "rope" else None
+        self.score_bias: nn.Module | None = None
+        if cfg.positional == "alibi":
+            self.score_bias = ALiBi(cfg.n_heads)
+        elif cfg.positional == "relative":
+            self.score_bias = RelativeBias(cfg.n_heads, bidirectional=not causal)
 
-    def forward(self, x, mask, memory=None, cross_mask=None):  # [B, T, d] -> [B, T, d]
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, k_pos: torch.Tensor | None = None,
+                memory=None, cross_mask=None, cache: KVCache | None = None) -> torch.Tensor:
+        """``x [B, T, d]`` at positions ``pos [B, T]``; ``k_pos [B, Tk]`` the positions of all keys
+        (with a cache: the whole history; default ``pos``). Returns ``[B, T, d]``."""
+        k_pos = pos if k_pos is None else k_pos
+        if self.score_bias is not None:
+            mask = with_bias(mask, self.score_bias(pos, k_pos))  # [B, H, T, Tk]
+        rotary = self.rotary.at(pos) if self.rotary is not None else None
         for block in self.blocks:
-            x = block(x, mask, memory, cross_mask)
+            x = block(x, mask, rotary, memory, cross_mask, cache)
         return self.final_norm(x)

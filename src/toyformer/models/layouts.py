@@ -12,10 +12,11 @@ from torch import nn
 
 from toyformer.data import Batch
 from toyformer.errors import ConfigError
-from toyformer.models.attention import cross_attention_mask, self_attention_mask
+from toyformer.models.attention import KVCache, cross_attention_mask, self_attention_mask
 from toyformer.models.blocks import Stack
+from toyformer.models.abacus import Answer
 from toyformer.models.positional import Embedder
-from toyformer.tasks.base import PAD
+from toyformer.tasks.base import BOS, PAD
 
 # which task kinds each layout can learn
 FITS = {
@@ -37,17 +38,29 @@ def mlp_head(d_in: int, hidden: tuple[int, ...], vocab_size: int) -> nn.Sequenti
 
 
 class Encoder(nn.Module):
-    """Embedding + bidirectional (or causal) stack: ``[B, T]`` tokens -> ``[B, T, d]``."""
+    """Embedding + a bidirectional or causal stack (+ cross-attention in a seq2seq decoder):
+    ``[B, T]`` tokens -> ``[B, T, d]``. With a ``KVCache`` the tokens are appended to the cached
+    history and only they are computed (incremental decoding)."""
 
-    def __init__(self, cfg, vocab_size: int, max_len: int, name: str, causal: bool, n_layers: int):
+    def __init__(self, cfg, vocab_size: int, max_len: int, name: str, causal: bool, n_layers: int,
+                 digit_ids: torch.Tensor | None = None, cross: bool = False, answer: Answer = "none"):
         super().__init__()
-        self.embed = Embedder(vocab_size, cfg.d_model, cfg.positional, max_len, cfg.dropout)
-        self.stack = Stack(cfg, n_layers, name)
+        self.embed = Embedder(vocab_size, cfg, max_len, digit_ids, answer)
+        self.stack = Stack(cfg, n_layers, name, causal, cross)
         self.causal = causal
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        mask = self_attention_mask(tokens != PAD, self.causal)
-        return self.stack(self.embed(tokens), mask)
+    def forward(self, tokens: torch.Tensor, memory: torch.Tensor | None = None,
+                src_valid: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
+        if cache is None:
+            pos = k_pos = self.embed.positions(tokens)  # [B, T]
+            mask = self_attention_mask(tokens != PAD, self.causal)  # [B, 1, T, T]
+        else:
+            history = cache.append(tokens)  # [B, Tk]
+            k_pos = self.embed.positions(history)
+            pos = k_pos[:, cache.start :]
+            mask = self_attention_mask(history != PAD, self.causal, cache.start)  # [B, 1, T, Tk]
+        cross = None if memory is None else cross_attention_mask(src_valid, tokens.shape[1])
+        return self.stack(self.embed(tokens, pos), mask, pos, k_pos, memory, cross, cache)
 
 
 class Classifier(nn.Module):
@@ -55,9 +68,9 @@ class Classifier(nn.Module):
     last position, all positions flattened (R0), or ``slot``: an empty ``<pad>`` position is
     appended and the answer read there (R1's padded variant)."""
 
-    def __init__(self, cfg, vocab_size: int, max_len: int, width: int):
+    def __init__(self, cfg, vocab_size: int, max_len: int, width: int, digit_ids: torch.Tensor | None = None):
         super().__init__()
-        self.encoder = Encoder(cfg, vocab_size, max_len, "encoder", cfg.causal_encoder, cfg.n_layers)
+        self.encoder = Encoder(cfg, vocab_size, max_len, "encoder", cfg.causal_encoder, cfg.n_layers, digit_ids)
         self.pooling, self.width = cfg.pooling, width
         d_in = cfg.d_model * (width if cfg.pooling == "flatten" else 1)
         self.head = mlp_head(d_in, cfg.head_hidden, vocab_size)
@@ -86,9 +99,9 @@ class Classifier(nn.Module):
 class Tagger(nn.Module):
     """Encoder and one prediction per input position (also the masked-token layout's model)."""
 
-    def __init__(self, cfg, vocab_size: int, max_len: int):
+    def __init__(self, cfg, vocab_size: int, max_len: int, digit_ids: torch.Tensor | None = None):
         super().__init__()
-        self.encoder = Encoder(cfg, vocab_size, max_len, "encoder", cfg.causal_encoder, cfg.n_layers)
+        self.encoder = Encoder(cfg, vocab_size, max_len, "encoder", cfg.causal_encoder, cfg.n_layers, digit_ids)
         self.head = mlp_head(cfg.d_model, cfg.head_hidden, vocab_size)
 
     def forward(self, batch: Batch) -> torch.Tensor:
@@ -98,27 +111,36 @@ class Tagger(nn.Module):
 class CausalLM(nn.Module):
     """Decoder-only: a causal stack over ``prompt <sep> answer``, next-token logits."""
 
-    def __init__(self, cfg, vocab_size: int, max_len: int):
+    def __init__(self, cfg, vocab_size: int, max_len: int, digit_ids: torch.Tensor | None = None):
         super().__init__()
-        self.decoder = Encoder(cfg, vocab_size, max_len, "decoder", True, cfg.n_layers)
+        self.decoder = Encoder(cfg, vocab_size, max_len, "decoder", True, cfg.n_layers, digit_ids, answer="after_sep")
         self.head = nn.Linear(cfg.d_model, vocab_size)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.logits(batch.inputs)
 
-    def logits(self, tokens: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T, V]
-        return self.head(self.decoder(tokens))
+    def logits(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:  # [B, T] -> [B, T, V]
+        return self.head(self.decoder(tokens, cache=cache))
+
+    def start(self, prompt: torch.Tensor, max_new: int) -> tuple[torch.Tensor, KVCache]:
+        """Incremental decoding: run the left-padded ``prompt [B, P]`` into a new cache with room
+        for ``max_new`` more tokens; returns the next-token logits ``[B, V]`` and the cache."""
+        cache = KVCache(prompt.shape[0], prompt.shape[1] + max_new, prompt.device)
+        return self.logits(prompt, cache)[:, -1], cache
+
+    def step(self, tokens: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Append ``tokens [B]`` to the cache; next-token logits ``[B, V]``."""
+        return self.logits(tokens[:, None], cache)[:, -1]
 
 
 class Seq2Seq(nn.Module):
     """Encoder-decoder: bidirectional encoder; causal decoder with cross-attention."""
 
-    def __init__(self, cfg, vocab_size: int, max_len: int):
+    def __init__(self, cfg, vocab_size: int, max_len: int, digit_ids: torch.Tensor | None = None):
         super().__init__()
-        self.encoder = Encoder(cfg, vocab_size, max_len, "encoder", False, cfg.n_layers)
+        self.encoder = Encoder(cfg, vocab_size, max_len, "encoder", False, cfg.n_layers, digit_ids)
         n_dec = cfg.n_decoder_layers or cfg.n_layers
-        self.embed = Embedder(vocab_size, cfg.d_model, cfg.positional, max_len, cfg.dropout)
-        self.decoder = Stack(cfg, n_dec, "decoder", cross=True)
+        self.decoder = Encoder(cfg, vocab_size, max_len, "decoder", True, n_dec, digit_ids, cross=True, answer="all")
         self.head = nn.Linear(cfg.d_model, vocab_size)
 
     def forward(self, batch: Batch) -> torch.Tensor:
@@ -128,11 +150,22 @@ class Seq2Seq(nn.Module):
     def encode(self, src: torch.Tensor) -> torch.Tensor:  # [B, S] -> [B, S, d]
         return self.encoder(src)
 
-    def decode(self, tgt: torch.Tensor, memory: torch.Tensor, src_valid: torch.Tensor) -> torch.Tensor:
+    def decode(self, tgt: torch.Tensor, memory: torch.Tensor, src_valid: torch.Tensor,
+               cache: KVCache | None = None) -> torch.Tensor:
         """``tgt [B, T]`` decoder inputs (``<bos>`` first) -> logits ``[B, T, V]``."""
-        mask = self_attention_mask(tgt != PAD, causal=True)
-        h = self.decoder(self.embed(tgt), mask, memory, cross_attention_mask(src_valid, tgt.shape[1]))
-        return self.head(h)
+        return self.head(self.decoder(tgt, memory, src_valid, cache))
+
+    def start(self, src: torch.Tensor, max_new: int) -> tuple[torch.Tensor, KVCache]:
+        """Incremental decoding: encode ``src [B, S]``, run ``<bos>``; logits ``[B, V]``, cache."""
+        cache = KVCache(src.shape[0], max_new + 1, src.device)
+        cache.context.update(memory=self.encode(src), src_valid=src != PAD)
+        bos = torch.full((src.shape[0], 1), BOS, dtype=torch.long, device=src.device)
+        return self.step(bos[:, 0], cache), cache
+
+    def step(self, tokens: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Append ``tokens [B]`` to the decoder cache; next-token logits ``[B, V]``."""
+        ctx = cache.context
+        return self.decode(tokens[:, None], ctx["memory"], ctx["src_valid"], cache)[:, -1]
 
 
 def check_fits(kind: str, layout: str, task_name: str) -> None:
@@ -152,19 +185,32 @@ def build_model(cfg, layout: str, task, widths: tuple[int, int]) -> nn.Module:
     check_fits(task.kind, layout, task.name)
     if cfg.pooling in ("flatten", "slot") and layout != "classifier":
         raise ConfigError(f"model.pooling={cfg.pooling!r} only applies to the classifier layout, not {layout!r}")
+    digit_ids = check_positional(cfg, task)
     vocab_size = len(task.vocab)
     max_len = cfg.max_len or 2 * max(widths) + 8
     if layout == "classifier":
-        model = Classifier(cfg, vocab_size, max_len, widths[0])
+        model = Classifier(cfg, vocab_size, max_len, widths[0], digit_ids)
     elif layout in ("tagger", "masked"):
-        model = Tagger(cfg, vocab_size, max_len)
+        model = Tagger(cfg, vocab_size, max_len, digit_ids)
     elif layout == "causal":
-        model = CausalLM(cfg, vocab_size, max_len)
+        model = CausalLM(cfg, vocab_size, max_len, digit_ids)
     else:
-        model = Seq2Seq(cfg, vocab_size, max_len)
+        model = Seq2Seq(cfg, vocab_size, max_len, digit_ids)
     if cfg.init == "small":
         model.apply(_init_small)
     return model
+
+
+def check_positional(cfg, task) -> torch.Tensor | None:
+    """Reject a positional scheme that does not fit the task; the digit ids for abacus."""
+    if cfg.positional != "abacus":
+        return None
+    if not getattr(task, "numeric", False):
+        raise ConfigError(
+            f"model.positional='abacus' needs a task made of numbers (addition, arithmetic, ...); "
+            f"task {task.name!r} is not; allowed here: none, sinusoidal, learned, rope, alibi, relative"
+        )
+    return torch.tensor([task.vocab.id(str(d)) for d in range(10)])
 
 
 def _init_small(module: nn.Module) -> None:

@@ -1,8 +1,29 @@
-"""Token embedding plus positional schemes that add to the embeddings.
+"""Token embedding, position ids, and the positional schemes that add to the embeddings.
+
+Positional schemes plug in at one of three points (``model.positional``):
+
+========== ============================ ==============================================
+scheme     plug point                   module
+========== ============================ ==============================================
+none       nothing (NoPE)               causal models still see order through the mask
+sinusoidal added to the embeddings      ``sinusoidal`` below
+learned    added to the embeddings      an ``nn.Embedding(max_len, d)`` below
+abacus     added to the embeddings      ``abacus.py``: index of a digit in its number
+rope       queries and keys             ``rope.py``
+alibi      attention scores             ``alibi.py``
+relative   attention scores             ``relative_bias.py`` (T5 buckets, learned)
+========== ============================ ==============================================
 
 Positions count real tokens: ``position = (number of non-pad tokens so far) - 1``, so a
 left-padded causal prompt and a right-padded encoder input both start at position 0.
-Schemes that act on queries/keys (RoPE) or scores (ALiBi) plug into attention instead.
+
+With ``model.random_positions`` (Ruoss et al. 2023) the positions of a training sequence of
+``T`` tokens are a sorted random subset of ``0 .. max_len-1``, drawn per row and per forward,
+so the model sees every position up to ``max_len`` while training on short sequences and can
+rely only on the order of positions. At evaluation positions are the plain ``0 .. T-1``
+(deterministic, and the same in cached and uncached decoding); every such position up to
+``max_len`` was seen in training. It applies to every scheme that uses positions (all but
+``none`` and ``abacus``).
 """
 
 from __future__ import annotations
@@ -12,12 +33,27 @@ import math
 import torch
 from torch import nn
 
+from toyformer.errors import ConfigError
+from toyformer.models.abacus import Answer, digit_places, random_offset
 from toyformer.tasks.base import PAD
 
 
 def positions(tokens: torch.Tensor) -> torch.Tensor:
     """``[B, T]`` token ids -> ``[B, T]`` position ids, counted from the first non-pad token."""
     return ((tokens != PAD).long().cumsum(-1) - 1).clamp(min=0)
+
+
+def randomise(pos: torch.Tensor, max_len: int) -> torch.Tensor:
+    """Map plain positions ``[B, T]`` (values < T) onto a sorted random subset of ``0..max_len-1``
+    per row (uses the global torch generator, which the training loop seeds and checkpoints)."""
+    b, t = pos.shape
+    if t > max_len:
+        raise ConfigError(
+            f"model.max_len={max_len} is shorter than a sequence of {t} tokens; random positions "
+            f"need max_len >= the longest sequence"
+        )
+    chosen = torch.rand(b, max_len, device=pos.device).topk(t, dim=-1).indices.sort(-1).values  # [B, T]
+    return chosen.gather(1, pos)
 
 
 def sinusoidal(pos: torch.Tensor, d_model: int) -> torch.Tensor:
@@ -32,21 +68,37 @@ def sinusoidal(pos: torch.Tensor, d_model: int) -> torch.Tensor:
 
 
 class Embedder(nn.Module):
-    """Token embedding (the ``<pad>`` row is zero) plus an additive positional encoding."""
+    """Token embedding (the ``<pad>`` row is zero) plus an additive positional encoding.
 
-    def __init__(self, vocab_size: int, d_model: int, positional: str, max_len: int, dropout: float):
+    ``positions(tokens)`` gives the ids the scheme uses (sequence positions, or digit places for
+    ``abacus``); ``forward(tokens, pos)`` embeds. The two are separate so that a KV cache can
+    compute positions over the whole decoded history and embed only the new tokens.
+    """
+
+    def __init__(self, vocab_size: int, cfg, max_len: int, digit_ids: torch.Tensor | None = None,
+                 answer: Answer = "none"):
         super().__init__()
-        self.tok = nn.Embedding(vocab_size, d_model, padding_idx=PAD)
-        self.positional, self.max_len, self.d_model = positional, max_len, d_model
-        self.pos = nn.Embedding(max_len, d_model) if positional == "learned" else None
-        self.drop = nn.Dropout(dropout)
+        d = cfg.d_model
+        self.tok = nn.Embedding(vocab_size, d, padding_idx=PAD)
+        self.positional, self.max_len, self.d_model = cfg.positional, max_len, d
+        self.random = cfg.random_positions
+        self.pos = nn.Embedding(max_len, d) if cfg.positional in ("learned", "abacus") else None
+        if digit_ids is not None:  # abacus: which tokens are digits, and which are answer
+            self.register_buffer("digit_ids", digit_ids, persistent=False)
+            self.answer = answer
+        self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T, d]
+    def positions(self, tokens: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T]
+        if self.positional == "abacus":
+            places = digit_places(tokens, self.digit_ids, self.answer)
+            return random_offset(places, self.max_len) if self.training else places
+        pos = positions(tokens)
+        return randomise(pos, self.max_len) if self.random and self.training else pos
+
+    def forward(self, tokens: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T, d]
         x = self.tok(tokens)
-        if self.positional != "none":
-            pos = positions(tokens)
-            if self.positional == "learned":
-                x = x + self.pos(pos.clamp(max=self.max_len - 1))
-            else:
-                x = x + sinusoidal(pos, self.d_model)
+        if self.pos is not None:
+            x = x + self.pos(pos.clamp(max=self.max_len - 1))
+        elif self.positional == "sinusoidal":
+            x = x + sinusoidal(pos, self.d_model)
         return self.drop(x)

@@ -1,0 +1,117 @@
+"""Length generalisation: accuracy and exact match of a trained run at every length asked for.
+
+Whether a model learned the algorithm or memorised its training lengths shows on longer inputs
+than any it trained on. ``evaluate_lengths`` draws a fresh held-out set per length
+(``task.sample(n, ..., length=L)`` from its own seed, ``eval.seed + 1009 * L``), decodes it like
+the run's test set, and reports per-token accuracy (teacher forced) and exact match (the model's
+own decoded answers).
+
+Disjointness: a length outside the trained range cannot have been trained on. A length inside it
+is a fresh sample that was not excluded from the training stream; where a length has few
+distinct examples (1-digit addition has 100), its set overlaps what training saw.
+
+>>> parse_lengths("1:4,10,20:30:5")
+[1, 2, 3, 4, 10, 20, 25, 30]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from toyformer.errors import ConfigError
+from toyformer.evaluation import evaluate_config
+
+
+def parse_lengths(text: str) -> list[int]:
+    """``"1:64"`` (inclusive range), ``"10,20,30"``, ``"2:40:2"`` (with a step), or a mix."""
+    out: list[int] = []
+    for item in text.split(","):
+        parts = item.strip().split(":")
+        try:
+            nums = [int(p) for p in parts]
+        except ValueError:
+            nums = []
+        if not 1 <= len(nums) <= 3 or any(n < 1 for n in nums) or (len(nums) > 1 and nums[1] < nums[0]):
+            raise ConfigError(f"--lengths {text!r}: {item.strip()!r} is not a length; allowed: N, A:B, A:B:STEP, comma-separated, N >= 1")
+        out += [nums[0]] if len(nums) == 1 else list(range(nums[0], nums[1] + 1, nums[2] if len(nums) == 3 else 1))
+    return sorted(set(out))
+
+
+def task_length(task) -> int | None:
+    """The length a task trains at by default: its field named by ``length_param`` (a class
+    attribute; default ``"length"``), or None when it has none."""
+    return getattr(task, getattr(task, "length_param", "length"), None)
+
+
+def trained_range(config, task) -> tuple[int, int] | None:
+    """The lengths a run trained on: ``data.min_length..max_length`` or the task's own length."""
+    if config.data.min_length is not None:
+        return config.data.min_length, config.data.max_length
+    length = task_length(task)
+    return None if length is None else (length, length)
+
+
+def evaluate_lengths(run, lengths: list[int], n: int = 500, **decode) -> dict:
+    """Evaluate ``run`` (a ``Run``, e.g. from ``load_run``) on ``n`` fresh examples per length.
+
+    ``decode`` overrides the run's ``eval.decode`` / ``eval.beam_width``. Returns
+    ``{"task", "layout", "positional", "trained": [lo, hi] | None, "rows": [{"length",
+    "token_acc", "exact_match", "n"}, ...]}``.
+
+    >>> evaluate_lengths(load_run("runs/add"), [10, 20, 30])["rows"][2]["exact_match"]  # doctest: +SKIP
+    0.982
+    """
+    cfg = run.config
+    rows = []
+    for length in lengths:
+        ex = run.task.sample(n, torch.Generator().manual_seed(cfg.eval.seed + 1009 * length), length=length)
+        result = evaluate_config(run.model, ex, cfg, run.device, **decode)
+        rows.append({"length": length, "token_acc": result["token_acc"], "exact_match": result["exact_match"], "n": n})
+    trained = trained_range(cfg, run.task)
+    return {
+        "task": cfg.task.name,
+        "layout": cfg.layout,
+        "positional": cfg.model.positional + ("+random" if cfg.model.random_positions else ""),
+        "trained": list(trained) if trained else None,
+        "rows": rows,
+    }
+
+
+def format_table(result: dict) -> str:
+    """A markdown table; lengths inside the trained range are marked ``*``."""
+    lo, hi = result["trained"] or (None, None)
+    lines = ["| length | token_acc | exact_match | n |", "|---:|---:|---:|---:|"]
+    for r in result["rows"]:
+        mark = "*" if lo is not None and lo <= r["length"] <= hi else ""
+        lines.append(f"| {r['length']}{mark} | {r['token_acc']:.4f} | {r['exact_match']:.4f} | {r['n']} |")
+    if lo is not None:
+        lines.append(f"\n`*` trained lengths ({lo}..{hi})")
+    return "\n".join(lines)
+
+
+def plot_lengths(result: dict, path: str | Path) -> Path:
+    """Exact match and token accuracy against length, the trained range shaded; a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from toyformer.rundir import atomic_write
+
+    x = [r["length"] for r in result["rows"]]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if result["trained"]:
+        lo, hi = result["trained"]
+        ax.axvspan(lo - 0.5, hi + 0.5, color="tab:green", alpha=0.15, label=f"trained ({lo}..{hi})")
+    ax.plot(x, [r["exact_match"] for r in result["rows"]], "o-", label="exact match")
+    ax.plot(x, [r["token_acc"] for r in result["rows"]], "s--", label="token accuracy")
+    ax.set(xlabel="length", ylabel="accuracy", ylim=(-0.02, 1.02),
+           title=f"{result['task']} ({result['layout']}, {result['positional']})")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+    return path

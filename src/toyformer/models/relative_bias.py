@@ -1,0 +1,54 @@
+"""A learned relative position bias, T5-style (Raffel et al. 2020): each head adds a learned
+scalar per bucket of the relative distance ``k_pos - q_pos`` to its scores.
+
+Plug point: the scores. Small distances get a bucket each; larger ones share logarithmically
+wider buckets up to ``max_distance``, beyond which all distances share the last bucket (which is
+what lets the bias apply to lengths never trained on). One table is shared by every layer of a
+stack, as in T5. A bidirectional stack keeps separate buckets for keys before and after the
+query.
+
+>>> relative_buckets(-torch.tensor([0, 1, 7, 8, 20, 500]), bidirectional=False, n_buckets=16,
+...                  max_distance=64).tolist()
+[0, 1, 7, 8, 11, 15]
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+N_BUCKETS, MAX_DISTANCE = 32, 128
+
+
+def relative_buckets(rel: torch.Tensor, bidirectional: bool, n_buckets: int = N_BUCKETS,
+                     max_distance: int = MAX_DISTANCE) -> torch.Tensor:
+    """Bucket ids of relative positions ``rel = k_pos - q_pos`` (any shape, integer)."""
+    out = torch.zeros_like(rel)
+    if bidirectional:
+        n_buckets //= 2
+        out = out + (rel > 0).long() * n_buckets  # keys after the query: the upper half
+        dist = rel.abs()
+    else:
+        dist = (-rel).clamp(min=0)  # a causal stack only sees keys at or before the query
+    exact = n_buckets // 2
+    log_bucket = exact + (
+        torch.log(dist.float().clamp(min=1) / exact) / math.log(max_distance / exact) * (n_buckets - exact)
+    ).long()
+    log_bucket = log_bucket.clamp(max=n_buckets - 1)
+    return out + torch.where(dist < exact, dist, log_bucket)
+
+
+class RelativeBias(nn.Module):
+    """Additive score bias ``[B, H, Tq, Tk]`` from a learned ``[n_buckets, H]`` table."""
+
+    def __init__(self, n_heads: int, bidirectional: bool):
+        super().__init__()
+        self.bidirectional = bidirectional
+        self.table = nn.Embedding(N_BUCKETS, n_heads)
+
+    def forward(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
+        rel = k_pos[:, None, :] - q_pos[:, :, None]  # [B, Tq, Tk]
+        bias = self.table(relative_buckets(rel, self.bidirectional))  # [B, Tq, Tk, H]
+        return bias.permute(0, 3, 1, 2)  # [B, H, Tq, Tk]

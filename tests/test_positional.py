@@ -1,0 +1,194 @@
+"""Positional schemes: relative schemes ignore a common shift, random positions and abacus
+places are what they claim, every scheme trains on every layout it supports."""
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pytest
+import torch
+
+from conftest import small_config
+from toyformer import ConfigError, ModelConfig, build_model, get_task, record_attention, register_task, train
+from toyformer.data import format_batch
+from toyformer.models.abacus import digit_places, random_offset
+from toyformer.models.positional import positions, randomise
+from toyformer.models.rope import Rotary
+from toyformer.tasks.base import Examples, Vocab
+
+TASK = get_task("reverse", length=6)
+
+
+def numeric_task(name: str, kind: str):
+    """A numeric test task of ``kind``: ``a + b`` over digits; the target is the input (tag,
+    seq2seq) or its first digit (classify)."""
+
+    @register_task(name)
+    @dataclass(frozen=True)
+    class Digits:
+        length: int = 4
+        numeric: ClassVar[bool] = True
+        holdout: ClassVar[bool] = True
+        description: ClassVar[str] = "numbers for tests"
+
+        @property
+        def vocab(self):
+            return Vocab([str(d) for d in range(10)] + ["+"])
+
+        def sample(self, n, generator, length=None):
+            x = torch.randint(5, 15, (n, 2 * (length or self.length) + 1), generator=generator)
+            x[:, length or self.length] = 15  # "+"
+            return Examples(x, x[:, :1] if kind == "classify" else x.clone())
+
+        def domain(self):
+            return None
+
+    Digits.kind, Digits.default_layout = kind, {"classify": "classifier", "tag": "tagger"}.get(kind, "causal")
+    return Digits
+
+
+for _kind in ("classify", "tag", "seq2seq"):
+    numeric_task(f"digits_{_kind}", _kind)
+
+
+def model_for(layout, positional, **cfg):
+    torch.manual_seed(0)
+    base = {"d_model": 32, "n_heads": 4, "n_layers": 2, "d_ff": 64, "positional": positional}
+    return build_model(ModelConfig(**{**base, **cfg}), layout, TASK, (16, 16)).eval()
+
+
+def test_rope_scores_depend_on_position_differences_only():
+    rot = Rotary(d_head=16)
+    q, k = torch.randn(2, 3, 5, 16), torch.randn(2, 3, 5, 16)
+    pos = torch.tensor([[0, 1, 2, 3, 4], [0, 2, 3, 7, 9]])
+    scores = lambda p: rot.at(p)(q) @ rot.at(p)(k).transpose(-2, -1)  # noqa: E731
+    assert torch.allclose(scores(pos), scores(pos + 37), atol=1e-4)
+    assert not torch.allclose(scores(pos), scores(pos * 2), atol=1e-3)
+
+
+def shifted(model, shift):
+    """Shift every position the model computes by ``shift``."""
+    for m in model.modules():
+        if hasattr(m, "positions") and callable(m.positions):
+            original = m.positions
+            m.positions = lambda tokens, f=original: f(tokens) + shift
+    return model
+
+
+@pytest.mark.parametrize("layout", ["tagger", "causal", "seq2seq"])
+@pytest.mark.parametrize("positional, invariant", [
+    ("rope", True), ("alibi", True), ("relative", True), ("learned", False), ("sinusoidal", False),
+])
+def test_attention_is_unchanged_when_every_position_shifts(layout, positional, invariant):
+    ex = TASK.sample(3, torch.Generator().manual_seed(0))
+    batch = format_batch(ex, layout)
+    weights = []
+    for model in (model_for(layout, positional), shifted(model_for(layout, positional), 11)):
+        with torch.no_grad(), record_attention(model) as recorded:
+            model(batch)
+        weights.append(recorded)
+    plain, moved = weights
+    assert len(plain) == len(moved) >= 2
+    same = all(torch.allclose(plain[name], moved[name], atol=1e-6) for name in plain)
+    assert same == invariant
+
+
+def test_alibi_and_relative_bias_are_shift_invariant_in_decoding():
+    for positional in ("alibi", "relative", "rope"):
+        x = TASK.sample(4, torch.Generator().manual_seed(0)).input
+        a = model_for("causal", positional).logits(x)
+        b = shifted(model_for("causal", positional), 5).logits(x)
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_random_positions_are_sorted_distinct_and_in_range():
+    tokens = torch.tensor([[0, 0, 5, 6, 7], [5, 6, 7, 8, 9]])  # a left-padded row
+    torch.manual_seed(0)
+    pos = randomise(positions(tokens), max_len=50)
+    assert pos.max() < 50 and pos.min() >= 0
+    real = pos[1]
+    assert (real[1:] > real[:-1]).all()  # strictly increasing
+    assert (pos[0, 2:][1:] > pos[0, 2:][:-1]).all()
+    assert not torch.equal(pos[1], torch.arange(5))
+    with pytest.raises(ConfigError, match="model.max_len=3"):
+        randomise(positions(tokens), max_len=3)
+
+
+def test_random_positions_only_while_training():
+    model = model_for("causal", "learned", random_positions=True, max_len=64)
+    embed = model.decoder.embed
+    x = TASK.sample(4, torch.Generator().manual_seed(0)).input
+    assert torch.equal(embed.positions(x), positions(x))
+    model.train()
+    assert not torch.equal(embed.positions(x), positions(x))
+
+
+def test_abacus_indexes_digits_by_their_place_in_the_number():
+    digits = torch.arange(5, 15)
+    plus, sep = 15, 3
+    # <pad> 012 + 34 <sep> 5678: prompt numbers by significance (from the right), the answer
+    # (being generated, least significant digit first) from the left
+    tokens = torch.tensor([[0, 5, 6, 7, plus, 8, 9, sep, 10, 11, 12, 13]])
+    assert digit_places(tokens, digits, "after_sep").tolist() == [[0, 3, 2, 1, 0, 2, 1, 0, 1, 2, 3, 4]]
+    assert digit_places(tokens, digits, "none").tolist() == [[0, 3, 2, 1, 0, 2, 1, 0, 4, 3, 2, 1]]
+    assert digit_places(tokens, digits, "all").tolist() == [[0, 1, 2, 3, 0, 1, 2, 0, 1, 2, 3, 4]]
+    # causal: the places of a prefix never change when tokens are appended
+    full = digit_places(tokens, digits, "after_sep")
+    assert all(torch.equal(digit_places(tokens[:, :t], digits, "after_sep"), full[:, :t]) for t in range(8, 12))
+    torch.manual_seed(0)
+    moved = random_offset(full.repeat(64, 1), max_len=20)
+    assert moved.max() <= 19 and (moved[:, 0] == 0).all() and (moved[:, 4] == 0).all()
+    offset = moved[:, 3] - 1  # one offset per row, shared by every number
+    assert (moved[:, 1] == offset + 3).all() and (moved[:, 11] == offset + 4).all() and len(offset.unique()) > 5
+
+
+@pytest.mark.parametrize("layout", ["causal", "seq2seq"])
+def test_abacus_cached_decoding_equals_uncached(layout):
+    from toyformer.decode import greedy
+
+    task = get_task("digits_seq2seq", length=3)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, positional="abacus"),
+                        layout, task, (16, 16)).eval()
+    torch.nn.init.normal_(model.decoder.embed.pos.weight)  # make places matter
+    x = task.sample(6, torch.Generator().manual_seed(0)).input
+    assert torch.equal(greedy(model, layout, x, 10), greedy(model, layout, x, 10, cache=False))
+
+
+def test_abacus_in_a_causal_model_needs_sep():
+    with pytest.raises(ConfigError, match="needs data.sep=true"):
+        small_config({"name": "digits_seq2seq"}, "causal", model={"positional": "abacus"}, data={"sep": False})
+
+
+def test_abacus_is_rejected_for_a_task_that_is_not_numbers():
+    with pytest.raises(ConfigError, match="abacus.*'reverse' is not"):
+        build_model(ModelConfig(positional="abacus"), "tagger", TASK, (6, 6))
+
+
+@pytest.mark.parametrize("cfg, message", [
+    ({"d_model": 12, "n_heads": 4, "positional": "rope"}, "even head width"),
+    ({"positional": "none", "random_positions": True}, "random_positions=true does not apply"),
+])
+def test_positional_config_errors(cfg, message):
+    with pytest.raises(ConfigError, match=message):
+        ModelConfig(**cfg)
+
+
+LAYOUT_SCHEMES = [
+    (layout, scheme) for layout in ("classifier", "tagger", "causal", "seq2seq")
+    for scheme in ("none", "sinusoidal", "learned", "rope", "alibi", "relative", "abacus")
+] + [(layout, "rope+random") for layout in ("tagger", "causal", "seq2seq")]
+
+
+@pytest.mark.parametrize("layout, scheme", LAYOUT_SCHEMES)
+def test_every_scheme_trains_on_every_layout_without_nan(layout, scheme):
+    positional, _, random = scheme.partition("+")
+    kind = {"classifier": "classify", "tagger": "tag"}.get(layout, "seq2seq")
+    model = {"positional": positional, "random_positions": bool(random), "max_len": 40 if random else None}
+    cfg = small_config({"name": f"digits_{kind}", "length": 3}, layout, model=model,
+                       train={"steps": 6, "warmup_steps": 1, "lr": 1e-2},
+                       eval={"every": 6, "val_size": 8, "test_size": 8},
+                       data={"batch_size": 8, "min_length": 1, "max_length": 4, "length_sampling": "row"})
+    run = train(cfg)
+    assert math.isfinite(run.metrics[-1]["train_loss"]) and math.isfinite(run.summary["test_loss"])
+    assert all(torch.isfinite(p).all() for p in run.model.parameters())
