@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from toyformer.errors import ConfigError
-from toyformer.recipes import r0, r1, r2, r3
+from toyformer.recipes import r0, r1, r2, r3, r4
 from toyformer.recipes.base import Context, RecipeResult, write_outputs
 
 RECIPES = {
@@ -19,6 +19,7 @@ RECIPES = {
     "r1": (r1, "memorise a lookup table: symmetric vs asymmetric cells"),
     "r2": (r2, "reverse a sequence: the 8-row length x vocabulary table"),
     "r3": (r3, "the smallest transformer: seq2seq vs masked-token objectives"),
+    "r4": (r4, "learning to calculate: positional encoding, greedy vs beam, embeddings"),
 }
 
 
