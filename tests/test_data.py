@@ -60,3 +60,15 @@ def test_masked_batch_in_training_masks_random_real_tokens():
     assert torch.equal(masked, b.labels != IGNORE)
     assert not (masked & (b.labels == PAD)).any()
     assert 0.25 < masked.float().sum() / (b.labels.numel() - (b.inputs == PAD).sum()) < 0.35
+
+
+def test_one_token_answers_get_no_eos():
+    ex = Examples(torch.tensor([[5, 6], [7, 8]]), torch.tensor([[9], [10]]))
+    b = format_batch(ex, "causal", sep=False)
+    assert b.inputs.tolist() == [[5, 6], [7, 8]] and b.labels.tolist() == [[IGNORE, 9], [IGNORE, 10]]
+
+
+def test_prompt_loss_is_plain_language_modelling():
+    b = format_batch(EX, "causal", prompt_loss=True)
+    i = IGNORE
+    assert b.labels.tolist() == [[6, 7, SEP, 7, 6, 5, EOS], [i, i, SEP, 8, 8, EOS, i]]

@@ -97,6 +97,7 @@ class DataConfig:
     train_size: int | None = None  # None: a stream of fresh samples each step; N: a fixed pool
     holdout: Literal["auto", "yes", "no"] = "auto"  # exclude test examples from training
     sep: bool = True  # causal layout: a <sep> token between prompt and answer
+    prompt_loss: bool = False  # causal layout: loss on the prompt's next tokens too (plain LM)
     mask_prob: float = 0.15  # masked layout: share of tokens masked in training
     min_length: int | None = None  # train (and hold out) task lengths min_length..max_length
     max_length: int | None = None

@@ -49,9 +49,13 @@ def lengths(x: torch.Tensor) -> torch.Tensor:
 def with_eos(target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Append ``<eos>`` to each right-padded answer that does not already end with one.
 
-    Returns the answers ``[n, T + 1]`` and their lengths including ``<eos>`` ``[n]``.
+    Returns the answers ``[n, T + 1]`` and their lengths including ``<eos>`` ``[n]``. A
+    one-token answer (a class, ``target [n, 1]``) is complete by itself and gets no ``<eos>``:
+    predicting one would cost a tiny model capacity for nothing (R1).
     """
     n_tok = lengths(target)  # [n]
+    if target.shape[1] == 1:
+        return target.clone(), n_tok
     out = torch.nn.functional.pad(target, (0, 1), value=PAD)  # [n, T + 1]
     last = out.gather(1, (n_tok - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
     missing = (last != EOS) | (n_tok == 0)
@@ -61,9 +65,13 @@ def with_eos(target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def format_batch(
-    ex: Examples, layout: str, sep: bool = True, mask_prob: float = 0.15, generator: torch.Generator | None = None
+    ex: Examples, layout: str, sep: bool = True, mask_prob: float = 0.15, generator: torch.Generator | None = None,
+    prompt_loss: bool = False,
 ) -> Batch:
     """Turn examples into a ``Batch`` for ``layout`` (see the module docstring).
+
+    ``prompt_loss`` (causal layout, training): plain language modelling, with loss on every next
+    token of the prompt too, not only on the answer.
 
     ``mask_prob`` and ``generator`` apply to the masked layout: with a generator (training)
     each real token is masked with probability ``mask_prob``; without one (evaluation) the
@@ -90,6 +98,9 @@ def format_batch(
         labels = torch.full_like(seq, IGNORE)
         p = prompt.shape[1]
         labels[:, p - 1 : p - 1 + answer.shape[1]] = answer.masked_fill(answer == PAD, IGNORE)
+        if prompt_loss:
+            # the next prompt token, read from a real token (never from left padding)
+            labels[:, : p - 1] = prompt[:, 1:].masked_fill((prompt[:, 1:] == PAD) | (prompt[:, :-1] == PAD), IGNORE)
         # the model reads seq[:, :-1] and predicts seq[:, 1:]
         return Batch(seq[:, :-1], labels[:, :-1], prompt_len=p)
     raise ValueError(f"unknown layout {layout!r}")

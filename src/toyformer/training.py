@@ -144,7 +144,7 @@ def _loop(run: Run, quiet: bool, on_eval, resume: bool) -> Run:
     stop = False
     while not stop:
         ex = data.batch(step).to(dev)
-        batch = format_batch(ex, cfg.layout, cfg.data.sep, cfg.data.mask_prob, data.generator)
+        batch = format_batch(ex, cfg.layout, cfg.data.sep, cfg.data.mask_prob, data.generator, cfg.data.prompt_loss)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, total, cfg.train)
         loss, pred = loss_and_predictions(model, batch)

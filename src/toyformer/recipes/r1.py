@@ -9,10 +9,11 @@ from toyformer.data import format_batch
 from toyformer.recipes.base import Context, RecipeResult, Table
 
 # causal decoder-only, token embedding, no positional encoding, d_model 16, 2 heads, ff 64,
-# dropout 0; Adam lr 1e-2, batch 300, 3000 steps, fresh samples every step
+# dropout 0, PyTorch's initialisation; Adam lr 1e-2, batch 300, 3000 steps, fresh samples every step
 BASE = {
     "task": {"name": "lookup_table", "size": 30},
-    "model": {"d_model": 16, "n_heads": 2, "d_ff": 64, "dropout": 0.0, "positional": "none", "n_layers": 1},
+    "model": {"d_model": 16, "n_heads": 2, "d_ff": 64, "dropout": 0.0, "positional": "none", "n_layers": 1,
+              "init": "torch"},
     "data": {"batch_size": 300},
     "train": {"steps": 3000, "lr": 1e-2, "schedule": "constant", "warmup_steps": 0, "weight_decay": 0.0,
               "beta2": 0.999, "grad_clip": None},
@@ -20,9 +21,9 @@ BASE = {
 }
 # padded: a zero vector appended as a third position, the answer read there (classifier with a
 # causal encoder and slot pooling); unpadded: next-token prediction on (i, j, M[i][j]), the
-# answer read at the position of j (causal layout without <sep>)
+# answer read at the position of j (causal layout without <sep>, loss on every next token)
 PADDED = {**BASE, "layout": "classifier", "model": {**BASE["model"], "causal_encoder": True, "pooling": "slot"}}
-UNPADDED = {**BASE, "layout": "causal", "data": {**BASE["data"], "sep": False}}
+UNPADDED = {**BASE, "layout": "causal", "data": {**BASE["data"], "sep": False, "prompt_loss": True}}
 CONFIGS = {
     "1 layer, padded": (PADDED, {}, 0.506),
     "2 layers, padded": (PADDED, {"model.n_layers": 2}, 0.973),
