@@ -107,7 +107,7 @@ class DaskCluster:
 
         try:
             futures = {self.client.submit(fn, pure=False, **kwargs): i for i, kwargs in enumerate(jobs)}
-            for future in dask_completed(list(futures)):
+            for future in dask_completed(list(futures), loop=self.client.loop):
                 i = futures[future]
                 if future.status == "error":
                     exc = future.exception()

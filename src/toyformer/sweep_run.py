@@ -32,7 +32,7 @@ from toyformer.results_store import (METRICS, ResultsStore, as_store, default_st
                                      git_revision, machine_info, result_row, warn_not_recorded)
 from toyformer.results_table import PivotTable, pivot
 from toyformer.results_where import resolve_field
-from toyformer.sweep_spec import Point, SweepSpec, load_spec
+from toyformer.sweep_spec import Point, SweepSpec, load_sweep
 
 DEFAULT = "default"  # store=DEFAULT: $TOYFORMER_RESULTS or runs/results.sqlite
 SHOWN = ("test_token_acc", "test_exact_match", "solved_at_step", "steps", "wall_s")
@@ -85,23 +85,30 @@ class SweepResult:
                 "table": self.table.to_dict() if self.table else None, "plots": [str(p) for p in self.plots]}
 
 
-def run_point(config: dict, run_dir: str, quiet: bool = True) -> dict:
-    """Train one point into ``run_dir`` (continuing it if started); runs in the worker. Returns its
-    status, summary, and the machine and toyformer revision it ran with (the client records them)."""
+def run_point(config: dict, run_dir: str, quiet: bool = True, task_files: tuple[str, ...] = ()) -> dict:
+    """Train one point into ``run_dir`` (continuing it if started); runs in the worker, which first
+    loads the user's ``task_files`` if it does not know the task. Returns the status, the summary,
+    and the machine and toyformer revision it ran with (the client records them)."""
+    from toyformer.tasks import list_tasks, load_task_file
     from toyformer.training import train_into
+
+    if config["task"]["name"] not in list_tasks():
+        for path in task_files:
+            load_task_file(path)
 
     run, status = train_into(run_dir, RunConfig.from_dict(config), quiet=quiet)
     return {"status": status, "summary": run.summary, "machine": machine_info(str(run.device)), "git_rev": git_revision()}
 
 
 def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | None = None, store=DEFAULT,
-          quiet: bool = True, log=None) -> SweepResult:
+          quiet: bool = True, log=None, task_files: list[str | Path] = ()) -> SweepResult:
     """Run every point of ``spec`` (a sweep file path, a dict or a ``SweepSpec``) into ``out``
     (default ``runs/sweeps/NAME``) in process, in ``workers`` local processes, or on the Dask
     scheduler at ``cluster``; record each run in ``store`` (a path, a ``ResultsStore``, None for no
     recording; default ``$TOYFORMER_RESULTS`` or ``runs/results.sqlite``); write the table, plots
-    and ``report.html``. ``log(line)`` is told about each point as it finishes."""
-    spec = spec if isinstance(spec, SweepSpec) else load_spec(spec)
+    and ``report.html``. ``log(line)`` is told about each point as it finishes. ``task_files``: the
+    user's task files (already loaded here), which worker processes load too."""
+    spec = spec if isinstance(spec, SweepSpec) else load_sweep(spec)
     points = spec.expand()  # every point validated before anything runs
     out = Path(out) if out is not None else Path("runs/sweeps") / spec.name
     table_spec = table_settings(spec, points)
@@ -117,7 +124,8 @@ def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | 
         if (run_dir / "summary.json").is_file():
             results[i] = PointResult(p, run_dir, "done", rundir.read_json(run_dir / "summary.json"))
         else:
-            jobs.append((i, {"config": p.config.to_dict(), "run_dir": str(run_dir), "quiet": quiet}))
+            jobs.append((i, {"config": p.config.to_dict(), "run_dir": str(run_dir), "quiet": quiet,
+                             "task_files": tuple(str(Path(f).resolve()) for f in task_files)}))
     (out / "runs").mkdir(parents=True, exist_ok=True)
     log(f"sweep {spec.name}: {len(points)} points, {len(points) - len(jobs)} finished before, "
         f"{len(jobs)} to run ({executor.description})")

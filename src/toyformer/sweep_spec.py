@@ -12,11 +12,11 @@
 
 ``base`` may also be a path to a config file (relative to the sweep file). Every point is
 validated with ``RunConfig.with_overrides`` when the spec is expanded, so a bad key or value fails
-before any run starts. A point's run directory is named from its overrides and seed:
+before any run starts (values keep the types the file gives them). A point's run directory is named from its overrides and seed:
 ``length=10,d_model=32,norm=post,seed=0`` (a short hash is added when a value had to be made
 filesystem-safe or the name is long).
 
->>> spec = load_spec({"base": {"task": "count_ones"}, "grid": {"model.d_model": [32, 64]}, "seeds": [0, 1]})
+>>> spec = load_sweep({"base": {"task": "count_ones"}, "grid": {"model.d_model": [32, 64]}, "seeds": [0, 1]})
 >>> [p.name for p in spec.expand()]
 ['d_model=32,seed=0', 'd_model=32,seed=1', 'd_model=64,seed=0', 'd_model=64,seed=1']
 """
@@ -83,7 +83,7 @@ class SweepSpec:
             overrides = tuple(f"{k}={_text(v)}" for k, v in combo.items())
             for seed in seeds:
                 try:
-                    config = base.with_overrides([*overrides, f"seed={seed}"])
+                    config = base.with_overrides({**combo, "seed": seed})
                 except ConfigError as exc:
                     where = f" (point {', '.join(overrides)})" if overrides else ""
                     raise ConfigError(f"sweep {self.name!r}{where}: {exc}") from None
@@ -140,7 +140,7 @@ def full_key(config: RunConfig, key: str) -> str:
     return leaf if section is None else f"{section}.{leaf}"
 
 
-def load_spec(source, name: str | None = None) -> SweepSpec:
+def load_sweep(source, name: str | None = None) -> SweepSpec:
     """A ``SweepSpec`` from a YAML/TOML/JSON file path or a dict; unknown keys are rejected."""
     root = Path(".")
     if isinstance(source, (str, Path)):

@@ -99,11 +99,14 @@ def train(
     quiet: bool = True,
     device: str | None = None,
     on_eval: Callable[[dict], None] | None = None,
+    store=None,
 ) -> Run:
     """Train a model for ``config``. With ``out_dir`` the run directory is written (and, with
     ``resume``, continued from its checkpoint). ``on_eval(record)`` is called after each
     evaluation (live plots, loggers; its time is not counted in ``wall_s``); if it has a
-    ``finish(summary)`` method, that is called once when the run ends. Returns the ``Run``."""
+    ``finish(summary)`` method, that is called once when the run ends. With ``store`` (a results
+    store path or ``ResultsStore``) a run with ``out_dir`` is recorded there when it finishes.
+    Returns the ``Run``."""
     out = Path(out_dir) if out_dir is not None else None
     if resume:
         if out is None:
@@ -117,7 +120,12 @@ def train(
         rundir.prepare_out_dir(out, resume=False)
         rundir.write_json(out / "config.json", config.to_dict())
     run.run_dir = out
-    return _loop(run, quiet, on_eval, resume)
+    run = _loop(run, quiet, on_eval, resume)
+    if store is not None:
+        from toyformer.results_store import record_run
+
+        record_run(store, run, source="train")
+    return run
 
 
 def _loop(run: Run, quiet: bool, on_eval, resume: bool) -> Run:

@@ -68,8 +68,9 @@ def machine() -> str:
 class Context:
     """Where a recipe trains and what budget it runs under (``quick``: a pipeline check)."""
 
-    def __init__(self, out: Path, quick: bool, quiet: bool = True, store=None):
+    def __init__(self, out: Path, quick: bool, quiet: bool = True, store=None, name: str | None = None):
         self.out, self.quick, self.quiet = Path(out), quick, quiet
+        self.name = name or self.out.name  # recorded as the runs' sweep name
         self.store = store  # a results store path (or ResultsStore): every run trained here is recorded
         self.costs: dict[str, float] = {}  # run name -> wall seconds
 
@@ -86,7 +87,7 @@ class Context:
         """Train ``config`` into ``OUT/runs/name``, or load it when it already finished."""
         run, status = train_into(self.out / "runs" / name, config, quiet=self.quiet)
         if status != "done" and self.store is not None:
-            record_run(self.store, run, source="recipe", sweep=self.out.name)
+            record_run(self.store, run, source="recipe", sweep=f"recipe {self.name}")
         self.costs[name] = run.summary["wall_s"]
         return run
 
