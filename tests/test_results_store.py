@@ -186,3 +186,13 @@ def test_results_cli_plot(store, tmp_path, capsys):
 def test_git_revision_is_the_checkout_head():
     rev = git_revision()
     assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?|toyformer \S+", rev)
+
+
+def test_recipes_record_their_runs(tmp_path):
+    from toyformer.recipes import run_recipe
+
+    run_recipe("r1", tmp_path / "r1", quick=True, store=tmp_path / "s.sqlite")
+    rows = ResultsStore(tmp_path / "s.sqlite").query()
+    run_dirs = sorted(str(p.resolve()) for p in (tmp_path / "r1" / "runs").iterdir())
+    assert sorted(r["run_dir"] for r in rows) == run_dirs
+    assert {(r["source"], r["sweep"]) for r in rows} == {("recipe", "recipe r1")}

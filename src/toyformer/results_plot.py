@@ -43,6 +43,7 @@ def metric_figure(rows: list[dict], x: str, y: str, lines: str | None = None, kn
     with _style():
         fig = _figure(6.4, 4.0)
         ax = fig.add_subplot()
+        drawn = 0
         for j, ck in enumerate(table.col_keys):
             points = [(p, table.cell(rk, ck)) for p, rk in zip(pos, table.row_keys)]
             points = [(p, c) for p, c in points if c is not None]
@@ -54,6 +55,7 @@ def metric_figure(rows: list[dict], x: str, y: str, lines: str | None = None, kn
             color = COLORS[j % len(COLORS)]
             label = ", ".join(f"{short(f)}={v}" for f, v in zip(table.cols, ck)) if table.cols else None
             ax.plot(px, mean, marker="o", markersize=4, color=color, label=label)
+            drawn += 1
             if any(ci):
                 ax.fill_between(px, [m - c for m, c in zip(mean, ci)], [m + c for m, c in zip(mean, ci)],
                                 color=color, alpha=0.18, linewidth=0)
@@ -63,6 +65,8 @@ def metric_figure(rows: list[dict], x: str, y: str, lines: str | None = None, kn
         ax.set_ylabel(table.value)
         several = any(len(v) > 1 for v in table.cells.values())
         ax.set_title(title or f"{table.value} by {short(table.rows[0])}" + (" (mean, 95% CI band)" if several else ""))
-        if table.cols:
+        if not drawn:
+            ax.text(0.5, 0.5, f"no run has a value of {table.value}", transform=ax.transAxes, ha="center", color="#888888")
+        elif table.cols:
             ax.legend()
     return fig

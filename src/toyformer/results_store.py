@@ -76,7 +76,9 @@ def flatten_config(config: dict) -> dict:
 def result_row(config: dict, summary: dict) -> dict:
     """The columns of a run: its flattened config, the numbers of its summary, and ``solved``."""
     row = flatten_config(config)
-    row.update({k: v for k, v in summary.items() if k not in row and isinstance(v, (int, float)) and not isinstance(v, bool)})
+    numbers = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    row.update({k: summary.get(k) for k in METRICS if k in summary or k in numbers})  # None too: an unsolved run
+    row.update({k: v for k, v in numbers.items() if k not in row})
     row["solved"] = int(summary.get("solved_at_step") is not None)
     return row
 

@@ -66,6 +66,13 @@ class SweepSpec:
         return {"name": self.name, "base": self.base, "grid": self.grid, "points": self.points, "seeds": self.seeds,
                 "table": self.table, "plot": self.plots}
 
+    def with_base_overrides(self, overrides: list[str]) -> "SweepSpec":
+        """A copy whose base config has ``key=value`` overrides applied (``toyformer sweep --set``)."""
+        if not overrides:
+            return self
+        base = RunConfig.from_dict(self.base).with_overrides(overrides).to_dict()
+        return SweepSpec(self.name, base, self.grid, self.points, self.seeds, self.table, self.plots)
+
     def combinations(self) -> list[dict]:
         """Every grid x points combination as ``{key: value}`` (before seeds)."""
         grid = [dict(zip(self.grid, values)) for values in itertools.product(*self.grid.values())]

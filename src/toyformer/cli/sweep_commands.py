@@ -30,6 +30,8 @@ def register(sub) -> None:
     s = sub.add_parser("sweep", help="run a grid of configurations (a sweep file) and tabulate the results")
     s.add_argument("spec", help="a sweep file (YAML or TOML): base, grid, points, seeds, table, plot")
     s.add_argument("--out", help="sweep directory (default: runs/sweeps/NAME)")
+    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of the base config, e.g. train.steps=100 (repeatable)")
     s.add_argument("--workers", type=int, default=1, help="local worker processes (default 1: in this process)")
     s.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://10.0.0.5:8786")
     add_store(s)
@@ -54,9 +56,11 @@ def register(sub) -> None:
 
 def cmd_sweep(args) -> int:
     from toyformer.sweep_run import sweep
+    from toyformer.sweep_spec import load_sweep
 
+    spec = load_sweep(args.spec).with_base_overrides(args.overrides)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    result = sweep(args.spec, out=args.out, workers=args.workers, cluster=args.cluster, store=store_from_args(args),
+    result = sweep(spec, out=args.out, workers=args.workers, cluster=args.cluster, store=store_from_args(args),
                    log=log, task_files=args.task_file)
     print(result.table.markdown() if result.table else "no point finished")
     for p in result.failed:
