@@ -54,6 +54,8 @@ def test_points_alone_and_names_are_filesystem_safe():
     ({"table": {"rows": "width"}}, "unknown table field 'width'"),
     ({"plot": {"x": "length", "y": "accuracy"}}, "unknown plot y 'accuracy'"),
     ({"points": [{"seed": 1}, {"seed": 1}]}, "appears twice"),
+    ({"points": [{"train.epochs": 2}]}, r"sweep point length=3,epochs=2,seed=0: train.epochs needs a fixed pool"),
+    ({"points": [{"layout": "classifier"}]}, "length=3,layout=classifier,seed=0: .*classifier"),
 ])
 def test_a_bad_spec_fails_before_anything_runs(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):

@@ -72,14 +72,20 @@ class Processes:
         self.description = f"{workers} local processes, {self.threads} torch thread(s) each"
 
     def run(self, fn: Callable, jobs: list[dict]) -> Iterator[tuple[int, object, str | None]]:
+        if not jobs:
+            return
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_set_threads, initargs=(self.threads,)) as pool:
+        pool = ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=ctx, initializer=_set_threads,
+                                   initargs=(self.threads,))
+        try:
             futures = {pool.submit(fn, **kwargs): i for i, kwargs in enumerate(jobs)}
             for future in as_completed(futures):
                 exc = future.exception()
                 if isinstance(exc, ConfigError):
                     raise exc
                 yield futures[future], None if exc else future.result(), _error_text(exc) if exc else None
+        finally:  # stopped (an error, Ctrl-C): do not start the points still queued
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class DaskCluster:

@@ -110,6 +110,7 @@ def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | 
     user's task files (already loaded here), which worker processes load too."""
     spec = spec if isinstance(spec, SweepSpec) else load_sweep(spec)
     points = spec.expand()  # every point validated before anything runs
+    check_buildable(points)
     out = Path(out) if out is not None else Path("runs/sweeps") / spec.name
     table_spec = table_settings(spec, points)
     store = as_store(default_store_path() if store == DEFAULT else store)
@@ -169,6 +170,28 @@ def table_settings(spec: SweepSpec, points: list[Point]) -> dict:
                 resolve_field(plot[key], known, f"plot {key}")
         resolve_field(plot["y"], known, "plot y")
     return settings
+
+
+def check_buildable(points: list[Point]) -> None:
+    """Build task, splits and model of each distinct point (tiny evaluation sets, on the CPU), so
+    that a config that passes its own checks but cannot train (a task/layout mismatch, epochs
+    without a pool) fails before any run starts."""
+    from toyformer.training import build
+
+    seen = set()
+    for p in points:
+        small = {"eval.val_size": 1, "eval.test_size": 1, "seed": 0}
+        if p.config.data.train_size is not None:
+            small["data.train_size"] = 1
+        config = p.config.with_overrides(small)
+        key = repr(config)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            build(config, device="cpu")
+        except ConfigError as exc:
+            raise ConfigError(f"sweep point {p.name}: {exc}") from None
 
 
 def _check_same_config(point: Point, run_dir: Path) -> None:
