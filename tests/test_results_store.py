@@ -196,3 +196,14 @@ def test_recipes_record_their_runs(tmp_path):
     run_dirs = sorted(str(p.resolve()) for p in (tmp_path / "r1" / "runs").iterdir())
     assert sorted(r["run_dir"] for r in rows) == run_dirs
     assert {(r["source"], r["sweep"]) for r in rows} == {("recipe", "recipe r1")}
+
+
+def test_replicas_are_rows_of_one_run_and_share_a_cell(tmp_path):
+    st = ResultsStore(tmp_path / "r.sqlite")
+    for i, acc in enumerate([0.7, 0.8, 0.9]):
+        st.record_summary(_config(10, 5, seed=i), _summary(acc), tmp_path / "rep", replica=i, n_replicas=3,
+                          machine="m", git_rev="g")
+    rows = st.query()
+    assert [(r["replica"], r["n_replicas"]) for r in rows] == [(0, 3), (1, 3), (2, 3)]
+    mean, ci, n = st.pivot("task.length", None, "test_token_acc").cell(10)
+    assert n == 3 and mean == pytest.approx(0.8) and ci == pytest.approx(mean_ci([0.7, 0.8, 0.9])[1])

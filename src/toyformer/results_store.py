@@ -127,8 +127,10 @@ class ResultsStore:
         return con
 
     # --- writing --------------------------------------------------------------------------------
-    def record(self, run, source: str = "api", sweep: str | None = None, point: str | None = None) -> int:
-        """Record a finished run (a ``Run`` or a run directory); returns the row id."""
+    def record(self, run, source: str = "api", sweep: str | None = None, point: str | None = None,
+               replica: int = 0, n_replicas: int = 1) -> int:
+        """Record a finished run (a ``Run`` or a run directory; replica ``replica`` of ``n_replicas``
+        for a replicated run); returns the row id."""
         if isinstance(run, (str, Path)):
             from toyformer import rundir
 
@@ -138,7 +140,8 @@ class ResultsStore:
             config, summary = rundir.read_config(run_dir), rundir.read_json(run_dir / "summary.json")
         else:
             config, summary, run_dir = run.config.to_dict(), run.summary, run.run_dir
-        return self.record_summary(config, summary, run_dir, source=source, sweep=sweep, point=point)
+        return self.record_summary(config, summary, run_dir, source=source, sweep=sweep, point=point,
+                                   replica=replica, n_replicas=n_replicas)
 
     def record_summary(self, config: dict, summary: dict, run_dir: str | Path | None = None, *, source: str = "api",
                        sweep: str | None = None, point: str | None = None, replica: int = 0, n_replicas: int = 1,
@@ -243,14 +246,16 @@ def as_store(store) -> ResultsStore | None:
     return ResultsStore(store)
 
 
-def record_run(store, run, source: str, sweep: str | None = None, point: str | None = None) -> int | None:
+def record_run(store, run, source: str, sweep: str | None = None, point: str | None = None,
+               replica: int = 0, n_replicas: int = 1) -> int | None:
     """Record ``run`` (a ``Run`` with a run directory) in ``store``; a failure never loses the
-    training result: it prints one warning line and returns None."""
+    training result: it prints one warning line and returns None. A replicated run records each
+    replica's ``Run``: ``record_run(store, runs[i], "train", replica=i, n_replicas=len(runs))``."""
     store = as_store(store)
     if store is None or getattr(run, "run_dir", None) is None:
         return None
     try:
-        return store.record(run, source=source, sweep=sweep, point=point)
+        return store.record(run, source=source, sweep=sweep, point=point, replica=replica, n_replicas=n_replicas)
     except (sqlite3.Error, OSError) as exc:
         warn_not_recorded(store, exc)
         return None
