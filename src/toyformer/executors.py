@@ -5,8 +5,8 @@ finish (``error`` is the exception's one-line text, or None); one failing job ne
 others. ``fn`` must be a module-level function (it is pickled by reference).
 
 - ``InProcess``: one after another, here (simplest, easiest to debug).
-- ``Processes(n)``: a ``ProcessPoolExecutor`` with the ``spawn`` start method (no fork of a
-  process holding torch threads); each worker uses ``max(1, cores // n)`` torch threads so the
+- ``Processes(n)``: a ``ProcessPoolExecutor`` started by ``forkserver`` (Linux; ``spawn``
+  elsewhere), never by a fork of a process holding torch threads; each worker uses ``max(1, cores // n)`` torch threads so the
   workers do not oversubscribe the CPU.
 - ``DaskCluster(address)``: submits to a Dask distributed scheduler (``tcp://host:8786``); the
   results come back to this process, which writes the results store.
@@ -44,6 +44,16 @@ def _set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
+def _context():
+    """``forkserver`` where there is one (Linux): a server process imports toyformer and torch once,
+    and every worker is forked from it, clean (no threads, no CUDA); else ``spawn``."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["toyformer.sweep_run"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 class InProcess:
     """Run the jobs one by one in this process."""
 
@@ -74,7 +84,7 @@ class Processes:
     def run(self, fn: Callable, jobs: list[dict]) -> Iterator[tuple[int, object, str | None]]:
         if not jobs:
             return
-        ctx = multiprocessing.get_context("spawn")
+        ctx = _context()
         pool = ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=ctx, initializer=_set_threads,
                                    initargs=(self.threads,))
         try:

@@ -6,6 +6,8 @@ CI where several runs, seeds or replicas, share a cell) or a flat list; as markd
 | length | test_token_acc |
 |---|---|
 | 10 | 0.9500 ± 0.6353 (n=2) |
+<BLANKLINE>
+value: test_token_acc; mean ± 95% CI over n runs
 """
 
 from __future__ import annotations

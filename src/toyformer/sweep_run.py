@@ -34,7 +34,12 @@ from toyformer.results_table import PivotTable, pivot
 from toyformer.results_where import resolve_field
 from toyformer.sweep_spec import Point, SweepSpec, load_sweep
 
-DEFAULT = "default"  # store=DEFAULT: $TOYFORMER_RESULTS or runs/results.sqlite
+class _DefaultStore:
+    def __repr__(self) -> str:
+        return "DEFAULT_STORE"
+
+
+DEFAULT_STORE = _DefaultStore()  # sweep(store=DEFAULT_STORE): $TOYFORMER_RESULTS or runs/results.sqlite
 SHOWN = ("test_token_acc", "test_exact_match", "solved_at_step", "steps", "wall_s")
 
 
@@ -100,7 +105,7 @@ def run_point(config: dict, run_dir: str, quiet: bool = True, task_files: tuple[
     return {"status": status, "summary": run.summary, "machine": machine_info(str(run.device)), "git_rev": git_revision()}
 
 
-def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | None = None, store=DEFAULT,
+def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | None = None, store=DEFAULT_STORE,
           quiet: bool = True, log=None, task_files: list[str | Path] = ()) -> SweepResult:
     """Run every point of ``spec`` (a sweep file path, a dict or a ``SweepSpec``) into ``out``
     (default ``runs/sweeps/NAME``) in process, in ``workers`` local processes, or on the Dask
@@ -113,7 +118,7 @@ def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | 
     check_buildable(points)
     out = Path(out) if out is not None else Path("runs/sweeps") / spec.name
     table_spec = table_settings(spec, points)
-    store = as_store(default_store_path() if store == DEFAULT else store)
+    store = as_store(default_store_path() if store is DEFAULT_STORE else store)
     executor = make_executor(workers, cluster)
     log = log or (lambda line: None)
     start = time.perf_counter()

@@ -130,7 +130,7 @@ def point_name(pairs: list[tuple[str, str]]) -> str:
     filesystem-safe or is long, so distinct points never share a directory.
 
     >>> point_name([("length", "10"), ("seed", "0")]), point_name([("positional", "a/b"), ("seed", "0")])
-    ('length=10,seed=0', 'positional=a_b,seed=0-9d4bd8b2')
+    ('length=10,seed=0', 'positional=a_b,seed=0-74edce61')
     """
     raw = ",".join(f"{k}={v}" for k, v in pairs)
     safe = SAFE.sub("_", raw)
