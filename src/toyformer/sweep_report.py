@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from toyformer import report, rundir
-from toyformer.results_table import short
+from toyformer.results_table import fmt, short
 
 
 def write_outputs(result) -> None:
@@ -62,8 +62,8 @@ def _page(result, figures: list[tuple[str, bytes]]) -> str:
     for p in result.points:
         s = p.summary or {}
         status = report.Html(f'<span class="{"no" if p.error else "ok"}">{report.esc(p.status)}</span>')
-        rows.append([p.point.name, status, s.get("test_token_acc"), s.get("test_exact_match"), s.get("solved_at_step"),
-                     s.get("steps"), s.get("wall_s"), _relative(p.run_dir, result.out)])
+        rows.append([p.point.name, status, fmt(s.get("test_token_acc")), fmt(s.get("test_exact_match")),
+                     s.get("solved_at_step"), s.get("steps"), s.get("wall_s"), _relative(p.run_dir, result.out)])
     sections.append(report.Section("Points", report.table(headers, rows)))
     if result.failed:
         items = report.table(["point", "error"], [[p.point.name, p.error] for p in result.failed])

@@ -45,7 +45,7 @@ def register(sub) -> None:
     r.add_argument("--where", metavar="EXPR", help="filter, e.g. \"task.length >= 200 and model.norm = 'pre'\"")
     r.add_argument("--rows", metavar="FIELDS", help="pivot: row field(s), comma-separated (e.g. task.length)")
     r.add_argument("--cols", metavar="FIELDS", help="pivot: column field(s) (e.g. task.vocab_size)")
-    r.add_argument("--value", metavar="METRIC", default="test_token_acc", help="pivot: the metric in the cells")
+    r.add_argument("--value", metavar="METRIC", help="pivot: the metric in the cells (default test_token_acc)")
     r.add_argument("--columns", metavar="FIELDS", help="flat table: the columns to show")
     r.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown")
     r.add_argument("--plot", metavar="x=F,y=M[,lines=F]", help="plot a metric against a field instead of a table")
@@ -89,12 +89,14 @@ def cmd_results(args) -> int:
     if args.out:
         raise ConfigError("--out goes with --plot (a table is printed; redirect it to a file)")
     if args.rows:
+        if args.columns:
+            raise ConfigError("--columns is for a flat table; a pivot shows --value by --rows and --cols")
         from toyformer.results_table import pivot
 
-        table = pivot(rows, args.rows, args.cols, args.value, known)
+        table = pivot(rows, args.rows, args.cols, args.value or "test_token_acc", known)
     else:
-        if args.cols:
-            raise ConfigError("--cols needs --rows")
+        if args.cols or args.value:
+            raise ConfigError("--cols and --value need --rows (a pivot); without --rows the table is flat")
         from toyformer.results_table import flat
 
         table = flat(rows, args.columns, known)
