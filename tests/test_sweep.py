@@ -6,7 +6,7 @@ import shutil
 import pytest
 import yaml
 
-from toyformer import ConfigError, ResultsStore, load_sweep, sweep
+from toyformer import ConfigError, ResultsStore, RunConfig, load_sweep, sweep
 from toyformer.cli import main
 from toyformer.executors import DaskCluster
 from toyformer.sweep_spec import point_name
@@ -160,3 +160,19 @@ def test_toml_spec_and_base_file(tmp_path):
     spec = load_sweep(tmp_path / "s.toml")
     (point,) = spec.expand()
     assert spec.name == "s" and point.name == "d_model=16,seed=3" and point.config.task.params["length"] == 4
+
+
+def test_the_r2_example_spec_is_r2s_table():
+    from pathlib import Path
+
+    from toyformer.recipes.r2 import IMPROVED, ROWS
+    from toyformer.sweep_run import check_buildable, table_settings
+
+    spec = load_sweep(Path(__file__).parents[1] / "examples" / "sweeps" / "r2_reverse.yaml")
+    points = spec.expand()
+    check_buildable(points)
+    assert sorted((p.config.task.params["length"], p.config.task.params["vocab_size"]) for p in points) == sorted(ROWS)
+    for p in points:  # exactly the recipe's improved configuration
+        task = {"name": "reverse", **p.config.task.params}
+        assert p.config == RunConfig.from_dict({**IMPROVED, "task": task})
+    assert table_settings(spec, points) == {"rows": ["task.length"], "cols": ["task.vocab_size"], "value": "test_token_acc"}
