@@ -1,8 +1,9 @@
 """A metric against a swept field: one line per value of another field, the mean over seeds (and
 replicas) with a 95% confidence band. Made from result rows (a sweep's, or the store's).
 
->>> fig = metric_figure(store.query(where="sweep = 'rev'"), x="task.length", y="test_token_acc", lines="model.d_model")  # doctest: +SKIP
->>> save(fig, "runs/sweeps/rev/acc_by_length.svg")                                                       # doctest: +SKIP
+>>> rows = store.query(where="sweep = 'rev'")                                            # doctest: +SKIP
+>>> fig = metric_figure(rows, x="task.length", y="test_token_acc", lines="model.d_model")  # doctest: +SKIP
+>>> save(fig, "runs/sweeps/rev/acc_by_length.svg")                                      # doctest: +SKIP
 """
 
 from __future__ import annotations

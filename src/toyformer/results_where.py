@@ -53,7 +53,8 @@ def _tokenize(expr: str) -> list[tuple[str, str]]:
     while pos < len(expr):
         m = _TOKEN.match(expr, pos)
         if not m or m.end() == pos:
-            raise ConfigError(f"--where: cannot read {expr[pos:].strip()[:20]!r}; write e.g. \"task.length >= 200 and model.norm = 'pre'\"")
+            raise ConfigError(f"--where: cannot read {expr[pos:].strip()[:20]!r}; "
+                              "write e.g. \"task.length >= 200 and model.norm = 'pre'\"")
         kind = m.lastgroup
         tokens.append((kind, m.group(kind)))
         pos = m.end()

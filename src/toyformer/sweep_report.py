@@ -53,7 +53,9 @@ def _page(result, figures: list[tuple[str, bytes]]) -> str:
     if result.table is not None:
         t = result.table.text_table()
         several = any(len(v) > 1 for v in result.table.cells.values())
-        note = f"value: {result.table.value}" + ("; mean ± 95% CI over the n runs in a cell (seeds, replicas)" if several else "")
+        note = f"value: {result.table.value}"
+        if several:
+            note += "; mean ± 95% CI over the n runs in a cell (seeds, replicas)"
         sections.append(report.Section("Table", report.join(report.table(t.headers, t.rows), report.para(note, "muted"))))
     for title, png in figures:
         sections.append(report.Section(title, report.image(png, title)))

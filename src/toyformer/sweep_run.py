@@ -164,11 +164,17 @@ def table_settings(spec: SweepSpec, points: list[Point]) -> dict:
     base = points[0].config
     known = list(flatten_config(base.to_dict())) + list(METRICS)
     swept = [f for f in spec.swept_fields() if f != "seed"]
-    rows = spec.table.get("rows") or (swept[:-1] if len(swept) > 1 else swept) or (["seed"] if len(points) > 1 else ["task.name"])
+    default_rows = (swept[:-1] if len(swept) > 1 else swept) or (["seed"] if len(points) > 1 else ["task.name"])
+    rows = spec.table.get("rows") or default_rows
     cols = spec.table.get("cols", swept[-1] if len(swept) > 1 and "rows" not in spec.table else None)
     value = spec.table.get("value") or f"test_{base.eval.target_metric}"
-    as_list = lambda v: [resolve_field(f.strip(), known, "table field") for f in (v.split(",") if isinstance(v, str) else v)]  # noqa: E731
-    settings = {"rows": as_list(rows), "cols": as_list(cols) if cols else [], "value": resolve_field(value, known, "table value")}
+
+    def as_list(fields) -> list[str]:
+        names = fields.split(",") if isinstance(fields, str) else fields
+        return [resolve_field(f.strip(), known, "table field") for f in names]
+
+    settings = {"rows": as_list(rows), "cols": as_list(cols) if cols else [],
+                "value": resolve_field(value, known, "table value")}
     for plot in spec.plots:
         for key in ("x", "lines"):
             if plot.get(key):

@@ -151,7 +151,8 @@ def _loop(run: Run, quiet: bool, on_eval, resume: bool) -> Run:
     model.train()
     # a run killed after its last checkpoint but before summary.json had already stopped
     max_s = cfg.train.max_time_s
-    stop = resume and (step >= total or state["solved_at_step"] is not None or (max_s is not None and wall_before >= max_s))
+    timed_out = max_s is not None and wall_before >= max_s
+    stop = resume and (step >= total or state["solved_at_step"] is not None or timed_out)
     while not stop:
         ex = data.batch(step).to(dev)
         batch = format_batch(ex, cfg.layout, cfg.data.sep, cfg.data.mask_prob, data.generator, cfg.data.prompt_loss)
