@@ -176,3 +176,26 @@ def test_the_r2_example_spec_is_r2s_table():
         task = {"name": "reverse", **p.config.task.params}
         assert p.config == RunConfig.from_dict({**IMPROVED, "task": task})
     assert table_settings(spec, points) == {"rows": ["task.length"], "cols": ["task.vocab_size"], "value": "test_token_acc"}
+
+
+def test_a_failing_point_is_reported_and_the_others_finish(tmp_path, monkeypatch, capsys):
+    import toyformer.sweep_run as sweep_run
+
+    real = sweep_run.run_point
+
+    def flaky(config, run_dir, **kwargs):
+        if run_dir.endswith("length=4,seed=0"):
+            raise RuntimeError("out of memory\nsecond line")
+        return real(config, run_dir, **kwargs)
+
+    monkeypatch.setattr(sweep_run, "run_point", flaky)
+    spec_file = tmp_path / "s.yaml"
+    spec_file.write_text(yaml.safe_dump({**SPEC, "seeds": [0]}))
+    assert main(["sweep", str(spec_file), "--out", str(tmp_path / "sw"), "--store", str(tmp_path / "r.sqlite"),
+                 "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "failed: length=4,seed=0: RuntimeError: out of memory" in out and "| 3 | " in out
+    saved = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    assert saved["counts"] == {"done": 0, "trained": 1, "resumed": 0, "failed": 1}
+    assert "Failures" in (tmp_path / "sw" / "report.html").read_text()
+    assert [r["point"] for r in ResultsStore(tmp_path / "r.sqlite").query()] == ["length=3,seed=0"]
