@@ -28,3 +28,9 @@ def small_config(task="reverse", layout=None, **sections) -> RunConfig:
 @pytest.fixture
 def tiny():
     return small_config
+
+
+@pytest.fixture(autouse=True)
+def _results_store(tmp_path, monkeypatch):
+    """Runs recorded by the CLI go to a store under the test's tmp_path, never into the repo's runs/."""
+    monkeypatch.setenv("TOYFORMER_RESULTS", str(tmp_path / "results.sqlite"))

@@ -15,6 +15,11 @@ from toyformer.live import CurvesFile, NotebookCurves, live_curves
 from toyformer.models import build_model, record_attention
 from toyformer.plots import plot_run
 from toyformer.report import write_report
+from toyformer.results_plot import metric_figure
+from toyformer.results_store import ResultsStore
+from toyformer.stats import mean_ci
+from toyformer.sweep_run import sweep
+from toyformer.sweep_spec import load_sweep
 from toyformer.tasks import Examples, Vocab, get_task, list_tasks, load_task_file, register_task
 from toyformer.training import Run, load_run, train
 
@@ -22,8 +27,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AttentionMaps", "ConfigError", "CurvesFile", "DataConfig", "EmbeddingMap", "EvalConfig", "Examples",
-    "ModelConfig", "NotebookCurves", "Run", "RunConfig", "TaskConfig", "TrainConfig", "Vocab", "attention",
+    "ModelConfig", "NotebookCurves", "ResultsStore", "Run", "RunConfig", "TaskConfig", "TrainConfig", "Vocab", "attention",
     "build_model", "by_length", "by_position", "diagnose", "embeddings", "evaluate", "get_task", "list_tasks",
-    "live_curves", "load_run", "load_task_file", "plot_run", "record_attention", "register_task", "samples",
-    "train", "write_report",
+    "live_curves", "load_run", "load_sweep", "load_task_file", "mean_ci", "metric_figure", "plot_run",
+    "record_attention", "register_task", "samples", "sweep", "train", "write_report",
 ]

@@ -229,14 +229,13 @@ class RunConfig:
         """Read a YAML, TOML or JSON config file."""
         return cls.from_dict(read_config_file(path))
 
-    def with_overrides(self, overrides: list[str]) -> "RunConfig":
-        """Apply ``key=value`` overrides; keys are dotted (``model.n_layers``) or unique leaf
-        names (``n_layers``, ``length``); task parameters are ``task.<param>``."""
+    def with_overrides(self, overrides: list[str] | dict) -> "RunConfig":
+        """Apply ``key=value`` overrides (or a ``{key: value}`` dict of typed values, as a sweep
+        file gives them); keys are dotted (``model.n_layers``) or unique leaf names (``n_layers``,
+        ``length``); task parameters are ``task.<param>``."""
         data = self.to_dict()
-        for item in overrides:
-            if "=" not in item:
-                raise ConfigError(f"override {item!r} must look like key=value")
-            key, value = item.split("=", 1)
+        items = overrides.items() if isinstance(overrides, dict) else map(_split_override, overrides)
+        for key, value in items:
             section, leaf = self._resolve_key(key.strip(), data)
             target = data if section is None else data[section]
             target[leaf] = value
@@ -260,6 +259,13 @@ class RunConfig:
             raise ConfigError(f"key {key!r} is ambiguous; use one of: {', '.join(f'{s}.{key}' for s in owners)}")
         every = sorted(f"{s}.{k}" for s, v in data.items() if isinstance(v, dict) for k in v)
         raise ConfigError(f"unknown key {key!r}; allowed: {', '.join(every)}")
+
+
+def _split_override(item: str) -> tuple[str, str]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key=value")
+    key, value = item.split("=", 1)
+    return key, value
 
 
 def _build_section(cls, name: str, values: dict):

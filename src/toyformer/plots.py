@@ -45,17 +45,18 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def png_bytes(fig, dpi: int | None = None) -> bytes:
-    """Render ``fig`` to PNG bytes."""
+def png_bytes(fig, dpi: int | None = None, fmt: str = "png") -> bytes:
+    """Render ``fig`` to PNG bytes (or ``fmt``: svg, pdf)."""
     buf = io.BytesIO()
     with _style():
-        fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+        fig.savefig(buf, format=fmt, dpi=dpi, facecolor="white")
     return buf.getvalue()
 
 
 def save(fig, path: str | Path, dpi: int | None = None) -> Path:
-    """Write ``fig`` as a PNG atomically (a reader never sees half an image)."""
-    data = png_bytes(fig, dpi)
+    """Write ``fig`` atomically (a reader never sees half an image); PNG, or SVG/PDF by the suffix."""
+    fmt = Path(path).suffix.lower().lstrip(".")
+    data = png_bytes(fig, dpi, fmt if fmt in ("svg", "pdf") else "png")
     atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(data))
     return Path(path)
 

@@ -99,11 +99,14 @@ def train(
     quiet: bool = True,
     device: str | None = None,
     on_eval: Callable[[dict], None] | None = None,
+    store=None,
 ) -> Run:
     """Train a model for ``config``. With ``out_dir`` the run directory is written (and, with
     ``resume``, continued from its checkpoint). ``on_eval(record)`` is called after each
     evaluation (live plots, loggers; its time is not counted in ``wall_s``); if it has a
-    ``finish(summary)`` method, that is called once when the run ends. Returns the ``Run``."""
+    ``finish(summary)`` method, that is called once when the run ends. With ``store`` (a results
+    store path or ``ResultsStore``) a run with ``out_dir`` is recorded there when it finishes.
+    Returns the ``Run``."""
     out = Path(out_dir) if out_dir is not None else None
     if resume:
         if out is None:
@@ -117,7 +120,12 @@ def train(
         rundir.prepare_out_dir(out, resume=False)
         rundir.write_json(out / "config.json", config.to_dict())
     run.run_dir = out
-    return _loop(run, quiet, on_eval, resume)
+    run = _loop(run, quiet, on_eval, resume)
+    if store is not None:
+        from toyformer.results_store import record_run
+
+        record_run(store, run, source="train")
+    return run
 
 
 def _loop(run: Run, quiet: bool, on_eval, resume: bool) -> Run:
@@ -141,7 +149,10 @@ def _loop(run: Run, quiet: bool, on_eval, resume: bool) -> Run:
     bar.update(step)
     t0 = time.perf_counter()
     model.train()
-    stop = False
+    # a run killed after its last checkpoint but before summary.json had already stopped
+    max_s = cfg.train.max_time_s
+    timed_out = max_s is not None and wall_before >= max_s
+    stop = resume and (step >= total or state["solved_at_step"] is not None or timed_out)
     while not stop:
         ex = data.batch(step).to(dev)
         batch = format_batch(ex, cfg.layout, cfg.data.sep, cfg.data.mask_prob, data.generator, cfg.data.prompt_loss)
@@ -254,6 +265,18 @@ def _finish(run: Run, state: dict) -> dict:
         rundir.save_weights(run.run_dir / "model.safetensors", run.model, {"config": cfg.to_dict()})
         rundir.write_json(run.run_dir / "summary.json", summary)
     return summary
+
+
+def train_into(run_dir: str | Path, config: RunConfig, quiet: bool = True, device: str | None = None) -> tuple[Run, str]:
+    """Make ``run_dir`` a finished run of ``config``: load it when it finished, continue it from
+    its checkpoint when it started, train it otherwise. Returns the run and what was done
+    (``"done"``, ``"resumed"`` or ``"trained"``); this is how recipes and sweeps resume."""
+    run_dir = Path(run_dir)
+    if (run_dir / "summary.json").is_file():
+        return load_run(run_dir, device=device), "done"
+    if (run_dir / "config.json").is_file():
+        return train(None, out_dir=run_dir, resume=True, quiet=quiet, device=device), "resumed"
+    return train(config, out_dir=run_dir, quiet=quiet, device=device), "trained"
 
 
 def load_run(run_dir: str | Path, device: str | None = None) -> Run:

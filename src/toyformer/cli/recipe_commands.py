@@ -6,15 +6,19 @@ import json
 
 
 def register(sub) -> None:
+    from toyformer.cli.sweep_commands import add_store
+
     r = sub.add_parser("recipe", help="run a reference experiment (R0-R4) as described and improved")
     r.add_argument("name", help="a recipe name, or `list`")
     r.add_argument("--out", help="recipe directory (default: runs/recipes/NAME)")
     r.add_argument("--quick", action="store_true", help="a few seconds: checks the pipeline, not the numbers")
     r.add_argument("--json", action="store_true", help="end with one JSON line holding every number")
+    add_store(r)
     r.set_defaults(func=cmd_recipe)
 
 
 def cmd_recipe(args) -> int:
+    from toyformer.cli.sweep_commands import store_from_args
     from toyformer.recipes import list_recipes, run_recipe
 
     if args.name == "list":
@@ -22,7 +26,7 @@ def cmd_recipe(args) -> int:
             print(f"{name:<5} {desc}")
         return 0
     out = args.out or f"runs/recipes/{args.name}{'-quick' if args.quick else ''}"
-    result = run_recipe(args.name, out, quick=args.quick)
+    result = run_recipe(args.name, out, quick=args.quick, store=store_from_args(args))
     for table in result.tables:
         print(table.markdown(), end="\n\n")
     for finding in result.findings:

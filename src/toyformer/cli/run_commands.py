@@ -15,6 +15,7 @@ from toyformer.errors import ConfigError
 
 def register(sub) -> None:
     from toyformer.cli import add_task_file
+    from toyformer.cli.sweep_commands import add_store
 
     t = sub.add_parser("tasks", help="list the tasks with an example each")
     add_task_file(t)
@@ -31,6 +32,7 @@ def register(sub) -> None:
     tr.add_argument("--device", choices=("auto", "cpu", "cuda"))
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     add_task_file(tr)
+    add_store(tr)
     tr.add_argument("--json", action="store_true", help="end with one JSON line of results")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("--live-plot", action=argparse.BooleanOptionalAction, default=True,
@@ -79,6 +81,7 @@ def config_from_args(args) -> RunConfig:
 
 
 def cmd_train(args) -> int:
+    from toyformer.cli.sweep_commands import store_from_args
     from toyformer.training import train
 
     if args.resume:
@@ -93,7 +96,8 @@ def cmd_train(args) -> int:
         from toyformer.live import CurvesFile
 
         on_eval = CurvesFile(out)
-    run = train(config, out_dir=out, resume=args.resume, quiet=args.quiet or args.json, device=args.device, on_eval=on_eval)
+    run = train(config, out_dir=out, resume=args.resume, quiet=args.quiet or args.json, device=args.device, on_eval=on_eval,
+                store=store_from_args(args))
     _report(run.summary, args.json, out)
     return 0
 

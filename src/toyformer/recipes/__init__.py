@@ -27,11 +27,12 @@ def list_recipes() -> dict[str, str]:
     return {name: desc for name, (_, desc) in RECIPES.items()}
 
 
-def run_recipe(name: str, out: str | Path, quick: bool = False, quiet: bool = True) -> RecipeResult:
-    """Run recipe ``name`` into ``out`` (summary.md, result.json, runs/); finished runs are reused."""
+def run_recipe(name: str, out: str | Path, quick: bool = False, quiet: bool = True, store=None) -> RecipeResult:
+    """Run recipe ``name`` into ``out`` (summary.md, result.json, runs/); finished runs are reused.
+    With ``store`` (a results store path or ``ResultsStore``) every run trained is recorded there."""
     if name not in RECIPES:
         raise ConfigError(f"unknown recipe {name!r}; allowed: {', '.join(RECIPES)}")
-    ctx = Context(Path(out), quick, quiet)
+    ctx = Context(Path(out), quick, quiet, store=store, name=name)
     start = time.perf_counter()
     result = RECIPES[name][0].run(ctx)
     command = f"toyformer recipe {name}{' --quick' if quick else ''}"

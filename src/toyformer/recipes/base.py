@@ -7,7 +7,6 @@ recipe resumes), and the result's tables become ``summary.md`` and ``result.json
 
 from __future__ import annotations
 
-import math
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,8 @@ import torch
 
 from toyformer import rundir
 from toyformer.config import RunConfig
-from toyformer.training import Run, load_run, train
+from toyformer.results_store import record_run
+from toyformer.training import Run, train_into
 
 
 @dataclass
@@ -68,8 +68,10 @@ def machine() -> str:
 class Context:
     """Where a recipe trains and what budget it runs under (``quick``: a pipeline check)."""
 
-    def __init__(self, out: Path, quick: bool, quiet: bool = True):
+    def __init__(self, out: Path, quick: bool, quiet: bool = True, store=None, name: str | None = None):
         self.out, self.quick, self.quiet = Path(out), quick, quiet
+        self.name = name or self.out.name  # recorded as the runs' sweep name
+        self.store = store  # a results store path (or ResultsStore): every run trained here is recorded
         self.costs: dict[str, float] = {}  # run name -> wall seconds
 
     def config(self, data: dict, quick: dict | None = None) -> RunConfig:
@@ -83,12 +85,9 @@ class Context:
 
     def train(self, name: str, config: RunConfig) -> Run:
         """Train ``config`` into ``OUT/runs/name``, or load it when it already finished."""
-        run_dir = self.out / "runs" / name
-        if (run_dir / "summary.json").is_file():
-            run = load_run(run_dir)
-        else:
-            resume = (run_dir / "config.json").is_file()
-            run = train(None if resume else config, out_dir=run_dir, resume=resume, quiet=self.quiet)
+        run, status = train_into(self.out / "runs" / name, config, quiet=self.quiet)
+        if status != "done" and self.store is not None:
+            record_run(self.store, run, source="recipe", sweep=f"recipe {self.name}")
         self.costs[name] = run.summary["wall_s"]
         return run
 
@@ -120,14 +119,3 @@ def write_html(ctx: Context, result: RecipeResult, command: str, seconds: float)
         sections.append(report.Section(Path(f).stem.replace("_", " "), report.image((ctx.out / f).read_bytes(), f)))
     headline = report.para(f"{command} · {seconds:.0f} s · {machine()}" + (" · quick: pipeline check only" if ctx.quick else ""))
     report.write(ctx.out / "report.html", result.title, headline, sections)
-
-
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and the half-width of a 95% t-interval (0 for a single value)."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, 0.0
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    t = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}.get(n, 1.96)
-    return mean, t * sd / math.sqrt(n)

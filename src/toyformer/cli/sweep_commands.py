@@ -1,0 +1,116 @@
+"""``toyformer sweep SPEC`` and ``toyformer results``: many runs, and tables and plots of any slice of them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from toyformer.errors import ConfigError
+
+
+def add_store(parser, recording: bool = True) -> None:
+    """``--store PATH`` (and ``--no-store`` where runs are recorded)."""
+    parser.add_argument("--store", metavar="PATH",
+                        help="results database (default: $TOYFORMER_RESULTS or runs/results.sqlite)")
+    if recording:
+        parser.add_argument("--no-store", action="store_true", help="do not record the run(s) in the results store")
+
+
+def store_from_args(args):
+    """The store a command records into: None with --no-store."""
+    from toyformer.results_store import ResultsStore
+
+    return None if getattr(args, "no_store", False) else ResultsStore(args.store)
+
+
+def register(sub) -> None:
+    from toyformer.cli import add_task_file
+
+    s = sub.add_parser("sweep", help="run a grid of configurations (a sweep file) and tabulate the results")
+    s.add_argument("spec", help="a sweep file (YAML or TOML): base, grid, points, seeds, table, plot")
+    s.add_argument("--out", help="sweep directory (default: runs/sweeps/NAME)")
+    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of the base config, e.g. train.steps=100 (repeatable)")
+    s.add_argument("--workers", type=int, default=1, help="local worker processes (default 1: in this process)")
+    s.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    add_store(s)
+    s.add_argument("--json", action="store_true", help="end with one JSON object: every point and the table")
+    s.add_argument("--quiet", action="store_true", help="no line per point")
+    add_task_file(s)
+    s.set_defaults(func=cmd_sweep)
+
+    r = sub.add_parser("results", help="print a table (or plot) of recorded runs from the results store")
+    add_store(r, recording=False)
+    r.add_argument("--where", metavar="EXPR", help="filter, e.g. \"task.length >= 200 and model.norm = 'pre'\"")
+    r.add_argument("--rows", metavar="FIELDS", help="pivot: row field(s), comma-separated (e.g. task.length)")
+    r.add_argument("--cols", metavar="FIELDS", help="pivot: column field(s) (e.g. task.vocab_size)")
+    r.add_argument("--value", metavar="METRIC", help="pivot: the metric in the cells (default test_token_acc)")
+    r.add_argument("--columns", metavar="FIELDS", help="flat table: the columns to show")
+    r.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown")
+    r.add_argument("--plot", metavar="x=F,y=M[,lines=F]", help="plot a metric against a field instead of a table")
+    r.add_argument("--out", metavar="FILE", help="with --plot: the image (.png or .svg; default results.png)")
+    r.add_argument("--fields", action="store_true", help="list the fields (columns) of the store")
+    r.set_defaults(func=cmd_results)
+
+
+def cmd_sweep(args) -> int:
+    from toyformer.sweep_run import sweep
+    from toyformer.sweep_spec import load_sweep
+
+    spec = load_sweep(args.spec).with_base_overrides(args.overrides)
+    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    result = sweep(spec, out=args.out, workers=args.workers, cluster=args.cluster, store=store_from_args(args),
+                   log=log, task_files=args.task_file)
+    print(result.table.markdown() if result.table else "no point finished")
+    for p in result.failed:
+        print(f"failed: {p.point.name}: {p.error}")
+    print(f"\nsweep directory: {result.out} (report.html, table.md, sweep.json)")
+    if result.store:
+        print(f"results store: {result.store}")
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    return 1 if result.failed else 0
+
+
+def cmd_results(args) -> int:
+    from toyformer.results_store import ResultsStore
+
+    store = ResultsStore(args.store)
+    if not store.path.is_file():
+        raise ConfigError(f"results store {str(store.path)!r} does not exist; train or sweep first, or pass --store PATH")
+    known = store.columns()
+    if args.fields:
+        print("\n".join(c for c in known if not c.endswith("_json")))
+        return 0
+    rows = store.query(args.where)
+    if args.plot:
+        return _plot(args, rows, known)
+    if args.out:
+        raise ConfigError("--out goes with --plot (a table is printed; redirect it to a file)")
+    if args.rows:
+        if args.columns:
+            raise ConfigError("--columns is for a flat table; a pivot shows --value by --rows and --cols")
+        from toyformer.results_table import pivot
+
+        table = pivot(rows, args.rows, args.cols, args.value or "test_token_acc", known)
+    else:
+        if args.cols or args.value:
+            raise ConfigError("--cols and --value need --rows (a pivot); without --rows the table is flat")
+        from toyformer.results_table import flat
+
+        table = flat(rows, args.columns, known)
+    print(table.format(args.format))
+    return 0
+
+
+def _plot(args, rows: list[dict], known: list[str]) -> int:
+    from toyformer.plots import save
+    from toyformer.results_plot import metric_figure, parse_plot
+
+    spec = parse_plot(args.plot)
+    out = Path(args.out or "results.png")
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise ConfigError(f"--out {str(out)!r}: allowed suffixes: .png, .svg")
+    print(save(metric_figure(rows, spec["x"], spec["y"], spec.get("lines"), known), out))
+    return 0

@@ -1,0 +1,209 @@
+"""The SQLite results store: rows, safe filters, pivots with mean ± CI, formats, concurrent writers,
+and recording from `toyformer train`."""
+
+import csv
+import io
+import json
+import multiprocessing
+import re
+import sqlite3
+
+import pytest
+
+from toyformer import ConfigError, ResultsStore, mean_ci
+from toyformer.cli import main
+from toyformer.results_store import flatten_config, git_revision
+from toyformer.results_table import pivot
+from toyformer.results_where import parse_where
+
+
+def _config(length, vocab, norm="pre", seed=0, **extra):
+    return {"task": {"name": "reverse", "length": length, "vocab_size": vocab}, "model": {"norm": norm, **extra},
+            "seed": seed}
+
+
+def _summary(acc, solved=None):
+    return {"test_token_acc": acc, "test_exact_match": acc / 2, "solved_at_step": solved, "wall_s": 1.5,
+            "device": "cpu", "task": "reverse"}
+
+
+@pytest.fixture
+def store(tmp_path):
+    st = ResultsStore(tmp_path / "r.sqlite")
+    # R2-like: length x vocabulary; two seeds in the (20, 10) cell
+    for length, vocab, seed, acc in [(10, 5, 0, 1.0), (10, 7, 0, 0.9), (20, 5, 0, 0.8), (20, 7, 0, 0.6),
+                                     (20, 7, 1, 0.5)]:
+        st.record_summary(_config(length, vocab, "pre" if length == 10 else "post", seed), _summary(acc, 100 if acc == 1.0 else None),
+                          tmp_path / f"run-{length}-{vocab}-{seed}", source="test", machine="m", git_rev="g")
+    return st
+
+
+def test_flatten_config_dotted_columns():
+    flat = flatten_config({"task": {"name": "reverse", "length": 3}, "model": {"head_hidden": (64, 32)}, "seed": 2})
+    assert flat == {"task.name": "reverse", "task.length": 3, "model.head_hidden": "[64, 32]", "seed": 2}
+
+
+def test_rows_hold_config_fields_metrics_and_provenance(store, tmp_path):
+    rows = store.query()
+    assert len(rows) == 5
+    r = rows[0]
+    assert r["task.length"] == 10 and r["task.vocab_size"] == 5 and r["model.norm"] == "pre"
+    assert r["test_token_acc"] == 1.0 and r["solved"] == 1 and r["solved_at_step"] == 100
+    assert r["source"] == "test" and r["machine"] == "m" and r["git_rev"] == "g" and r["replica"] == 0
+    assert r["run_dir"] == str((tmp_path / "run-10-5-0").resolve())
+
+
+def test_where_filters_on_config_fields(store):
+    q = lambda w: sorted((r["task.length"], r["task.vocab_size"], r["seed"]) for r in store.query(where=w))  # noqa: E731
+    assert q("task.length >= 20 and model.norm = 'post'") == [(20, 5, 0), (20, 7, 0), (20, 7, 1)]
+    assert q("length = 10 or (vocab_size = 7 and seed != 0)") == [(10, 5, 0), (10, 7, 0), (20, 7, 1)]
+    assert q("not (length = 20) and vocab_size in (7, 9)") == [(10, 7, 0)]
+    assert q("solved_at_step is null and test_token_acc < 0.65") == [(20, 7, 0), (20, 7, 1)]
+    assert q("norm like 'p%'") == q("model.norm in ('pre', 'post')")
+    assert q("solved = true") == [(10, 5, 0)]
+
+
+def test_where_is_parameterised_and_rejects_bad_fields(store):
+    sql, params = parse_where("model.norm = 'x'' or 1=1 --'", ["model.norm"])
+    assert params == ["x' or 1=1 --"] and "1=1" not in sql
+    assert store.query(where="model.norm = 'x'' or 1=1 --'") == []
+    with pytest.raises(ConfigError, match=r"unknown field 'lenth'; known: .*task\.length"):
+        store.query(where="lenth > 3")
+    with pytest.raises(ConfigError, match="cannot read '; drop table runs'"):
+        store.query(where="length = 1; drop table runs")
+    with pytest.raises(ConfigError, match="unexpected 'drop'"):
+        store.query(where="length = 1 drop table runs")
+    with pytest.raises(ConfigError, match="expected an operator"):
+        store.query(where="length 3")
+    assert len(store.query()) == 5  # nothing was dropped
+
+
+def test_new_config_fields_become_columns(store, tmp_path):
+    store.record_summary(_config(30, 5, d_ff=99), _summary(0.1), tmp_path / "new", machine="m", git_rev="g")
+    rows = store.query(where="model.d_ff = 99")
+    assert len(rows) == 1 and rows[0]["task.length"] == 30
+    assert store.query(where="length = 10")[0]["model.d_ff"] is None
+
+
+def test_recording_again_replaces_the_row(store, tmp_path):
+    store.record_summary(_config(10, 5), _summary(0.25), tmp_path / "run-10-5-0", machine="m", git_rev="g")
+    rows = store.query(where="length = 10 and vocab_size = 5")
+    assert len(rows) == 1 and rows[0]["test_token_acc"] == 0.25
+
+
+def test_pivot_puts_numbers_in_the_right_cells(store):
+    table = store.pivot("task.length", "task.vocab_size", "test_token_acc")
+    assert table.row_keys == [(10,), (20,)] and table.col_keys == [(5,), (7,)]
+    assert table.cell(10, 5) == (1.0, 0.0, 1) and table.cell(20, 5) == (0.8, 0.0, 1)
+    mean, ci, n = table.cell(20, 7)
+    assert n == 2 and mean == pytest.approx(0.55) and ci == pytest.approx(mean_ci([0.6, 0.5])[1])
+    md = table.markdown()
+    assert "| length | vocab_size=5 | vocab_size=7 |" in md
+    assert "| 20 | 0.8000 | 0.5500 ± 0.6353 (n=2) |" in md
+    rows = list(csv.reader(io.StringIO(table.csv())))
+    assert rows[0][:2] == ["task.length", "vocab_size=5"]
+    assert float(rows[2][4]) == pytest.approx(0.55) and rows[2][6] == "2"
+    cells = json.loads(table.json())["cells"]
+    assert {(c["row"]["task.length"], c["col"]["task.vocab_size"]): c["n"] for c in cells} == {
+        (10, 5): 1, (10, 7): 1, (20, 5): 1, (20, 7): 2}
+
+
+def test_pivot_rejects_a_text_value_and_unknown_fields(store):
+    with pytest.raises(ConfigError, match="not a number"):
+        store.pivot("task.length", None, "model.norm")
+    with pytest.raises(ConfigError, match="unknown --rows field 'width'"):
+        store.pivot("width", None, "test_token_acc")
+    with pytest.raises(ConfigError, match="ambiguous"):
+        pivot([{"a.x": 1, "b.x": 2, "m": 0.5}], "x", None, "m")
+
+
+def _write_rows(path, worker, n):
+    st = ResultsStore(path)
+    for i in range(n):
+        st.record_summary(_config(10, 5, seed=i), _summary(i / n), f"/tmp/w{worker}-{i}", machine="m", git_rev="g")
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    path = tmp_path / "shared.sqlite"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_write_rows, args=(path, w, 25)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    rows = ResultsStore(path).query()
+    assert len(rows) == 100 and len({r["run_dir"] for r in rows}) == 100
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_train_cli_records_the_run(tmp_path, capsys):
+    store = tmp_path / "store.sqlite"
+    out = tmp_path / "run"
+    argv = ["train", "count_ones", "--set", "train.steps=10", "--set", "eval.every=5", "--set", "eval.test_size=32",
+            "--set", "eval.val_size=16", "--set", "model.n_layers=1", "--out", str(out), "--store", str(store),
+            "--quiet", "--no-live-plot", "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    (row,) = ResultsStore(store).query()
+    assert row["source"] == "train" and row["run_dir"] == str(out.resolve())
+    assert row["test_token_acc"] == summary["test_token_acc"] and row["model.n_layers"] == 1 and row["steps"] == 10
+    assert row["git_rev"] == git_revision() and "torch threads" in row["machine"]
+
+    assert main(["results", "--store", str(store), "--format", "json", "--columns", "source,n_layers,steps"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"source": "train", "model.n_layers": 1, "steps": 10}]
+
+
+def test_a_store_that_cannot_be_written_warns_and_keeps_the_run(tmp_path, capsys):
+    bad = tmp_path / "a_directory"
+    bad.mkdir()
+    argv = ["train", "count_ones", "--set", "train.steps=4", "--set", "eval.every=2", "--set", "eval.test_size=16",
+            "--set", "eval.val_size=8", "--set", "model.n_layers=1", "--out", str(tmp_path / "run"), "--store", str(bad),
+            "--quiet", "--no-live-plot"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "warning: run not recorded in results store" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "run" / "summary.json").is_file()
+
+
+def test_results_cli_pivot_and_errors(store, capsys):
+    argv = ["results", "--store", str(store.path), "--rows", "length", "--cols", "vocab_size", "--value", "test_token_acc"]
+    assert main(argv) == 0
+    assert "| 10 | 1.0000 | 0.9000 |" in capsys.readouterr().out
+    assert main(["results", "--store", str(store.path), "--where", "nope = 1"]) == 2
+    assert re.search(r"toyformer: error: unknown field 'nope'; known: ", capsys.readouterr().err)
+    assert main(["results", "--store", str(store.path) + ".missing"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_results_cli_plot(store, tmp_path, capsys):
+    out = tmp_path / "acc.svg"
+    assert main(["results", "--store", str(store.path), "--plot", "x=length,y=test_token_acc,lines=vocab_size",
+                 "--out", str(out)]) == 0
+    assert out.read_text().lstrip().startswith("<?xml") and "<svg" in out.read_text()
+
+
+def test_git_revision_is_the_checkout_head():
+    rev = git_revision()
+    assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?|toyformer \S+", rev)
+
+
+def test_recipes_record_their_runs(tmp_path):
+    from toyformer.recipes import run_recipe
+
+    run_recipe("r1", tmp_path / "r1", quick=True, store=tmp_path / "s.sqlite")
+    rows = ResultsStore(tmp_path / "s.sqlite").query()
+    run_dirs = sorted(str(p.resolve()) for p in (tmp_path / "r1" / "runs").iterdir())
+    assert sorted(r["run_dir"] for r in rows) == run_dirs
+    assert {(r["source"], r["sweep"]) for r in rows} == {("recipe", "recipe r1")}
+
+
+def test_replicas_are_rows_of_one_run_and_share_a_cell(tmp_path):
+    st = ResultsStore(tmp_path / "r.sqlite")
+    for i, acc in enumerate([0.7, 0.8, 0.9]):
+        st.record_summary(_config(10, 5, seed=i), _summary(acc), tmp_path / "rep", replica=i, n_replicas=3,
+                          machine="m", git_rev="g")
+    rows = st.query()
+    assert [(r["replica"], r["n_replicas"]) for r in rows] == [(0, 3), (1, 3), (2, 3)]
+    mean, ci, n = st.pivot("task.length", None, "test_token_acc").cell(10)
+    assert n == 3 and mean == pytest.approx(0.8) and ci == pytest.approx(mean_ci([0.7, 0.8, 0.9])[1])
