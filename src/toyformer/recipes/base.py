@@ -7,7 +7,6 @@ recipe resumes), and the result's tables become ``summary.md`` and ``result.json
 
 from __future__ import annotations
 
-import math
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,13 +120,3 @@ def write_html(ctx: Context, result: RecipeResult, command: str, seconds: float)
     headline = report.para(f"{command} · {seconds:.0f} s · {machine()}" + (" · quick: pipeline check only" if ctx.quick else ""))
     report.write(ctx.out / "report.html", result.title, headline, sections)
 
-
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and the half-width of a 95% t-interval (0 for a single value)."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, 0.0
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    t = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}.get(n, 1.96)
-    return mean, t * sd / math.sqrt(n)
