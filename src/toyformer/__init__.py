@@ -14,6 +14,7 @@ from toyformer.inspect import AttentionMaps, EmbeddingMap, attention, embeddings
 from toyformer.live import CurvesFile, NotebookCurves, live_curves
 from toyformer.models import build_model, record_attention
 from toyformer.plots import plot_run
+from toyformer.replicas import Replicas, load_replicas, train_replicas
 from toyformer.report import write_report
 from toyformer.tasks import Examples, Vocab, get_task, list_tasks, load_task_file, register_task
 from toyformer.training import Run, load_run, train
@@ -22,8 +23,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AttentionMaps", "ConfigError", "CurvesFile", "DataConfig", "EmbeddingMap", "EvalConfig", "Examples",
-    "ModelConfig", "NotebookCurves", "Run", "RunConfig", "TaskConfig", "TrainConfig", "Vocab", "attention",
+    "ModelConfig", "NotebookCurves", "Replicas", "Run", "RunConfig", "TaskConfig", "TrainConfig", "Vocab", "attention",
     "build_model", "by_length", "by_position", "diagnose", "embeddings", "evaluate", "get_task", "list_tasks",
-    "live_curves", "load_run", "load_task_file", "plot_run", "record_attention", "register_task", "samples",
-    "train", "write_report",
+    "live_curves", "load_replicas", "load_run", "load_task_file", "plot_run", "record_attention", "register_task", "samples",
+    "train", "train_replicas", "write_report",
 ]

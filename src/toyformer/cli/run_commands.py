@@ -30,6 +30,11 @@ def register(sub) -> None:
     tr.add_argument("--seed", type=int)
     tr.add_argument("--device", choices=("auto", "cpu", "cuda"))
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    tr.add_argument("--replicas", type=int, metavar="K",
+                    help="train K replicas (seeds SEED..SEED+K-1) as one batched computation; "
+                         "reports each and the mean with a 95%% confidence interval")
+    tr.add_argument("--replica-set", action="append", default=[], metavar="KEY=V1,V2,...",
+                    help="vary train.lr across replicas: one value per replica, or a list whose length divides K")
     add_task_file(tr)
     tr.add_argument("--json", action="store_true", help="end with one JSON line of results")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -81,6 +86,8 @@ def config_from_args(args) -> RunConfig:
 def cmd_train(args) -> int:
     from toyformer.training import train
 
+    if args.replicas is not None or args.replica_set or (args.resume and args.out and (Path(args.out) / "replicas.json").is_file()):
+        return _train_replicas(args)
     if args.resume:
         if not args.out:
             raise ConfigError("--resume needs --out RUN_DIR")
@@ -95,6 +102,29 @@ def cmd_train(args) -> int:
         on_eval = CurvesFile(out)
     run = train(config, out_dir=out, resume=args.resume, quiet=args.quiet or args.json, device=args.device, on_eval=on_eval)
     _report(run.summary, args.json, out)
+    return 0
+
+
+def _train_replicas(args) -> int:
+    from toyformer.replicas import format_table, parse_replica_set, train_replicas
+
+    if args.replicas is None and not args.resume:
+        raise ConfigError("--replica-set needs --replicas K")
+    values = parse_replica_set(args.replica_set)
+    if args.resume:
+        if not args.out:
+            raise ConfigError("--resume needs --out RUN_DIR")
+        config, out = None, Path(args.out)
+    else:
+        config = config_from_args(args)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path(args.out or f"runs/{config.task.name}-{config.layout}-x{args.replicas}-{stamp}")
+    rep = train_replicas(config, args.replicas, out_dir=out, lrs=values.get("train.lr"), resume=args.resume,
+                         quiet=args.quiet or args.json, device=args.device)
+    print(format_table(rep.summary))
+    print(f"run_dir {out}")
+    if args.json:
+        print(json.dumps({**rep.summary, "run_dir": str(out)}))
     return 0
 
 
