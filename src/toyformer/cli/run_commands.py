@@ -83,18 +83,23 @@ def config_from_args(args) -> RunConfig:
     return RunConfig.from_dict(data).with_overrides(args.overrides)
 
 
+def _config_and_out(args, suffix: str = "") -> tuple[RunConfig | None, Path]:
+    """The config (None when resuming: it is read from the directory) and the run directory."""
+    if args.resume:
+        if not args.out:
+            raise ConfigError("--resume needs --out RUN_DIR")
+        return None, Path(args.out)
+    config = config_from_args(args)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return config, Path(args.out or f"runs/{config.task.name}-{config.layout}{suffix}-{stamp}")
+
+
 def cmd_train(args) -> int:
     from toyformer.training import train
 
     if args.replicas is not None or args.replica_set or (args.resume and args.out and (Path(args.out) / "replicas.json").is_file()):
         return _train_replicas(args)
-    if args.resume:
-        if not args.out:
-            raise ConfigError("--resume needs --out RUN_DIR")
-        config, out = None, Path(args.out)
-    else:
-        config = config_from_args(args)
-        out = Path(args.out or f"runs/{config.task.name}-{config.layout}-{time.strftime('%Y%m%d-%H%M%S')}")
+    config, out = _config_and_out(args)
     on_eval = None
     if args.live_plot:
         from toyformer.live import CurvesFile
@@ -111,14 +116,7 @@ def _train_replicas(args) -> int:
     if args.replicas is None and not args.resume:
         raise ConfigError("--replica-set needs --replicas K")
     values = parse_replica_set(args.replica_set)
-    if args.resume:
-        if not args.out:
-            raise ConfigError("--resume needs --out RUN_DIR")
-        config, out = None, Path(args.out)
-    else:
-        config = config_from_args(args)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path(args.out or f"runs/{config.task.name}-{config.layout}-x{args.replicas}-{stamp}")
+    config, out = _config_and_out(args, f"-x{args.replicas}")
     rep = train_replicas(config, args.replicas, out_dir=out, lrs=values.get("train.lr"), resume=args.resume,
                          quiet=args.quiet or args.json, device=args.device)
     print(format_table(rep.summary))
