@@ -12,6 +12,7 @@ from toyformer.cli import main
 from toyformer.errors import ConfigError
 from toyformer.replica_optim import ReplicaAdamW, clip_per_replica
 from toyformer.rundir import read_json
+from toyformer.stats import mean_ci
 from toyformer.training import make_optimizer
 
 
@@ -152,6 +153,15 @@ def test_cli_replicas_json_and_replica_dirs_are_run_dirs(tmp_path, capsys):
     assert main(["eval", str(out / "replicas" / "1"), "--json"]) == 0  # every replica is a normal run directory
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again["test_token_acc"] == result["replicas"][1]["test_token_acc"]
+    assert main(["eval", str(out)]) == 2  # the replica run itself points to its replicas
+    assert "replicas/0" in capsys.readouterr().err
+
+
+def test_mean_ci_uses_students_t():
+    assert mean_ci([1.0, 2.0, 3.0]) == pytest.approx((2.0, 4.303 / 3**0.5))
+    values = [float(v % 2) for v in range(16)]  # sd 0.5164, t(15) = 2.131
+    assert mean_ci(values)[1] == pytest.approx(2.131 * 0.5164 / 4, rel=1e-3)
+    assert mean_ci([0.7]) == (0.7, 0.0)
 
 
 @pytest.mark.parametrize("args,needle", [
