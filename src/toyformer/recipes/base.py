@@ -15,6 +15,7 @@ import torch
 
 from toyformer import rundir
 from toyformer.config import RunConfig
+from toyformer.stats import mean_ci  # noqa: F401  (recipes import it from here)
 from toyformer.training import Run, load_run, train
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import math
 
-from toyformer.recipes.base import Context, RecipeResult, Table
-from toyformer.stats import mean_ci
+from toyformer.recipes.base import Context, RecipeResult, Table, mean_ci
 
 # R0 as described: token embedding (no positional encoding), nn.TransformerEncoder of 12 post-LN
 # layers, d_model 32, 4 heads, feed-forward 2048, dropout 0.1, ReLU, PyTorch's initialisation;
