@@ -54,18 +54,26 @@ def run(steps_r1: int, steps_r4: int, k: int, rounds: int) -> dict:
         times["r4_sequential"].append(sum(one_run(c4, seed) for seed in range(k)))
         times["r4_replicas"].append(replicas(c4, k))
         print(f"round {i + 1}/{rounds}: " + ", ".join(f"{n} {t[-1]:.2f} s" for n, t in times.items()), flush=True)
+    return summarise(times, {"r1": steps_r1, "r4": steps_r4}, k)
+
+
+def summarise(times: dict[str, list[float]], steps: dict[str, int], k: int) -> dict:
+    """Medians, and the ratios of each round (contenders of one round ran back to back, under
+    the same load) with their median, which the targets are judged on."""
     med = {n: statistics.median(t) for n, t in times.items()}
-    r1_ratio = med["r1_replicas"] / med["r1_single"]
-    r4_speedup = med["r4_sequential"] / med["r4_replicas"]
+    r1_ratios = [b / a for a, b in zip(times["r1_single"], times["r1_replicas"])]
+    r4_speedups = [a / b for a, b in zip(times["r4_sequential"], times["r4_replicas"])]
+    r1_ratio, r4_speedup = statistics.median(r1_ratios), statistics.median(r4_speedups)
     return {
         "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "python": platform.python_version()},
-        "k": k, "rounds": rounds, "steps": {"r1": steps_r1, "r4": steps_r4}, "times_s": times, "median_s": med,
-        "r1_wall_ratio": r1_ratio, "r1_target": 3.0, "r1_met": r1_ratio <= 3.0,
-        "r4_per_replica_speedup": r4_speedup, "r4_target": 2.0, "r4_met": r4_speedup >= 2.0,
-        "r1_steps_per_s": {"single": steps_r1 / med["r1_single"], "replicas": steps_r1 / med["r1_replicas"]},
-        "r4_replica_steps_per_s": {"sequential": k * steps_r4 / med["r4_sequential"],
-                                   "batched": k * steps_r4 / med["r4_replicas"]},
+        "k": k, "rounds": len(times["r1_single"]), "steps": steps, "times_s": times, "median_s": med,
+        "r1_wall_ratio_per_round": r1_ratios, "r1_wall_ratio": r1_ratio, "r1_target": 3.0, "r1_met": r1_ratio <= 3.0,
+        "r4_per_replica_speedup_per_round": r4_speedups, "r4_per_replica_speedup": r4_speedup, "r4_target": 2.0,
+        "r4_met": r4_speedup >= 2.0,
+        "r1_steps_per_s": {"single": steps["r1"] / med["r1_single"], "replicas": steps["r1"] / med["r1_replicas"]},
+        "r4_replica_steps_per_s": {"sequential": k * steps["r4"] / med["r4_sequential"],
+                                   "batched": k * steps["r4"] / med["r4_replicas"]},
     }
 
 
@@ -73,16 +81,18 @@ def render(res: dict) -> str:
     med, k = res["median_s"], res["k"]
     rows = [
         ("R1: 1 run", f"{med['r1_single']:.2f}", "", ""),
-        (f"R1: {k} replicas batched", f"{med['r1_replicas']:.2f}", f"{res['r1_wall_ratio']:.2f}x wall of one",
+        (f"R1: {k} replicas batched", f"{med['r1_replicas']:.2f}", f"{res['r1_wall_ratio']:.2f}x wall of one (median of rounds)",
          f"<= 3x: {'met' if res['r1_met'] else 'NOT met'}"),
         (f"R4: {k} runs one after another", f"{med['r4_sequential']:.2f}", "", ""),
-        (f"R4: {k} replicas batched", f"{med['r4_replicas']:.2f}", f"{res['r4_per_replica_speedup']:.2f}x per-replica throughput",
+        (f"R4: {k} replicas batched", f"{med['r4_replicas']:.2f}", f"{res['r4_per_replica_speedup']:.2f}x per-replica throughput (median of rounds)",
          f">= 2x: {'met' if res['r4_met'] else 'NOT met'}"),
     ]
     lines = [f"| contender | median s | ratio | target |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(r)} |" for r in rows]
     lines.append(f"\n{res['rounds']} interleaved rounds; R1 {res['steps']['r1']} steps, R4 {res['steps']['r4']} steps; "
-                 f"torch {res['machine']['torch']}, {res['machine']['threads']} threads")
+                 f"torch {res['machine']['torch']}, {res['machine']['threads']} threads; ratios per round: R1 "
+                 + ", ".join(f"{r:.2f}" for r in res["r1_wall_ratio_per_round"]) + "; R4 "
+                 + ", ".join(f"{r:.2f}" for r in res["r4_per_replica_speedup_per_round"]))
     return "\n".join(lines)
 
 
