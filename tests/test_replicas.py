@@ -39,13 +39,19 @@ def assert_same_as_single(rep, configs):
         assert [m["step"] for m in run.metrics] == [m["step"] for m in single.metrics]
 
 
-@pytest.mark.parametrize("layout,data", [
-    ("tagger", {"min_length": 2, "max_length": 6}),  # batches of different widths are padded
-    ("causal", {"min_length": 2, "max_length": 6}),  # left-padded prompts are aligned
-    ("seq2seq", {}),
+R1_MODEL = {"causal_encoder": True, "pooling": "slot", "positional": "none"}  # reads the <pad> slot's embedding
+
+
+@pytest.mark.parametrize("task,layout,data,model", [
+    ("reverse", "tagger", {"min_length": 2, "max_length": 6}, {}),  # batches of different widths are padded
+    ("reverse", "causal", {"min_length": 2, "max_length": 6}, {}),  # left-padded prompts are aligned
+    ("reverse", "seq2seq", {}, {}),
+    ("reverse", "masked", {}, {}),  # masks drawn from each replica's own generator
+    ("count_ones", "classifier", {}, R1_MODEL),  # the <pad> embedding row stays frozen in every replica
 ])
-def test_replicas_equal_single_runs(layout, data):
-    cfg = small_config(layout=layout, data=data, train={"steps": 30, "grad_clip": 0.05}, eval={"every": 15})
+def test_replicas_equal_single_runs(task, layout, data, model):
+    cfg = small_config(task, layout=layout, data=data, model=model, train={"steps": 30, "grad_clip": 0.05},
+                       eval={"every": 15})
     rep = train_replicas(cfg, k=3)
     assert_same_as_single(rep, [cfg.with_overrides([f"seed={i}"]) for i in range(3)])
     assert [r["seed"] for r in rep.summary["replicas"]] == [0, 1, 2]

@@ -205,7 +205,7 @@ def _loop(result: Replicas, quiet: bool, resume: bool) -> None:
         batch = stack_batches(batches, base.layout)  # [K, B, ...]
         lr = torch.tensor([lr_at(step, total, c.train) for c in cfgs], dtype=torch.float64, device=dev)  # [K]
         loss, pred = rep.loss_and_predictions(batch)  # [K], [K, B(, T)]
-        grads = dict(zip(rep.params, torch.autograd.grad(loss.sum(), list(rep.params.values()))))
+        grads = rep.gradients(loss)
         if base.train.grad_clip is not None:
             clip_per_replica(grads, base.train.grad_clip)
         opt.step(grads, lr, active)

@@ -39,6 +39,9 @@ class Replicated:
         named = [dict(m.named_parameters()) for m in models]
         self.params = {name: torch.stack([n[name].detach() for n in named]).requires_grad_()
                        for name in named[0]}
+        # embedding rows that never learn (<pad>): vmap's embedding backward only spares replica 0's
+        self.frozen_rows = [(f"{name}.weight", m.padding_idx) for name, m in self.template.named_modules()
+                            if isinstance(m, nn.Embedding) and m.padding_idx is not None]
 
     def _one(self, params: dict, inputs, labels, decoder_inputs, prompt_len: int):
         logits = functional_call(self.template, params, (Batch(inputs, labels, decoder_inputs, prompt_len),))
@@ -52,6 +55,15 @@ class Replicated:
         fn = vmap(lambda p, x, y, d: self._one(p, x, y, d, batch.prompt_len),
                   in_dims=(0, 0, 0, 0 if has_decoder else None), randomness="different")
         return fn(self.params, batch.inputs, batch.labels, batch.decoder_inputs)
+
+    def gradients(self, loss: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each replica's gradients ``[K, *shape]`` of its own loss (``loss [K]``: replicas are
+        independent, so the gradient of the sum is every replica's own), with the ``padding_idx``
+        rows of embeddings zero, as ``nn.Embedding`` keeps them for a single model."""
+        grads = dict(zip(self.params, torch.autograd.grad(loss.sum(), list(self.params.values()))))
+        for name, row in self.frozen_rows:
+            grads[name][:, row] = 0
+        return grads
 
     @torch.no_grad()
     def load_into(self, k: int, model: nn.Module) -> None:
