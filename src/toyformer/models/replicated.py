@@ -39,7 +39,8 @@ class Replicated:
         named = [dict(m.named_parameters()) for m in models]
         self.params = {name: torch.stack([n[name].detach() for n in named]).requires_grad_()
                        for name in named[0]}
-        # embedding rows that never learn (<pad>): vmap's embedding backward only spares replica 0's
+        # embedding rows that never learn (<pad>); under vmap (torch 2.13) the embedding backward
+        # keeps only replica 0's at zero, so the others are zeroed here
         self.frozen_rows = [(f"{name}.weight", m.padding_idx) for name, m in self.template.named_modules()
                             if isinstance(m, nn.Embedding) and m.padding_idx is not None]
 
