@@ -14,6 +14,7 @@ from toyformer.inspect import AttentionMaps, EmbeddingMap, attention, embeddings
 from toyformer.live import CurvesFile, NotebookCurves, live_curves
 from toyformer.models import build_model, record_attention
 from toyformer.plots import plot_run
+from toyformer.replicas import Replicas, load_replicas, train_replicas
 from toyformer.report import write_report
 from toyformer.results_plot import metric_figure
 from toyformer.results_store import ResultsStore
@@ -27,8 +28,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AttentionMaps", "ConfigError", "CurvesFile", "DataConfig", "EmbeddingMap", "EvalConfig", "Examples",
-    "ModelConfig", "NotebookCurves", "ResultsStore", "Run", "RunConfig", "TaskConfig", "TrainConfig", "Vocab", "attention",
-    "build_model", "by_length", "by_position", "diagnose", "embeddings", "evaluate", "get_task", "list_tasks",
-    "live_curves", "load_run", "load_sweep", "load_task_file", "mean_ci", "metric_figure", "plot_run",
-    "record_attention", "register_task", "samples", "sweep", "train", "write_report",
+    "ModelConfig", "NotebookCurves", "Replicas", "ResultsStore", "Run", "RunConfig", "TaskConfig", "TrainConfig",
+    "Vocab", "attention", "build_model", "by_length", "by_position", "diagnose", "embeddings", "evaluate", "get_task",
+    "list_tasks", "live_curves", "load_replicas", "load_run", "load_sweep", "load_task_file", "mean_ci",
+    "metric_figure", "plot_run", "record_attention", "register_task", "samples", "sweep", "train",
+    "train_replicas", "write_report",
 ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from toyformer.tasks.base import BOS, EOS, PAD, SEP, UNK, Examples
 
@@ -143,3 +144,31 @@ def causal_prompt(inputs: torch.Tensor, sep: bool = True) -> torch.Tensor:
 def answer_tokens(ex: Examples) -> torch.Tensor:
     """The reference answers as the decoders must produce them: ``[n, A]`` ending in ``<eos>``."""
     return with_eos(ex.target)[0]
+
+
+def stack_batches(batches: list[Batch], layout: str) -> Batch:
+    """``K`` batches of one layout (one per replica, same number of rows) -> one ``Batch`` whose
+    tensors have a leading replica dimension: ``inputs [K, B, T]``, ``labels [K, B(, T_out)]``.
+
+    Narrower batches are widened with padding that changes nothing a model computes at the
+    counted positions: ``<pad>`` inputs (masked as keys, counted from the first real token as
+    positions) and ``IGNORE`` labels, on the right; a causal batch is first padded on the left so
+    that every replica's answer starts at the same column (``prompt_len``).
+    """
+    prompt_len = max(b.prompt_len for b in batches)
+    if layout == "causal":  # align the answers: more left padding in front of shorter prompts
+        batches = [Batch(F.pad(b.inputs, (prompt_len - b.prompt_len, 0), value=PAD),
+                         F.pad(b.labels, (prompt_len - b.prompt_len, 0), value=IGNORE), None, prompt_len)
+                   for b in batches]
+
+    def stack(tensors: list[torch.Tensor], value: int) -> torch.Tensor:
+        if tensors[0].dim() == 1:  # classifier labels [B]
+            return torch.stack(tensors)
+        width = max(t.shape[1] for t in tensors)
+        return torch.stack([F.pad(t, (0, width - t.shape[1]), value=value) for t in tensors])
+
+    decoder = None
+    if batches[0].decoder_inputs is not None:
+        decoder = stack([b.decoder_inputs for b in batches], PAD)
+    return Batch(stack([b.inputs for b in batches], PAD), stack([b.labels for b in batches], IGNORE), decoder,
+                 prompt_len)

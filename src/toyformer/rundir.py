@@ -111,6 +111,8 @@ def prepare_out_dir(out: Path, resume: bool) -> None:
 
 def read_config(run_dir: Path) -> dict:
     path = Path(run_dir) / "config.json"
+    if not path.is_file() and (Path(run_dir) / "replicas.json").is_file():
+        raise ConfigError(f"{str(run_dir)!r} is a replica run; pass one of its replicas, e.g. {Path(run_dir) / 'replicas' / '0'}")
     if not path.is_file():
         raise ConfigError(f"{str(run_dir)!r} is not a run directory (no config.json)")
     return read_json(path)

@@ -77,16 +77,21 @@ def lr_at(step: int, total: int, cfg) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * shape)
 
 
+def decays(name: str, param: torch.Tensor) -> bool:
+    """Whether AdamW decays this parameter: matrices only (not biases, norms or embeddings)."""
+    return param.dim() >= 2 and "embed" not in name
+
+
 def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
     """AdamW; weight decay on matrices only (not on biases, norms or embeddings)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        (decay if p.dim() >= 2 and "embed" not in name else no_decay).append(p)
+        (decay if decays(name, p) else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
 
 
-def _progress(total: int, quiet: bool):
+def progress_bar(total: int, quiet: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, disable=quiet or not sys.stderr.isatty(), leave=False, unit="step")
@@ -145,7 +150,7 @@ def _loop(run: Run, quiet: bool, on_eval, resume: bool) -> Run:
     run.metrics = state["history"]
     step, wall_before = state["step"], state["wall_s"]
     acc = _Accumulator(dev)
-    bar = _progress(total, quiet)
+    bar = progress_bar(total, quiet)
     bar.update(step)
     t0 = time.perf_counter()
     model.train()
@@ -189,7 +194,7 @@ def _loop(run: Run, quiet: bool, on_eval, resume: bool) -> Run:
                 on_eval(record)
                 t0 += time.perf_counter() - t_callback
     bar.close()
-    run.summary = _finish(run, state)
+    run.summary = finish(run, state)
     if hasattr(on_eval, "finish"):  # live plots draw their final state
         on_eval.finish(run.summary)
     return run
@@ -232,7 +237,9 @@ def _checkpoint(path, model, opt, data, dev, state):
     rundir.save_checkpoint(path, model, opt, rng, state)
 
 
-def _finish(run: Run, state: dict) -> dict:
+def finish(run: Run, state: dict) -> dict:
+    """Test the trained ``run`` and build its summary; with a run directory, write the final
+    weights and ``summary.json``. ``state``: step, wall_s, solved_at_step, solved_at_s."""
     cfg = run.config
     test = evaluate_config(run.model, run.splits.test, cfg, run.device)
     last = run.metrics[-1] if run.metrics else {}

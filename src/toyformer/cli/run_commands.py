@@ -31,6 +31,11 @@ def register(sub) -> None:
     tr.add_argument("--seed", type=int)
     tr.add_argument("--device", choices=("auto", "cpu", "cuda"))
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    tr.add_argument("--replicas", type=int, metavar="K",
+                    help="train K replicas (seeds SEED..SEED+K-1) as one batched computation; "
+                         "reports each and the mean with a 95%% confidence interval")
+    tr.add_argument("--replica-set", action="append", default=[], metavar="KEY=V1,V2,...",
+                    help="vary train.lr across replicas: one value per replica, or a list whose length divides K")
     add_task_file(tr)
     add_store(tr)
     tr.add_argument("--json", action="store_true", help="end with one JSON line of results")
@@ -80,17 +85,24 @@ def config_from_args(args) -> RunConfig:
     return RunConfig.from_dict(data).with_overrides(args.overrides)
 
 
+def _config_and_out(args, suffix: str = "") -> tuple[RunConfig | None, Path]:
+    """The config (None when resuming: it is read from the directory) and the run directory."""
+    if args.resume:
+        if not args.out:
+            raise ConfigError("--resume needs --out RUN_DIR")
+        return None, Path(args.out)
+    config = config_from_args(args)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return config, Path(args.out or f"runs/{config.task.name}-{config.layout}{suffix}-{stamp}")
+
+
 def cmd_train(args) -> int:
     from toyformer.cli.sweep_commands import store_from_args
     from toyformer.training import train
 
-    if args.resume:
-        if not args.out:
-            raise ConfigError("--resume needs --out RUN_DIR")
-        config, out = None, Path(args.out)
-    else:
-        config = config_from_args(args)
-        out = Path(args.out or f"runs/{config.task.name}-{config.layout}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.replicas is not None or args.replica_set or (args.resume and args.out and (Path(args.out) / "replicas.json").is_file()):
+        return _train_replicas(args)
+    config, out = _config_and_out(args)
     on_eval = None
     if args.live_plot:
         from toyformer.live import CurvesFile
@@ -99,6 +111,23 @@ def cmd_train(args) -> int:
     run = train(config, out_dir=out, resume=args.resume, quiet=args.quiet or args.json, device=args.device, on_eval=on_eval,
                 store=store_from_args(args))
     _report(run.summary, args.json, out)
+    return 0
+
+
+def _train_replicas(args) -> int:
+    from toyformer.cli.sweep_commands import store_from_args
+    from toyformer.replicas import format_table, parse_replica_set, train_replicas
+
+    if args.replicas is None and not args.resume:
+        raise ConfigError("--replica-set needs --replicas K")
+    values = parse_replica_set(args.replica_set)
+    config, out = _config_and_out(args, f"-x{args.replicas}")
+    rep = train_replicas(config, args.replicas, out_dir=out, lrs=values.get("train.lr"), resume=args.resume,
+                         quiet=args.quiet or args.json, device=args.device, store=store_from_args(args))
+    print(format_table(rep.summary))
+    print(f"run_dir {out}")
+    if args.json:
+        print(json.dumps({**rep.summary, "run_dir": str(out)}))
     return 0
 
 

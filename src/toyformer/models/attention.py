@@ -93,6 +93,9 @@ class Attention(nn.Module):
         self.dropout = dropout
         self.name = name
         self.recorder: dict | None = None
+        # False: explicit scores and softmax, which vmap batches (replicas); the fused kernel
+        # has no batching rule and would run once per replica
+        self.fused = True
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
@@ -122,13 +125,14 @@ class Attention(nn.Module):
         else:
             k, v = self._keys_values(context)
         p = self.dropout if self.training else 0.0
-        if self.recorder is None:
+        if self.recorder is None and self.fused:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         else:
             scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # [B, H, Tq, Tk]
             scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
             weights = scores.softmax(-1)
-            self.recorder[self.name] = weights.detach()
+            if self.recorder is not None:
+                self.recorder[self.name] = weights.detach()
             y = F.dropout(weights, p, self.training) @ v
         b, _, tq, _ = y.shape
         return self.out(y.transpose(1, 2).reshape(b, tq, -1))  # [B, Tq, d]

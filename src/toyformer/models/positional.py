@@ -61,10 +61,8 @@ def sinusoidal(pos: torch.Tensor, d_model: int) -> torch.Tensor:
     half = torch.arange(0, d_model, 2, device=pos.device, dtype=torch.float32)  # [d/2]
     freq = torch.exp(-math.log(10000.0) * half / d_model)
     angle = pos.unsqueeze(-1).float() * freq  # [B, T, d/2]
-    out = torch.zeros(*pos.shape, d_model, device=pos.device)
-    out[..., 0::2] = angle.sin()
-    out[..., 1::2] = angle.cos()[..., : d_model // 2]
-    return out
+    # sin in the even channels, cos in the odd ones (built out of place: vmap, for replicas)
+    return torch.stack([angle.sin(), angle.cos()], -1).flatten(-2)[..., :d_model]
 
 
 class Embedder(nn.Module):
