@@ -67,6 +67,8 @@ def test_evaluate_lengths_reports_every_length_and_the_trained_range():
     assert "| 3* |" in table and "| 7 |" in table and "trained lengths (2..4)" in table
     plain = small_config().with_overrides(["length=9"])
     assert trained_range(plain, plain.task.build()) == (9, 9)
+    add = small_config({"name": "addition", "digits": 10, "min_digits": 2})
+    assert trained_range(add, add.task.build()) == (2, 10)  # addition's lengths are its digits
 
 
 def test_cli_eval_lengths_table_json_and_plot(tmp_path, capsys):

@@ -155,6 +155,37 @@ def test_abacus_cached_decoding_equals_uncached(layout):
     assert torch.equal(greedy(model, layout, x, 10), greedy(model, layout, x, 10, cache=False))
 
 
+@pytest.mark.parametrize("layout", ["causal", "seq2seq"])
+@pytest.mark.parametrize("positional", ["rope", "relative", "learned"])
+def test_digit_positions_are_digit_places_and_cached_decoding_equals_uncached(layout, positional):
+    from toyformer.decode import greedy
+
+    task = get_task("addition", digits=4, reverse_answer=True)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, positional=positional,
+                                    digit_positions=True, max_len=40), layout, task, (16, 16)).eval()
+    x = task.sample(6, torch.Generator().manual_seed(0)).input
+    embed = model.decoder.embed if layout == "causal" else model.encoder.embed
+    tokens = format_batch(task.sample(6, torch.Generator().manual_seed(0)), layout).inputs
+    places = digit_places(tokens, embed.digit_ids, "after_sep" if layout == "causal" else "none")
+    assert torch.equal(embed.positions(tokens), places)
+    model.train()  # a random offset per row for absolute schemes only (relative ones ignore it)
+    assert torch.equal(embed.positions(tokens), places) == (positional != "learned")
+    model.eval()
+    if positional == "relative":
+        assert model.decoder.stack.score_bias.bidirectional  # keys at higher places than the query
+    assert torch.equal(greedy(model, layout, x, 7), greedy(model, layout, x, 7, cache=False))
+
+
+def test_abacus_and_digit_positions_fit_the_numeric_tasks():
+    for name in ("addition", "arithmetic"):
+        task = get_task(name)
+        build_model(ModelConfig(positional="abacus"), "seq2seq", task, (16, 16))
+        build_model(ModelConfig(positional="rope", digit_positions=True), "causal", task, (16, 16))
+    with pytest.raises(ConfigError, match="digit_positions=true needs a task made of numbers"):
+        build_model(ModelConfig(positional="rope", digit_positions=True), "tagger", TASK, (6, 6))
+
+
 def test_abacus_in_a_causal_model_needs_sep():
     with pytest.raises(ConfigError, match="needs data.sep=true"):
         small_config({"name": "digits_seq2seq"}, "causal", model={"positional": "abacus"}, data={"sep": False})
@@ -168,6 +199,8 @@ def test_abacus_is_rejected_for_a_task_that_is_not_numbers():
 @pytest.mark.parametrize("cfg, message", [
     ({"d_model": 12, "n_heads": 4, "positional": "rope"}, "even head width"),
     ({"positional": "none", "random_positions": True}, "random_positions=true does not apply"),
+    ({"positional": "abacus", "digit_positions": True}, "digit_positions=true does not apply"),
+    ({"positional": "rope", "digit_positions": True, "random_positions": True}, "exclude each other"),
 ])
 def test_positional_config_errors(cfg, message):
     with pytest.raises(ConfigError, match=message):

@@ -46,11 +46,15 @@ def task_length(task) -> int | None:
 
 
 def trained_range(config, task) -> tuple[int, int] | None:
-    """The lengths a run trained on: ``data.min_length..max_length`` or the task's own length."""
+    """The lengths a run trained on: ``data.min_length..max_length``, or the task's own length
+    (from its ``min_length_param`` field, when it has one, e.g. addition's ``min_digits``)."""
     if config.data.min_length is not None:
         return config.data.min_length, config.data.max_length
     length = task_length(task)
-    return None if length is None else (length, length)
+    if length is None:
+        return None
+    low = getattr(task, getattr(task, "min_length_param", ""), None)
+    return (length if low is None else low), length
 
 
 def evaluate_lengths(run, lengths: list[int], n: int = 500, **decode) -> dict:

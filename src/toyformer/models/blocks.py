@@ -70,7 +70,8 @@ class Stack(nn.Module):
         if cfg.positional == "alibi":
             self.score_bias = ALiBi(cfg.n_heads)
         elif cfg.positional == "relative":
-            self.score_bias = RelativeBias(cfg.n_heads, bidirectional=not causal)
+            # digit places are not ordered like the sequence: keys may be at higher places
+            self.score_bias = RelativeBias(cfg.n_heads, bidirectional=not causal or cfg.digit_positions)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, k_pos: torch.Tensor | None = None,
                 memory=None, cross_mask=None, cache: KVCache | None = None) -> torch.Tensor:
