@@ -177,6 +177,37 @@ def test_digit_positions_are_digit_places_and_cached_decoding_equals_uncached(la
     assert torch.equal(greedy(model, layout, x, 7), greedy(model, layout, x, 7, cache=False))
 
 
+@pytest.mark.parametrize("layout", ["causal", "seq2seq"])
+def test_attention_window_masks_far_keys_and_cached_equals_uncached(layout):
+    from toyformer.decode import greedy
+
+    task = get_task("addition", digits=6, reverse_answer=True)
+    torch.manual_seed(0)
+    cfg = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, positional="relative", digit_positions=True,
+                      relative_max_distance=3, attention_window=1)
+    model = build_model(cfg, layout, task, (32, 32)).eval()
+    ex = task.sample(6, torch.Generator().manual_seed(0))
+    batch = format_batch(ex, layout)
+    with torch.no_grad(), record_attention(model) as attn:
+        model(batch)
+    name = "decoder.blocks.0.attn" if layout == "causal" else "encoder.blocks.0.attn"
+    embed = model.decoder.embed if layout == "causal" else model.encoder.embed
+    places = embed.positions(batch.inputs)  # [B, T]
+    far = (places[:, :, None] - places[:, None, :]).abs() > 1  # [B, T, T]
+    assert far.any() and (attn[name][far[:, None].expand_as(attn[name])] == 0).all()
+    assert torch.equal(greedy(model, layout, ex.input, 8), greedy(model, layout, ex.input, 8, cache=False))
+
+
+def test_a_small_relative_max_distance_clips():
+    from toyformer.models.relative_bias import relative_buckets
+
+    rel = torch.arange(-40, 41)
+    clipped = relative_buckets(rel, bidirectional=True, max_distance=3)
+    assert clipped[rel <= -3].unique().tolist() == [3] and clipped[rel >= 3].unique().tolist() == [19]
+    assert clipped[(rel > -3) & (rel < 3)].tolist() == [2, 1, 0, 17, 18]
+    assert len(relative_buckets(rel, bidirectional=True).unique()) > 20  # the default: log buckets
+
+
 def test_abacus_and_digit_positions_fit_the_numeric_tasks():
     for name in ("addition", "arithmetic"):
         task = get_task(name)
@@ -201,6 +232,8 @@ def test_abacus_is_rejected_for_a_task_that_is_not_numbers():
     ({"positional": "none", "random_positions": True}, "random_positions=true does not apply"),
     ({"positional": "abacus", "digit_positions": True}, "digit_positions=true does not apply"),
     ({"positional": "rope", "digit_positions": True, "random_positions": True}, "exclude each other"),
+    ({"attention_window": -1}, "attention_window=-1 must be >= 0"),
+    ({"positional": "relative", "relative_max_distance": 0}, "relative_max_distance=0 must be >= 1"),
 ])
 def test_positional_config_errors(cfg, message):
     with pytest.raises(ConfigError, match=message):

@@ -11,6 +11,8 @@ def register(sub) -> None:
     r.add_argument("--out", help="recipe directory (default: runs/recipes/NAME)")
     r.add_argument("--quick", action="store_true", help="a few seconds: checks the pipeline, not the numbers")
     r.add_argument("--json", action="store_true", help="end with one JSON line holding every number")
+    r.add_argument("--budget-s", type=float, metavar="SECONDS",
+                   help="training seconds per configuration (recipes that take one: lengths)")
     r.set_defaults(func=cmd_recipe)
 
 
@@ -22,7 +24,7 @@ def cmd_recipe(args) -> int:
             print(f"{name:<5} {desc}")
         return 0
     out = args.out or f"runs/recipes/{args.name}{'-quick' if args.quick else ''}"
-    result = run_recipe(args.name, out, quick=args.quick)
+    result = run_recipe(args.name, out, quick=args.quick, budget_s=args.budget_s)
     for table in result.tables:
         print(table.markdown(), end="\n\n")
     for finding in result.findings:

@@ -68,8 +68,9 @@ def machine() -> str:
 class Context:
     """Where a recipe trains and what budget it runs under (``quick``: a pipeline check)."""
 
-    def __init__(self, out: Path, quick: bool, quiet: bool = True):
+    def __init__(self, out: Path, quick: bool, quiet: bool = True, budget_s: float | None = None):
         self.out, self.quick, self.quiet = Path(out), quick, quiet
+        self.budget_s = budget_s  # training seconds per configuration, for recipes that take one
         self.costs: dict[str, float] = {}  # run name -> wall seconds
 
     def config(self, data: dict, quick: dict | None = None) -> RunConfig:
