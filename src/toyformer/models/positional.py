@@ -24,6 +24,11 @@ rely only on the order of positions. At evaluation positions are the plain ``0 .
 (deterministic, and the same in cached and uncached decoding); every such position up to
 ``max_len`` was seen in training. It applies to every scheme that uses positions (all but
 ``none`` and ``abacus``).
+
+With ``model.digit_positions`` (position coupling, Cho et al. 2024) every scheme uses the digit
+places of ``abacus.py`` instead of sequence positions: ``learned`` on digit places is ``abacus``
+(a random offset per row while training), ``rope``/``alibi``/``relative`` then see distances
+between places (no offset: they ignore a common shift).
 """
 
 from __future__ import annotations
