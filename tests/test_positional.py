@@ -198,6 +198,27 @@ def test_attention_window_masks_far_keys_and_cached_equals_uncached(layout):
     assert torch.equal(greedy(model, layout, ex.input, 8), greedy(model, layout, ex.input, 8, cache=False))
 
 
+def test_a_window_on_digit_places_makes_low_digits_independent_of_the_length():
+    # with 2 layers and a window of 1 place, the first answer digits see places <= 4 only: a
+    # 12-digit and a 30-digit sum with the same low digits get the same logits there
+    task = get_task("addition", digits=30, reverse_answer=True)
+    torch.manual_seed(0)
+    cfg = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, positional="relative", digit_positions=True,
+                      relative_max_distance=3, attention_window=1)
+    model = build_model(cfg, "causal", task, (64, 64)).eval()
+    long = task.sample(4, torch.Generator().manual_seed(0), length=30)
+    short = task.sample(4, torch.Generator().manual_seed(1), length=12)
+    short.input[:, 6:12] = long.input[:, 24:30]  # the same 6 low digits of a ...
+    short.input[:, 19:25] = long.input[:, 55:61]  # ... and of b
+    short.target[:, :3] = long.target[:, :3]  # the same answer prefix (teacher forced)
+    logits = []
+    for ex in (long, short):
+        prompt = format_batch(ex, "causal").inputs[:, : ex.input.shape[1] + 1]  # ... <sep>
+        with torch.no_grad():
+            logits.append(model.logits(torch.cat([prompt, ex.target[:, :3]], 1))[:, -4:])  # [B, 4, V]
+    assert torch.allclose(logits[0][:, :3], logits[1][:, :3], atol=1e-5)
+
+
 def test_a_small_relative_max_distance_clips():
     from toyformer.models.relative_bias import relative_buckets
 
