@@ -21,7 +21,9 @@ from pathlib import Path
 import torch
 
 from toyformer.errors import ConfigError
+from toyformer.data import format_batch
 from toyformer.evaluation import evaluate_config
+from toyformer.models.positional import Embedder
 
 
 def parse_lengths(text: str) -> list[int]:
@@ -62,7 +64,9 @@ def evaluate_lengths(run, lengths: list[int], n: int = 500, **decode) -> dict:
 
     ``decode`` overrides the run's ``eval.decode`` / ``eval.beam_width``. Returns
     ``{"task", "layout", "positional", "trained": [lo, hi] | None, "rows": [{"length",
-    "token_acc", "exact_match", "n"}, ...]}``.
+    "token_acc", "exact_match", "n", "clamped"}, ...]}``; ``clamped`` is true where a position
+    table (``learned``, ``abacus``) is shorter than the positions of that length, which then
+    all share its last row (raise ``model.max_len`` to give them rows of their own).
 
     >>> evaluate_lengths(load_run("runs/add"), [10, 20, 30])["rows"][2]["exact_match"]  # doctest: +SKIP
     0.982
@@ -72,7 +76,8 @@ def evaluate_lengths(run, lengths: list[int], n: int = 500, **decode) -> dict:
     for length in lengths:
         ex = run.task.sample(n, torch.Generator().manual_seed(cfg.eval.seed + 1009 * length), length=length)
         result = evaluate_config(run.model, ex, cfg, run.device, **decode)
-        rows.append({"length": length, "token_acc": result["token_acc"], "exact_match": result["exact_match"], "n": n})
+        rows.append({"length": length, "token_acc": result["token_acc"], "exact_match": result["exact_match"], "n": n,
+                     "clamped": positions_clamped(run.model, format_batch(ex[:8], cfg.layout, cfg.data.sep))})
     trained = trained_range(cfg, run.task)
     return {
         "task": cfg.task.name,
@@ -83,15 +88,34 @@ def evaluate_lengths(run, lengths: list[int], n: int = 500, **decode) -> dict:
     }
 
 
+def positions_clamped(model, batch) -> bool:
+    """True when a position table of ``model`` is too short for the positions of ``batch``
+    (the widest sequences of a length: the full teacher-forced input)."""
+    tokens = {"inputs": batch.inputs, "decoder_inputs": batch.decoder_inputs}
+    tables = [(name, m) for name, m in model.named_modules() if isinstance(m, Embedder) and m.pos is not None]
+    for name, embed in tables:
+        side = "decoder_inputs" if name.startswith("decoder") and tokens["decoder_inputs"] is not None else "inputs"
+        was_training = embed.training
+        embed.eval()  # evaluation positions: no random offsets
+        widest = int(embed.positions(tokens[side].to(embed.tok.weight.device)).max())
+        embed.train(was_training)
+        if widest >= embed.max_len:
+            return True
+    return False
+
+
 def format_table(result: dict) -> str:
-    """A markdown table; lengths inside the trained range are marked ``*``."""
+    """A markdown table; lengths inside the trained range are marked ``*``, lengths whose
+    positions a too short table clamped ``!``."""
     lo, hi = result["trained"] or (None, None)
     lines = ["| length | token_acc | exact_match | n |", "|---:|---:|---:|---:|"]
     for r in result["rows"]:
-        mark = "*" if lo is not None and lo <= r["length"] <= hi else ""
+        mark = ("*" if lo is not None and lo <= r["length"] <= hi else "") + ("!" if r.get("clamped") else "")
         lines.append(f"| {r['length']}{mark} | {r['token_acc']:.4f} | {r['exact_match']:.4f} | {r['n']} |")
     if lo is not None:
         lines.append(f"\n`*` trained lengths ({lo}..{hi})")
+    if any(r.get("clamped") for r in result["rows"]):
+        lines.append("`!` positions beyond model.max_len, clamped to its last one")
     return "\n".join(lines)
 
 
