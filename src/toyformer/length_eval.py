@@ -82,7 +82,9 @@ def evaluate_lengths(run, lengths: list[int], n: int = 500, **decode) -> dict:
     return {
         "task": cfg.task.name,
         "layout": cfg.layout,
-        "positional": cfg.model.positional + ("+random" if cfg.model.random_positions else ""),
+        "positional": cfg.model.positional + ("+random" if cfg.model.random_positions else "")
+        + ("+digit places" if cfg.model.digit_positions else "")
+        + (f"+window {cfg.model.attention_window}" if cfg.model.attention_window is not None else ""),
         "trained": list(trained) if trained else None,
         "rows": rows,
     }
