@@ -67,6 +67,18 @@ def test_evaluate_lengths_reports_every_length_and_the_trained_range():
     assert "| 3* |" in table and "| 7 |" in table and "trained lengths (2..4)" in table
     plain = small_config().with_overrides(["length=9"])
     assert trained_range(plain, plain.task.build()) == (9, 9)
+    add = small_config({"name": "addition", "digits": 10, "min_digits": 2})
+    assert trained_range(add, add.task.build()) == (2, 10)  # addition's lengths are its digits
+
+
+def test_lengths_beyond_a_position_table_are_flagged():
+    cfg = small_config(layout="causal", data={"min_length": 2, "max_length": 4}, train={"steps": 2},
+                       model={"max_len": 16})  # a causal reverse of length L is 2L + 2 tokens
+    result = evaluate_lengths(train(cfg), [4, 7, 8], n=4)
+    assert [r["clamped"] for r in result["rows"]] == [False, False, True]
+    assert "| 8! |" in format_table(result) and "clamped" in format_table(result)
+    rope = evaluate_lengths(train(cfg.with_overrides(["model.positional=rope"])), [8], n=4)
+    assert rope["rows"][0]["clamped"] is False  # no table, nothing to clamp
 
 
 def test_cli_eval_lengths_table_json_and_plot(tmp_path, capsys):

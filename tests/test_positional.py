@@ -155,6 +155,89 @@ def test_abacus_cached_decoding_equals_uncached(layout):
     assert torch.equal(greedy(model, layout, x, 10), greedy(model, layout, x, 10, cache=False))
 
 
+@pytest.mark.parametrize("layout", ["causal", "seq2seq"])
+@pytest.mark.parametrize("positional", ["rope", "relative", "learned"])
+def test_digit_positions_are_digit_places_and_cached_decoding_equals_uncached(layout, positional):
+    from toyformer.decode import greedy
+
+    task = get_task("addition", digits=4, reverse_answer=True)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, positional=positional,
+                                    digit_positions=True, max_len=40), layout, task, (16, 16)).eval()
+    x = task.sample(6, torch.Generator().manual_seed(0)).input
+    embed = model.decoder.embed if layout == "causal" else model.encoder.embed
+    tokens = format_batch(task.sample(6, torch.Generator().manual_seed(0)), layout).inputs
+    places = digit_places(tokens, embed.digit_ids, "after_sep" if layout == "causal" else "none")
+    assert torch.equal(embed.positions(tokens), places)
+    model.train()  # a random offset per row for absolute schemes only (relative ones ignore it)
+    assert torch.equal(embed.positions(tokens), places) == (positional != "learned")
+    model.eval()
+    if positional == "relative":
+        assert model.decoder.stack.score_bias.bidirectional  # keys at higher places than the query
+    assert torch.equal(greedy(model, layout, x, 7), greedy(model, layout, x, 7, cache=False))
+
+
+@pytest.mark.parametrize("layout", ["causal", "seq2seq"])
+def test_attention_window_masks_far_keys_and_cached_equals_uncached(layout):
+    from toyformer.decode import greedy
+
+    task = get_task("addition", digits=6, reverse_answer=True)
+    torch.manual_seed(0)
+    cfg = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, positional="relative", digit_positions=True,
+                      relative_max_distance=3, attention_window=1)
+    model = build_model(cfg, layout, task, (32, 32)).eval()
+    ex = task.sample(6, torch.Generator().manual_seed(0))
+    batch = format_batch(ex, layout)
+    with torch.no_grad(), record_attention(model) as attn:
+        model(batch)
+    name = "decoder.blocks.0.attn" if layout == "causal" else "encoder.blocks.0.attn"
+    embed = model.decoder.embed if layout == "causal" else model.encoder.embed
+    places = embed.positions(batch.inputs)  # [B, T]
+    far = (places[:, :, None] - places[:, None, :]).abs() > 1  # [B, T, T]
+    assert far.any() and (attn[name][far[:, None].expand_as(attn[name])] == 0).all()
+    assert torch.equal(greedy(model, layout, ex.input, 8), greedy(model, layout, ex.input, 8, cache=False))
+
+
+def test_a_window_on_digit_places_makes_low_digits_independent_of_the_length():
+    # with 2 layers and a window of 1 place, the first answer digits see places <= 4 only: a
+    # 12-digit and a 30-digit sum with the same low digits get the same logits there
+    task = get_task("addition", digits=30, reverse_answer=True)
+    torch.manual_seed(0)
+    cfg = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, positional="relative", digit_positions=True,
+                      relative_max_distance=3, attention_window=1)
+    model = build_model(cfg, "causal", task, (64, 64)).eval()
+    long = task.sample(4, torch.Generator().manual_seed(0), length=30)
+    short = task.sample(4, torch.Generator().manual_seed(1), length=12)
+    short.input[:, 6:12] = long.input[:, 24:30]  # the same 6 low digits of a ...
+    short.input[:, 19:25] = long.input[:, 55:61]  # ... and of b
+    short.target[:, :3] = long.target[:, :3]  # the same answer prefix (teacher forced)
+    logits = []
+    for ex in (long, short):
+        prompt = format_batch(ex, "causal").inputs[:, : ex.input.shape[1] + 1]  # ... <sep>
+        with torch.no_grad():
+            logits.append(model.logits(torch.cat([prompt, ex.target[:, :3]], 1))[:, -4:])  # [B, 4, V]
+    assert torch.allclose(logits[0][:, :3], logits[1][:, :3], atol=1e-5)
+
+
+def test_a_small_relative_max_distance_clips():
+    from toyformer.models.relative_bias import relative_buckets
+
+    rel = torch.arange(-40, 41)
+    clipped = relative_buckets(rel, bidirectional=True, max_distance=3)
+    assert clipped[rel <= -3].unique().tolist() == [3] and clipped[rel >= 3].unique().tolist() == [19]
+    assert clipped[(rel > -3) & (rel < 3)].tolist() == [2, 1, 0, 17, 18]
+    assert len(relative_buckets(rel, bidirectional=True).unique()) > 20  # the default: log buckets
+
+
+def test_abacus_and_digit_positions_fit_the_numeric_tasks():
+    for name in ("addition", "arithmetic"):
+        task = get_task(name)
+        build_model(ModelConfig(positional="abacus"), "seq2seq", task, (16, 16))
+        build_model(ModelConfig(positional="rope", digit_positions=True), "causal", task, (16, 16))
+    with pytest.raises(ConfigError, match="digit_positions=true needs a task made of numbers"):
+        build_model(ModelConfig(positional="rope", digit_positions=True), "tagger", TASK, (6, 6))
+
+
 def test_abacus_in_a_causal_model_needs_sep():
     with pytest.raises(ConfigError, match="needs data.sep=true"):
         small_config({"name": "digits_seq2seq"}, "causal", model={"positional": "abacus"}, data={"sep": False})
@@ -168,6 +251,10 @@ def test_abacus_is_rejected_for_a_task_that_is_not_numbers():
 @pytest.mark.parametrize("cfg, message", [
     ({"d_model": 12, "n_heads": 4, "positional": "rope"}, "even head width"),
     ({"positional": "none", "random_positions": True}, "random_positions=true does not apply"),
+    ({"positional": "abacus", "digit_positions": True}, "digit_positions=true does not apply"),
+    ({"positional": "rope", "digit_positions": True, "random_positions": True}, "exclude each other"),
+    ({"attention_window": -1}, "attention_window=-1 must be >= 0"),
+    ({"positional": "relative", "relative_max_distance": 0}, "relative_max_distance=0 must be >= 1"),
 ])
 def test_positional_config_errors(cfg, message):
     with pytest.raises(ConfigError, match=message):

@@ -7,10 +7,13 @@ torch.Size([2, 4])
 """
 
 from toyformer.config import DataConfig, EvalConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from toyformer.decode import beam_search, greedy, sample
 from toyformer.diagnosis import diagnose
 from toyformer.errors import ConfigError
 from toyformer.evaluation import by_length, by_position, evaluate
+from toyformer.generate import generate
 from toyformer.inspect import AttentionMaps, EmbeddingMap, attention, embeddings, samples
+from toyformer.length_eval import evaluate_lengths, format_table, parse_lengths, plot_lengths
 from toyformer.live import CurvesFile, NotebookCurves, live_curves
 from toyformer.models import build_model, record_attention
 from toyformer.plots import plot_run
@@ -29,8 +32,9 @@ __version__ = "0.1.0"
 __all__ = [
     "AttentionMaps", "ConfigError", "CurvesFile", "DataConfig", "EmbeddingMap", "EvalConfig", "Examples",
     "ModelConfig", "NotebookCurves", "Replicas", "ResultsStore", "Run", "RunConfig", "TaskConfig", "TrainConfig",
-    "Vocab", "attention", "build_model", "by_length", "by_position", "diagnose", "embeddings", "evaluate", "get_task",
-    "list_tasks", "live_curves", "load_replicas", "load_run", "load_sweep", "load_task_file", "mean_ci",
-    "metric_figure", "plot_run", "record_attention", "register_task", "samples", "sweep", "train",
+    "Vocab", "attention", "beam_search", "build_model", "by_length", "by_position", "diagnose", "embeddings",
+    "evaluate", "evaluate_lengths", "format_table", "generate", "get_task", "greedy", "list_tasks", "live_curves",
+    "load_replicas", "load_run", "load_sweep", "load_task_file", "mean_ci", "metric_figure", "parse_lengths",
+    "plot_lengths", "plot_run", "record_attention", "register_task", "sample", "samples", "sweep", "train",
     "train_replicas", "write_report",
 ]

@@ -57,6 +57,9 @@ class ModelConfig:
     norm: Literal["pre", "post"] = "pre"
     positional: Literal["none", "sinusoidal", "learned", "rope", "alibi", "relative", "abacus"] = "learned"
     random_positions: bool = False  # training positions: a sorted random subset of 0..max_len-1
+    digit_positions: bool = False  # position coupling: the scheme's positions are digit places (abacus.py)
+    relative_max_distance: int = 128  # relative: log buckets up to here; <= 8 clips distances instead
+    attention_window: int | None = None  # self-attention only to keys at most this many positions away
     activation: Literal["relu", "gelu"] = "gelu"
     # classifier only; slot: read the answer at an extra empty (<pad>) position (R1's padding)
     pooling: Literal["mean", "first", "last", "flatten", "slot"] = "mean"
@@ -85,6 +88,17 @@ class ModelConfig:
                 f"model.random_positions=true does not apply to model.positional={self.positional!r}; "
                 f"allowed with: sinusoidal, learned, rope, alibi, relative"
             )
+        if self.digit_positions and self.positional in ("none", "abacus"):
+            raise ConfigError(
+                f"model.digit_positions=true does not apply to model.positional={self.positional!r} "
+                f"(abacus already indexes digit places); allowed with: sinusoidal, learned, rope, alibi, relative"
+            )
+        if self.attention_window is not None and self.attention_window < 0:
+            raise ConfigError(f"model.attention_window={self.attention_window} must be >= 0 or none")
+        if self.relative_max_distance < 1:
+            raise ConfigError(f"model.relative_max_distance={self.relative_max_distance} must be >= 1")
+        if self.digit_positions and self.random_positions:
+            raise ConfigError("model.digit_positions and model.random_positions exclude each other; set one")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout={self.dropout} is out of range; allowed: 0 <= dropout < 1")
 
@@ -192,8 +206,9 @@ class RunConfig:
             object.__setattr__(self, "layout", task_class(self.task.name).default_layout)
         if self.layout not in LAYOUTS:
             raise ConfigError(f"layout={self.layout!r} is not allowed; allowed: {', '.join(LAYOUTS)}")
-        if self.model.positional == "abacus" and self.layout == "causal" and not self.data.sep:
-            raise ConfigError("model.positional='abacus' in the causal layout needs data.sep=true (the answer starts after <sep>)")
+        if (self.model.positional == "abacus" or self.model.digit_positions) and self.layout == "causal" and not self.data.sep:
+            raise ConfigError("digit places (model.positional='abacus' or model.digit_positions) in the causal layout "
+                              "needs data.sep=true (the answer starts after <sep>)")
 
     # --- conversion -------------------------------------------------------------------------
     def to_dict(self) -> dict:

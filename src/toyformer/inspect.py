@@ -92,7 +92,7 @@ def as_inputs(s: Subject, inputs) -> torch.Tensor:
     return x
 
 
-def _answer_width(s: Subject, inputs: torch.Tensor) -> int:
+def answer_width(s: Subject, inputs: torch.Tensor) -> int:
     """Room for a generated answer: the task's widest answer, or the input's width + 2."""
     ex = s.task.sample(256, torch.Generator().manual_seed(0))
     return max(answer_tokens(ex).shape[1], inputs.shape[1] + 2)
@@ -107,7 +107,7 @@ def predict(s: Subject, inputs: torch.Tensor) -> torch.Tensor:
     dev = next(model.parameters()).device
     inputs = inputs.to(dev)
     if s.layout in ("causal", "seq2seq"):
-        out = greedy(model, s.layout, inputs, _answer_width(s, inputs), s.sep)
+        out = greedy(model, s.layout, inputs, answer_width(s, inputs), s.sep)
     else:
         out = model(Batch(inputs, inputs)).argmax(-1)
         out = out.unsqueeze(1) if out.dim() == 1 else out.masked_fill(inputs == PAD, PAD)

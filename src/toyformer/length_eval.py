@@ -21,7 +21,9 @@ from pathlib import Path
 import torch
 
 from toyformer.errors import ConfigError
+from toyformer.data import format_batch
 from toyformer.evaluation import evaluate_config
+from toyformer.models.positional import Embedder
 
 
 def parse_lengths(text: str) -> list[int]:
@@ -46,11 +48,15 @@ def task_length(task) -> int | None:
 
 
 def trained_range(config, task) -> tuple[int, int] | None:
-    """The lengths a run trained on: ``data.min_length..max_length`` or the task's own length."""
+    """The lengths a run trained on: ``data.min_length..max_length``, or the task's own length
+    (from its ``min_length_param`` field, when it has one, e.g. addition's ``min_digits``)."""
     if config.data.min_length is not None:
         return config.data.min_length, config.data.max_length
     length = task_length(task)
-    return None if length is None else (length, length)
+    if length is None:
+        return None
+    low = getattr(task, getattr(task, "min_length_param", ""), None)
+    return (length if low is None else low), length
 
 
 def evaluate_lengths(run, lengths: list[int], n: int = 500, **decode) -> dict:
@@ -58,7 +64,9 @@ def evaluate_lengths(run, lengths: list[int], n: int = 500, **decode) -> dict:
 
     ``decode`` overrides the run's ``eval.decode`` / ``eval.beam_width``. Returns
     ``{"task", "layout", "positional", "trained": [lo, hi] | None, "rows": [{"length",
-    "token_acc", "exact_match", "n"}, ...]}``.
+    "token_acc", "exact_match", "n", "clamped"}, ...]}``; ``clamped`` is true where a position
+    table (``learned``, ``abacus``) is shorter than the positions of that length, which then
+    all share its last row (raise ``model.max_len`` to give them rows of their own).
 
     >>> evaluate_lengths(load_run("runs/add"), [10, 20, 30])["rows"][2]["exact_match"]  # doctest: +SKIP
     0.982
@@ -68,26 +76,48 @@ def evaluate_lengths(run, lengths: list[int], n: int = 500, **decode) -> dict:
     for length in lengths:
         ex = run.task.sample(n, torch.Generator().manual_seed(cfg.eval.seed + 1009 * length), length=length)
         result = evaluate_config(run.model, ex, cfg, run.device, **decode)
-        rows.append({"length": length, "token_acc": result["token_acc"], "exact_match": result["exact_match"], "n": n})
+        rows.append({"length": length, "token_acc": result["token_acc"], "exact_match": result["exact_match"], "n": n,
+                     "clamped": positions_clamped(run.model, format_batch(ex[:8], cfg.layout, cfg.data.sep))})
     trained = trained_range(cfg, run.task)
     return {
         "task": cfg.task.name,
         "layout": cfg.layout,
-        "positional": cfg.model.positional + ("+random" if cfg.model.random_positions else ""),
+        "positional": cfg.model.positional + ("+random" if cfg.model.random_positions else "")
+        + ("+digit places" if cfg.model.digit_positions else "")
+        + (f"+window {cfg.model.attention_window}" if cfg.model.attention_window is not None else ""),
         "trained": list(trained) if trained else None,
         "rows": rows,
     }
 
 
+def positions_clamped(model, batch) -> bool:
+    """True when a position table of ``model`` is too short for the positions of ``batch``
+    (the widest sequences of a length: the full teacher-forced input)."""
+    tokens = {"inputs": batch.inputs, "decoder_inputs": batch.decoder_inputs}
+    tables = [(name, m) for name, m in model.named_modules() if isinstance(m, Embedder) and m.pos is not None]
+    for name, embed in tables:
+        side = "decoder_inputs" if name.startswith("decoder") and tokens["decoder_inputs"] is not None else "inputs"
+        was_training = embed.training
+        embed.eval()  # evaluation positions: no random offsets
+        widest = int(embed.positions(tokens[side].to(embed.tok.weight.device)).max())
+        embed.train(was_training)
+        if widest >= embed.max_len:
+            return True
+    return False
+
+
 def format_table(result: dict) -> str:
-    """A markdown table; lengths inside the trained range are marked ``*``."""
+    """A markdown table; lengths inside the trained range are marked ``*``, lengths whose
+    positions a too short table clamped ``!``."""
     lo, hi = result["trained"] or (None, None)
     lines = ["| length | token_acc | exact_match | n |", "|---:|---:|---:|---:|"]
     for r in result["rows"]:
-        mark = "*" if lo is not None and lo <= r["length"] <= hi else ""
+        mark = ("*" if lo is not None and lo <= r["length"] <= hi else "") + ("!" if r.get("clamped") else "")
         lines.append(f"| {r['length']}{mark} | {r['token_acc']:.4f} | {r['exact_match']:.4f} | {r['n']} |")
     if lo is not None:
         lines.append(f"\n`*` trained lengths ({lo}..{hi})")
+    if any(r.get("clamped") for r in result["rows"]):
+        lines.append("`!` positions beyond model.max_len, clamped to its last one")
     return "\n".join(lines)
 
 

@@ -34,6 +34,13 @@ def test_unknown_recipe():
         run_recipe("r9", "/tmp/never", quick=True)
 
 
+def test_budget_only_for_recipes_that_take_one(tmp_path, capsys):
+    assert main(["recipe", "r1", "--quick", "--budget-s", "5", "--out", str(tmp_path)]) == 2
+    assert "allowed: > 0, for: lengths" in capsys.readouterr().err
+    assert main(["recipe", "lengths", "--quick", "--budget-s", "0", "--out", str(tmp_path)]) == 2
+    assert not (tmp_path / "summary.md").exists()
+
+
 def test_recipe_list(capsys):
     assert main(["recipe", "list"]) == 0
     out = capsys.readouterr().out

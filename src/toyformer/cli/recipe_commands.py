@@ -14,6 +14,8 @@ def register(sub) -> None:
     r.add_argument("--quick", action="store_true", help="a few seconds: checks the pipeline, not the numbers")
     r.add_argument("--json", action="store_true", help="end with one JSON line holding every number")
     add_store(r)
+    r.add_argument("--budget-s", type=float, metavar="SECONDS",
+                   help="training seconds per configuration (recipes that take one: lengths)")
     r.set_defaults(func=cmd_recipe)
 
 
@@ -26,7 +28,7 @@ def cmd_recipe(args) -> int:
             print(f"{name:<5} {desc}")
         return 0
     out = args.out or f"runs/recipes/{args.name}{'-quick' if args.quick else ''}"
-    result = run_recipe(args.name, out, quick=args.quick, store=store_from_args(args))
+    result = run_recipe(args.name, out, quick=args.quick, budget_s=args.budget_s, store=store_from_args(args))
     for table in result.tables:
         print(table.markdown(), end="\n\n")
     for finding in result.findings:

@@ -58,7 +58,8 @@ class Stack(nn.Module):
     """``n`` blocks named ``{name}.blocks.{i}``; pre-norm stacks end with a final LayerNorm.
 
     The stack owns the positional schemes that act inside attention (RoPE on queries and keys,
-    ALiBi or a learned relative bias on the scores) and builds them once per forward.
+    ALiBi or a learned relative bias on the scores) and builds them once per forward, and the
+    sliding window of ``model.attention_window`` (keys at most that many positions away).
     """
 
     def __init__(self, cfg, n_layers: int, name: str, causal: bool, cross: bool = False):
@@ -66,17 +67,21 @@ class Stack(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg, f"{name}.blocks.{i}", cross) for i in range(n_layers))
         self.final_norm = nn.LayerNorm(cfg.d_model) if cfg.norm == "pre" else nn.Identity()
         self.rotary = Rotary(cfg.d_model // cfg.n_heads) if cfg.positional == "rope" else None
+        self.window = cfg.attention_window
         self.score_bias: nn.Module | None = None
         if cfg.positional == "alibi":
             self.score_bias = ALiBi(cfg.n_heads)
         elif cfg.positional == "relative":
-            self.score_bias = RelativeBias(cfg.n_heads, bidirectional=not causal)
+            # digit places are not ordered like the sequence: keys may be at higher places
+            self.score_bias = RelativeBias(cfg.n_heads, not causal or cfg.digit_positions, cfg.relative_max_distance)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, k_pos: torch.Tensor | None = None,
                 memory=None, cross_mask=None, cache: KVCache | None = None) -> torch.Tensor:
         """``x [B, T, d]`` at positions ``pos [B, T]``; ``k_pos [B, Tk]`` the positions of all keys
         (with a cache: the whole history; default ``pos``). Returns ``[B, T, d]``."""
         k_pos = pos if k_pos is None else k_pos
+        if self.window is not None:  # sliding window: every query keeps itself (distance 0)
+            mask = mask & ((pos[:, :, None] - k_pos[:, None, :]).abs() <= self.window)[:, None]
         if self.score_bias is not None:
             mask = with_bias(mask, self.score_bias(pos, k_pos))  # [B, H, T, Tk]
         rotary = self.rotary.at(pos) if self.rotary is not None else None

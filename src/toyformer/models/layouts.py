@@ -202,13 +202,15 @@ def build_model(cfg, layout: str, task, widths: tuple[int, int]) -> nn.Module:
 
 
 def check_positional(cfg, task) -> torch.Tensor | None:
-    """Reject a positional scheme that does not fit the task; the digit ids for abacus."""
-    if cfg.positional != "abacus":
+    """Reject a positional scheme that does not fit the task; the digit ids for abacus and
+    ``model.digit_positions``."""
+    if cfg.positional != "abacus" and not cfg.digit_positions:
         return None
     if not getattr(task, "numeric", False):
+        option = "model.positional='abacus'" if cfg.positional == "abacus" else "model.digit_positions=true"
         raise ConfigError(
-            f"model.positional='abacus' needs a task made of numbers (addition, arithmetic, ...); "
-            f"task {task.name!r} is not; allowed here: none, sinusoidal, learned, rope, alibi, relative"
+            f"{option} needs a task made of numbers (addition, arithmetic, ...); task {task.name!r} is not; "
+            f"allowed here: model.positional=none, sinusoidal, learned, rope, alibi, relative without digit_positions"
         )
     return torch.tensor([task.vocab.id(str(d)) for d in range(10)])
 

@@ -24,6 +24,11 @@ rely only on the order of positions. At evaluation positions are the plain ``0 .
 (deterministic, and the same in cached and uncached decoding); every such position up to
 ``max_len`` was seen in training. It applies to every scheme that uses positions (all but
 ``none`` and ``abacus``).
+
+With ``model.digit_positions`` (position coupling, Cho et al. 2024) every scheme uses the digit
+places of ``abacus.py`` instead of sequence positions: ``learned`` on digit places is ``abacus``
+(a random offset per row while training), ``rope``/``alibi``/``relative`` then see distances
+between places (no offset: they ignore a common shift).
 """
 
 from __future__ import annotations
@@ -80,6 +85,8 @@ class Embedder(nn.Module):
         self.tok = nn.Embedding(vocab_size, d, padding_idx=PAD)
         self.positional, self.max_len, self.d_model = cfg.positional, max_len, d
         self.random = cfg.random_positions
+        self.digits = cfg.positional == "abacus" or cfg.digit_positions  # positions are digit places
+        self.absolute = cfg.positional in ("learned", "sinusoidal", "abacus")  # added to the embeddings
         self.pos = nn.Embedding(max_len, d) if cfg.positional in ("learned", "abacus") else None
         if digit_ids is not None:  # abacus: which tokens are digits, and which are answer
             self.register_buffer("digit_ids", digit_ids, persistent=False)
@@ -87,9 +94,9 @@ class Embedder(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
 
     def positions(self, tokens: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T]
-        if self.positional == "abacus":
+        if self.digits:  # abacus, position coupling; relative schemes need no offset
             places = digit_places(tokens, self.digit_ids, self.answer)
-            return random_offset(places, self.max_len) if self.training else places
+            return random_offset(places, self.max_len) if self.training and self.absolute else places
         pos = positions(tokens)
         return randomise(pos, self.max_len) if self.random and self.training else pos
 

@@ -24,7 +24,14 @@ N_BUCKETS, MAX_DISTANCE = 32, 128
 
 def relative_buckets(rel: torch.Tensor, bidirectional: bool, n_buckets: int = N_BUCKETS,
                      max_distance: int = MAX_DISTANCE) -> torch.Tensor:
-    """Bucket ids of relative positions ``rel = k_pos - q_pos`` (any shape, integer)."""
+    """Bucket ids of relative positions ``rel = k_pos - q_pos`` (any shape, integer).
+
+    A ``max_distance`` of at most half the buckets (per direction) clips instead (Shaw et al.
+    2018): one bucket per distance below ``max_distance``, one for every distance from it on.
+
+    >>> relative_buckets(torch.tensor([-9, -2, 0, 1, 3, 50]), bidirectional=True, max_distance=3).tolist()
+    [3, 2, 0, 17, 19, 19]
+    """
     out = torch.zeros_like(rel)
     if bidirectional:
         n_buckets //= 2
@@ -33,6 +40,8 @@ def relative_buckets(rel: torch.Tensor, bidirectional: bool, n_buckets: int = N_
     else:
         dist = (-rel).clamp(min=0)  # a causal stack only sees keys at or before the query
     exact = n_buckets // 2
+    if max_distance <= exact:
+        return out + dist.clamp(max=max_distance)
     log_bucket = exact + (
         torch.log(dist.float().clamp(min=1) / exact) / math.log(max_distance / exact) * (n_buckets - exact)
     ).long()
@@ -43,12 +52,12 @@ def relative_buckets(rel: torch.Tensor, bidirectional: bool, n_buckets: int = N_
 class RelativeBias(nn.Module):
     """Additive score bias ``[B, H, Tq, Tk]`` from a learned ``[n_buckets, H]`` table."""
 
-    def __init__(self, n_heads: int, bidirectional: bool):
+    def __init__(self, n_heads: int, bidirectional: bool, max_distance: int = MAX_DISTANCE):
         super().__init__()
-        self.bidirectional = bidirectional
+        self.bidirectional, self.max_distance = bidirectional, max_distance
         self.table = nn.Embedding(N_BUCKETS, n_heads)
 
     def forward(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
         rel = k_pos[:, None, :] - q_pos[:, :, None]  # [B, Tq, Tk]
-        bias = self.table(relative_buckets(rel, self.bidirectional))  # [B, Tq, Tk, H]
+        bias = self.table(relative_buckets(rel, self.bidirectional, max_distance=self.max_distance))  # [B, Tq, Tk, H]
         return bias.permute(0, 3, 1, 2)  # [B, H, Tq, Tk]

@@ -68,8 +68,10 @@ def machine() -> str:
 class Context:
     """Where a recipe trains and what budget it runs under (``quick``: a pipeline check)."""
 
-    def __init__(self, out: Path, quick: bool, quiet: bool = True, store=None, name: str | None = None):
+    def __init__(self, out: Path, quick: bool, quiet: bool = True, budget_s: float | None = None, store=None,
+                 name: str | None = None):
         self.out, self.quick, self.quiet = Path(out), quick, quiet
+        self.budget_s = budget_s  # training seconds per configuration, for recipes that take one
         self.name = name or self.out.name  # recorded as the runs' sweep name
         self.store = store  # a results store path (or ResultsStore): every run trained here is recorded
         self.costs: dict[str, float] = {}  # run name -> wall seconds

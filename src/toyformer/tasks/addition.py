@@ -37,6 +37,9 @@ class Addition:
     default_layout: ClassVar[str] = "causal"
     holdout: ClassVar[bool] = True
     description: ClassVar[str] = "multi-digit decimal addition"
+    numeric: ClassVar[bool] = True  # digit tokens: model.positional=abacus applies
+    length_param: ClassVar[str] = "digits"  # what `toyformer eval --lengths` varies
+    min_length_param: ClassVar[str] = "min_digits"
 
     def __post_init__(self):
         check_range("task.digits", self.digits, 1, 1000)

@@ -33,6 +33,8 @@ class Arithmetic:
     default_layout: ClassVar[str] = "seq2seq"
     holdout: ClassVar[bool] = True
     description: ClassVar[str] = "signed a+b / a-b in R4's format (R4)"
+    numeric: ClassVar[bool] = True  # digit tokens: model.positional=abacus applies
+    length_param: ClassVar[str] = "complexity"
 
     def __post_init__(self):
         check_range("task.complexity", self.complexity, 1, 17)
