@@ -78,12 +78,16 @@ def lr_at(step: int, total: int, cfg) -> float:
 
 
 def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
-    """AdamW; weight decay on matrices only (not on biases, norms or embeddings)."""
+    """AdamW; weight decay on matrices only (not on biases, norms or embeddings).
+
+    ``foreach``: a dozen multi-tensor ops per step instead of a dozen small ops per parameter
+    from Python (PyTorch's default on CPU), bit for bit the same update; the per-parameter loop
+    is a third of the step of a tiny model (R1)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (decay if p.dim() >= 2 and "embed" not in name else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), foreach=True)
 
 
 def _progress(total: int, quiet: bool):
