@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "shared machine run best on 1")
     p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile contenders")
     p.add_argument("--tasks", help="time-to-solve: comma-separated task names (default: every task)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="time-to-solve: a config override for every task (repeatable)")
     p.add_argument("--cap-s", type=float, default=300.0, help="time-to-solve: seconds per task at most")
     p.add_argument("--json", action="store_true", help="end with one JSON line holding every number")
     p.add_argument("--out", help="JSON file (default runs/benchmarks/NAME.json)")

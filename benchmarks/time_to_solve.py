@@ -15,6 +15,7 @@ exact match. ``total_s`` is the whole ``toyformer.train`` call, set-up and test 
 
 from __future__ import annotations
 
+import sys
 import time
 
 from toyformer import RunConfig, list_tasks, train
@@ -41,8 +42,12 @@ def run(args) -> dict:
     """``python -m benchmarks time-to-solve [--tasks a,b] [--cap-s S] [--quick]``."""
     tasks = args.tasks.split(",") if args.tasks else sorted(list_tasks())
     overrides = ["train.steps=4", "eval.every=2", "eval.val_size=16", "eval.test_size=16"] if args.quick else []
-    rows = [solve(t, args.cap_s, args.device, overrides) for t in tasks]
-    return {"target": TARGET, "cap_s": args.cap_s, "quick": args.quick, "rows": rows}
+    overrides += args.set
+    rows = []
+    for task in tasks:
+        rows.append(solve(task, args.cap_s, args.device, overrides))
+        print(f"time-to-solve {task}: {rows[-1]['solved_at_s']} s", file=sys.stderr, flush=True)
+    return {"target": TARGET, "cap_s": args.cap_s, "quick": args.quick, "overrides": overrides, "rows": rows}
 
 
 def render(result: dict) -> str:
