@@ -177,6 +177,9 @@ class Baseline:
         while True:  # a new epoch whenever the loader runs out
             yield from DataLoader(self.dataset, batch_size=self.batch_size, shuffle=self.shuffle)
 
+    def next_batch(self) -> list[torch.Tensor]:
+        return [t.to(self.device) for t in next(self.batches)]
+
     def loss(self, batch) -> torch.Tensor:
         x, y = batch
         return self.loss_fn(self.model(x), y)
@@ -184,7 +187,7 @@ class Baseline:
     def train_steps(self, n: int) -> int:
         samples = 0
         for _ in range(n):
-            batch = [t.to(self.device) for t in next(self.batches)]
+            batch = self.next_batch()
             loss = self.loss(batch)
             self.opt.zero_grad()
             loss.backward()

@@ -91,6 +91,36 @@ class ToyformerRunner:
         return samples
 
 
+class DataOnly:
+    """The data pipeline of a contender alone: ``train_steps(n)`` draws ``n`` batches, trains on
+    none (toyformer: ``TrainStep.batch``; the baseline: its ``DataLoader``)."""
+
+    def __init__(self, contender):
+        self.contender, self.step = contender, 0
+
+    def train_steps(self, n: int) -> int:
+        samples = 0
+        for _ in range(n):
+            if isinstance(self.contender, ToyformerRunner):
+                samples += len(self.contender.stepper.batch(self.step).labels)
+            else:
+                samples += len(self.contender.next_batch()[0])
+            self.step += 1
+        return samples
+
+
+def data_only(device: str, steps: int, rounds: int, cases=tuple(CASES)) -> dict:
+    """Samples/s of the data pipelines alone, per case: what vectorised batches save at most."""
+    out = {}
+    for name in cases:
+        case = CASES[name]
+        contenders = {"toyformer": DataOnly(ToyformerRunner(toyformer_config(case.config, case.overrides), device)),
+                      "pytorch": DataOnly(BASELINES[name](seed=0, device=device))}
+        r = race(contenders, steps, rounds, 1)
+        out[name] = {k: v["samples_per_s"] for k, v in r.items()}
+    return out
+
+
 def toyformer_config(base: dict, overrides) -> RunConfig:
     return RunConfig.from_dict(base).with_overrides([*BENCH, *overrides])
 
@@ -128,24 +158,43 @@ def compare(case: Case, device: str, rounds: int, warmup: int, steps: int | None
 
 
 def machine_limit(device: str, rounds: int, warmup: int, steps: int, knobs: tuple[str, ...] = ("fp32",),
-                  quick: bool = False, peak_n: int = 4096) -> dict:
-    """Achieved model FLOP/s of the machine-limit model against the matmul peak, per knob."""
+                  quick: bool = False, peak_n: int = 2048) -> dict:
+    """Achieved model FLOP/s of the machine-limit model against the matmul peak, per knob.
+
+    Peak and model are interleaved: every round measures the float32 and bfloat16 peaks (best of
+    3), then times ``steps`` steps of each contender, so that a busy machine slows both alike.
+    The fraction is the median over rounds of (achieved / that round's float32 peak)."""
     base = QUICK_LIMIT if quick else LIMIT
     contenders = {k: ToyformerRunner(toyformer_config(base, KNOBS[k]), device) for k in knobs}
     first = next(iter(contenders.values()))
     cfg = first.run.config
     ex = first.stepper.data.batch(0)
     flops = training_flops(cfg, format_batch(ex, cfg.layout, cfg.data.sep), len(first.run.task.vocab))
-    peak = peak_gflops(256 if quick else peak_n, 2 if quick else 5, device)
-    peak_bf16 = peak_gflops(256 if quick else peak_n, 2 if quick else 5, device, torch.bfloat16)
+    n, repeats = (256, 2) if quick else (peak_n, 3)
     if torch.device(device).type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    result = race(contenders, steps, rounds, warmup)
-    for name, r in result.items():
-        r["gflops"] = flops / r["step_s"] / 1e9
-        r["fraction_of_peak"] = r["gflops"] / peak["gflops"]
-    return {"config": cfg.to_dict(), "train_flops_per_step": flops, "peak": peak, "peak_bf16": peak_bf16,
-            "contenders": result, "target_fraction": None if quick else 0.4,
+    for runner in contenders.values():
+        runner.train_steps(warmup)
+    peaks, peaks_bf16 = [], []
+    per_round = {k: [] for k in contenders}
+    for _ in range(rounds):
+        peaks.append(peak_gflops(n, repeats, device))
+        peaks_bf16.append(peak_gflops(n, repeats, device, torch.bfloat16))
+        for name, runner in contenders.items():
+            t0 = time.perf_counter()
+            runner.train_steps(steps)
+            per_round[name].append((time.perf_counter() - t0) / steps)
+    result = {}
+    for name, times in per_round.items():
+        fractions = [flops / t / 1e9 / p["gflops"] for t, p in zip(times, peaks)]
+        step_s = statistics.median(times)
+        result[name] = {"step_s": step_s, "samples_per_s": cfg.data.batch_size / step_s, "gflops": flops / step_s / 1e9,
+                        "fraction_of_peak": statistics.median(fractions), "rounds_fraction": fractions,
+                        "rounds_step_s": times}
+    best = lambda ps: max(ps, key=lambda p: p["gflops"])  # noqa: E731
+    return {"config": cfg.to_dict(), "train_flops_per_step": flops, "peak": best(peaks), "peak_bf16": best(peaks_bf16),
+            "rounds_peak_gflops": [p["gflops"] for p in peaks], "contenders": result,
+            "target_fraction": None if quick else 0.4,
             "cuda_max_memory_allocated_mib": (torch.cuda.max_memory_allocated() / 2**20
                                               if torch.device(device).type == "cuda" else None),
             "peak_rss_mib": peak_rss_mib()}
@@ -165,6 +214,7 @@ def run_throughput(device: str = "cpu", quick: bool = False, cases=tuple(CASES),
     r4_knobs = limit_knobs
     out = {"device": device, "threads": torch.get_num_threads(), "quick": quick}
     out["machine_limit"] = machine_limit(device, rounds, 1, 1 if not quick else 2, limit_knobs, quick)
+    out["data_only"] = data_only(device, 2 if quick else 20, rounds)
     out["comparisons"] = {}
     for name in cases:
         case = CASES[name]
@@ -182,12 +232,17 @@ def table_rows(result: dict) -> list[list]:
     batch = limit["config"]["data"]["batch_size"]
     for name, r in limit["contenders"].items():
         rows.append(["machine limit (d 256, 4 layers, seq 64, batch 256)", f"toyformer {name}",
-                     r["step_s"] and batch / r["step_s"], None, r["gflops"], 100 * r["fraction_of_peak"],
+                     batch / r["step_s"], None, r["gflops"], 100 * r["fraction_of_peak"],
                      ">= 40% of peak" if limit["target_fraction"] else None])
     for comp in result["comparisons"].values():
         for name, r in comp["contenders"].items():
             target = f">= {comp['target_ratio']:g}x" if comp["target_ratio"] and name == "toyformer fp32" else None
             rows.append([comp["model"], name, r["samples_per_s"], r["ratio_vs_pytorch"], None, None, target])
+    for name, r in result.get("data_only", {}).items():
+        rows.append([f"{name.upper()} data pipeline alone (no training)", "toyformer batches", r["toyformer"],
+                     r["toyformer"] / r["pytorch"], None, None, None])
+        rows.append([f"{name.upper()} data pipeline alone (no training)", "pytorch Dataset + DataLoader", r["pytorch"],
+                     1.0, None, None, None])
     return rows
 
 
@@ -207,7 +262,8 @@ def render(result: dict) -> str:
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table_rows(result)]
     lines += ["", f"Device {result['device']}, {result['threads']} torch threads; matmul peak "
               f"{limit['peak']['gflops']:.1f} GFLOP/s float32, {limit['peak_bf16']['gflops']:.1f} bfloat16 "
-              f"(n={limit['peak']['n']}); a training step of the machine-limit model is "
+              f"(n={limit['peak']['n']}, best over rounds; % of peak: median over rounds against the peak "
+              f"measured in the same round); a training step of the machine-limit model is "
               f"{limit['train_flops_per_step'] / 1e9:.1f} GFLOP (3x forward, matmuls only). Peak RSS "
               f"{result['peak_rss_mib']:.0f} MiB"
               + (f", CUDA max allocated {limit['cuda_max_memory_allocated_mib']:.0f} MiB" if

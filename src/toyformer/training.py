@@ -146,11 +146,16 @@ class TrainStep:
         self.forward = torch.compile(run.model) if cfg.train.compile else run.model
         self.autocast = {"device_type": run.device.type, "dtype": torch.bfloat16, "enabled": cfg.train.precision == "bf16"}
 
+    def batch(self, step: int):
+        """The formatted training ``Batch`` of 0-based ``step``, on the run's device."""
+        cfg = self.cfg
+        ex = self.data.batch(step).to(self.run.device)
+        return format_batch(ex, cfg.layout, cfg.data.sep, cfg.data.mask_prob, self.data.generator, cfg.data.prompt_loss)
+
     def __call__(self, step: int) -> int:
         """Train on the batch of 0-based ``step``; returns its number of examples."""
-        cfg, dev = self.cfg, self.run.device
-        ex = self.data.batch(step).to(dev)
-        batch = format_batch(ex, cfg.layout, cfg.data.sep, cfg.data.mask_prob, self.data.generator, cfg.data.prompt_loss)
+        cfg = self.cfg
+        batch = self.batch(step)
         for group in self.opt.param_groups:
             group["lr"] = lr_at(step, self.total, cfg.train)
         with torch.autocast(**self.autocast):
@@ -161,7 +166,7 @@ class TrainStep:
             torch.nn.utils.clip_grad_norm_(self.run.model.parameters(), cfg.train.grad_clip)
         self.opt.step()
         self.acc.add(loss.detach().float(), pred, batch.labels)
-        return len(ex)
+        return len(batch.labels)
 
 
 def _loop(run: Run, quiet: bool, on_eval, resume: bool) -> Run:
