@@ -49,8 +49,9 @@ class Case:
 CASES = {
     "r0": Case("r0", "R0 as described: 12 post-LN layers, d 32, ff 2048, flatten + MLP head, batch 32",
                r0.ORIGINAL, (), 6, None),
+    # nn.TransformerEncoderLayer's defaults (post-norm, ReLU), where R1's description names none
     "r1": Case("r1", "R1: causal decoder-only, 2 layers, d 16, padded, batch 300",
-               r1.PADDED, ("model.n_layers=2",), 60, 2.0),
+               r1.PADDED, ("model.n_layers=2", "model.norm=post", "model.activation=relu"), 60, 2.0),
     "r4": Case("r4", "R4: encoder-decoder 2+2, d 64, ff 64, sinusoidal, 10,000 fixed formulas, batch 125",
                r4.ORIGINAL, ("model.positional=sinusoidal",), 40, 3.0),
 }
