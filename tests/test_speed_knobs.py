@@ -37,3 +37,17 @@ def test_compile_wraps_the_model(monkeypatch):
     assert compiled == [run.model]
     train(small_config(train={"steps": 10}, eval={"every": 10}))
     assert len(compiled) == 1  # compile=false (the default) never compiles
+
+
+def test_the_loop_runs_train_step(monkeypatch):
+    """The throughput benchmark times TrainStep: it must be what the training loop runs."""
+    calls = []
+    original = TrainStep.__call__
+
+    def counted(self, step):
+        calls.append(step)
+        return original(self, step)
+
+    monkeypatch.setattr(TrainStep, "__call__", counted)
+    run = train(small_config(train={"steps": 12}, eval={"every": 4}))
+    assert calls == list(range(12)) and run.summary["steps"] == 12
