@@ -42,13 +42,17 @@ CHANCE = math.log(10)  # 10 classes, uniform
 def run(ctx: Context) -> RecipeResult:
     res = RecipeResult("r0", "R0: count the ones (encoder classifier)")
     seeds = [0] if ctx.quick else [0, 1, 2, 3, 4]
+    # The original is slow (12 layers, d_ff 2048: about 200 s per 300 steps on one contended core),
+    # so the ablation uses the first three seeds and stops a run once every input is counted right.
+    ablation_seeds = seeds[:3]
 
-    def outcome(label: str, overrides: dict) -> dict:
+    def outcome(label: str, overrides: dict, seeds: list[int] = seeds, stop: bool = False) -> dict:
         finals, losses, solved = [], [], 0
         for seed in seeds:
-            cfg = ctx.config(ORIGINAL).with_overrides([f"{k}={v}" for k, v in overrides.items()] + [f"seed={seed}"])
+            extra = ["eval.target=1.0", "eval.every=25"] if stop else []
+            cfg = ctx.config(ORIGINAL).with_overrides([f"{k}={v}" for k, v in overrides.items()] + [f"seed={seed}"] + extra)
             s = ctx.train(f"{label.replace(' ', '_')}-s{seed}", cfg).summary
-            finals.append(s["test_exact_match"])
+            finals.append(round(s["test_exact_match"], 4))
             losses.append(s["train_loss"])
             solved += s["test_exact_match"] == 1.0
         acc, ci = mean_ci(finals)
@@ -68,18 +72,24 @@ def run(ctx: Context) -> RecipeResult:
                             note=f"Chance: loss ln 10 = {CHANCE:.3f}, accuracy 0.10. Improved: toyformer's defaults "
                                  f"(2 pre-norm layers, d_model 64, mean pooling, warm-up + cosine), solved at step "
                                  f"{improved['solved_at_step']} in {improved['solved_at_s']} s."))
-    ablation = [outcome(label, o) for label, o in ABLATION.items()]
+    ablation = [outcome(label, o, ablation_seeds, stop=True) for label, o in ABLATION.items()]
+    base = {**original, "label": "original", "per_seed": original["per_seed"][:len(ablation_seeds)]}
+    base["acc"], base["ci"] = mean_ci(base["per_seed"])
+    base["solved"] = sum(a == 1.0 for a in base["per_seed"])
     res.tables.append(Table(
         "Ablation: one change to the original configuration",
-        ["change", "seeds solved", "mean test accuracy", "95% CI", "mean final train loss"],
-        [[a["label"], f"{a['solved']}/{len(seeds)}", a["acc"], a["ci"], a["loss"]] for a in [original, *ablation]],
+        ["change", "seeds solved", "mean test accuracy", "95% CI", "per seed", "mean final train loss"],
+        [[a["label"], f"{a['solved']}/{len(ablation_seeds)}", a["acc"], a["ci"], a["per_seed"], a["loss"]]
+         for a in [base, *ablation]],
+        note=f"Seeds {', '.join(map(str, ablation_seeds))}; each changed run stops as soon as all 10 inputs are "
+             f"counted right (its final loss is the one at that point). The original row is the 300-step runs above.",
     ))
     stuck = [s for s, acc in zip(seeds, original["per_seed"]) if acc <= 0.2]
     res.findings.append(
         f"As described, {len(stuck)} of {len(seeds)} seeds stay at chance (loss near ln 10 = {CHANCE:.2f}, "
         f"accuracy 0.10: the reported failure); the others learn. The failure is real but seed-dependent.")
-    fixes = [a["label"] for a in ablation if a["solved"] > original["solved"]]
-    worse = [a["label"] for a in ablation if a["solved"] < original["solved"]]
+    fixes = [a["label"] for a in ablation if a["solved"] > base["solved"]]
+    worse = [a["label"] for a in ablation if a["solved"] < base["solved"]]
     res.findings.append("Changes that make more seeds learn: " + (", ".join(fixes) or "none") + "."
                         + (" Changes that make it worse: " + ", ".join(worse) + "." if worse else ""))
     res.findings.append(f"toyformer's defaults solve it: 100% test accuracy at step {improved['solved_at_step']} "
