@@ -100,3 +100,20 @@ def test_bad_device_is_one_line_error(capsys):
         pytest.skip("a CUDA device is present")
     assert main(["peak", "--device", "cuda"]) == 2
     assert "allowed here: cpu" in capsys.readouterr().err
+
+
+def test_toyformer_bench_delegates(tmp_path, capsys):
+    from toyformer.cli import main as toyformer_main
+
+    out = tmp_path / "peak.json"
+    assert toyformer_main(["bench", "peak", "--quick", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["peak"]["float32"]["gflops"] > 0
+    assert "Matrix-multiply peak" in capsys.readouterr().out
+
+
+def test_toyformer_bench_outside_the_repository(tmp_path, monkeypatch, capsys):
+    from toyformer.cli import main as toyformer_main
+
+    monkeypatch.chdir(tmp_path)
+    assert toyformer_main(["bench", "peak"]) == 2
+    assert "repository root" in capsys.readouterr().err

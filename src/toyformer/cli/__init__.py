@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from toyformer.cli import inspect_commands, recipe_commands, run_commands
+from toyformer.cli import bench_commands, inspect_commands, recipe_commands, run_commands
 from toyformer.errors import ConfigError
 
-COMMAND_MODULES = [run_commands, inspect_commands, recipe_commands]
+COMMAND_MODULES = [run_commands, inspect_commands, recipe_commands, bench_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:
