@@ -1,6 +1,6 @@
 # Quick start: `make demo` trains on a reference task and writes a report; `make test` runs the tests.
 # Each target sets up .venv first (scripts/setup.sh; a no-op when already done).
-.PHONY: setup demo test test-fast
+.PHONY: setup demo test test-fast bench
 VENV := .venv/bin
 
 setup:
@@ -16,3 +16,6 @@ test: setup
 
 test-fast: setup
 	$(VENV)/python -m pytest -m "not slow"
+
+bench: setup
+	$(VENV)/python -m benchmarks all

@@ -1,4 +1,37 @@
-"""toyformer's benchmarks, run on demand from the repository root (``python -m benchmarks.<name>``).
+"""toyformer's benchmarks, run on demand from the repository root: ``python -m benchmarks``.
+
+Each benchmark is a module with ``run(args) -> dict`` (every number, written as JSON) and
+``render(result) -> str`` (one markdown table), listed in ``benchmarks.__main__.BENCHMARKS``:
+
+- ``throughput`` (``throughput.py``): toyformer against plain PyTorch (``baselines.py``) on the
+  models of R0, R1 and R4, interleaved; achieved model FLOP/s (``flops.py``) against the matmul
+  peak (``peak.py``); the ``train.precision`` / ``train.compile`` knobs.
+- ``peak``: the matmul peak alone.
+- ``time-to-solve`` (``time_to_solve.py``): every task at its default configuration, trained to
+  99.9% test exact match.
+- ``replicas.py`` (``python -m benchmarks.replicas``): K batched replicas against one run and
+  against K runs one after another.
 
 Speed targets live here, never in timed unit tests.
 """
+
+import os
+import platform
+
+import torch
+
+
+def machine() -> dict:
+    """Where a benchmark ran: CPU model, cores, torch threads, versions, GPU if any."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info

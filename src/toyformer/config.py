@@ -147,6 +147,8 @@ class TrainConfig:
     schedule: Literal["cosine", "constant", "linear"] = "cosine"
     min_lr_ratio: float = 0.1  # cosine/linear decay ends at lr * min_lr_ratio
     grad_clip: float | None = 1.0
+    compile: bool = False  # torch.compile the model (opt-in: pays off on larger models, see the benchmarks)
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast on the run's device type
 
     def __post_init__(self):
         if self.steps < 1:

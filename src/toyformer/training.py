@@ -83,12 +83,16 @@ def decays(name: str, param: torch.Tensor) -> bool:
 
 
 def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
-    """AdamW; weight decay on matrices only (not on biases, norms or embeddings)."""
+    """AdamW; weight decay on matrices only (not on biases, norms or embeddings).
+
+    ``foreach``: a dozen multi-tensor ops per step instead of a dozen small ops per parameter
+    from Python (PyTorch's default on CPU), bit for bit the same update; the per-parameter loop
+    is a third of the step of a tiny model (R1)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (decay if decays(name, p) else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), foreach=True)
 
 
 def progress_bar(total: int, quiet: bool):
@@ -133,12 +137,55 @@ def train(
     return run
 
 
+class TrainStep:
+    """One optimisation step of the training loop: draw the batch of ``step``, forward (under
+    ``train.precision``, through ``torch.compile`` with ``train.compile``), backward, clip,
+    update, accumulate the training metrics on the device. ``train`` runs exactly this, and so
+    does the throughput benchmark.
+
+    >>> stepper = TrainStep(build(cfg))          # doctest: +SKIP
+    >>> for step in range(stepper.total): stepper(step)   # doctest: +SKIP
+    """
+
+    def __init__(self, run: Run):
+        cfg = run.config
+        self.run, self.cfg = run, cfg
+        self.data = TrainData(run.task, run.splits, cfg.data.batch_size, cfg.seed, Lengths.from_config(cfg.data))
+        epochs = cfg.train.epochs
+        self.total = cfg.train.steps if epochs is None else epochs * self.data.steps_per_epoch
+        self.data.total_steps = self.total
+        self.opt = make_optimizer(run.model, cfg.train)
+        self.acc = _Accumulator(run.device)
+        self.forward = torch.compile(run.model) if cfg.train.compile else run.model
+        self.autocast = {"device_type": run.device.type, "dtype": torch.bfloat16, "enabled": cfg.train.precision == "bf16"}
+
+    def batch(self, step: int):
+        """The formatted training ``Batch`` of 0-based ``step``, on the run's device."""
+        cfg = self.cfg
+        ex = self.data.batch(step).to(self.run.device)
+        return format_batch(ex, cfg.layout, cfg.data.sep, cfg.data.mask_prob, self.data.generator, cfg.data.prompt_loss)
+
+    def __call__(self, step: int) -> int:
+        """Train on the batch of 0-based ``step``; returns its number of examples."""
+        cfg = self.cfg
+        batch = self.batch(step)
+        for group in self.opt.param_groups:
+            group["lr"] = lr_at(step, self.total, cfg.train)
+        with torch.autocast(**self.autocast):
+            loss, pred = loss_and_predictions(self.forward, batch)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.train.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.run.model.parameters(), cfg.train.grad_clip)
+        self.opt.step()
+        self.acc.add(loss.detach().float(), pred, batch.labels)
+        return len(batch.labels)
+
+
 def _loop(run: Run, quiet: bool, on_eval, resume: bool) -> Run:
     cfg, model, dev, out = run.config, run.model, run.device, run.run_dir
-    data = TrainData(run.task, run.splits, cfg.data.batch_size, cfg.seed, Lengths.from_config(cfg.data))
-    total = cfg.train.steps if cfg.train.epochs is None else cfg.train.epochs * data.steps_per_epoch
-    data.total_steps = total
-    opt = make_optimizer(model, cfg.train)
+    stepper = TrainStep(run)
+    data, opt, total = stepper.data, stepper.opt, stepper.total
     state = {"step": 0, "wall_s": 0.0, "solved_at_step": None, "solved_at_s": None, "history": []}
     ckpt = out / "checkpoint.safetensors" if out is not None else None
     if resume and ckpt.is_file():
@@ -149,7 +196,6 @@ def _loop(run: Run, quiet: bool, on_eval, resume: bool) -> Run:
             torch.cuda.set_rng_state(rng["cuda"], dev)
     run.metrics = state["history"]
     step, wall_before = state["step"], state["wall_s"]
-    acc = _Accumulator(dev)
     bar = progress_bar(total, quiet)
     bar.update(step)
     t0 = time.perf_counter()
@@ -159,23 +205,14 @@ def _loop(run: Run, quiet: bool, on_eval, resume: bool) -> Run:
     timed_out = max_s is not None and wall_before >= max_s
     stop = resume and (step >= total or state["solved_at_step"] is not None or timed_out)
     while not stop:
-        ex = data.batch(step).to(dev)
-        batch = format_batch(ex, cfg.layout, cfg.data.sep, cfg.data.mask_prob, data.generator, cfg.data.prompt_loss)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, total, cfg.train)
-        loss, pred = loss_and_predictions(model, batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.train.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-        opt.step()
-        acc.add(loss.detach(), pred, batch.labels)
+        stepper(step)
         step += 1
         bar.update(1)
         wall = wall_before + time.perf_counter() - t0
         out_of_time = cfg.train.max_time_s is not None and wall >= cfg.train.max_time_s
         if step % cfg.eval.every == 0 or step >= total or out_of_time:
-            record = {"step": step, "wall_s": round(wall, 3), "lr": lr_at(step - 1, total, cfg.train), **acc.read()}
+            record = {"step": step, "wall_s": round(wall, 3), "lr": lr_at(step - 1, total, cfg.train),
+                      **stepper.acc.read()}
             val = evaluate_config(model, run.splits.val, cfg, dev)
             record.update(public(val, "val"))
             wall = wall_before + time.perf_counter() - t0

@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from toyformer.cli import decode_commands, inspect_commands, recipe_commands, run_commands, sweep_commands
+from toyformer.cli import (bench_commands, decode_commands, inspect_commands, recipe_commands, run_commands,
+                           sweep_commands)
 from toyformer.errors import ConfigError
 
-COMMAND_MODULES = [run_commands, decode_commands, inspect_commands, recipe_commands, sweep_commands]
+COMMAND_MODULES = [run_commands, decode_commands, inspect_commands, recipe_commands, sweep_commands, bench_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:

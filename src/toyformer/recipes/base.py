@@ -7,6 +7,7 @@ recipe resumes), and the result's tables become ``summary.md`` and ``result.json
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,9 +51,10 @@ class RecipeResult:
     numbers: dict = field(default_factory=dict)  # every number printed, for --json
     figures: list[str] = field(default_factory=list)  # paths relative to the recipe directory
 
-    def markdown(self, command: str, seconds: float) -> str:
+    def markdown(self, command: str, seconds: float, training_s: float) -> str:
         parts = [f"# {self.title}", "", f"Command: `{command}`  ", f"Machine: {machine()}  ",
-                 f"Wall time: {seconds:.0f} s", ""]
+                 f"Wall time of this invocation: {seconds:.0f} s; training time of its runs: {training_s:.0f} s "
+                 f"(finished runs are reused, so the first is small when they already existed)", ""]
         if self.findings:
             parts += ["## What the measurements show", ""] + [f"- {f}" for f in self.findings] + [""]
         parts += [t.markdown() + "\n" for t in self.tables]
@@ -61,8 +63,11 @@ class RecipeResult:
 
 
 def machine() -> str:
+    """The machine in one line, with its load (timings taken on a busy machine are inflated)."""
     cores = torch.get_num_threads()
-    return f"{platform.machine()}, {cores} torch threads, Python {platform.python_version()}, torch {torch.__version__}"
+    load = f", load average {os.getloadavg()[1]:.1f} on {os.cpu_count()} cores" if hasattr(os, "getloadavg") else ""
+    return (f"{platform.machine()}, {cores} torch threads, Python {platform.python_version()}, "
+            f"torch {torch.__version__}{load}")
 
 
 class Context:
@@ -97,9 +102,10 @@ class Context:
 def write_outputs(ctx: Context, result: RecipeResult, command: str, seconds: float) -> None:
     """``summary.md``, ``result.json`` and a self-contained ``report.html`` in the recipe directory."""
     ctx.out.mkdir(parents=True, exist_ok=True)
-    rundir.write_text(ctx.out / "summary.md", result.markdown(command, seconds))
+    rundir.write_text(ctx.out / "summary.md", result.markdown(command, seconds, sum(ctx.costs.values())))
     write_html(ctx, result, command, seconds)
     payload = {"recipe": result.name, "title": result.title, "quick": ctx.quick, "wall_s": round(seconds, 1),
+               "training_s": round(sum(ctx.costs.values()), 1),
                "machine": machine(), "numbers": result.numbers, "findings": result.findings,
                "tables": [t.to_dict() for t in result.tables]}
     rundir.write_json(ctx.out / "result.json", payload)

@@ -53,7 +53,7 @@ def run(ctx: Context) -> RecipeResult:
             extra = ["eval.target=1.0", "eval.every=25"] if stop else []
             cfg = ctx.config(ORIGINAL).with_overrides([f"{k}={v}" for k, v in overrides.items()] + [f"seed={seed}"] + extra)
             s = ctx.train(f"{label.replace(' ', '_')}-s{seed}", cfg).summary
-            finals.append(s["test_exact_match"])
+            finals.append(round(s["test_exact_match"], 4))
             losses.append(s["train_loss"])
             solved += s["test_exact_match"] == 1.0
         acc, ci = mean_ci(finals)

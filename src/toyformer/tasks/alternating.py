@@ -29,6 +29,8 @@ class Alternating:
     default_layout: ClassVar[str] = "seq2seq"
     holdout: ClassVar[bool] = False  # two distinct examples per length
     description: ClassVar[str] = "continue an alternating 1 0 1 0 sequence (R3)"
+    # evaluation is one cheap pass: check often, so that training stops soon after it is solved
+    config_defaults: ClassVar[dict] = {"eval": {"every": 20}}
 
     def __post_init__(self):
         check_range("task.length", self.length, 1)

@@ -30,6 +30,8 @@ class CountOnes:
     default_layout: ClassVar[str] = "classifier"
     holdout: ClassVar[bool] = False  # 10 distinct inputs: the test set is all of them
     description: ClassVar[str] = "count the ones in a bit string (R0)"
+    # evaluation is one cheap pass: check often, so that training stops soon after it is solved
+    config_defaults: ClassVar[dict] = {"eval": {"every": 20}}
 
     def __post_init__(self):
         check_range("task.length", self.length, 1, 512)

@@ -32,6 +32,8 @@ class ModularArithmetic:
     default_layout: ClassVar[str] = "classifier"
     holdout: ClassVar[bool] = True
     description: ClassVar[str] = "a op b mod p, the grokking task"
+    # evaluation is one cheap pass: check often, so that training stops soon after it is solved
+    config_defaults: ClassVar[dict] = {"eval": {"every": 20}}
 
     def __post_init__(self):
         check_range("task.modulus", self.modulus, 2, 500)

@@ -32,6 +32,8 @@ class Reverse:
     default_layout: ClassVar[str] = "tagger"
     holdout: ClassVar[bool] = True
     description: ClassVar[str] = "reverse a sequence of symbols (R2)"
+    # evaluation is one cheap pass: check often, so that training stops soon after it is solved
+    config_defaults: ClassVar[dict] = {"eval": {"every": 20}}
 
     def __post_init__(self):
         check_range("task.length", self.length, 1)

@@ -1,0 +1,119 @@
+"""Benchmarks (outside src/, run from the repository root): the analytic FLOP count, the
+plain-PyTorch baselines, and the command end to end. No timing assertions."""
+
+import json
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchmarks.__main__ import main
+from benchmarks.baselines import BASELINES, CountOnesModel, TableModel, CalculatorModel, FormulaDataset, formulas
+from benchmarks.flops import batch_flops, forward_flops
+from benchmarks.peak import peak_gflops
+from toyformer import RunConfig, record_attention
+from toyformer.data import format_batch
+from toyformer.training import build
+
+
+def test_flops_by_hand():
+    # reverse of length 4, tagger, d 8, ff 16, vocabulary 15, one layer, one example:
+    # q and out 2*4*8*8 each, keys+values 2*4*8*16, scores and A.V 2 * 2*4*4*8,
+    # feed-forward 2 * 2*4*8*16, output layer 2*4*8*15
+    hand = 512 + 1024 + 512 + 512 + 2048 + 960
+    cfg = RunConfig.from_dict({"task": {"name": "reverse", "length": 4},
+                               "model": {"d_model": 8, "n_heads": 2, "n_layers": 1, "d_ff": 16}})
+    assert forward_flops(cfg.model, "tagger", vocab_size=15, batch=1, t_in=4) == hand
+    assert forward_flops(cfg.model, "tagger", vocab_size=15, batch=3, t_in=4) == 3 * hand
+
+
+@pytest.mark.parametrize("task,layout,model", [
+    ("reverse", "tagger", {}), ("reverse", "masked", {"head_hidden": [24]}), ("arithmetic", "seq2seq", {}),
+    ("addition", "causal", {}), ("count_ones", "classifier", {"pooling": "flatten", "head_hidden": [64, 16]}),
+    ("lookup_table", "classifier", {"pooling": "slot", "causal_encoder": True}),
+])
+def test_flops_match_torch_flop_counter(task, layout, model):
+    """The analytic count equals torch's own count of every matmul of a forward pass (attention
+    recorded, so that its products run as plain matmuls that the counter sees)."""
+    cfg = RunConfig.from_dict({"task": task, "layout": layout, "eval": {"val_size": 16, "test_size": 16},
+                               "model": {"d_model": 16, "n_heads": 2, "n_layers": 2, "d_ff": 24, **model}})
+    run = build(cfg, "cpu")
+    batch = format_batch(run.splits.val[:8], layout, cfg.data.sep)
+    with record_attention(run.model), FlopCounterMode(display=False) as counter:
+        run.model(batch)
+    assert batch_flops(cfg, batch, len(run.task.vocab)) == counter.get_total_flops()
+
+
+def test_baseline_models_shapes():
+    assert CountOnesModel()(torch.ones(4, 10, dtype=torch.long)).shape == (4, 20)
+    assert TableModel()(torch.randint(30, (5, 2))).shape == (5, 30)
+    src, tgt = FormulaDataset(formulas(3))[0]
+    assert src.shape == (9,) and tgt.shape == (5,)
+    assert CalculatorModel()(src[None], tgt[None]).shape == (1, 5, 15)
+
+
+def test_formulas_are_right():
+    for q, a in formulas(50, seed=1):
+        assert eval(q.replace("--", "+")) == int(a)  # noqa: S307 - our own digits and signs
+
+
+@pytest.mark.parametrize("name", ["r1", "r4"])
+def test_baselines_train(name):
+    ref = BASELINES[name](seed=0)
+    before = [p.detach().clone() for p in ref.model.parameters()]
+    assert ref.train_steps(2) == 2 * ref.batch_size
+    assert any(not torch.equal(a, b) for a, b in zip(before, ref.model.parameters()))
+
+
+def test_peak_is_positive():
+    r = peak_gflops(n=64, repeats=2)
+    assert r["gflops"] > 0 and r["threads"] == torch.get_num_threads()
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["throughput", "--quick", "--out", str(out), "--markdown", str(tmp_path / "bench.md")]) == 0
+    result = json.loads(out.read_text())
+    tp = result["throughput"]
+    assert set(tp["comparisons"]) == {"r0", "r1", "r4"}
+    for comp in tp["comparisons"].values():
+        assert comp["contenders"]["pytorch"]["ratio_vs_pytorch"] == 1.0
+        assert comp["contenders"]["toyformer fp32"]["samples_per_s"] > 0
+    limit = tp["machine_limit"]
+    assert limit["peak"]["gflops"] > 0 and limit["train_flops_per_step"] > 0 and limit["peak_rss_mib"] > 0
+    assert 0 < limit["contenders"]["fp32"]["fraction_of_peak"]
+    assert {"cpu", "torch_threads"} <= set(result["machine"])
+    assert "Training throughput" in capsys.readouterr().out and (tmp_path / "bench.md").is_file()
+
+
+def test_time_to_solve_quick(tmp_path):
+    out = tmp_path / "tts.json"
+    assert main(["time-to-solve", "--quick", "--tasks", "parity,copy", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["time-to-solve"]["rows"]
+    assert [r["task"] for r in rows] == ["parity", "copy"]
+    assert all({"solved_at_s", "steps", "test_exact_match", "layout"} <= set(r) for r in rows)
+
+
+def test_bad_device_is_one_line_error(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    assert main(["peak", "--device", "cuda"]) == 2
+    assert "allowed here: cpu" in capsys.readouterr().err
+
+
+def test_toyformer_bench_delegates(tmp_path, capsys):
+    from toyformer.cli import main as toyformer_main
+
+    out = tmp_path / "peak.json"
+    assert toyformer_main(["bench", "peak", "--quick", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["peak"]["float32"]["gflops"] > 0
+    assert "Matrix-multiply peak" in capsys.readouterr().out
+
+
+def test_toyformer_bench_outside_the_repository(tmp_path, monkeypatch, capsys):
+    from toyformer.cli import main as toyformer_main
+
+    monkeypatch.chdir(tmp_path)
+    assert toyformer_main(["bench", "peak"]) == 2
+    assert "repository root" in capsys.readouterr().err

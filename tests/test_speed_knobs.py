@@ -1,0 +1,53 @@
+"""The speed knobs: train.precision (autocast on the run's device type) and train.compile."""
+
+import math
+
+import pytest
+import torch
+
+from conftest import small_config
+from toyformer import ConfigError, train
+from toyformer.training import TrainStep, build
+
+
+def test_bf16_trains_on_the_run_device():
+    cfg = small_config(train={"steps": 20, "precision": "bf16"}, eval={"every": 10})
+    stepper = TrainStep(build(cfg, "cpu"))
+    assert stepper.autocast == {"device_type": "cpu", "dtype": torch.bfloat16, "enabled": True}
+    run = train(cfg, device="cpu")
+    assert math.isfinite(run.summary["train_loss"])
+    assert all(p.dtype == torch.float32 for p in run.model.parameters())  # weights stay fp32
+
+
+def test_fp32_is_the_default_and_bad_precision_is_rejected():
+    assert TrainStep(build(small_config(), "cpu")).autocast["enabled"] is False
+    with pytest.raises(ConfigError, match="allowed: fp32, bf16"):
+        small_config(train={"precision": "fp16"})
+
+
+def test_compile_wraps_the_model(monkeypatch):
+    compiled = []
+
+    def fake_compile(model):  # torch.compile itself takes minutes on a small CPU: record the call
+        compiled.append(model)
+        return model
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    run = train(small_config(train={"steps": 10, "compile": True}, eval={"every": 10}))
+    assert compiled == [run.model]
+    train(small_config(train={"steps": 10}, eval={"every": 10}))
+    assert len(compiled) == 1  # compile=false (the default) never compiles
+
+
+def test_the_loop_runs_train_step(monkeypatch):
+    """The throughput benchmark times TrainStep: it must be what the training loop runs."""
+    calls = []
+    original = TrainStep.__call__
+
+    def counted(self, step):
+        calls.append(step)
+        return original(self, step)
+
+    monkeypatch.setattr(TrainStep, "__call__", counted)
+    run = train(small_config(train={"steps": 12}, eval={"every": 4}))
+    assert calls == list(range(12)) and run.summary["steps"] == 12
