@@ -137,6 +137,19 @@ def train_replicas(config: RunConfig | None, k: int | None = None, out_dir: str 
     return result
 
 
+def train_replicas_into(run_dir: str | Path, config: RunConfig, k: int, quiet: bool = True,
+                        device: str | None = None) -> tuple[Replicas, str]:
+    """Make ``run_dir`` a finished run of ``k`` replicas of ``config``, as ``training.train_into``
+    does for one run: load it when finished (``"done"``), continue it from its checkpoint when
+    started (``"resumed"``), train it otherwise (``"trained"``); this is how sweeps train replicas."""
+    run_dir = Path(run_dir)
+    if (run_dir / "summary.json").is_file():
+        return load_replicas(run_dir, device), "done"
+    if (run_dir / "replicas.json").is_file():
+        return train_replicas(None, out_dir=run_dir, resume=True, quiet=quiet, device=device), "resumed"
+    return train_replicas(config, k, out_dir=run_dir, quiet=quiet, device=device), "trained"
+
+
 def _read_meta(out: Path) -> dict:
     path = out / "replicas.json"
     if not path.is_file():

@@ -43,7 +43,8 @@ def _plots(result) -> list[tuple[str, bytes]]:
 def _page(result, figures: list[tuple[str, bytes]]) -> str:
     counts = result.to_dict()["counts"]
     headline = report.cards([
-        ("points", len(result.points), f"{len(result.spec.seeds) or 1} seed(s) each"),
+        ("points", len(result.points), f"{len(result.spec.seeds) or 1} seed(s) each"
+                                       + (f", {result.spec.replicas} replicas per seed" if result.spec.replicas > 1 else "")),
         ("trained now", counts["trained"] + counts["resumed"], f"{counts['resumed']} resumed"),
         ("finished before", counts["done"], "skipped"),
         ("failed", counts["failed"], "see the points"),
@@ -62,10 +63,10 @@ def _page(result, figures: list[tuple[str, bytes]]) -> str:
     headers = ["point", "status", "test token acc", "test exact match", "solved at step", "steps", "wall s", "run dir"]
     rows = []
     for p in result.points:
-        s = p.summary or {}
+        s = p.numbers()
         status = report.Html(f'<span class="{"no" if p.error else "ok"}">{report.esc(p.status)}</span>')
-        rows.append([p.point.name, status, fmt(s.get("test_token_acc")), fmt(s.get("test_exact_match")),
-                     s.get("solved_at_step"), s.get("steps"), s.get("wall_s"), _relative(p.run_dir, result.out)])
+        shown = [_with_ci(s, k) for k in ("test_token_acc", "test_exact_match", "solved_at_step", "steps")]
+        rows.append([p.point.name, status, *shown, s.get("wall_s"), _relative(p.run_dir, result.out)])
     sections.append(report.Section("Points", report.table(headers, rows)))
     if result.failed:
         items = report.table(["point", "error"], [[p.point.name, p.error] for p in result.failed])
@@ -74,6 +75,12 @@ def _page(result, figures: list[tuple[str, bytes]]) -> str:
     sections.append(report.Section("Spec", report.Html(f"<pre>{report.esc(spec)}</pre>")))
     store = f" · results store {result.store}" if result.store else ""
     return report.render(f"Sweep {result.spec.name}", headline, sections, subtitle=f"{result.out}{store}")
+
+
+def _with_ci(numbers: dict, key: str) -> str:
+    """A point's number; for replicas, their mean ± 95% CI."""
+    value, ci = numbers.get(key), numbers.get("ci95", {}).get(key)
+    return fmt(value) if ci is None or value is None else f"{value:.4g} ± {ci:.2g}"
 
 
 def _relative(path: Path, root: Path) -> str:

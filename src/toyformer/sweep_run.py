@@ -14,6 +14,10 @@ A point is finished when its ``summary.json`` exists; a killed sweep run again s
 continues started points from their checkpoints and trains the rest. A point directory trained
 with a different config (the spec was edited) is an error, never silently reused.
 
+With ``replicas: K`` each point is one batched replica run (``replicas.train_replicas``) of seeds
+``seed .. seed+K-1`` in its run directory (``runs/<point>/replicas/<i>``); each replica is recorded
+as its own row and is one value of its table cell, which then shows mean ± 95% CI (n=K).
+
 >>> result = toyformer.sweep("examples/sweeps/r2_reverse.yaml", workers=2)   # doctest: +SKIP
 >>> print(result.table.markdown())                                           # doctest: +SKIP
 """
@@ -45,22 +49,44 @@ SHOWN = ("test_token_acc", "test_exact_match", "solved_at_step", "steps", "wall_
 
 @dataclass
 class PointResult:
-    """What happened to one point: ``done`` (finished before), ``trained``, ``resumed`` or ``failed``."""
+    """What happened to one point: ``done`` (finished before), ``trained``, ``resumed`` or ``failed``.
+    A replica point's ``summary`` is the replica run's (``replicas``, ``mean``, ``ci95``) and
+    ``replicas`` holds each replica's ``{"config", "summary", "run_dir"}``."""
 
     point: Point
     run_dir: Path
     status: str
     summary: dict | None = None
     error: str | None = None
+    replicas: list[dict] | None = None
 
-    def row(self) -> dict:
-        return {**result_row(self.point.config.to_dict(), self.summary), "point": self.point.name,
-                "run_dir": str(self.run_dir)}
+    def members(self) -> list[tuple[dict, dict, Path]]:
+        """``(config, summary, run_dir)`` of the point's run, or of each of its replicas."""
+        if self.summary is None:
+            return []
+        if self.replicas is None:
+            return [(self.point.config.to_dict(), self.summary, self.run_dir)]
+        return [(r["config"], r["summary"], Path(r["run_dir"])) for r in self.replicas]
+
+    def rows(self) -> list[dict]:
+        """The store's rows of the point: one per run (per replica)."""
+        members = self.members()
+        return [{**result_row(config, summary), "point": self.point.name, "run_dir": str(run_dir), "replica": i,
+                 "n_replicas": len(members)} for i, (config, summary, run_dir) in enumerate(members)]
+
+    def numbers(self) -> dict:
+        """The headline numbers (``SHOWN``): the run's, or the replicas' mean (with ``ci95`` and ``replicas``)."""
+        if not self.summary:
+            return {}
+        if self.replicas is None:
+            return {k: self.summary.get(k) for k in SHOWN}
+        mean, ci = self.summary["mean"], self.summary["ci95"]
+        return {**{k: mean.get(k) for k in SHOWN}, "wall_s": self.summary.get("wall_s"), "replicas": len(self.replicas),
+                "ci95": {k: ci[k] for k in SHOWN if k in ci}}
 
     def to_dict(self) -> dict:
-        numbers = {k: self.summary.get(k) for k in SHOWN} if self.summary else {}
         return {"name": self.point.name, "overrides": list(self.point.overrides), "seed": self.point.seed,
-                "status": self.status, "run_dir": str(self.run_dir), "error": self.error, **numbers}
+                "status": self.status, "run_dir": str(self.run_dir), "error": self.error, **self.numbers()}
 
 
 @dataclass
@@ -79,8 +105,8 @@ class SweepResult:
         return [p for p in self.points if p.status == "failed"]
 
     def rows(self) -> list[dict]:
-        """One dict per finished point: flattened config and metrics (as the store's rows)."""
-        return [p.row() for p in self.points if p.summary is not None]
+        """One dict per finished run (per replica): flattened config and metrics (as the store's rows)."""
+        return [row for p in self.points for row in p.rows()]
 
     def to_dict(self) -> dict:
         return {"sweep": self.spec.name, "out": str(self.out), "executor": self.executor, "wall_s": round(self.wall_s, 2),
@@ -90,30 +116,39 @@ class SweepResult:
                 "table": self.table.to_dict() if self.table else None, "plots": [str(p) for p in self.plots]}
 
 
-def run_point(config: dict, run_dir: str, quiet: bool = True, task_files: tuple[str, ...] = ()) -> dict:
-    """Train one point into ``run_dir`` (continuing it if started); runs in the worker, which first
-    loads the user's ``task_files`` if it does not know the task. Returns the status, the summary,
-    and the machine and toyformer revision it ran with (the client records them)."""
+def run_point(config: dict, run_dir: str, quiet: bool = True, task_files: tuple[str, ...] = (), replicas: int = 1) -> dict:
+    """Train one point into ``run_dir`` (continuing it if started), as one run or as ``replicas``
+    batched replicas; runs in the worker, which first loads the user's ``task_files`` if it does
+    not know the task. Returns the status, the summary (and each replica's config, summary and run
+    directory), and the machine and toyformer revision it ran with (the client records them)."""
+    from toyformer.replicas import train_replicas_into
     from toyformer.tasks import list_tasks, load_task_file
     from toyformer.training import train_into
 
     if config["task"]["name"] not in list_tasks():
         for path in task_files:
             load_task_file(path)
-
-    run, status = train_into(run_dir, RunConfig.from_dict(config), quiet=quiet)
-    return {"status": status, "summary": run.summary, "machine": machine_info(str(run.device)), "git_rev": git_revision()}
+    info = {"git_rev": git_revision()}
+    if replicas == 1:
+        run, status = train_into(run_dir, RunConfig.from_dict(config), quiet=quiet)
+        return {"status": status, "summary": run.summary, "machine": machine_info(str(run.device)), **info}
+    rep, status = train_replicas_into(run_dir, RunConfig.from_dict(config), replicas, quiet=quiet)
+    members = [{"config": r.config.to_dict(), "summary": r.summary, "run_dir": str(r.run_dir)} for r in rep.runs]
+    return {"status": status, "summary": rep.summary, "replicas": members, "machine": machine_info(str(rep.runs[0].device)),
+            **info}
 
 
 def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | None = None, store=DEFAULT_STORE,
-          quiet: bool = True, log=None, task_files: list[str | Path] = ()) -> SweepResult:
+          quiet: bool = True, log=None, task_files: list[str | Path] = (), replicas: int | None = None) -> SweepResult:
     """Run every point of ``spec`` (a sweep file path, a dict or a ``SweepSpec``) into ``out``
     (default ``runs/sweeps/NAME``) in process, in ``workers`` local processes, or on the Dask
     scheduler at ``cluster``; record each run in ``store`` (a path, a ``ResultsStore``, None for no
     recording; default ``$TOYFORMER_RESULTS`` or ``runs/results.sqlite``); write the table, plots
     and ``report.html``. ``log(line)`` is told about each point as it finishes. ``task_files``: the
-    user's task files (already loaded here), which worker processes load too."""
-    spec = spec if isinstance(spec, SweepSpec) else load_sweep(spec)
+    user's task files (already loaded here), which worker processes load too. ``replicas``
+    overrides the spec's ``replicas: K`` (each point K batched replicas, seeds seed .. seed+K-1)."""
+    spec = (spec if isinstance(spec, SweepSpec) else load_sweep(spec)).with_replicas(replicas)
+    k = spec.replicas
     points = spec.expand()  # every point validated before anything runs
     check_buildable(points)
     out = Path(out) if out is not None else Path("runs/sweeps") / spec.name
@@ -126,11 +161,11 @@ def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | 
     jobs: list[tuple[int, dict]] = []
     for i, p in enumerate(points):
         run_dir = (out / "runs" / p.name).resolve()
-        _check_same_config(p, run_dir)
+        _check_same_config(p, run_dir, k)
         if (run_dir / "summary.json").is_file():
-            results[i] = PointResult(p, run_dir, "done", rundir.read_json(run_dir / "summary.json"))
+            results[i] = _finished_before(p, run_dir, k)
         else:
-            jobs.append((i, {"config": p.config.to_dict(), "run_dir": str(run_dir), "quiet": quiet,
+            jobs.append((i, {"config": p.config.to_dict(), "run_dir": str(run_dir), "quiet": quiet, "replicas": k,
                              "task_files": tuple(str(Path(f).resolve()) for f in task_files)}))
     (out / "runs").mkdir(parents=True, exist_ok=True)
     log(f"sweep {spec.name}: {len(points)} points, {len(points) - len(jobs)} finished before, "
@@ -143,7 +178,7 @@ def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | 
         if error is not None:
             results[i] = PointResult(points[i], run_dir, "failed", error=error)
         else:
-            results[i] = PointResult(points[i], run_dir, res["status"], res["summary"])
+            results[i] = PointResult(points[i], run_dir, res["status"], res["summary"], replicas=res.get("replicas"))
             _record(store, spec, results[i], res["machine"], res["git_rev"])
         finished += 1
         log(f"[{finished}/{len(points)}] {_line(results[i])}")
@@ -164,7 +199,8 @@ def table_settings(spec: SweepSpec, points: list[Point]) -> dict:
     base = points[0].config
     known = list(flatten_config(base.to_dict())) + list(METRICS)
     swept = [f for f in spec.swept_fields() if f != "seed"]
-    default_rows = (swept[:-1] if len(swept) > 1 else swept) or (["seed"] if len(points) > 1 else ["task.name"])
+    by_seed = len(points) > 1 and spec.replicas == 1  # a replica's seed is its own: seed rows would split the cells
+    default_rows = (swept[:-1] if len(swept) > 1 else swept) or (["seed"] if by_seed else ["task.name"])
     rows = spec.table.get("rows") or default_rows
     cols = spec.table.get("cols", swept[-1] if len(swept) > 1 and "rows" not in spec.table else None)
     value = spec.table.get("value") or f"test_{base.eval.target_metric}"
@@ -205,10 +241,26 @@ def check_buildable(points: list[Point]) -> None:
             raise ConfigError(f"sweep point {p.name}: {exc}") from None
 
 
-def _check_same_config(point: Point, run_dir: Path) -> None:
-    if not (run_dir / "config.json").is_file():
+def _finished_before(point: Point, run_dir: Path, k: int) -> PointResult:
+    """A point whose ``summary.json`` exists, read from its directory (each replica's too)."""
+    members = None
+    if k > 1:
+        dirs = [run_dir / "replicas" / str(i) for i in range(k)]
+        members = [{"config": rundir.read_config(d), "summary": rundir.read_json(d / "summary.json"), "run_dir": str(d)}
+                   for d in dirs]
+    return PointResult(point, run_dir, "done", rundir.read_json(run_dir / "summary.json"), replicas=members)
+
+
+def _check_same_config(point: Point, run_dir: Path, k: int) -> None:
+    meta = run_dir / "replicas.json"
+    had_k = rundir.read_json(meta)["k"] if meta.is_file() else 1 if (run_dir / "config.json").is_file() else None
+    if had_k is None:
         return
-    had = flatten_config(RunConfig.from_dict(rundir.read_config(run_dir)).to_dict())
+    if had_k != k:
+        raise ConfigError(f"{str(run_dir)!r} was trained with replicas: {had_k}, not {k}; "
+                          "remove it or choose another --out")
+    config = rundir.read_json(meta)["config"] if k > 1 else rundir.read_config(run_dir)
+    had = flatten_config(RunConfig.from_dict(config).to_dict())
     want = flatten_config(point.config.to_dict())
     diff = [f"{k}: {had.get(k)!r} != {want.get(k)!r}" for k in dict.fromkeys([*want, *had]) if had.get(k) != want.get(k)]
     if diff:
@@ -219,9 +271,11 @@ def _check_same_config(point: Point, run_dir: Path) -> None:
 def _record(store: ResultsStore | None, spec: SweepSpec, res: PointResult, machine: str | None, git_rev: str | None):
     if store is None:
         return
+    members = res.members()
     try:
-        store.record_summary(res.point.config.to_dict(), res.summary, res.run_dir, source="sweep", sweep=spec.name,
-                             point=res.point.name, machine=machine, git_rev=git_rev)
+        for i, (config, summary, run_dir) in enumerate(members):
+            store.record_summary(config, summary, run_dir, source="sweep", sweep=spec.name, point=res.point.name,
+                                 replica=i, n_replicas=len(members), machine=machine, git_rev=git_rev)
     except Exception as exc:  # noqa: BLE001 - a store failure must not lose the sweep's results
         warn_not_recorded(store, exc)
 
@@ -236,13 +290,14 @@ def _record_done(store: ResultsStore | None, spec: SweepSpec, done: list[PointRe
         warn_not_recorded(store, exc)
         return
     for res in done:
-        if str(res.run_dir) not in have:
+        if any(str(run_dir) not in have for _, _, run_dir in res.members()):
             _record(store, spec, res, None, None)
 
 
 def _line(res: PointResult) -> str:
     if res.error:
         return f"{res.point.name}: failed: {res.error}"
-    s = res.summary
-    return (f"{res.point.name}: {res.status}, test_token_acc {s['test_token_acc']:.4f}, "
-            f"test_exact_match {s['test_exact_match']:.4f}, {s['steps']} steps, {s['wall_s']:.1f} s")
+    s = res.numbers()
+    of = f" (mean of {s['replicas']} replicas)" if "replicas" in s else ""
+    return (f"{res.point.name}: {res.status}{of}, test_token_acc {s['test_token_acc']:.4f}, "
+            f"test_exact_match {s['test_exact_match']:.4f}, {s['steps']:.0f} steps, {s['wall_s']:.1f} s")

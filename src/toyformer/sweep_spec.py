@@ -7,6 +7,7 @@
     grid: {task.length: [10, 20], model.d_model: [32, 64]}   # cartesian product; keys as for --set
     points: [{model.norm: post}, {model.norm: pre}]           # optional; a product with the grid
     seeds: [0, 1, 2]
+    replicas: 4                               # optional: each point is 4 batched replicas, seeds seed..seed+3
     table: {rows: task.length, cols: model.d_model, value: test_exact_match}
     plot: {x: task.length, y: test_token_acc, lines: model.d_model}   # or a list of plots
 
@@ -26,13 +27,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from toyformer.config import RunConfig, read_config_file
 from toyformer.errors import ConfigError
 
-KEYS = ("name", "base", "grid", "points", "seeds", "table", "plot")
+KEYS = ("name", "base", "grid", "points", "seeds", "replicas", "table", "plot")
 TABLE_KEYS = ("rows", "cols", "value")
 PLOT_KEYS = ("x", "y", "lines")
 SAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
@@ -61,17 +62,21 @@ class SweepSpec:
     seeds: list = field(default_factory=list)
     table: dict = field(default_factory=dict)
     plots: list = field(default_factory=list)
+    replicas: int = 1  # K > 1: each point is K replicas (seeds seed .. seed+K-1) trained as one batched run
 
     def to_dict(self) -> dict:
         return {"name": self.name, "base": self.base, "grid": self.grid, "points": self.points, "seeds": self.seeds,
-                "table": self.table, "plot": self.plots}
+                "replicas": self.replicas, "table": self.table, "plot": self.plots}
+
+    def with_replicas(self, k: int | None) -> "SweepSpec":
+        """A copy whose points train ``k`` replicas each (``toyformer sweep --replicas K``); None: unchanged."""
+        return self if k is None else replace(self, replicas=replicas_value(k, "--replicas"))
 
     def with_base_overrides(self, overrides: list[str]) -> "SweepSpec":
         """A copy whose base config has ``key=value`` overrides applied (``toyformer sweep --set``)."""
         if not overrides:
             return self
-        base = RunConfig.from_dict(self.base).with_overrides(overrides).to_dict()
-        return SweepSpec(self.name, base, self.grid, self.points, self.seeds, self.table, self.plots)
+        return replace(self, base=RunConfig.from_dict(self.base).with_overrides(overrides).to_dict())
 
     def combinations(self) -> list[dict]:
         """Every grid x points combination as ``{key: value}`` (before seeds)."""
@@ -82,6 +87,7 @@ class SweepSpec:
         """All points (combinations x seeds), each validated; a bad key or value raises ConfigError."""
         base = RunConfig.from_dict(self.base)
         seeds = self.seeds or [base.seed]
+        self._check_seed_ranges(seeds)
         combos = self.combinations()
         swept = list(dict.fromkeys(k for c in combos for k in c))
         labels = _labels(swept)
@@ -100,6 +106,14 @@ class SweepSpec:
                 seen[name] = True
                 points.append(Point(name, overrides, seed, config, dict(combo)))
         return points
+
+    def _check_seed_ranges(self, seeds: list[int]) -> None:
+        """With replicas, seed s trains seeds s .. s+K-1: two listed seeds closer than K would train a run twice."""
+        ordered = sorted(seeds)
+        for a, b in zip(ordered, ordered[1:]):
+            if b - a < self.replicas:
+                raise ConfigError(f"sweep {self.name!r}: seeds {a} and {b} overlap with replicas: {self.replicas} "
+                                  f"(seeds {a}..{a + self.replicas - 1}); space the seeds by at least {self.replicas}")
 
     def swept_fields(self) -> list[str]:
         """The dotted config fields the sweep varies (grid and points keys), then ``seed`` if several."""
@@ -182,7 +196,15 @@ def load_sweep(source, name: str | None = None) -> SweepSpec:
         if "x" not in p or "y" not in p:
             raise ConfigError("a sweep 'plot' needs x and y, e.g. {x: task.length, y: test_token_acc, lines: model.d_model}")
     spec_name = str(data.get("name") or name or "sweep")
-    return SweepSpec(spec_name, base, grid, points, list(dict.fromkeys(seeds)), table, plots)
+    replicas = replicas_value(data.get("replicas", 1), f"sweep {spec_name!r}: replicas")
+    return SweepSpec(spec_name, base, grid, points, list(dict.fromkeys(seeds)), table, plots, replicas)
+
+
+def replicas_value(value, what: str) -> int:
+    """``value`` as a replica count (an integer >= 1), else a one-line ConfigError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{what}={value!r} is not allowed; allowed: an integer >= 1")
+    return value
 
 
 def _mapping(value, what: str, allowed: tuple[str, ...]) -> dict:

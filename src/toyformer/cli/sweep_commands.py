@@ -32,6 +32,8 @@ def register(sub) -> None:
     s.add_argument("--out", help="sweep directory (default: runs/sweeps/NAME)")
     s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of the base config, e.g. train.steps=100 (repeatable)")
+    s.add_argument("--replicas", type=int, metavar="K",
+                   help="train each point as K batched replicas (seeds seed..seed+K-1); overrides the spec's replicas")
     s.add_argument("--workers", type=int, default=1, help="local worker processes (default 1: in this process)")
     s.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://10.0.0.5:8786")
     add_store(s)
@@ -61,7 +63,7 @@ def cmd_sweep(args) -> int:
     spec = load_sweep(args.spec).with_base_overrides(args.overrides)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = sweep(spec, out=args.out, workers=args.workers, cluster=args.cluster, store=store_from_args(args),
-                   log=log, task_files=args.task_file)
+                   log=log, task_files=args.task_file, replicas=args.replicas)
     print(result.table.markdown() if result.table else "no point finished")
     for p in result.failed:
         print(f"failed: {p.point.name}: {p.error}")
