@@ -15,7 +15,8 @@ BASE = {"task": {"name": "reverse", "length": 6},
         "train": {"steps": 20, "warmup_steps": 2},
         "eval": {"every": 10, "val_size": 16, "test_size": 32, "target": None}}
 SPEC = {"name": "reps", "base": BASE, "grid": {"model.d_model": [8, 16]}, "replicas": 2,
-        "table": {"rows": "model.d_model", "value": "test_token_acc"}}
+        "table": {"rows": "model.d_model", "value": "test_token_acc"}, "plot": {"x": "model.d_model", "y": "test_token_acc"}}
+METRICS = ("seed", "test_token_acc", "test_exact_match", "train_loss", "steps")
 
 
 def test_replica_points_record_one_row_per_replica_and_resume(tmp_path):
@@ -36,7 +37,7 @@ def test_replica_points_record_one_row_per_replica_and_resume(tmp_path):
         assert ci == pytest.approx(saved["ci95"]["test_token_acc"])
     table = (out / "table.md").read_text()
     assert table.count("(n=2)") == 2 and "±" in table
-    assert "replicas per seed" in (out / "report.html").read_text()
+    assert "replicas per seed" in (out / "report.html").read_text() and (out / "test_token_acc_by_d_model.png").is_file()
 
     # a finished point is skipped; a killed one resumes from its checkpoint; nothing is recorded twice
     killed = first.points[1].run_dir
@@ -83,3 +84,20 @@ def test_seeds_spaced_by_k_and_the_default_table_pools_replicas():
     from toyformer.sweep_run import table_settings
 
     assert table_settings(spec, spec.expand())["rows"] == ["task.name"]  # not seed: each replica has its own
+
+
+@pytest.mark.slow
+def test_worker_processes_and_dask_train_replicas_as_in_process(tmp_path):
+    spec = {**SPEC, "grid": {"model.d_model": [16]}}
+    here = sweep(spec, out=tmp_path / "a", store=None)
+    there = sweep(spec, out=tmp_path / "b", workers=2, store=tmp_path / "r.sqlite")
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        dask = sweep(spec, out=tmp_path / "c", cluster=cluster.scheduler_address, store=tmp_path / "r.sqlite")
+    for result in (there, dask):
+        assert [p.status for p in result.points] == ["trained"]
+        numbers = lambda res: [{k: r[k] for k in METRICS} for r in res.points[0].summary["replicas"]]  # noqa: E731
+        assert numbers(result) == numbers(here)
+    rows = ResultsStore(tmp_path / "r.sqlite").query()
+    assert sorted((r["run_dir"].split("/")[-5], r["replica"]) for r in rows) == [("b", 0), ("b", 1), ("c", 0), ("c", 1)]
