@@ -15,7 +15,8 @@ BASE = {"task": {"name": "reverse", "length": 6},
         "train": {"steps": 20, "warmup_steps": 2},
         "eval": {"every": 10, "val_size": 16, "test_size": 32, "target": None}}
 SPEC = {"name": "reps", "base": BASE, "grid": {"model.d_model": [8, 16]}, "replicas": 2,
-        "table": {"rows": "model.d_model", "value": "test_token_acc"}, "plot": {"x": "model.d_model", "y": "test_token_acc"}}
+        "table": {"rows": "model.d_model", "value": "test_token_acc"},
+        "plot": {"x": "model.d_model", "y": "test_token_acc"}}
 METRICS = ("seed", "test_token_acc", "test_exact_match", "train_loss", "steps")
 
 
@@ -37,7 +38,8 @@ def test_replica_points_record_one_row_per_replica_and_resume(tmp_path):
         assert ci == pytest.approx(saved["ci95"]["test_token_acc"])
     table = (out / "table.md").read_text()
     assert table.count("(n=2)") == 2 and "±" in table
-    assert "replicas per seed" in (out / "report.html").read_text() and (out / "test_token_acc_by_d_model.png").is_file()
+    assert "replicas per seed" in (out / "report.html").read_text()
+    assert (out / "test_token_acc_by_d_model.png").is_file()
 
     # a finished point is skipped; a killed one resumes from its checkpoint; nothing is recorded twice
     killed = first.points[1].run_dir

@@ -42,9 +42,10 @@ def _plots(result) -> list[tuple[str, bytes]]:
 
 def _page(result, figures: list[tuple[str, bytes]]) -> str:
     counts = result.to_dict()["counts"]
+    k = result.spec.replicas
     headline = report.cards([
         ("points", len(result.points), f"{len(result.spec.seeds) or 1} seed(s) each"
-                                       + (f", {result.spec.replicas} replicas per seed" if result.spec.replicas > 1 else "")),
+                                       + (f", {k} replicas per seed" if k > 1 else "")),
         ("trained now", counts["trained"] + counts["resumed"], f"{counts['resumed']} resumed"),
         ("finished before", counts["done"], "skipped"),
         ("failed", counts["failed"], "see the points"),

@@ -116,7 +116,8 @@ class SweepResult:
                 "table": self.table.to_dict() if self.table else None, "plots": [str(p) for p in self.plots]}
 
 
-def run_point(config: dict, run_dir: str, quiet: bool = True, task_files: tuple[str, ...] = (), replicas: int = 1) -> dict:
+def run_point(config: dict, run_dir: str, quiet: bool = True, task_files: tuple[str, ...] = (),
+              replicas: int = 1) -> dict:
     """Train one point into ``run_dir`` (continuing it if started), as one run or as ``replicas``
     batched replicas; runs in the worker, which first loads the user's ``task_files`` if it does
     not know the task. Returns the status, the summary (and each replica's config, summary and run
@@ -128,14 +129,14 @@ def run_point(config: dict, run_dir: str, quiet: bool = True, task_files: tuple[
     if config["task"]["name"] not in list_tasks():
         for path in task_files:
             load_task_file(path)
-    info = {"git_rev": git_revision()}
     if replicas == 1:
         run, status = train_into(run_dir, RunConfig.from_dict(config), quiet=quiet)
-        return {"status": status, "summary": run.summary, "machine": machine_info(str(run.device)), **info}
+        return {"status": status, "summary": run.summary, "machine": machine_info(str(run.device)),
+                "git_rev": git_revision()}
     rep, status = train_replicas_into(run_dir, RunConfig.from_dict(config), replicas, quiet=quiet)
     members = [{"config": r.config.to_dict(), "summary": r.summary, "run_dir": str(r.run_dir)} for r in rep.runs]
-    return {"status": status, "summary": rep.summary, "replicas": members, "machine": machine_info(str(rep.runs[0].device)),
-            **info}
+    return {"status": status, "summary": rep.summary, "replicas": members,
+            "machine": machine_info(str(rep.runs[0].device)), "git_rev": git_revision()}
 
 
 def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | None = None, store=DEFAULT_STORE,
