@@ -4,6 +4,8 @@ that gets (nearly) every held-out formula right."""
 
 from __future__ import annotations
 
+import re
+
 import torch
 
 from toyformer.evaluation import evaluate_config
@@ -26,16 +28,19 @@ ORIGINAL = {
     "eval": {"every": 800, "val_size": 5_000, "test_size": 10_000, "target": None},
 }
 REPORTED = {"none": 0.440, "sinusoidal": 0.963}
-# Improved: fresh formulas every step (never a validation or test one), answers never cut
-# (trim=false: the same formulas, nothing cut off), pre-norm, wider feed-forward, warm-up +
-# cosine decay; stop once every validation formula is right.
+# Improved: the same model with sinusoidal encoding, trained on fresh formulas every step (never
+# a validation or test one), answers never cut (trim=false: the same formulas, nothing cut off),
+# no dropout, a higher learning rate with warm-up and cosine decay; stop once every validation
+# formula is right, or after 10 minutes. (Measured on the shared CPU: pre-norm, d 128 and learned
+# positions with GPT-2's small init all learned more slowly per second than this.)
 IMPROVED = {
     "task": {"name": "arithmetic", "complexity": 3, "trim": False},
     "layout": "seq2seq",
-    "model": {"d_model": 128, "n_layers": 3, "n_heads": 4, "d_ff": 512, "dropout": 0.0, "norm": "pre",
-              "positional": "learned"},
-    "data": {"batch_size": 128},
-    "train": {"steps": 8000, "lr": 1e-3, "warmup_steps": 200, "max_time_s": 600},
+    "model": {"d_model": 64, "n_layers": 2, "n_heads": 4, "d_ff": 64, "dropout": 0.0, "norm": "post",
+              "activation": "relu", "positional": "sinusoidal", "init": "torch"},
+    "data": {"batch_size": 125},
+    "train": {"steps": 12_000, "lr": 2e-3, "schedule": "cosine", "warmup_steps": 100, "min_lr_ratio": 0.0,
+              "weight_decay": 0.0, "beta2": 0.999, "grad_clip": None, "max_time_s": 600},
     "eval": {"every": 500, "val_size": 5_000, "test_size": 10_000, "target": 1.0},
 }
 
@@ -49,11 +54,36 @@ def training_overlap(run, steps: int) -> int:
     return sum(int(torch.isin(input_keys(data.batch(s).input), held).sum()) for s in range(steps))
 
 
+def _verdict(improved: dict, original: dict) -> str:
+    """Whether the improved run met the recipe's target (>= 99.9% exact match on validation and test)."""
+    met = min(improved["val_greedy"], improved["test_greedy"]) >= 0.999
+    if met:
+        return "Target met: at least 99.9% exact match on the validation formulas and on the fresh test formulas."
+    than = "beats" if improved["val_greedy"] > original["val_greedy"] else "does not beat"
+    return (f"Target (>= 99.9% exact match) not met: the improved configuration {than} the original "
+            f"({improved['val_greedy']:.4f} vs {original['val_greedy']:.4f} on validation).")
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def same_widths(task, ex) -> torch.Tensor:
+    """``[n]`` bool: whether the formula's two operands have the same number of digits."""
+    widths = [[len(d) for d in re.findall(r"\d+", "".join(task.vocab.decode(row).split()))] for row in ex.input]
+    return torch.tensor([len(w) == 2 and w[0] == w[1] for w in widths])
+
+
 def decoding(run, split) -> dict:
+    """Per-token accuracy and exact match of greedy and beam decoding on ``split``, and greedy
+    exact match on formulas whose operands have the same / a different number of digits."""
     ex = getattr(run.splits, split)
     greedy = evaluate_config(run.model, ex, run.config, run.device, decode="greedy")
     beam = evaluate_config(run.model, ex, run.config, run.device, decode="beam", beam_width=4)
-    return {"token_acc": greedy["token_acc"], "greedy": greedy["exact_match"], "beam": beam["exact_match"]}
+    same, right = same_widths(run.task, ex), greedy["row_correct"]
+    split_em = {k: right[m].float().mean().item() if m.any() else None for k, m in (("same", same), ("other", ~same))}
+    return {"token_acc": greedy["token_acc"], "greedy": greedy["exact_match"], "beam": beam["exact_match"],
+            "greedy_same_widths": split_em["same"], "greedy_other_widths": split_em["other"]}
 
 
 def run(ctx: Context) -> RecipeResult:
@@ -66,13 +96,14 @@ def run(ctx: Context) -> RecipeResult:
         val = decoding(r, "val")
         overlap = training_overlap(r, r.summary["steps"])
         rows.append([f"as described, positional {pe}", REPORTED[pe], val["token_acc"], val["greedy"], val["beam"],
-                     overlap, r.summary["wall_s"]])
+                     val["greedy_same_widths"], val["greedy_other_widths"], overlap, r.summary["wall_s"]])
         numbers[f"as_described_{pe}"] = {"reported_val_token_acc": REPORTED[pe], **{f"val_{k}": v for k, v in val.items()},
                                          "train_val_test_overlap": overlap, "wall_s": r.summary["wall_s"]}
     improved = ctx.train("improved", ctx.config(IMPROVED, {"train.max_time_s": 5}))
     val, test = decoding(improved, "val"), decoding(improved, "test")
     overlap = training_overlap(improved, improved.summary["steps"])
-    rows.append(["improved", None, val["token_acc"], val["greedy"], val["beam"], overlap, improved.summary["wall_s"]])
+    rows.append(["improved", None, val["token_acc"], val["greedy"], val["beam"], val["greedy_same_widths"],
+                 val["greedy_other_widths"], overlap, improved.summary["wall_s"]])
     numbers["improved"] = {**{f"val_{k}": v for k, v in val.items()}, **{f"test_{k}": v for k, v in test.items()},
                            "train_val_test_overlap": overlap, "steps": improved.summary["steps"],
                            "solved_at_step": improved.summary["solved_at_step"],
@@ -80,7 +111,8 @@ def run(ctx: Context) -> RecipeResult:
     res.tables.append(Table(
         "Validation (5,000 formulas): per-token accuracy and exact match",
         ["configuration", "reported token acc", "token acc", "exact (greedy)", "exact (beam 4)",
-         "training inputs that are val/test inputs", "wall s"], rows,
+         "exact, operands of equal width", "exact, unequal width", "training inputs that are val/test inputs",
+         "wall s"], rows,
         note=f"Improved on 10,000 fresh test formulas: exact match {test['greedy']:.4f} greedy, "
              f"{test['beam']:.4f} beam, token accuracy {test['token_acc']:.4f}. The overlap column replays "
              f"every training batch and counts inputs equal to a validation or test input."))
@@ -102,6 +134,13 @@ def run(ctx: Context) -> RecipeResult:
         f"{numbers['improved']['test_greedy']:.4f} on 10,000 fresh ones, after {numbers['improved']['steps']} steps "
         f"({numbers['improved']['wall_s']:.0f} s). It trains on fresh formulas, none of them a validation or test "
         f"formula (replayed and counted: {overlap}).",
+        f"Where the errors are: improved exact match is {_fmt(numbers['improved']['val_greedy_same_widths'])} on "
+        f"formulas whose operands have the same number of digits and "
+        f"{_fmt(numbers['improved']['val_greedy_other_widths'])} on the others (as described with sinusoidal "
+        f"encoding: {_fmt(on['val_greedy_same_widths'])} vs {_fmt(on['val_greedy_other_widths'])}). With "
+        f"positions counted from the left, the units digits of '279+13' sit at different positions than those of "
+        f"'279+130': the model has to learn the alignment for every pair of widths.",
+        _verdict(numbers["improved"], on),
     ]
     res.numbers = numbers
     return res
