@@ -7,7 +7,7 @@ import pytest
 import toyformer
 from toyformer import RunConfig
 
-SOLVED_BY_DEFAULT = ["parity"]
+SOLVED_BY_DEFAULT = ["parity", "modular_arithmetic"]
 
 
 @pytest.mark.slow
