@@ -40,6 +40,10 @@ class Addition:
     numeric: ClassVar[bool] = True  # digit tokens: model.positional=abacus applies
     length_param: ClassVar[str] = "digits"  # what `toyformer eval --lengths` varies
     min_length_param: ClassVar[str] = "min_digits"
+    # Digit places as relative positions (operand digits aligned by significance whatever their
+    # lengths) and a third layer: test exact match 0.74 after the default 2,000 steps instead of
+    # 0.43 with learned sequence positions, 0.90 after 5,000 (measured, seed 0); not yet 99.9%.
+    config_defaults: ClassVar[dict] = {"model": {"positional": "relative", "digit_positions": True, "n_layers": 3}}
 
     def __post_init__(self):
         check_range("task.digits", self.digits, 1, 1000)
