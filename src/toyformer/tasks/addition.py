@@ -40,14 +40,6 @@ class Addition:
     numeric: ClassVar[bool] = True  # digit tokens: model.positional=abacus applies
     length_param: ClassVar[str] = "digits"  # what `toyformer eval --lengths` varies
     min_length_param: ClassVar[str] = "min_digits"
-    # Digit places as relative positions (operand digits aligned by significance whatever their
-    # lengths), a third layer and more steps: test exact match 0.90 after 5,000 steps (130 s on
-    # one thread), against 0.43 after 2,000 with learned sequence positions and 2 layers (0.60
-    # after 2,000 with these settings); measured, seed 0. Not yet 99.9%.
-    config_defaults: ClassVar[dict] = {
-        "model": {"positional": "relative", "digit_positions": True, "n_layers": 3},
-        "train": {"steps": 5000},
-    }
 
     def __post_init__(self):
         check_range("task.digits", self.digits, 1, 1000)
