@@ -32,8 +32,15 @@ class ModularArithmetic:
     default_layout: ClassVar[str] = "classifier"
     holdout: ClassVar[bool] = True
     description: ClassVar[str] = "a op b mod p, the grokking task"
-    # evaluation is one cheap pass: check often, so that training stops soon after it is solved
-    config_defaults: ClassVar[dict] = {"eval": {"every": 20}}
+    # Grokking needs strong weight decay; one layer at lr 1e-3 generalises soonest (p=23: solved
+    # at 540 and 620 steps for seeds 0 and 2, measured; seed 1's 52 validation pairs are all
+    # right at step 700 while test is 0.92: the validation part of a 529-pair domain is small).
+    # Evaluation is one cheap pass: check often, so that training stops soon after it is solved.
+    config_defaults: ClassVar[dict] = {
+        "model": {"n_layers": 1},
+        "train": {"lr": 1e-3, "weight_decay": 1.0},
+        "eval": {"every": 20},
+    }
 
     def __post_init__(self):
         check_range("task.modulus", self.modulus, 2, 500)

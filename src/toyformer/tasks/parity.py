@@ -28,8 +28,15 @@ class Parity:
     default_layout: ClassVar[str] = "classifier"
     holdout: ClassVar[bool] = True
     description: ClassVar[str] = "parity of a bit string"
-    # evaluation is one cheap pass: check often, so that training stops soon after it is solved
-    config_defaults: ClassVar[dict] = {"eval": {"every": 20}}
+    # No positions: the model sees a bag of bits, so it can only answer from the count of ones,
+    # which is what generalises to held-out strings (every count is in the training part). Parity
+    # is not linear in the count: the head needs a hidden layer; PyTorch's (larger) initialisation
+    # leaves the chance plateau sooner (solved at 640-1120 steps for seeds 0-2, measured).
+    # Evaluation is one cheap pass: check often, so that training stops soon after it is solved.
+    config_defaults: ClassVar[dict] = {
+        "model": {"positional": "none", "head_hidden": [64], "init": "torch"},
+        "eval": {"every": 20},
+    }
 
     def __post_init__(self):
         check_range("task.length", self.length, 1)
