@@ -45,3 +45,19 @@ def test_recipe_list(capsys):
     assert main(["recipe", "list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in list_recipes())
+
+
+def test_r4_same_widths_matches_the_formulas_text():
+    import re
+
+    import torch
+
+    from toyformer.recipes.r4 import same_widths
+    from toyformer.tasks import get_task
+
+    task = get_task("arithmetic", complexity=3, trim=False)
+    ex = task.sample(500, torch.Generator().manual_seed(0))
+    widths = [[len(d) for d in re.findall(r"\d+", "".join(task.vocab.decode(row).split()))] for row in ex.input]
+    expected = torch.tensor([w[0] == w[1] for w in widths])
+    assert 0 < expected.sum() < len(expected)  # both kinds occur
+    assert torch.equal(same_widths(task, ex), expected)

@@ -4,11 +4,10 @@ that gets (nearly) every held-out formula right."""
 
 from __future__ import annotations
 
-import re
-
 import torch
 
 from toyformer.evaluation import evaluate_config
+from toyformer.models.abacus import digit_places
 from toyformer.plots import plot_run
 from toyformer.recipes.base import Context, RecipeResult, Table
 from toyformer.splits import TrainData, input_keys
@@ -69,9 +68,15 @@ def _fmt(value) -> str:
 
 
 def same_widths(task, ex) -> torch.Tensor:
-    """``[n]`` bool: whether the formula's two operands have the same number of digits."""
-    widths = [[len(d) for d in re.findall(r"\d+", "".join(task.vocab.decode(row).split()))] for row in ex.input]
-    return torch.tensor([len(w) == 2 and w[0] == w[1] for w in widths])
+    """``[n]`` bool: whether the formula's two operands have the same number of digits.
+
+    A number's width is the place (counted from the right) of its first digit."""
+    digits = torch.tensor([task.vocab.id(str(d)) for d in range(10)])
+    places = digit_places(ex.input, digits)  # [n, T]
+    starts = (places > 0) & (torch.cat([places[:, :1] * 0, places[:, :-1]], 1) == 0)  # [n, T] first digits
+    nth = starts.cumsum(-1) * starts  # [n, T]: 1 at the first number's start, 2 at the second's
+    first, second = ((places * (nth == i)).sum(-1) for i in (1, 2))  # [n]
+    return first == second
 
 
 def decoding(run, split) -> dict:
