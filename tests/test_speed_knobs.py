@@ -17,6 +17,8 @@ def test_bf16_trains_on_the_run_device():
     run = train(cfg, device="cpu")
     assert math.isfinite(run.summary["train_loss"])
     assert all(p.dtype == torch.float32 for p in run.model.parameters())  # weights stay fp32
+    fp32 = train(small_config(train={"steps": 20}, eval={"every": 10}), device="cpu")
+    assert run.summary["train_loss"] != fp32.summary["train_loss"]  # autocast really ran in bf16
 
 
 def test_fp32_is_the_default_and_bad_precision_is_rejected():
