@@ -58,6 +58,7 @@ class ModelConfig:
     positional: Literal["none", "sinusoidal", "learned", "rope", "alibi", "relative", "abacus"] = "learned"
     random_positions: bool = False  # training positions: a sorted random subset of 0..max_len-1
     digit_positions: bool = False  # position coupling: the scheme's positions are digit places (abacus.py)
+    positions_from: Literal["start", "both"] = "start"  # both: also encode each token's distance to the end
     relative_max_distance: int = 128  # relative: log buckets up to here; <= 8 clips distances instead
     attention_window: int | None = None  # self-attention only to keys at most this many positions away
     activation: Literal["relu", "gelu"] = "gelu"
@@ -92,6 +93,12 @@ class ModelConfig:
             raise ConfigError(
                 f"model.digit_positions=true does not apply to model.positional={self.positional!r} "
                 f"(abacus already indexes digit places); allowed with: sinusoidal, learned, rope, alibi, relative"
+            )
+        if self.positions_from == "both" and (self.positional not in ("sinusoidal", "learned")
+                                               or self.digit_positions or self.random_positions):
+            raise ConfigError(
+                f"model.positions_from='both' needs model.positional=sinusoidal or learned without digit or random "
+                f"positions, got model.positional={self.positional!r}"
             )
         if self.attention_window is not None and self.attention_window < 0:
             raise ConfigError(f"model.attention_window={self.attention_window} must be >= 0 or none")

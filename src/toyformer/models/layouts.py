@@ -185,6 +185,11 @@ def build_model(cfg, layout: str, task, widths: tuple[int, int]) -> nn.Module:
     check_fits(task.kind, layout, task.name)
     if cfg.pooling in ("flatten", "slot") and layout != "classifier":
         raise ConfigError(f"model.pooling={cfg.pooling!r} only applies to the classifier layout, not {layout!r}")
+    if cfg.positions_from == "both" and layout not in ("classifier", "tagger", "masked"):
+        raise ConfigError(
+            f"model.positions_from='both' needs the whole input at once; layout {layout!r} generates its "
+            f"answer; allowed layouts: classifier, tagger, masked"
+        )
     digit_ids = check_positional(cfg, task)
     vocab_size = len(task.vocab)
     max_len = cfg.max_len or 2 * max(widths) + 8

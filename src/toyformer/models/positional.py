@@ -29,6 +29,13 @@ With ``model.digit_positions`` (position coupling, Cho et al. 2024) every scheme
 places of ``abacus.py`` instead of sequence positions: ``learned`` on digit places is ``abacus``
 (a random offset per row while training), ``rope``/``alibi``/``relative`` then see distances
 between places (no offset: they ignore a common shift).
+
+With ``model.positions_from=both`` (encoder inputs only: classifier, tagger, masked) an absolute
+scheme also encodes each token's distance to the last real token: ``sinusoidal`` spends half of
+the channels on each count, ``learned`` adds a second table. A rule such as "position i reads the
+token i places from the end" (reversal) is then the same at every length, so it transfers from
+short training sequences to long ones (a length curriculum), as length-difference encodings do in
+length-controlled generation (Takase & Okazaki 2019).
 """
 
 from __future__ import annotations
@@ -61,6 +68,12 @@ def randomise(pos: torch.Tensor, max_len: int) -> torch.Tensor:
     return chosen.gather(1, pos)
 
 
+def from_end(tokens: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """``[B, T]`` tokens and their positions -> ``[B, T]`` real tokens after each one (0 at the last)."""
+    n_real = (tokens != PAD).sum(-1, keepdim=True)  # [B, 1]
+    return (n_real - 1 - pos).clamp(min=0)
+
+
 def sinusoidal(pos: torch.Tensor, d_model: int) -> torch.Tensor:
     """The fixed encoding of "Attention is all you need": ``[B, T]`` positions -> ``[B, T, d]``."""
     half = torch.arange(0, d_model, 2, device=pos.device, dtype=torch.float32)  # [d/2]
@@ -88,6 +101,8 @@ class Embedder(nn.Module):
         self.digits = cfg.positional == "abacus" or cfg.digit_positions  # positions are digit places
         self.absolute = cfg.positional in ("learned", "sinusoidal", "abacus")  # added to the embeddings
         self.pos = nn.Embedding(max_len, d) if cfg.positional in ("learned", "abacus") else None
+        self.both_ends = cfg.positions_from == "both"
+        self.pos_end = nn.Embedding(max_len, d) if self.both_ends and self.pos is not None else None
         if digit_ids is not None:  # abacus: which tokens are digits, and which are answer
             self.register_buffer("digit_ids", digit_ids, persistent=False)
             self.answer = answer
@@ -102,8 +117,14 @@ class Embedder(nn.Module):
 
     def forward(self, tokens: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T, d]
         x = self.tok(tokens)
+        end = from_end(tokens, pos) if self.both_ends else None  # [B, T]
         if self.pos is not None:
             x = x + self.pos(pos.clamp(max=self.max_len - 1))
+            if end is not None:
+                x = x + self.pos_end(end.clamp(max=self.max_len - 1))
+        elif self.positional == "sinusoidal" and end is not None:  # half the channels for each end
+            half = self.d_model // 2
+            x = x + torch.cat([sinusoidal(pos, self.d_model - half), sinusoidal(end, half)], -1)
         elif self.positional == "sinusoidal":
             x = x + sinusoidal(pos, self.d_model)
         return self.drop(x)
