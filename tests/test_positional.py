@@ -178,6 +178,32 @@ def test_digit_positions_are_digit_places_and_cached_decoding_equals_uncached(la
 
 
 @pytest.mark.parametrize("layout", ["causal", "seq2seq"])
+def test_place_embedding_adds_digit_places_to_sequence_positions_and_caches(layout):
+    from toyformer.decode import greedy
+
+    task = get_task("arithmetic", complexity=3)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, positional="sinusoidal",
+                                    place_embedding=True), layout, task, (16, 16)).eval()
+    embed = model.encoder.embed if layout == "seq2seq" else model.decoder.embed
+    torch.nn.init.normal_(embed.place.weight)  # make places matter
+    tokens = format_batch(task.sample(6, torch.Generator().manual_seed(0)), layout).inputs
+    places = embed.places(tokens)
+    assert torch.equal(places, digit_places(tokens, embed.digit_ids, "after_sep" if layout == "causal" else "none"))
+    assert torch.equal(embed.positions(tokens), positions(tokens))  # sequence positions are kept
+    pos = embed.positions(tokens)
+    without = embed(tokens, pos, torch.zeros_like(places))
+    assert torch.allclose(embed(tokens, pos, places) - without, embed.place(places) - embed.place.weight[0])
+    x = task.sample(6, torch.Generator().manual_seed(1)).input
+    assert torch.equal(greedy(model, layout, x, 6), greedy(model, layout, x, 6, cache=False))
+
+
+def test_place_embedding_needs_numbers():
+    with pytest.raises(ConfigError, match="place_embedding=true needs a task made of numbers"):
+        build_model(ModelConfig(place_embedding=True), "tagger", TASK, (6, 6))
+
+
+@pytest.mark.parametrize("layout", ["causal", "seq2seq"])
 def test_attention_window_masks_far_keys_and_cached_equals_uncached(layout):
     from toyformer.decode import greedy
 
@@ -255,6 +281,7 @@ def test_abacus_is_rejected_for_a_task_that_is_not_numbers():
     ({"positional": "rope", "digit_positions": True, "random_positions": True}, "exclude each other"),
     ({"attention_window": -1}, "attention_window=-1 must be >= 0"),
     ({"positional": "relative", "relative_max_distance": 0}, "relative_max_distance=0 must be >= 1"),
+    ({"positional": "abacus", "place_embedding": True}, "place_embedding=true adds digit places"),
     ({"positional": "rope", "positions_from": "both"}, "positions_from='both' needs model.positional=sinusoidal"),
     ({"positional": "learned", "positions_from": "both", "random_positions": True}, "positions_from='both'"),
 ])

@@ -58,6 +58,7 @@ class ModelConfig:
     positional: Literal["none", "sinusoidal", "learned", "rope", "alibi", "relative", "abacus"] = "learned"
     random_positions: bool = False  # training positions: a sorted random subset of 0..max_len-1
     digit_positions: bool = False  # position coupling: the scheme's positions are digit places (abacus.py)
+    place_embedding: bool = False  # also add a learned embedding of each digit's place in its number
     positions_from: Literal["start", "both"] = "start"  # both: also encode each token's distance to the end
     relative_max_distance: int = 128  # relative: log buckets up to here; <= 8 clips distances instead
     attention_window: int | None = None  # self-attention only to keys at most this many positions away
@@ -93,6 +94,12 @@ class ModelConfig:
             raise ConfigError(
                 f"model.digit_positions=true does not apply to model.positional={self.positional!r} "
                 f"(abacus already indexes digit places); allowed with: sinusoidal, learned, rope, alibi, relative"
+            )
+        if self.place_embedding and (self.positional == "abacus" or self.digit_positions):
+            raise ConfigError(
+                "model.place_embedding=true adds digit places to sequence positions; with "
+                f"model.positional={self.positional!r} and digit_positions={self.digit_positions} the positions "
+                "already are digit places; allowed: positional none, sinusoidal, learned, rope, alibi, relative"
             )
         if self.positions_from == "both" and (self.positional not in ("sinusoidal", "learned")
                                                or self.digit_positions or self.random_positions):

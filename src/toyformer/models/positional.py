@@ -30,6 +30,11 @@ places of ``abacus.py`` instead of sequence positions: ``learned`` on digit plac
 (a random offset per row while training), ``rope``/``alibi``/``relative`` then see distances
 between places (no offset: they ignore a common shift).
 
+With ``model.place_embedding`` a learned embedding of each digit's place in its number (the
+places of ``abacus``, without a random offset) is added on top of whatever the scheme gives, so
+a model keeps the order of its tokens (sequence positions) and also sees which digits have the
+same significance (Abacus embeddings, McLeish et al. 2024, used beside sequence positions).
+
 With ``model.positions_from=both`` (encoder inputs only: classifier, tagger, masked) an absolute
 scheme also encodes each token's distance to the last real token: ``sinusoidal`` spends half of
 the channels on each count, ``learned`` adds a second table. A rule such as "position i reads the
@@ -103,6 +108,7 @@ class Embedder(nn.Module):
         self.pos = nn.Embedding(max_len, d) if cfg.positional in ("learned", "abacus") else None
         self.both_ends = cfg.positions_from == "both"
         self.pos_end = nn.Embedding(max_len, d) if self.both_ends and self.pos is not None else None
+        self.place = nn.Embedding(max_len, d) if cfg.place_embedding else None
         if digit_ids is not None:  # abacus: which tokens are digits, and which are answer
             self.register_buffer("digit_ids", digit_ids, persistent=False)
             self.answer = answer
@@ -115,8 +121,15 @@ class Embedder(nn.Module):
         pos = positions(tokens)
         return randomise(pos, self.max_len) if self.random and self.training else pos
 
-    def forward(self, tokens: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T, d]
+    def places(self, tokens: torch.Tensor) -> torch.Tensor | None:  # [B, T] -> [B, T] digit places
+        """The digit places ``model.place_embedding`` adds (None without it)."""
+        return None if self.place is None else digit_places(tokens, self.digit_ids, self.answer)
+
+    def forward(self, tokens: torch.Tensor, pos: torch.Tensor,
+                places: torch.Tensor | None = None) -> torch.Tensor:  # [B, T] -> [B, T, d]
         x = self.tok(tokens)
+        if self.place is not None:
+            x = x + self.place(places.clamp(max=self.max_len - 1))
         end = from_end(tokens, pos) if self.both_ends else None  # [B, T]
         if self.pos is not None:
             x = x + self.pos(pos.clamp(max=self.max_len - 1))

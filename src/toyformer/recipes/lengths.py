@@ -132,25 +132,34 @@ def _findings(numbers: dict, budget: float, load: list[float], quick: bool) -> l
     reached = em[at] >= TARGET["exact_match"]
     out = [
         f"Best addition scheme at {at} digits: {best} with exact match {em[at]:.3f} "
-        f"({', '.join(f'{k} digits {v:.3f}' for k, v in em.items())}) after {budget:g} s of training: "
+        f"({', '.join(f'{k} digits {v:.3f}' for k, v in em.items())}) after {add[best]['steps']} steps "
+        f"({add[best]['wall_s']:.0f} s of training, time limit {budget:g} s): "
         f"the target ({TARGET['exact_match']:.0%} at {at} digits) is {'reached' if reached else 'not reached'}.",
         "Schemes indexed by sequence position meet new positions (absolute schemes) or new distances "
         "(relative ones) on longer inputs; relative attention over digit places with a one-place window "
         "meets only the places and distances that training met, so its per-digit accuracy is the same "
         "at every length and exact match falls only as per-digit errors add up.",
-        f"The machine's 1-minute load average was {', '.join(f'{v:.1f}' for v in load)} (start, after "
-        "addition, end) on 2 cores: the budget bought fewer steps than on a quiet machine, and the "
-        "steps column says how many.",
     ]
+    capped = [s for s in add if add[s]["wall_s"] < 0.9 * budget]
+    steps = sorted({add[s]["steps"] for s in add})
+    if len(capped) == len(add):
+        out.append(f"Every addition run ended at its step count ({', '.join(map(str, steps))} steps: "
+                   f"{STEPS_PER_S['addition']} per budget second) before the {budget:g} s time limit, so the "
+                   "schemes are compared at equal steps (and equal schedules); the machine's 1-minute load "
+                   f"average ({', '.join(f'{v:.1f}' for v in load)} at start, after addition, end, on 2 cores) "
+                   "changed the seconds, not the steps.")
+    else:
+        out.append(f"The machine's 1-minute load average was {', '.join(f'{v:.1f}' for v in load)} (start, after "
+                   "addition, end) on 2 cores: runs stopped by the time limit got fewer steps than on a quiet "
+                   "machine, and the steps column says how many.")
+        if capped:
+            out.append(f"Runs that ended at their step count ({STEPS_PER_S['addition']} steps per budget second) "
+                       f"before the time budget: {', '.join(capped)} (see the steps and train s columns).")
     untrained = [s for s in add if add[s]["exact_match"][str(ADDITION_LENGTHS[0])] < 0.5]
     if untrained:
         out.append(f"Not yet solving the trained lengths (exact match < 0.5 at {ADDITION_LENGTHS[0]} digits) "
                    f"after this budget: {', '.join(untrained)}; for them the table says nothing about "
                    "generalisation yet.")
-    capped = [s for s in add if add[s]["wall_s"] < 0.9 * budget]
-    if capped:
-        out.append(f"Runs that ended at their step count ({STEPS_PER_S['addition']} steps per budget second) "
-                   f"before the time budget: {', '.join(capped)} (see the steps and train s columns).")
     return out
 
 
