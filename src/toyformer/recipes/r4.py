@@ -27,16 +27,19 @@ ORIGINAL = {
     "eval": {"every": 800, "val_size": 5_000, "test_size": 10_000, "target": None},
 }
 REPORTED = {"none": 0.440, "sinusoidal": 0.963}
-# Improved: the same model with sinusoidal encoding, trained on fresh formulas every step (never
-# a validation or test one), answers never cut (trim=false: the same formulas, nothing cut off),
-# no dropout, a higher learning rate with warm-up and cosine decay; stop once every validation
-# formula is right, or after 10 minutes. (Measured on the shared CPU: pre-norm, d 128 and learned
-# positions with GPT-2's small init all learned more slowly per second than this.)
+# Improved: the same model with sinusoidal encoding plus a learned embedding of each digit's place
+# in its number (``model.place_embedding``: units, tens, hundreds, ... of both operands share an
+# embedding, so no pair of operand widths needs its own alignment), trained on fresh formulas
+# every step (never a validation or test one), answers never cut (trim=false), no dropout, a
+# higher learning rate with warm-up and cosine decay; stop once every validation formula is
+# right, or after 10 minutes. (Measured on the shared CPU without place embeddings: exact match
+# 0.938 after 12,000 steps, 0.678 where the operands' widths differ; pre-norm, d 128 and learned
+# positions with GPT-2's small init all learned more slowly per second.)
 IMPROVED = {
     "task": {"name": "arithmetic", "complexity": 3, "trim": False},
     "layout": "seq2seq",
     "model": {"d_model": 64, "n_layers": 2, "n_heads": 4, "d_ff": 64, "dropout": 0.0, "norm": "post",
-              "activation": "relu", "positional": "sinusoidal", "init": "torch"},
+              "activation": "relu", "positional": "sinusoidal", "place_embedding": True, "init": "torch"},
     "data": {"batch_size": 125},
     "train": {"steps": 12_000, "lr": 2e-3, "schedule": "cosine", "warmup_steps": 100, "min_lr_ratio": 0.0,
               "weight_decay": 0.0, "beta2": 0.999, "grad_clip": None, "max_time_s": 600},
@@ -139,12 +142,12 @@ def run(ctx: Context) -> RecipeResult:
         f"{numbers['improved']['test_greedy']:.4f} on 10,000 fresh ones, after {numbers['improved']['steps']} steps "
         f"({numbers['improved']['wall_s']:.0f} s). It trains on fresh formulas, none of them a validation or test "
         f"formula (replayed and counted: {overlap}).",
-        f"Where the errors are: improved exact match is {_fmt(numbers['improved']['val_greedy_same_widths'])} on "
-        f"formulas whose operands have the same number of digits and "
-        f"{_fmt(numbers['improved']['val_greedy_other_widths'])} on the others (as described with sinusoidal "
-        f"encoding: {_fmt(on['val_greedy_same_widths'])} vs {_fmt(on['val_greedy_other_widths'])}). With "
-        f"positions counted from the left, the units digits of '279+13' sit at different positions than those of "
-        f"'279+130': the model has to learn the alignment for every pair of widths.",
+        f"Operand widths: as described with sinusoidal encoding, exact match is {_fmt(on['val_greedy_same_widths'])} "
+        f"on formulas whose operands have the same number of digits and {_fmt(on['val_greedy_other_widths'])} on "
+        f"the others: with positions counted from the left, the units digits of '279+13' sit at other positions "
+        f"than those of '279+130', so every pair of widths needs its own alignment. With digit places embedded "
+        f"beside the positions (improved) the two are {_fmt(numbers['improved']['val_greedy_same_widths'])} and "
+        f"{_fmt(numbers['improved']['val_greedy_other_widths'])}.",
         _verdict(numbers["improved"], on),
     ]
     res.numbers = numbers
