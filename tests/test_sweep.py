@@ -165,7 +165,7 @@ def test_toml_spec_and_base_file(tmp_path):
 def test_the_r2_example_spec_is_r2s_table():
     from pathlib import Path
 
-    from toyformer.recipes.r2 import IMPROVED, ROWS
+    from toyformer.recipes.r2 import ROWS, improved_config
     from toyformer.sweep_run import check_buildable, table_settings
 
     spec = load_sweep(Path(__file__).parents[1] / "examples" / "sweeps" / "r2_reverse.yaml")
@@ -173,8 +173,8 @@ def test_the_r2_example_spec_is_r2s_table():
     check_buildable(points)
     assert sorted((p.config.task.params["length"], p.config.task.params["vocab_size"]) for p in points) == sorted(ROWS)
     for p in points:  # exactly the recipe's improved configuration
-        task = {"name": "reverse", **p.config.task.params}
-        assert p.config == RunConfig.from_dict({**IMPROVED, "task": task})
+        params = p.config.task.params
+        assert p.config == RunConfig.from_dict(improved_config(params["length"], params["vocab_size"]))
     assert table_settings(spec, points) == {"rows": ["task.length"], "cols": ["task.vocab_size"], "value": "test_token_acc"}
 
 

@@ -59,11 +59,14 @@ def improved_steps(n: int) -> int:
     return max(1_500, 3 * n)
 
 
+def improved_config(n: int, m: int) -> dict:
+    """The improved configuration of row (N, M), as nested plain data."""
+    return {**IMPROVED, "task": {"name": "reverse", "length": n, "vocab_size": m},
+            "data": {**IMPROVED["data"], "max_length": n}, "train": {**IMPROVED["train"], "steps": improved_steps(n)}}
+
+
 def _improved(ctx: Context, n: int, m: int):
-    task = {"name": "reverse", "length": n, "vocab_size": m}
-    data = {**IMPROVED, "task": task, "data": {**IMPROVED["data"], "max_length": n},
-            "train": {**IMPROVED["train"], "steps": improved_steps(n)}}
-    run = ctx.train(f"improved_N{n}_M{m}", ctx.config(data, {"train.max_time_s": 2}))
+    run = ctx.train(f"improved_N{n}_M{m}", ctx.config(improved_config(n, m), {"train.max_time_s": 2}))
     at_n = evaluate_lengths(run, [n], 64 if ctx.quick else N_TEST)["rows"][0]
     return run, at_n
 

@@ -29,16 +29,18 @@ ORIGINAL = {
 REPORTED = {"none": 0.440, "sinusoidal": 0.963}
 # Improved: the same model with sinusoidal encoding plus a learned embedding of each digit's place
 # in its number (``model.place_embedding``: units, tens, hundreds, ... of both operands share an
-# embedding, so no pair of operand widths needs its own alignment), trained on fresh formulas
-# every step (never a validation or test one), answers never cut (trim=false), no dropout, a
-# higher learning rate with warm-up and cosine decay; stop once every validation formula is
-# right, or after 10 minutes. (Measured on the shared CPU without place embeddings: exact match
-# 0.938 after 12,000 steps, 0.678 where the operands' widths differ; pre-norm, d 128 and learned
-# positions with GPT-2's small init all learned more slowly per second.)
+# embedding, so no pair of operand widths needs its own alignment), a wider feed-forward layer
+# (256), trained on fresh formulas every step (never a validation or test one), answers never
+# cut (trim=false), no dropout, a higher learning rate with warm-up and cosine decay; stop once
+# every validation formula is right, or after 10 minutes. Measured on the shared CPU (seed 0 /
+# seed 1, val exact match): without place embeddings 0.938 (0.678 where the operands' widths
+# differ); with them and d_ff 64 0.9994 / 0.997; with d_ff 256 1.000 / 0.9992; lr 3e-3 instead of
+# 2e-3: 0.968 (seed 1). Pre-norm, d 128 and learned positions with GPT-2's small init all
+# learned more slowly per second.
 IMPROVED = {
     "task": {"name": "arithmetic", "complexity": 3, "trim": False},
     "layout": "seq2seq",
-    "model": {"d_model": 64, "n_layers": 2, "n_heads": 4, "d_ff": 64, "dropout": 0.0, "norm": "post",
+    "model": {"d_model": 64, "n_layers": 2, "n_heads": 4, "d_ff": 256, "dropout": 0.0, "norm": "post",
               "activation": "relu", "positional": "sinusoidal", "place_embedding": True, "init": "torch"},
     "data": {"batch_size": 125},
     "train": {"steps": 12_000, "lr": 2e-3, "schedule": "cosine", "warmup_steps": 100, "min_lr_ratio": 0.0,
