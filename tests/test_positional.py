@@ -303,10 +303,13 @@ def test_positions_from_both_ends_tell_lengths_apart_and_match_at_equal_distance
     # keeps the end count in its own half of the channels, which is then equal.
     embed = model_for("tagger", positional, positions_from="both").encoder.embed
     tokens = torch.tensor([[5, 6, 7, 0, 0], [5, 6, 8, 9, 7]])
-    x = embed(tokens, embed.positions(tokens))  # [2, 5, d]
+    pos = embed.positions(tokens)
+    x = embed(tokens, pos)  # [2, 5, d]
     assert not torch.allclose(x[0, 2], x[1, 4])
     if positional == "sinusoidal":
         assert torch.allclose(x[0, 2, 16:], x[1, 4, 16:]) and not torch.allclose(x[0, 2, :16], x[1, 4, :16])
+    else:  # token + position from the start + position from the end, each from its own table
+        assert torch.allclose(x, embed.tok(tokens) + embed.pos(pos) + embed.pos_end(from_end(tokens, pos)))
 
 
 def test_positions_from_both_ends_need_the_whole_input():

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from toyformer import ConfigError
 from toyformer.cli import main
@@ -61,3 +62,13 @@ def test_r4_same_widths_matches_the_formulas_text():
     expected = torch.tensor([w[0] == w[1] for w in widths])
     assert 0 < expected.sum() < len(expected)  # both kinds occur
     assert torch.equal(same_widths(task, ex), expected)
+
+
+def test_r2_mirror_share_reads_the_anti_diagonal():
+    from toyformer.recipes.r2 import mirror_share
+
+    n = 6
+    mirrored = torch.eye(n).flip(-1)  # query i attends key n-1-i
+    heads = torch.stack([torch.full((n, n), 1 / n), torch.eye(n), mirrored])  # [3, n, n]
+    assert mirror_share(heads) == 1.0
+    assert mirror_share(heads[:2]) == pytest.approx(1 / n)  # uniform beats the diagonal (0)
