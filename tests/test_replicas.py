@@ -112,7 +112,8 @@ def test_replica_adamw_is_torch_adamw_per_replica():
             single.step()
     for k, m in enumerate(models):
         for n, p in params(m).items():
-            assert torch.equal(stacked[n][k], p.detach()), (k, n)
+            # the single run's AdamW is the fused kernel: the same update, rounded its own way
+            torch.testing.assert_close(stacked[n][k], p.detach(), rtol=1e-6, atol=1e-7, msg=f"replica {k}, {n}")
 
 
 class Interrupt(Exception):

@@ -94,7 +94,7 @@ def test_every_layout_learns_a_small_task(layout):
         {"name": name, **params}, layout,
         model={"d_model": 64, "n_heads": 4, "n_layers": 2, "d_ff": 128},
         train={"steps": 1500, "lr": 3e-3, "warmup_steps": 20},
-        eval={"every": 50, "target": 1.0, "test_size": 500},
+        eval={"every": 50, "target": 1.0, "val_size": 500, "test_size": 500},  # a stop judged on 500
     )
     s = train(cfg).summary
     assert s["test_token_acc"] >= 0.99 and s["test_exact_match"] >= 0.99, s

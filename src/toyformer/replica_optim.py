@@ -5,7 +5,8 @@ for what is per replica: the learning rate (a vector ``[K]``: each replica's own
 swept ``train.lr``), which replicas still train (``active [K]``: a replica that reached its
 target is frozen exactly where a single run would have stopped), and the gradient norm that
 clipping scales by. The arithmetic is ``torch.optim.AdamW``'s (single-tensor path), in the same
-order, so a replica follows its single run up to the rounding of the batched forward/backward.
+order; a single run uses the fused kernel (``training.make_optimizer``), which rounds its own
+way (relative differences ~1e-7), so a replica follows its single run up to rounding.
 
 >>> opt = ReplicaAdamW(rep.params, decay={"head.weight": True, ...}, betas=(0.9, 0.999), weight_decay=0.01)  # doctest: +SKIP
 >>> clip_per_replica(grads, max_norm=1.0)                           # doctest: +SKIP

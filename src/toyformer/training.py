@@ -85,14 +85,16 @@ def decays(name: str, param: torch.Tensor) -> bool:
 def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
     """AdamW; weight decay on matrices only (not on biases, norms or embeddings).
 
-    ``foreach``: a dozen multi-tensor ops per step instead of a dozen small ops per parameter
-    from Python (PyTorch's default on CPU), bit for bit the same update; the per-parameter loop
-    is a third of the step of a tiny model (R1)."""
+    ``fused``: one kernel per parameter group instead of a dozen multi-tensor ops (``foreach``)
+    or a dozen small ops per parameter from Python (PyTorch's default on the CPU): the update of
+    R4's model takes 0.63 ms instead of 2.4 ms (foreach) and 3.5 ms (per parameter)."""
+    if not cfg.weight_decay:  # one group: half the optimiser's per-group work on a tiny model
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, cfg.beta2), weight_decay=0.0, fused=True)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (decay if decays(name, p) else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), foreach=True)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), fused=True)
 
 
 def progress_bar(total: int, quiet: bool):

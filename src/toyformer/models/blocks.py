@@ -13,6 +13,7 @@ from torch import nn
 
 from toyformer.models.alibi import ALiBi
 from toyformer.models.attention import Attention, KVCache, with_bias
+from toyformer.models.cpu_kernels import Dropout
 from toyformer.models.relative_bias import RelativeBias
 from toyformer.models.rope import Rotary
 
@@ -22,7 +23,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.up, self.down = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
         self.act = nn.GELU() if activation == "gelu" else nn.ReLU()
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, d] -> [B, T, d]
         return self.down(self.drop(self.act(self.up(x))))
@@ -39,7 +40,7 @@ class Block(nn.Module):
         self.norm_cross = nn.LayerNorm(d) if cross else None
         self.ff = FeedForward(d, cfg.d_ff, cfg.dropout, cfg.activation)
         self.norm2 = nn.LayerNorm(d)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
 
     def _residual(self, x, norm, f):
         if self.pre:

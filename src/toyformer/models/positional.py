@@ -52,6 +52,7 @@ from torch import nn
 
 from toyformer.errors import ConfigError
 from toyformer.models.abacus import Answer, digit_places, random_offset
+from toyformer.models.cpu_kernels import Dropout
 from toyformer.tasks.base import PAD
 
 
@@ -112,7 +113,7 @@ class Embedder(nn.Module):
         if digit_ids is not None:  # abacus: which tokens are digits, and which are answer
             self.register_buffer("digit_ids", digit_ids, persistent=False)
             self.answer = answer
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
 
     def positions(self, tokens: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T]
         if self.digits:  # abacus, position coupling; relative schemes need no offset
