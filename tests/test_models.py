@@ -92,6 +92,23 @@ def test_recorded_path_equals_fused_path():
     assert torch.allclose(fused, manual, atol=1e-5)
 
 
+def test_attention_dropout_path_is_unbiased():
+    """While training with dropout on the CPU attention takes the explicit path: averaged over
+    many masks it gives the eval-mode (fused kernel, no dropout) output."""
+    from toyformer.models.attention import Attention, self_attention_mask
+
+    torch.manual_seed(0)
+    attn = Attention(16, 2, dropout=0.3, name="a")
+    x = torch.randn(3, 5, 16)
+    mask = self_attention_mask(torch.ones(3, 5, dtype=torch.bool), causal=True)
+    with torch.no_grad():
+        expected = attn.eval()(x, None, mask)
+        attn.train()
+        draws = torch.stack([attn(x, None, mask) for _ in range(3000)])
+    assert not torch.allclose(draws[0], draws[1])
+    torch.testing.assert_close(draws.mean(0), expected, atol=0.03, rtol=0)
+
+
 def test_slot_pooling_reads_an_extra_empty_position():
     task = get_task("lookup_table", size=5)
     torch.manual_seed(0)

@@ -64,15 +64,14 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
     return _ShortSoftmax.apply(x)
 
 
-def dropout_mask(x: torch.Tensor, p: float) -> torch.Tensor:
-    """A mask like ``x`` (its dtype): 0 with probability ``p`` (rounded to a multiple of
-    1/65536), else ``1 / (1 - p_rounded)``. Uses the default generator."""
+def keep_mask(x: torch.Tensor, p: float) -> tuple[torch.Tensor, float]:
+    """A boolean mask like ``x``, False with probability ``p`` rounded to a multiple of 1/65536,
+    and the scale ``1 / (1 - p_rounded)`` of the kept values. Uses the default generator."""
     n = x.numel()
     dropped = round(p * _LEVELS)
     bits = torch.randint(-(1 << 63), (1 << 63) - 1, ((n + 3) // 4,), dtype=torch.int64, device=x.device)
     uniform = bits.view(torch.int16)[:n].view(x.shape)  # each value in -32768..32767, uniform
-    keep = uniform >= dropped - _LEVELS // 2
-    return keep.to(x.dtype).mul_(_LEVELS / (_LEVELS - dropped))
+    return uniform >= dropped - _LEVELS // 2, _LEVELS / (_LEVELS - dropped)
 
 
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
@@ -81,7 +80,8 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
         return x
     if x.device.type != "cpu" or p >= 1.0:
         return F.dropout(x, p, training)
-    return x * dropout_mask(x, p)
+    keep, scale = keep_mask(x, p)
+    return x.mul(keep).mul_(scale)  # the backward multiplies by the same mask and scale
 
 
 class Dropout(nn.Module):
