@@ -8,9 +8,9 @@ Measured on this project's 2-core CPU (torch 2.13, one thread, AVX-512):
   ATen's kernel is 1.3x-2.8x the faster, so it is used there.
 - ``F.dropout`` draws one Bernoulli variable per element (600 us for ``[125, 9, 64]``); here
   four 16-bit uniform numbers come from each 64-bit draw of the generator and one comparison
-  makes the mask (190 us). The drop probability is rounded to a multiple of 1/65536 (0.01 ->
-  0.0099945) and the kept values are scaled by the exact inverse of the kept fraction, so the
-  expected output is the input, as with ``F.dropout``.
+  makes the mask (about 200 us with the multiply). The drop probability is rounded to a
+  multiple of 1/65536 (0.01 -> 0.0099945) and the kept values are scaled by the exact inverse
+  of the kept fraction, so the expected output is the input, as with ``F.dropout``.
 
 On other devices both fall back to PyTorch's own kernels (fused there). Both are deterministic
 under ``torch.manual_seed`` like everything else in a run.
