@@ -6,6 +6,7 @@ import torch
 
 from toyformer import ConfigError, ModelConfig, build_model, get_task, record_attention
 from toyformer.data import Batch, format_batch
+from toyformer.models.attention import Attention, self_attention_mask
 
 TASK = get_task("reverse", length=6)
 
@@ -95,8 +96,6 @@ def test_recorded_path_equals_fused_path():
 def test_attention_dropout_path_is_unbiased():
     """While training with dropout on the CPU attention takes the explicit path: averaged over
     many masks it gives the eval-mode (fused kernel, no dropout) output."""
-    from toyformer.models.attention import Attention, self_attention_mask
-
     torch.manual_seed(0)
     attn = Attention(16, 2, dropout=0.3, name="a")
     x = torch.randn(3, 5, 16)

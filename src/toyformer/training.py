@@ -88,12 +88,12 @@ def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
     ``fused``: one kernel per parameter group instead of a dozen multi-tensor ops (``foreach``)
     or a dozen small ops per parameter from Python (PyTorch's default on the CPU): the update of
     R4's model takes 0.63 ms instead of 2.4 ms (foreach) and 3.5 ms (per parameter)."""
-    if not cfg.weight_decay:  # one group: one fused update instead of two
-        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, cfg.beta2), weight_decay=0.0, fused=True)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        (decay if decays(name, p) else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        (decay if decays(name, p) or not cfg.weight_decay else no_decay).append(p)
+    # without weight decay every parameter is in one group: one fused update instead of two
+    groups = [g for g in ({"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0})
+              if g["params"]]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), fused=True)
 
 

@@ -97,9 +97,9 @@ class Attention(nn.Module):
         self.dropout = dropout
         self.name = name
         self.recorder: dict | None = None
-        # False (replicas, under vmap): explicit scores and softmax, which vmap batches; the
-        # fused kernel has no batching rule and would run once per replica
-        self.fast = True
+        # False: explicit scores and softmax, which vmap batches (replicas); the fused kernel
+        # has no batching rule and would run once per replica
+        self.fused = True
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
@@ -131,7 +131,7 @@ class Attention(nn.Module):
         p = self.dropout if self.training else 0.0
         # with dropout on the CPU the fused kernel falls back to a slower explicit path of its own
         cpu_dropout = p > 0 and q.device.type == "cpu"
-        if self.recorder is None and self.fast and not cpu_dropout:
+        if self.recorder is None and self.fused and not cpu_dropout:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         else:
             scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # [B, H, Tq, Tk]
