@@ -77,3 +77,20 @@ def test_task_config_defaults_fill_only_unset_keys(monkeypatch):
     cfg = RunConfig.from_dict({"task": "reverse", "train": {"lr": 0.1}})
     assert (cfg.train.steps, cfg.train.lr) == (77, 0.1)
     assert RunConfig.from_dict({"task": "reverse", "layout": "causal"}).train.steps == 2000  # other layout
+
+
+def test_tuned_defaults_yield_to_conflicting_user_settings():
+    cfg = RunConfig.from_dict({"task": "addition"})
+    assert cfg.model.place_embedding and cfg.train.steps == 6000  # addition's tuned defaults
+    abacus = cfg.with_overrides(["model.positional=abacus"])  # abacus already indexes digit places
+    assert (abacus.model.positional, abacus.model.place_embedding, abacus.train.steps) == ("abacus", False, 6000)
+    assert cfg.with_overrides(["model.n_layers=3"]).model.place_embedding  # no conflict: kept
+    assert not cfg.with_overrides(["layout=seq2seq"]).model.place_embedding  # another layout: not tuned
+    with pytest.raises(ConfigError, match="place_embedding"):  # both set by the user: still an error
+        cfg.with_overrides(["model.positional=abacus", "model.place_embedding=true"])
+
+
+def test_overrides_of_a_loaded_config_keep_its_values():
+    full = RunConfig.from_dict({"task": "addition", "model": {"n_layers": 3}}).to_dict()
+    cfg = RunConfig.from_dict(full).with_overrides(["train.lr=0.01"])
+    assert (cfg.model.n_layers, cfg.model.place_embedding, cfg.train.lr) == (3, True, 0.01)

@@ -12,6 +12,7 @@ can be evaluated, resumed or re-plotted from its directory alone.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import tomllib
@@ -205,7 +206,9 @@ class RunConfig:
 
     A task may carry ``config_defaults`` (section -> values): the settings that solve it at its
     default size with its default layout. They fill in what the user left unset, before the
-    global defaults of each section.
+    global defaults of each section; where a section's tuned values conflict with what the user
+    set (``model.place_embedding`` with ``model.positional=abacus``), that section's tuned values
+    are dropped and the user's settings win.
     """
 
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -235,6 +238,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
         """Build from nested plain data (a config file); unknown keys are rejected."""
+        original = copy.deepcopy(data)
         data = dict(data)
         known = [f.name for f in dataclasses.fields(cls)]
         for key in data:
@@ -248,12 +252,20 @@ class RunConfig:
         cls_ = task_class(kwargs["task"].name)
         tuned = getattr(cls_, "config_defaults", {}) if data.get("layout") in (None, cls_.default_layout) else {}
         for name, section in SECTIONS.items():
-            values = {**tuned.get(name, {}), **(data.pop(name, None) or {})}
-            kwargs[name] = _build_section(section, name, values)
+            given = data.pop(name, None) or {}
+            try:
+                kwargs[name] = _build_section(section, name, {**tuned.get(name, {}), **given})
+            except ConfigError:
+                if not tuned.get(name):
+                    raise
+                # the task's tuned values conflict with the user's: the user's settings win
+                kwargs[name] = _build_section(section, name, given)
         hints = typing.get_type_hints(cls)
         for key, value in data.items():
             kwargs[key] = coerce(value, hints[key], key)
-        return cls(**kwargs)
+        config = cls(**kwargs)
+        object.__setattr__(config, "_given", original)  # what with_overrides starts from
+        return config
 
     @classmethod
     def load(cls, path: str | Path) -> "RunConfig":
@@ -263,12 +275,20 @@ class RunConfig:
     def with_overrides(self, overrides: list[str] | dict) -> "RunConfig":
         """Apply ``key=value`` overrides (or a ``{key: value}`` dict of typed values, as a sweep
         file gives them); keys are dotted (``model.n_layers``) or unique leaf names (``n_layers``,
-        ``length``); task parameters are ``task.<param>``."""
-        data = self.to_dict()
+        ``length``); task parameters are ``task.<param>``.
+
+        The overrides apply to the data this config was built from (``from_dict``), so a task's
+        tuned defaults still fill in only what is left unset, and yield where they conflict:
+        ``addition`` adds a place embedding by default, and ``model.positional=abacus`` (which
+        already indexes digit places) replaces it instead of failing."""
+        full = self.to_dict()
+        data = copy.deepcopy(getattr(self, "_given", None) or full)
+        if isinstance(data.get("task"), str):
+            data["task"] = {"name": data["task"]}
         items = overrides.items() if isinstance(overrides, dict) else map(_split_override, overrides)
         for key, value in items:
-            section, leaf = self._resolve_key(key.strip(), data)
-            target = data if section is None else data[section]
+            section, leaf = self._resolve_key(key.strip(), full)
+            target = data if section is None else data.setdefault(section, {})
             target[leaf] = value
         return RunConfig.from_dict(data)
 

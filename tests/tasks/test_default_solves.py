@@ -7,7 +7,7 @@ import pytest
 import toyformer
 from toyformer import RunConfig
 
-SOLVED_BY_DEFAULT = ["parity", "modular_arithmetic", "sort"]
+SOLVED_BY_DEFAULT = ["parity", "modular_arithmetic", "sort", "addition"]
 
 
 @pytest.mark.slow
