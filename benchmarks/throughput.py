@@ -13,7 +13,7 @@ trains while the matmul peak of the machine is measured in the same run; the ana
 FLOPs of a step (``benchmarks/flops.py``) per second of step time, as a share of that peak.
 
 **Knobs.** ``train.precision=bf16`` and ``train.compile=true`` are contenders of their own on
-R4's model and on the machine-limit model.
+R4's model and on the machine-limit model; ``train.compile=true`` also on R1's.
 """
 
 from __future__ import annotations
@@ -212,7 +212,7 @@ def run_throughput(device: str = "cpu", quick: bool = False, cases=tuple(CASES),
     process peak), then the R0/R1/R4 comparisons. ``quick`` never compiles (slow to start)."""
     rounds, warmup = (1, 1) if quick else (3, 3)
     limit_knobs = ("fp32", *(("bf16",) if knobs else ()), *(("compile",) if knobs and compile_knob and not quick else ()))
-    r4_knobs = limit_knobs
+    case_knobs = {"r0": ("fp32",), "r1": tuple(k for k in limit_knobs if k != "bf16"), "r4": limit_knobs}
     out = {"device": device, "threads": torch.get_num_threads(), "quick": quick}
     out["machine_limit"] = machine_limit(device, rounds, 1, 1 if not quick else 2, limit_knobs, quick)
     out["data_only"] = data_only(device, 2 if quick else 20, rounds)
@@ -220,8 +220,7 @@ def run_throughput(device: str = "cpu", quick: bool = False, cases=tuple(CASES),
     for name in cases:
         case = CASES[name]
         steps = 2 if quick else None
-        out["comparisons"][name] = compare(case, device, rounds, warmup if not quick else 1, steps,
-                                           r4_knobs if name == "r4" else ("fp32",))
+        out["comparisons"][name] = compare(case, device, rounds, warmup if not quick else 1, steps, case_knobs[name])
     out["peak_rss_mib"] = peak_rss_mib()
     return out
 

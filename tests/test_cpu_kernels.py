@@ -81,3 +81,17 @@ def test_dropout_law_matches_torch_on_a_layer():
     theirs = torch.stack([F.dropout(x, 0.3) for _ in range(4000)])
     torch.testing.assert_close(ours.mean(0), theirs.mean(0), atol=0.12, rtol=0)
     torch.testing.assert_close(ours.var(0), theirs.var(0), atol=0.25, rtol=0.2)
+
+
+def test_relu_under_compile_takes_its_gradient_from_the_output(monkeypatch):
+    x = torch.tensor([-2.0, -0.0, 0.0, 0.5, 3.0], requires_grad=True)
+    grad = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    expected = torch.autograd.grad(torch.relu(x), x, grad)[0]
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    calls = []
+    monkeypatch.setattr(cpu_kernels._ReLU, "backward", staticmethod(
+        lambda ctx, g, real=cpu_kernels._ReLU.backward: calls.append(1) or real(ctx, g)))
+    y = cpu_kernels.ReLU()(x)
+    torch.testing.assert_close(y, torch.relu(x.detach()))
+    torch.testing.assert_close(torch.autograd.grad(y, x, grad)[0], expected)  # 0 at 0, as torch.relu
+    assert calls == [1]

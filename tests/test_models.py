@@ -3,10 +3,11 @@ permutation equivariance, padding changes nothing, every layout runs."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from toyformer import ConfigError, ModelConfig, build_model, get_task, record_attention
 from toyformer.data import Batch, format_batch
-from toyformer.models.attention import Attention, self_attention_mask
+from toyformer.models.attention import Attention, few_keys_attention, self_attention_mask
 
 TASK = get_task("reverse", length=6)
 
@@ -106,6 +107,38 @@ def test_attention_dropout_path_is_unbiased():
         draws = torch.stack([attn(x, None, mask) for _ in range(3000)])
     assert not torch.allclose(draws[0], draws[1])
     torch.testing.assert_close(draws.mean(0), expected, atol=0.03, rtol=0)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_few_keys_attention_equals_the_fused_kernel(bias):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(4, 2, t, 8, requires_grad=True) for t in (3, 5, 5))
+    valid = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 1, 0]], dtype=torch.bool)
+    mask = valid[:, None, None, :].expand(-1, 1, 3, -1)  # [B, 1, Tq, Tk]
+    if bias:
+        mask = torch.randn(4, 2, 3, 5).masked_fill(~mask, float("-inf"))
+    grad = torch.randn(4, 2, 3, 8)
+    outs = []
+    for f in (few_keys_attention, lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m)):
+        y = f(q, k, v, mask)
+        outs.append((y, *torch.autograd.grad(y, (q, k, v), grad)))
+    for a, b in zip(*outs):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_attention_uses_few_keys_form_under_compile(monkeypatch):
+    from toyformer.models import attention
+
+    torch.manual_seed(0)
+    attn = Attention(16, 2, dropout=0.0, name="a").train()
+    x = torch.randn(3, 5, 16)
+    mask = self_attention_mask(torch.ones(3, 5, dtype=torch.bool), causal=True)
+    expected = attn(x, None, mask)
+    calls = []
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    monkeypatch.setattr(attention, "few_keys_attention", lambda *a: calls.append(a) or few_keys_attention(*a))
+    torch.testing.assert_close(attn(x, None, mask), expected, atol=1e-5, rtol=1e-5)
+    assert len(calls) == 1
 
 
 def test_slot_pooling_reads_an_extra_empty_position():

@@ -13,7 +13,7 @@ from torch import nn
 
 from toyformer.models.alibi import ALiBi
 from toyformer.models.attention import Attention, KVCache, with_bias
-from toyformer.models.cpu_kernels import Dropout
+from toyformer.models.cpu_kernels import Dropout, ReLU
 from toyformer.models.relative_bias import RelativeBias
 from toyformer.models.rope import Rotary
 
@@ -22,7 +22,7 @@ class FeedForward(nn.Module):
     def __init__(self, d_model: int, d_ff: int, dropout: float, activation: str):
         super().__init__()
         self.up, self.down = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
-        self.act = nn.GELU() if activation == "gelu" else nn.ReLU()
+        self.act = nn.GELU() if activation == "gelu" else ReLU()
         self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, d] -> [B, T, d]

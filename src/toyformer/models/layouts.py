@@ -14,6 +14,7 @@ from toyformer.data import Batch
 from toyformer.errors import ConfigError
 from toyformer.models.attention import KVCache, cross_attention_mask, self_attention_mask
 from toyformer.models.blocks import Stack
+from toyformer.models.cpu_kernels import ReLU
 from toyformer.models.abacus import Answer
 from toyformer.models.positional import Embedder
 from toyformer.tasks.base import BOS, PAD
@@ -32,7 +33,7 @@ def mlp_head(d_in: int, hidden: tuple[int, ...], vocab_size: int) -> nn.Sequenti
     """``Linear -> ReLU`` for each hidden width, then the output layer."""
     layers: list[nn.Module] = []
     for d_hidden in hidden:
-        layers += [nn.Linear(d_in, d_hidden), nn.ReLU()]
+        layers += [nn.Linear(d_in, d_hidden), ReLU()]
         d_in = d_hidden
     return nn.Sequential(*layers, nn.Linear(d_in, vocab_size))
 
