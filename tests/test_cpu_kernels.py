@@ -95,3 +95,11 @@ def test_relu_under_compile_takes_its_gradient_from_the_output(monkeypatch):
     torch.testing.assert_close(y, torch.relu(x.detach()))
     torch.testing.assert_close(torch.autograd.grad(y, x, grad)[0], expected)  # 0 at 0, as torch.relu
     assert calls == [1]
+
+
+def test_relu_under_compile_batches_under_vmap(monkeypatch):
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    x = torch.randn(3, 4, 5, requires_grad=True)
+    y = vmap(cpu_kernels.relu, randomness="different")(x)
+    torch.testing.assert_close(y, torch.relu(x.detach()))
+    torch.testing.assert_close(torch.autograd.grad(y.sum(), x)[0], (x > 0).float())

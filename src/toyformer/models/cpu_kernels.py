@@ -40,8 +40,10 @@ _LEVELS = 1 << 16  # dropout draws 16-bit uniform numbers
 
 
 class _FromOutput(torch.autograd.Function):
-    """An op whose backward needs only its output (saved here); ``backward`` stays a staticmethod
-    in each subclass, as ``torch.compile`` traces only those."""
+    """An op whose backward needs only its output (saved here), batched under ``vmap``;
+    ``backward`` stays a staticmethod in each subclass, as ``torch.compile`` traces only those."""
+
+    generate_vmap_rule = True
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -49,9 +51,7 @@ class _FromOutput(torch.autograd.Function):
 
 
 class _ShortSoftmax(_FromOutput):
-    """Softmax over the last dimension from whole-tensor ops; batched under ``vmap``."""
-
-    generate_vmap_rule = True
+    """Softmax over the last dimension from whole-tensor ops."""
 
     @staticmethod
     def forward(x: torch.Tensor) -> torch.Tensor:
