@@ -94,3 +94,8 @@ def test_overrides_of_a_loaded_config_keep_its_values():
     full = RunConfig.from_dict({"task": "addition", "model": {"n_layers": 3}}).to_dict()
     cfg = RunConfig.from_dict(full).with_overrides(["train.lr=0.01"])
     assert (cfg.model.n_layers, cfg.model.place_embedding, cfg.train.lr) == (3, True, 0.01)
+
+
+def test_overrides_fill_a_section_left_empty_in_a_config_file():
+    cfg = RunConfig.from_dict({"task": "reverse", "model": None})  # YAML "model:" with nothing under it
+    assert cfg.with_overrides(["model.n_layers=3"]).model.n_layers == 3

@@ -288,7 +288,9 @@ class RunConfig:
         items = overrides.items() if isinstance(overrides, dict) else map(_split_override, overrides)
         for key, value in items:
             section, leaf = self._resolve_key(key.strip(), full)
-            target = data if section is None else data.setdefault(section, {})
+            if section is not None and not data.get(section):  # absent, or empty in a config file
+                data[section] = {}
+            target = data if section is None else data[section]
             target[leaf] = value
         return RunConfig.from_dict(data)
 
