@@ -1,91 +1,9 @@
-"""``python -m benchmarks [throughput|peak|time-to-solve|all] [--quick] [--device D] [--json] [--out FILE]``
+"""``python -m benchmarks`` from the repository root: the same as ``toyformer bench`` (the
+benchmarks live in the package, ``toyformer.bench``; the commands committed in ``docs/results/``
+name this form)."""
 
-Prints one table per benchmark and writes every number as JSON (default
-``runs/benchmarks/<name>.json``; ``--out`` names the file). Run it from the repository root.
-"""
-
-from __future__ import annotations
-
-import argparse
-import json
 import sys
-import time
-import warnings
-from pathlib import Path
 
-from benchmarks import machine, peak, throughput, time_to_solve
-from toyformer import rundir
-from toyformer.errors import ConfigError
+from toyformer.bench.main import main
 
-# name -> module with run(args) -> dict and render(result) -> str
-BENCHMARKS = {"throughput": throughput, "peak": peak, "time-to-solve": time_to_solve}
-ALL = ("throughput", "time-to-solve")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    p.add_argument("what", nargs="?", default="throughput", choices=[*BENCHMARKS, "all"])
-    p.add_argument("--quick", action="store_true", help="tiny step counts: checks the pipeline, not the numbers")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--threads", type=int, help="torch threads (default: torch's choice); small models on a "
-                   "shared machine run best on 1")
-    p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile contenders")
-    p.add_argument("--tasks", help="time-to-solve: comma-separated task names (default: every task)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="time-to-solve: a config override for every task (repeatable)")
-    p.add_argument("--cap-s", type=float, default=300.0, help="time-to-solve: seconds per task at most")
-    p.add_argument("--json", action="store_true", help="end with one JSON line holding every number")
-    p.add_argument("--out", help="JSON file (default runs/benchmarks/NAME.json)")
-    p.add_argument("--markdown", help="also write the table(s) with the machine and command to this file")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    # the R4 baseline passes masks the way the reference notebook did; torch warns about it each step
-    warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask")
-    names = ALL if args.what == "all" else (args.what,)
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    if args.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            print("benchmarks: error: --device cuda but no CUDA device is available; allowed here: cpu",
-                  file=sys.stderr)
-            return 2
-    command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
-    result = {"machine": machine(), "command": command.strip(), "started": time.strftime("%Y-%m-%d %H:%M UTC",
-                                                                                          time.gmtime())}
-    tables = []
-    try:
-        for name in names:
-            t0 = time.perf_counter()
-            result[name] = BENCHMARKS[name].run(args)
-            result[name]["wall_s"] = time.perf_counter() - t0
-            tables.append(BENCHMARKS[name].render(result[name]))
-    except ConfigError as exc:
-        print(f"benchmarks: error: {exc}", file=sys.stderr)
-        return 2
-    text = "\n\n".join(tables)
-    print(text)
-    out = Path(args.out or f"runs/benchmarks/{args.what}{'-quick' if args.quick else ''}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rundir.write_json(out, result)
-    if args.markdown:
-        m = result["machine"]
-        head = (f"Command: `{result['command']}`  \nMachine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} "
-                f"torch threads, torch {m['torch']}, Python {m['python']}{', ' + m['gpu'] if 'gpu' in m else ''}  \n"
-                f"Run: {result['started']}\n\n")
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        rundir.write_text(Path(args.markdown), head + text + "\n")
-    print(f"\nJSON: {out}")
-    if args.json:
-        print(json.dumps(result, default=str))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+sys.exit(main(prog="python -m benchmarks"))

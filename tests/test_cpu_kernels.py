@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch.func import vmap
 
-from toyformer.models import cpu_kernels
-from toyformer.models.cpu_kernels import Dropout, dropout, softmax
+from toyformer.models import kernels as cpu_kernels
+from toyformer.models.kernels import Dropout, dropout, softmax
 
 
 @pytest.mark.parametrize("keys", [1, 3, 9, cpu_kernels.SHORT_ROW, cpu_kernels.SHORT_ROW + 7])

@@ -1,6 +1,6 @@
 import torch
 
-from toyformer.data import IGNORE, causal_prompt, format_batch, with_eos
+from toyformer.data.batches import IGNORE, causal_prompt, format_batch, with_eos
 from toyformer.models.attention import self_attention_mask
 from toyformer.tasks import BOS, EOS, PAD, SEP, Examples
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from toyformer import ModelConfig, build_model, get_task
-from toyformer.data import causal_prompt
-from toyformer.decode import beam_search, greedy, sample
-from toyformer.evaluation import evaluate_examples
+from toyformer.data.batches import causal_prompt
+from toyformer.eval.decode import beam_search, greedy, sample
+from toyformer.eval.evaluate import evaluate_examples
 from toyformer.tasks.base import EOS, PAD, SEP
 
 TASK = get_task("reverse", length=6)

@@ -8,7 +8,7 @@ import torch
 
 from conftest import small_config
 from toyformer import diagnose, train
-from toyformer.diagnosis import chance_level
+from toyformer.eval.diagnosis import chance_level
 from toyformer.tasks.base import Examples
 
 

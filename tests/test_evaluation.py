@@ -5,9 +5,9 @@ import torch
 
 from conftest import small_config
 from toyformer import by_length, by_position
-from toyformer.evaluation import answer_columns, evaluate_examples
+from toyformer.eval.evaluate import answer_columns, evaluate_examples
 from toyformer.tasks.base import PAD, Examples
-from toyformer.training import build
+from toyformer.run import build
 
 
 @pytest.mark.parametrize("layout", ["tagger", "causal", "seq2seq"])

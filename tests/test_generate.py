@@ -1,4 +1,4 @@
-"""``toyformer sample`` / ``toyformer.generate``: sampled, greedy and beam answers to your inputs."""
+"""``toyformer sample`` / ``toyformer.inspect.generate``: sampled, greedy and beam answers to your inputs."""
 
 import json
 

@@ -93,3 +93,23 @@ if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
     GOLDEN.parent.mkdir(exist_ok=True)
     GOLDEN.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     print(f"wrote {GOLDEN}")
+
+
+@pytest.mark.skipif(not GOLDEN.is_file(), reason="no golden file recorded")
+@pytest.mark.parametrize("name", ["classifier", "replicas"])
+def test_checkpoints_of_the_old_format_resume_to_the_golden_result(tmp_path, name):
+    """``tests/golden/legacy``: the "classifier" run and the replica run killed after step 40 by
+    the version before the one checkpoint format; resumed now, they end bit-identical."""
+    import shutil
+
+    torch.set_num_threads(1)
+    legacy = Path(__file__).parent / "golden" / "legacy" / ("single" if name == "classifier" else "replicas")
+    out = tmp_path / name
+    shutil.copytree(legacy, out)
+    expected = json.loads(GOLDEN.read_text())[name]
+    if name == "replicas":
+        train_replicas(None, out_dir=out, resume=True)
+        assert {str(i): read_run(out / "replicas" / str(i)) for i in range(2)} == expected
+    else:
+        train(None, out_dir=out, resume=True)
+        assert read_run(out) == expected

@@ -5,8 +5,8 @@ import torch
 
 from conftest import small_config
 from toyformer import ConfigError, attention, build_model, embeddings, get_task, samples, train
-from toyformer.inspect import parse_input, project_2d
-from toyformer.training import build
+from toyformer.inspect.capture import parse_input, project_2d
+from toyformer.run import build
 
 
 @pytest.fixture(scope="module")

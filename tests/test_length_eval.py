@@ -8,9 +8,9 @@ import torch
 from conftest import small_config
 from toyformer import ConfigError, train
 from toyformer.cli import main
-from toyformer.data import lengths as row_lengths
-from toyformer.length_eval import evaluate_lengths, format_table, parse_lengths, trained_range
-from toyformer.splits import Lengths, TrainData, make_splits
+from toyformer.data.batches import lengths as row_lengths
+from toyformer.eval.lengths import evaluate_lengths, format_table, parse_lengths, trained_range
+from toyformer.data.splits import Lengths, TrainData, make_splits
 
 
 def test_parse_lengths():

@@ -2,7 +2,7 @@
 
 from conftest import small_config
 from toyformer import CurvesFile, NotebookCurves, live_curves, train
-from toyformer.live import in_notebook
+from toyformer.inspect.live import in_notebook
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

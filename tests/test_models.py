@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from toyformer import ConfigError, ModelConfig, build_model, get_task, record_attention
-from toyformer.data import Batch, format_batch
+from toyformer.data.batches import Batch, format_batch
 from toyformer.models.attention import Attention, few_keys_attention, self_attention_mask
 
 TASK = get_task("reverse", length=6)

@@ -5,7 +5,7 @@ import pytest
 from conftest import small_config
 from toyformer import attention, embeddings, plot_run, train
 from toyformer.errors import ConfigError
-from toyformer.plots import attention_figure, by_length_figure, curves_figure, label, png_bytes, save
+from toyformer.inspect.plots import attention_figure, by_length_figure, curves_figure, label, png_bytes, save
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

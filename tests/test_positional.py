@@ -10,10 +10,10 @@ import torch
 
 from conftest import small_config
 from toyformer import ConfigError, ModelConfig, build_model, get_task, record_attention, register_task, train
-from toyformer.data import format_batch
-from toyformer.models.abacus import digit_places, random_offset
-from toyformer.models.positional import from_end, positions, randomise
-from toyformer.models.rope import Rotary
+from toyformer.data.batches import format_batch
+from toyformer.models.positional.abacus import digit_places, random_offset
+from toyformer.models.positional.embedder import from_end, positions, randomise
+from toyformer.models.positional.rope import Rotary
 from toyformer.tasks.base import Examples, Vocab
 
 TASK = get_task("reverse", length=6)
@@ -144,7 +144,7 @@ def test_abacus_indexes_digits_by_their_place_in_the_number():
 
 @pytest.mark.parametrize("layout", ["causal", "seq2seq"])
 def test_abacus_cached_decoding_equals_uncached(layout):
-    from toyformer.decode import greedy
+    from toyformer.eval.decode import greedy
 
     task = get_task("digits_seq2seq", length=3)
     torch.manual_seed(0)
@@ -158,7 +158,7 @@ def test_abacus_cached_decoding_equals_uncached(layout):
 @pytest.mark.parametrize("layout", ["causal", "seq2seq"])
 @pytest.mark.parametrize("positional", ["rope", "relative", "learned"])
 def test_digit_positions_are_digit_places_and_cached_decoding_equals_uncached(layout, positional):
-    from toyformer.decode import greedy
+    from toyformer.eval.decode import greedy
 
     task = get_task("addition", digits=4, reverse_answer=True)
     torch.manual_seed(0)
@@ -179,7 +179,7 @@ def test_digit_positions_are_digit_places_and_cached_decoding_equals_uncached(la
 
 @pytest.mark.parametrize("layout", ["causal", "seq2seq"])
 def test_place_embedding_adds_digit_places_to_sequence_positions_and_caches(layout):
-    from toyformer.decode import greedy
+    from toyformer.eval.decode import greedy
 
     task = get_task("arithmetic", complexity=3)
     torch.manual_seed(0)
@@ -205,7 +205,7 @@ def test_place_embedding_needs_numbers():
 
 @pytest.mark.parametrize("layout", ["causal", "seq2seq"])
 def test_attention_window_masks_far_keys_and_cached_equals_uncached(layout):
-    from toyformer.decode import greedy
+    from toyformer.eval.decode import greedy
 
     task = get_task("addition", digits=6, reverse_answer=True)
     torch.manual_seed(0)
@@ -246,7 +246,7 @@ def test_a_window_on_digit_places_makes_low_digits_independent_of_the_length():
 
 
 def test_a_small_relative_max_distance_clips():
-    from toyformer.models.relative_bias import relative_buckets
+    from toyformer.models.positional.relative_bias import relative_buckets
 
     rel = torch.arange(-40, 41)
     clipped = relative_buckets(rel, bidirectional=True, max_distance=3)

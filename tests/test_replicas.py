@@ -10,11 +10,11 @@ from conftest import small_config
 from toyformer import load_replicas, train, train_replicas
 from toyformer.cli import main
 from toyformer.errors import ConfigError
-from toyformer.replica_optim import ReplicaAdamW, clip_per_replica
-from toyformer.results_store import ResultsStore
-from toyformer.rundir import read_json
+from toyformer.training.optim import ReplicaAdamW, clip_per_replica
+from toyformer.experiments.store.store import ResultsStore
+from toyformer.files import read_json
 from toyformer.stats import mean_ci
-from toyformer.training import make_optimizer
+from toyformer.training.optim import make_optimizer
 
 
 def params(model):
@@ -121,21 +121,21 @@ class Interrupt(Exception):
 
 
 def test_killed_replica_run_resumes_to_the_same_result(tmp_path, monkeypatch):
-    import toyformer.replicas as replicas
+    from toyformer.training import loop
 
     cfg = small_config(train={"steps": 40}, eval={"every": 10})
     whole = train_replicas(cfg, k=2, out_dir=tmp_path / "whole")
-    evaluate = replicas._evaluate
+    save = loop.save
 
-    def stop_at_20(run, rep, i, s, train_, step, *args):
-        if step == 30:
+    def killed_at_30(path, stepper, state):  # killed after evaluating step 30, before its checkpoint
+        if state["step"] == 30:
             raise Interrupt
-        evaluate(run, rep, i, s, train_, step, *args)
+        save(path, stepper, state)
 
-    monkeypatch.setattr(replicas, "_evaluate", stop_at_20)
+    monkeypatch.setattr(loop, "save", killed_at_30)
     with pytest.raises(Interrupt):
         train_replicas(cfg, k=2, out_dir=tmp_path / "cut")
-    monkeypatch.setattr(replicas, "_evaluate", evaluate)
+    monkeypatch.setattr(loop, "save", save)
     assert not (tmp_path / "cut" / "summary.json").exists()
     resumed = train_replicas(None, out_dir=tmp_path / "cut", resume=True)
     for a, b in zip(whole.runs, resumed.runs):

@@ -12,9 +12,9 @@ import pytest
 
 from toyformer import ConfigError, ResultsStore, mean_ci
 from toyformer.cli import main
-from toyformer.results_store import flatten_config, git_revision
-from toyformer.results_table import pivot
-from toyformer.results_where import parse_where
+from toyformer.experiments.store.store import flatten_config, git_revision
+from toyformer.experiments.store.table import pivot
+from toyformer.experiments.store.where import parse_where
 
 
 def _config(length, vocab, norm="pre", seed=0, **extra):
@@ -189,7 +189,7 @@ def test_git_revision_is_the_checkout_head():
 
 
 def test_recipes_record_their_runs(tmp_path):
-    from toyformer.recipes import run_recipe
+    from toyformer.experiments.recipes import run_recipe
 
     run_recipe("r1", tmp_path / "r1", quick=True, store=tmp_path / "s.sqlite")
     rows = ResultsStore(tmp_path / "s.sqlite").query()

@@ -7,12 +7,13 @@ import torch
 
 from conftest import small_config
 from toyformer import ConfigError, train
-from toyformer.training import TrainStep, build
+from toyformer.run import build
+from toyformer.training import SingleStep
 
 
 def test_bf16_trains_on_the_run_device():
     cfg = small_config(train={"steps": 20, "precision": "bf16"}, eval={"every": 10})
-    stepper = TrainStep(build(cfg, "cpu"))
+    stepper = SingleStep(build(cfg, "cpu"))
     assert stepper.autocast == {"device_type": "cpu", "dtype": torch.bfloat16, "enabled": True}
     run = train(cfg, device="cpu")
     assert math.isfinite(run.summary["train_loss"])
@@ -22,7 +23,7 @@ def test_bf16_trains_on_the_run_device():
 
 
 def test_fp32_is_the_default_and_bad_precision_is_rejected():
-    assert TrainStep(build(small_config(), "cpu")).autocast["enabled"] is False
+    assert SingleStep(build(small_config(), "cpu")).autocast["enabled"] is False
     with pytest.raises(ConfigError, match="allowed: fp32, bf16"):
         small_config(train={"precision": "fp16"})
 
@@ -41,16 +42,16 @@ def test_compile_wraps_the_model(monkeypatch):
     assert len(compiled) == 1  # compile=false (the default) never compiles
 
 
-def test_the_loop_runs_train_step(monkeypatch):
-    """The throughput benchmark times TrainStep: it must be what the training loop runs."""
+def test_the_loop_runs_single_step(monkeypatch):
+    """The throughput benchmark times SingleStep.step: it must be what the training loop runs."""
     calls = []
-    original = TrainStep.__call__
+    original = SingleStep.step
 
-    def counted(self, step):
+    def counted(self, step, active=None):
         calls.append(step)
-        return original(self, step)
+        return original(self, step, active)
 
-    monkeypatch.setattr(TrainStep, "__call__", counted)
+    monkeypatch.setattr(SingleStep, "step", counted)
     run = train(small_config(train={"steps": 12}, eval={"every": 4}))
     assert calls == list(range(12)) and run.summary["steps"] == 12
 
@@ -59,13 +60,13 @@ def test_the_loop_runs_train_step(monkeypatch):
 def test_compiled_model_matches_eager():
     """torch.compile really traces the few-keys attention and the mask-free ReLU (about 25 s):
     loss and gradients of one batch equal the eager model's, and the model is one graph."""
-    from toyformer.evaluation import loss_and_predictions
+    from toyformer.eval.evaluate import loss_and_predictions
 
     cfg = small_config("lookup_table", model={"d_model": 16, "n_heads": 2, "n_layers": 2, "activation": "relu",
                                               "positional": "none", "pooling": "slot", "causal_encoder": True},
                        layout="classifier", data={"batch_size": 64})
-    stepper = TrainStep(build(cfg, "cpu"))
-    batch, model = stepper.batch(0), stepper.run.model
+    stepper = SingleStep(build(cfg, "cpu"))
+    batch, model = stepper.batch(0), stepper.runs[0].model
     grads = []
     for forward in (model, torch.compile(model)):
         model.zero_grad()

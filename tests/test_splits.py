@@ -4,7 +4,7 @@ import torch
 
 from conftest import small_config
 from toyformer import RunConfig
-from toyformer.splits import TrainData, frequent_inputs, input_keys, make_splits
+from toyformer.data.splits import TrainData, frequent_inputs, input_keys, make_splits
 
 
 def rows(t):

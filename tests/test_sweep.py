@@ -8,8 +8,8 @@ import yaml
 
 from toyformer import ConfigError, ResultsStore, RunConfig, load_sweep, sweep
 from toyformer.cli import main
-from toyformer.executors import DaskCluster
-from toyformer.sweep_spec import point_name
+from toyformer.experiments.sweeps.executors import DaskCluster
+from toyformer.experiments.sweeps.spec import point_name
 
 BASE = {"task": {"name": "reverse", "length": 4},
         "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32},
@@ -165,8 +165,8 @@ def test_toml_spec_and_base_file(tmp_path):
 def test_the_r2_example_spec_is_r2s_table():
     from pathlib import Path
 
-    from toyformer.recipes.r2 import ROWS, improved_config
-    from toyformer.sweep_run import check_buildable, table_settings
+    from toyformer.experiments.recipes.r2 import ROWS, improved_config
+    from toyformer.experiments.sweeps.run import check_buildable, table_settings
 
     spec = load_sweep(Path(__file__).parents[1] / "examples" / "sweeps" / "r2_reverse.yaml")
     points = spec.expand()
@@ -179,7 +179,7 @@ def test_the_r2_example_spec_is_r2s_table():
 
 
 def test_a_failing_point_is_reported_and_the_others_finish(tmp_path, monkeypatch, capsys):
-    import toyformer.sweep_run as sweep_run
+    import toyformer.experiments.sweeps.run as sweep_run
 
     real = sweep_run.run_point
 

@@ -83,7 +83,7 @@ def test_bad_replicas_fail_before_anything_runs(tmp_path, change, message):
 def test_seeds_spaced_by_k_and_the_default_table_pools_replicas():
     spec = load_sweep({**SPEC, "grid": {}, "seeds": [0, 2], "table": {}})
     assert [p.name for p in spec.expand()] == ["seed=0", "seed=2"] and spec.to_dict()["replicas"] == 2
-    from toyformer.sweep_run import table_settings
+    from toyformer.experiments.sweeps.run import table_settings
 
     assert table_settings(spec, spec.expand())["rows"] == ["task.name"]  # not seed: each replica has its own
 

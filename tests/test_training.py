@@ -5,9 +5,9 @@ import torch
 
 from conftest import small_config
 from toyformer import train
-from toyformer.training import lr_at
+from toyformer.training.optim import lr_at
 from toyformer.config import TrainConfig
-from toyformer.rundir import read_json
+from toyformer.files import read_json
 
 
 def weights(run):

@@ -7,7 +7,7 @@ import torch
 
 from toyformer import ConfigError
 from toyformer.cli import main
-from toyformer.recipes import list_recipes, run_recipe
+from toyformer.experiments.recipes import list_recipes, run_recipe
 
 
 @pytest.mark.parametrize("name", list(list_recipes()))
@@ -53,7 +53,7 @@ def test_r4_same_widths_matches_the_formulas_text():
 
     import torch
 
-    from toyformer.recipes.r4 import same_widths
+    from toyformer.experiments.recipes.r4 import same_widths
     from toyformer.tasks import get_task
 
     task = get_task("arithmetic", complexity=3, trim=False)
@@ -65,7 +65,7 @@ def test_r4_same_widths_matches_the_formulas_text():
 
 
 def test_r2_mirror_share_reads_the_anti_diagonal():
-    from toyformer.recipes.r2 import mirror_share
+    from toyformer.experiments.recipes.r2 import mirror_share
 
     n = 6
     mirrored = torch.eye(n).flip(-1)  # query i attends key n-1-i

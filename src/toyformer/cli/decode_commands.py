@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 def cmd_sample(args) -> int:
     from toyformer.errors import ConfigError
-    from toyformer.generate import generate
+    from toyformer.inspect.generate import generate
 
     if args.greedy and args.beam is not None:
         raise ConfigError("--greedy and --beam exclude each other; allowed: one of them, or neither (sampling)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toyformer.plots import WHAT
+from toyformer.inspect.plots import WHAT
 
 
 def register(sub) -> None:
@@ -27,7 +27,7 @@ def register(sub) -> None:
 
 
 def cmd_plot(args) -> int:
-    from toyformer.plots import plot_run
+    from toyformer.inspect.plots import plot_run
 
     print(plot_run(args.run_dir, args.what, args.sample, args.input, args.out, args.device))
     return 0

@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 def cmd_recipe(args) -> int:
     from toyformer.cli.sweep_commands import store_from_args
-    from toyformer.recipes import list_recipes, run_recipe
+    from toyformer.experiments.recipes import list_recipes, run_recipe
 
     if args.name == "list":
         for name, desc in list_recipes().items():

@@ -98,14 +98,14 @@ def _config_and_out(args, suffix: str = "") -> tuple[RunConfig | None, Path]:
 
 def cmd_train(args) -> int:
     from toyformer.cli.sweep_commands import store_from_args
-    from toyformer.training import train
+    from toyformer.experiments.recording import train
 
     if args.replicas is not None or args.replica_set or (args.resume and args.out and (Path(args.out) / "replicas.json").is_file()):
         return _train_replicas(args)
     config, out = _config_and_out(args)
     on_eval = None
     if args.live_plot:
-        from toyformer.live import CurvesFile
+        from toyformer.inspect.live import CurvesFile
 
         on_eval = CurvesFile(out)
     run = train(config, out_dir=out, resume=args.resume, quiet=args.quiet or args.json, device=args.device, on_eval=on_eval,
@@ -116,7 +116,8 @@ def cmd_train(args) -> int:
 
 def _train_replicas(args) -> int:
     from toyformer.cli.sweep_commands import store_from_args
-    from toyformer.replicas import format_table, parse_replica_set, train_replicas
+    from toyformer.experiments.recording import train_replicas
+    from toyformer.training import format_table, parse_replica_set
 
     if args.replicas is None and not args.resume:
         raise ConfigError("--replica-set needs --replicas K")
@@ -136,16 +137,16 @@ def cmd_eval(args) -> int:
         raise ConfigError(f"--beam {args.beam}: the beam width must be >= 1")
     if args.lengths is not None:
         return _eval_lengths(args)
-    from toyformer.evaluation import evaluate
+    from toyformer.eval.evaluate import evaluate
 
     _report(evaluate(args.run_dir, device=args.device, beam_width=args.beam), args.json, None)
     return 0
 
 
 def _eval_lengths(args) -> int:
-    from toyformer import rundir
-    from toyformer.length_eval import evaluate_lengths, format_table, parse_lengths, plot_lengths
-    from toyformer.training import load_run
+    from toyformer.files import write_json
+    from toyformer.eval.lengths import evaluate_lengths, format_table, parse_lengths, plot_lengths
+    from toyformer.run import load_run
 
     lengths = parse_lengths(args.lengths)
     if args.n < 1:
@@ -155,7 +156,7 @@ def _eval_lengths(args) -> int:
     result = evaluate_lengths(run, lengths, args.n, **decode)
     result["run_dir"] = str(args.run_dir)
     result["plot"] = str(plot_lengths(result, args.plot or Path(args.run_dir) / "lengths.png"))
-    rundir.write_json(Path(args.run_dir) / "lengths.json", result)
+    write_json(Path(args.run_dir) / "lengths.json", result)
     print(format_table(result))
     print(f"plot: {result['plot']}")
     if args.json:

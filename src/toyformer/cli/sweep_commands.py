@@ -19,7 +19,7 @@ def add_store(parser, recording: bool = True) -> None:
 
 def store_from_args(args):
     """The store a command records into: None with --no-store."""
-    from toyformer.results_store import ResultsStore
+    from toyformer.experiments.store.store import ResultsStore
 
     return None if getattr(args, "no_store", False) else ResultsStore(args.store)
 
@@ -57,8 +57,8 @@ def register(sub) -> None:
 
 
 def cmd_sweep(args) -> int:
-    from toyformer.sweep_run import sweep
-    from toyformer.sweep_spec import load_sweep
+    from toyformer.experiments.sweeps.run import sweep
+    from toyformer.experiments.sweeps.spec import load_sweep
 
     spec = load_sweep(args.spec).with_base_overrides(args.overrides)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
@@ -76,7 +76,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_results(args) -> int:
-    from toyformer.results_store import ResultsStore
+    from toyformer.experiments.store.store import ResultsStore
 
     store = ResultsStore(args.store)
     if not store.path.is_file():
@@ -93,13 +93,13 @@ def cmd_results(args) -> int:
     if args.rows:
         if args.columns:
             raise ConfigError("--columns is for a flat table; a pivot shows --value by --rows and --cols")
-        from toyformer.results_table import pivot
+        from toyformer.experiments.store.table import pivot
 
         table = pivot(rows, args.rows, args.cols, args.value or "test_token_acc", known)
     else:
         if args.cols or args.value:
             raise ConfigError("--cols and --value need --rows (a pivot); without --rows the table is flat")
-        from toyformer.results_table import flat
+        from toyformer.experiments.store.table import flat
 
         table = flat(rows, args.columns, known)
     print(table.format(args.format))
@@ -107,8 +107,8 @@ def cmd_results(args) -> int:
 
 
 def _plot(args, rows: list[dict], known: list[str]) -> int:
-    from toyformer.plots import save
-    from toyformer.results_plot import metric_figure, parse_plot
+    from toyformer.inspect.plots import save
+    from toyformer.experiments.store.plot import metric_figure, parse_plot
 
     spec = parse_plot(args.plot)
     out = Path(args.out or "results.png")

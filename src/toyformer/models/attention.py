@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from toyformer.models import cpu_kernels
+from toyformer.models import kernels
 from toyformer.tasks.base import PAD
 
 
@@ -133,7 +133,7 @@ class Attention(nn.Module):
         p = self.dropout if self.training else 0.0
         # with dropout on the CPU the fused kernel falls back to a slower explicit path of its own
         cpu_dropout = p > 0 and q.device.type == "cpu"
-        if self.recorder is None and q.device.type == "cpu" and k.shape[-2] <= cpu_kernels.SHORT_ROW \
+        if self.recorder is None and q.device.type == "cpu" and k.shape[-2] <= kernels.SHORT_ROW \
                 and torch.compiler.is_compiling():
             y = few_keys_attention(q, k, v, mask, p)
         elif self.recorder is None and self.fused and not cpu_dropout:
@@ -141,10 +141,10 @@ class Attention(nn.Module):
         else:
             scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # [B, H, Tq, Tk]
             scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
-            weights = cpu_kernels.softmax(scores)
+            weights = kernels.softmax(scores)
             if self.recorder is not None:
                 self.recorder[self.name] = weights.detach()
-            y = cpu_kernels.dropout(weights, p, self.training) @ v
+            y = kernels.dropout(weights, p, self.training) @ v
         b, _, tq, _ = y.shape
         return self.out(y.transpose(1, 2).reshape(b, tq, -1))  # [B, Tq, d]
 

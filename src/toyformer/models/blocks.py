@@ -11,11 +11,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from toyformer.models.alibi import ALiBi
+from toyformer.models.positional.alibi import ALiBi
 from toyformer.models.attention import Attention, KVCache, with_bias
-from toyformer.models.cpu_kernels import Dropout, ReLU
-from toyformer.models.relative_bias import RelativeBias
-from toyformer.models.rope import Rotary
+from toyformer.models.kernels import Dropout, ReLU
+from toyformer.models.positional.relative_bias import RelativeBias
+from toyformer.models.positional.rope import Rotary
 
 
 class FeedForward(nn.Module):

@@ -14,9 +14,9 @@ from toyformer.data import Batch
 from toyformer.errors import ConfigError
 from toyformer.models.attention import KVCache, cross_attention_mask, self_attention_mask
 from toyformer.models.blocks import Stack
-from toyformer.models.cpu_kernels import ReLU
-from toyformer.models.abacus import Answer
-from toyformer.models.positional import Embedder
+from toyformer.models.kernels import ReLU
+from toyformer.models.positional.abacus import Answer
+from toyformer.models.positional.embedder import Embedder
 from toyformer.tasks.base import BOS, PAD
 
 # which task kinds each layout can learn

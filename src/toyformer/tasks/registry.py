@@ -13,7 +13,7 @@ import sys
 import typing
 from pathlib import Path
 
-from toyformer.config_types import coerce
+from toyformer.values import coerce
 from toyformer.errors import ConfigError
 
 _REGISTRY: dict[str, type] = {}

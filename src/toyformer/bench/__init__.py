@@ -1,0 +1,38 @@
+"""toyformer's benchmarks, run on demand: ``toyformer bench WHAT`` (or ``python -m toyformer.bench``).
+
+Each benchmark is a module with ``run(args) -> dict`` (every number, written as JSON) and
+``render(result) -> str`` (one markdown table), listed in ``main.BENCHMARKS``:
+
+- ``throughput`` (``throughput.py``): toyformer against plain PyTorch (``baselines.py``) on the
+  models of R0, R1 and R4, interleaved; achieved model FLOP/s (``flops.py``) against the matmul
+  peak (``peak.py``); the ``train.precision`` / ``train.compile`` knobs.
+- ``peak``: the matmul peak alone.
+- ``time-to-solve`` (``time_to_solve.py``): every task at its default configuration, trained to
+  99.9% test exact match.
+- ``replicas`` (``replicas.py``): K batched replicas against one run and against K runs one
+  after another.
+
+Speed targets live here, never in timed unit tests; measured results are committed under
+``docs/results/``, each file naming the command that wrote it.
+"""
+
+import os
+import platform
+
+import torch
+
+
+def machine() -> dict:
+    """Where a benchmark ran: CPU model, cores, torch threads, versions, GPU if any."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info

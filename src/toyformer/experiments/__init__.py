@@ -1,0 +1,3 @@
+"""Many runs: the results store (``store``), sweeps over configurations (``sweeps``), the
+recipes of the reference experiments (``recipes``), and training that records into the store
+(``recording``)."""

@@ -1,0 +1,156 @@
+"""R4 learning to calculate: the encoder-decoder with and without positional encoding, exact
+match of greedy and beam decoding, the token embeddings in 2-D, and an improved configuration
+that gets (nearly) every held-out formula right."""
+
+from __future__ import annotations
+
+import torch
+
+from toyformer.eval.evaluate import evaluate_config
+from toyformer.models.positional.abacus import digit_places
+from toyformer.inspect.plots import plot_run
+from toyformer.experiments.recipes.base import Context, RecipeResult, Table
+from toyformer.data import TrainData, input_keys
+
+# As described: 10,000 fixed training formulas (seeded), 5,000 validation formulas from another
+# seed, the same data on every pass; d 64 (+ dropout 0.01), 2+2 layers, 4 heads, feed-forward 64,
+# post-norm (the standard nn.Transformer), padding masks, teacher forcing; Adam lr 1e-3, batch
+# 125, 100 epochs. The test set is 10,000 further formulas that no training step ever sees.
+ORIGINAL = {
+    "task": {"name": "arithmetic", "complexity": 3, "trim": True},
+    "layout": "seq2seq",
+    "model": {"d_model": 64, "n_layers": 2, "n_heads": 4, "d_ff": 64, "dropout": 0.01, "norm": "post",
+              "activation": "relu", "init": "torch"},
+    "data": {"batch_size": 125, "train_size": 10_000},
+    "train": {"epochs": 100, "lr": 1e-3, "schedule": "constant", "warmup_steps": 0, "weight_decay": 0.0,
+              "beta2": 0.999, "grad_clip": None},
+    "eval": {"every": 800, "val_size": 5_000, "test_size": 10_000, "target": None},
+}
+REPORTED = {"none": 0.440, "sinusoidal": 0.963}
+# Improved: the same model with sinusoidal encoding plus a learned embedding of each digit's place
+# in its number (``model.place_embedding``: units, tens, hundreds, ... of both operands share an
+# embedding, so no pair of operand widths needs its own alignment), a wider feed-forward layer
+# (256), trained on fresh formulas every step (never a validation or test one), answers never
+# cut (trim=false), no dropout, a higher learning rate with warm-up and cosine decay; stop once
+# every validation formula is right, or after 10 minutes. Measured on the shared CPU (seed 0 /
+# seed 1, val exact match): without place embeddings 0.938 (0.678 where the operands' widths
+# differ); with them and d_ff 64 0.9994 / 0.997; with d_ff 256 1.000 / 0.9992; lr 3e-3 instead of
+# 2e-3: 0.968 (seed 1). Pre-norm, d 128 and learned positions with GPT-2's small init all
+# learned more slowly per second.
+IMPROVED = {
+    "task": {"name": "arithmetic", "complexity": 3, "trim": False},
+    "layout": "seq2seq",
+    "model": {"d_model": 64, "n_layers": 2, "n_heads": 4, "d_ff": 256, "dropout": 0.0, "norm": "post",
+              "activation": "relu", "positional": "sinusoidal", "place_embedding": True, "init": "torch"},
+    "data": {"batch_size": 125},
+    "train": {"steps": 12_000, "lr": 2e-3, "schedule": "cosine", "warmup_steps": 100, "min_lr_ratio": 0.0,
+              "weight_decay": 0.0, "beta2": 0.999, "grad_clip": None, "max_time_s": 600},
+    "eval": {"every": 500, "val_size": 5_000, "test_size": 10_000, "target": 1.0},
+}
+
+
+def training_overlap(run, steps: int) -> int:
+    """Replay the run's training data and count inputs that are validation or test inputs."""
+    held = torch.cat([input_keys(run.splits.val.input), input_keys(run.splits.test.input)]).unique()
+    if run.splits.pool is not None:
+        return int(torch.isin(input_keys(run.splits.pool.input), held).sum())
+    data = TrainData(run.task, run.splits, run.config.data.batch_size, run.config.seed)
+    return sum(int(torch.isin(input_keys(data.batch(s).input), held).sum()) for s in range(steps))
+
+
+def _verdict(improved: dict, original: dict) -> str:
+    """Whether the improved run met the recipe's target (>= 99.9% exact match on validation and test)."""
+    met = min(improved["val_greedy"], improved["test_greedy"]) >= 0.999
+    if met:
+        return "Target met: at least 99.9% exact match on the validation formulas and on the fresh test formulas."
+    than = "beats" if improved["val_greedy"] > original["val_greedy"] else "does not beat"
+    return (f"Target (>= 99.9% exact match) not met: the improved configuration {than} the original "
+            f"({improved['val_greedy']:.4f} vs {original['val_greedy']:.4f} on validation).")
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def same_widths(task, ex) -> torch.Tensor:
+    """``[n]`` bool: whether the formula's two operands have the same number of digits.
+
+    A number's width is the place (counted from the right) of its first digit."""
+    digits = torch.tensor([task.vocab.id(str(d)) for d in range(10)])
+    places = digit_places(ex.input, digits)  # [n, T]
+    starts = (places > 0) & (torch.cat([places[:, :1] * 0, places[:, :-1]], 1) == 0)  # [n, T] first digits
+    nth = starts.cumsum(-1) * starts  # [n, T]: 1 at the first number's start, 2 at the second's
+    first, second = ((places * (nth == i)).sum(-1) for i in (1, 2))  # [n]
+    return first == second
+
+
+def decoding(run, split) -> dict:
+    """Per-token accuracy and exact match of greedy and beam decoding on ``split``, and greedy
+    exact match on formulas whose operands have the same / a different number of digits."""
+    ex = getattr(run.splits, split)
+    greedy = evaluate_config(run.model, ex, run.config, run.device, decode="greedy")
+    beam = evaluate_config(run.model, ex, run.config, run.device, decode="beam", beam_width=4)
+    same, right = same_widths(run.task, ex), greedy["row_correct"]
+    split_em = {k: right[m].float().mean().item() if m.any() else None for k, m in (("same", same), ("other", ~same))}
+    return {"token_acc": greedy["token_acc"], "greedy": greedy["exact_match"], "beam": beam["exact_match"],
+            "greedy_same_widths": split_em["same"], "greedy_other_widths": split_em["other"]}
+
+
+def run(ctx: Context) -> RecipeResult:
+    res = RecipeResult("r4", "R4: learning to calculate (encoder-decoder, masks and positional encoding)")
+    rows, numbers = [], {}
+    quick = {"train.epochs": 1, "data.train_size": 250, "eval.val_size": 50, "eval.test_size": 50}
+    for pe in ("none", "sinusoidal"):
+        cfg = ctx.config(ORIGINAL, quick).with_overrides([f"model.positional={pe}"])
+        r = ctx.train(f"as_described_{pe}", cfg)
+        val = decoding(r, "val")
+        overlap = training_overlap(r, r.summary["steps"])
+        rows.append([f"as described, positional {pe}", REPORTED[pe], val["token_acc"], val["greedy"], val["beam"],
+                     val["greedy_same_widths"], val["greedy_other_widths"], overlap, r.summary["wall_s"]])
+        numbers[f"as_described_{pe}"] = {"reported_val_token_acc": REPORTED[pe], **{f"val_{k}": v for k, v in val.items()},
+                                         "train_val_test_overlap": overlap, "wall_s": r.summary["wall_s"]}
+    improved = ctx.train("improved", ctx.config(IMPROVED, {"train.max_time_s": 5}))
+    val, test = decoding(improved, "val"), decoding(improved, "test")
+    overlap = training_overlap(improved, improved.summary["steps"])
+    rows.append(["improved", None, val["token_acc"], val["greedy"], val["beam"], val["greedy_same_widths"],
+                 val["greedy_other_widths"], overlap, improved.summary["wall_s"]])
+    numbers["improved"] = {**{f"val_{k}": v for k, v in val.items()}, **{f"test_{k}": v for k, v in test.items()},
+                           "train_val_test_overlap": overlap, "steps": improved.summary["steps"],
+                           "solved_at_step": improved.summary["solved_at_step"],
+                           "solved_at_s": improved.summary["solved_at_s"], "wall_s": improved.summary["wall_s"]}
+    res.tables.append(Table(
+        "Validation (5,000 formulas): per-token accuracy and exact match",
+        ["configuration", "reported token acc", "token acc", "exact (greedy)", "exact (beam 4)",
+         "exact, operands of equal width", "exact, unequal width", "training inputs that are val/test inputs",
+         "wall s"], rows,
+        note=f"Improved on 10,000 fresh test formulas: exact match {test['greedy']:.4f} greedy, "
+             f"{test['beam']:.4f} beam, token accuracy {test['token_acc']:.4f}. The overlap column replays "
+             f"every training batch and counts inputs equal to a validation or test input."))
+    fig = "r4_embeddings.png"
+    plot_run(ctx.out / "runs" / "as_described_sinusoidal", "embeddings", out=ctx.out / fig)
+    res.figures.append(fig)
+    off, on = numbers["as_described_none"], numbers["as_described_sinusoidal"]
+    res.findings += [
+        f"Without positional encoding the encoder sees a bag of characters: '12+3' and '21+3' look alike, "
+        f"so per-token accuracy stays at {off['val_token_acc']:.3f} (reported 0.440) and almost no formula is "
+        f"right (exact match {off['val_greedy']:.3f}).",
+        f"With sinusoidal encoding per-token accuracy is {on['val_token_acc']:.3f} (reported 0.963), yet only "
+        f"{on['val_greedy']:.3f} of formulas are entirely right: per-token accuracy overstates a calculator, "
+        f"since one wrong digit makes the answer wrong.",
+        f"Beam search (width 4) vs greedy: {on['val_beam']:.4f} vs {on['val_greedy']:.4f} exact match with "
+        f"sinusoidal encoding, {numbers['improved']['val_beam']:.4f} vs {numbers['improved']['val_greedy']:.4f} "
+        f"improved: greedy is {'enough' if abs(on['val_beam'] - on['val_greedy']) < 0.01 else 'not enough'}.",
+        f"Improved: exact match {numbers['improved']['val_greedy']:.4f} on the 5,000 validation formulas and "
+        f"{numbers['improved']['test_greedy']:.4f} on 10,000 fresh ones, after {numbers['improved']['steps']} steps "
+        f"({numbers['improved']['wall_s']:.0f} s). It trains on fresh formulas, none of them a validation or test "
+        f"formula (replayed and counted: {overlap}).",
+        f"Operand widths: as described with sinusoidal encoding, exact match is {_fmt(on['val_greedy_same_widths'])} "
+        f"on formulas whose operands have the same number of digits and {_fmt(on['val_greedy_other_widths'])} on "
+        f"the others: with positions counted from the left, the units digits of '279+13' sit at other positions "
+        f"than those of '279+130', so every pair of widths needs its own alignment. With digit places embedded "
+        f"beside the positions (improved) the two are {_fmt(numbers['improved']['val_greedy_same_widths'])} and "
+        f"{_fmt(numbers['improved']['val_greedy_other_widths'])}.",
+        _verdict(numbers["improved"], on),
+    ]
+    res.numbers = numbers
+    return res

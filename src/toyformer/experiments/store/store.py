@@ -1,0 +1,266 @@
+"""The results store: one SQLite row per finished run, queried into tables and plots.
+
+Every run trained by ``toyformer train``, ``toyformer sweep`` or a recipe is recorded with its
+config fields as columns (``task.length``, ``model.d_model``, ``train.lr`` ... quoted, since they
+hold dots), its final metrics (``test_token_acc``, ``test_exact_match``, ``solved_at_step`` ...),
+where it ran (``machine``, ``git_rev``), its ``run_dir``, ``source`` and ``sweep``. New config
+fields become new columns on demand, so old rows keep working. A run that trains several replicas
+records one row per replica (``replica`` 0..``n_replicas``-1); ``(run_dir, replica)`` is unique,
+so recording a run again replaces its row.
+
+The database is in WAL mode with a busy timeout, and every write is one ``BEGIN IMMEDIATE``
+transaction: parallel writers (worker processes, several sweeps) wait for each other and lose
+nothing. Keep the file on a local disk: SQLite's locking is not safe over NFS (a cluster sweep
+records from the client, so its workers never open the store).
+
+>>> store = ResultsStore("runs/results.sqlite")                                  # doctest: +SKIP
+>>> store.record("runs/rev30")                                                    # doctest: +SKIP
+>>> store.query(where="task.length >= 20 and model.norm = 'pre'")                 # doctest: +SKIP
+[{'id': 1, 'task.length': 30, 'test_token_acc': 1.0, ...}]
+>>> print(store.pivot("task.length", "task.vocab_size", "test_token_acc").markdown())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from toyformer.errors import ConfigError
+from toyformer.experiments.store.where import parse_where, resolve_field
+
+DEFAULT_PATH = "runs/results.sqlite"
+TABLE = "runs"
+BASE_COLUMNS = {  # name -> SQL declaration
+    "id": "INTEGER PRIMARY KEY AUTOINCREMENT", "recorded_at": "TEXT", "source": "TEXT", "sweep": "TEXT",
+    "point": "TEXT", "run_dir": "TEXT", "replica": "INTEGER NOT NULL DEFAULT 0",
+    "n_replicas": "INTEGER NOT NULL DEFAULT 1", "git_rev": "TEXT", "machine": "TEXT",
+}
+METRICS = {  # summary key -> SQL type; other numeric summary keys are added on demand
+    "test_token_acc": "REAL", "test_exact_match": "REAL", "test_loss": "REAL", "train_loss": "REAL",
+    "val_token_acc": "REAL", "val_exact_match": "REAL", "solved": "INTEGER", "solved_at_step": "INTEGER",
+    "solved_at_s": "REAL", "wall_s": "REAL", "steps": "INTEGER", "params": "INTEGER", "test_n": "INTEGER",
+}
+JSON_COLUMNS = {"config_json": "TEXT", "summary_json": "TEXT"}  # the whole config and summary
+SUMMARY_SKIP = {"test_by_position", "test_by_length", "diagnosis"}  # big, and already in the run directory
+
+
+def default_store_path() -> Path:
+    """``$TOYFORMER_RESULTS`` if set, else ``runs/results.sqlite`` under the current directory."""
+    return Path(os.environ.get("TOYFORMER_RESULTS") or DEFAULT_PATH)
+
+
+def flatten_config(config: dict) -> dict:
+    """A RunConfig dict as dotted columns: ``{"task.name": ..., "model.d_model": 64, "seed": 0}``;
+    list values become JSON text.
+
+    >>> flatten_config({"task": {"name": "reverse", "length": 8}, "model": {"head_hidden": [64]}, "seed": 1})
+    {'task.name': 'reverse', 'task.length': 8, 'model.head_hidden': '[64]', 'seed': 1}
+    """
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            for leaf, v in flatten_config(value).items():
+                out[f"{key}.{leaf}"] = v
+        else:
+            out[key] = json.dumps(list(value)) if isinstance(value, (list, tuple)) else value
+    return out
+
+
+def result_row(config: dict, summary: dict) -> dict:
+    """The columns of a run: its flattened config, the numbers of its summary, and ``solved``."""
+    row = flatten_config(config)
+    numbers = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    row.update({k: summary.get(k) for k in METRICS if k in summary or k in numbers})  # None too: an unsolved run
+    row.update({k: v for k, v in numbers.items() if k not in row})
+    row["solved"] = int(summary.get("solved_at_step") is not None)
+    return row
+
+
+@functools.lru_cache(maxsize=1)
+def git_revision() -> str:
+    """``git rev-parse HEAD`` of toyformer's checkout (``+dirty`` with local changes), else its version."""
+    from toyformer import __version__
+
+    src = Path(__file__).resolve().parent
+    try:
+        git = lambda *a: subprocess.run(["git", "-C", str(src), *a], capture_output=True, text=True, timeout=5)  # noqa: E731
+        top = git("rev-parse", "--show-toplevel")
+        if top.returncode == 0 and (Path(top.stdout.strip()) / "src" / "toyformer").resolve() == src:
+            rev = git("rev-parse", "HEAD").stdout.strip()
+            dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".").stdout.strip()
+            if rev:
+                return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return f"toyformer {__version__}"
+
+
+def machine_info(device: str | None = None) -> str:
+    """Where a run trained: host, CPU, OS, torch threads and device, Python and torch versions."""
+    import torch
+
+    return (f"{platform.node()} {platform.machine()} {platform.system()}, {torch.get_num_threads()} torch threads, "
+            f"{device or 'cpu'}, Python {platform.python_version()}, torch {torch.__version__}")
+
+
+class ResultsStore:
+    """A SQLite results database at ``path`` (created on first write)."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else default_store_path()
+
+    def __repr__(self) -> str:
+        return f"ResultsStore({str(self.path)!r})"
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        con.execute("PRAGMA busy_timeout = 60000")
+        con.execute("PRAGMA journal_mode = WAL")
+        return con
+
+    # --- writing --------------------------------------------------------------------------------
+    def record(self, run, source: str = "api", sweep: str | None = None, point: str | None = None,
+               replica: int = 0, n_replicas: int = 1) -> int:
+        """Record a finished run (a ``Run`` or a run directory; replica ``replica`` of ``n_replicas``
+        for a replicated run); returns the row id."""
+        if isinstance(run, (str, Path)):
+            from toyformer.files import read_json
+            from toyformer.run.directory import read_config
+
+            run_dir = Path(run)
+            if not (run_dir / "summary.json").is_file():
+                raise ConfigError(f"{str(run_dir)!r} is not a finished run directory (no summary.json)")
+            config, summary = read_config(run_dir), read_json(run_dir / "summary.json")
+        else:
+            config, summary, run_dir = run.config.to_dict(), run.summary, run.run_dir
+        return self.record_summary(config, summary, run_dir, source=source, sweep=sweep, point=point,
+                                   replica=replica, n_replicas=n_replicas)
+
+    def record_summary(self, config: dict, summary: dict, run_dir: str | Path | None = None, *, source: str = "api",
+                       sweep: str | None = None, point: str | None = None, replica: int = 0, n_replicas: int = 1,
+                       machine: str | None = None, git_rev: str | None = None) -> int:
+        """Record one row from a config dict and a summary dict (one replica's, for a replicated run)."""
+        row = {
+            "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "source": source, "sweep": sweep, "point": point,
+            "run_dir": str(Path(run_dir).resolve()) if run_dir is not None else None, "replica": replica,
+            "n_replicas": n_replicas, "git_rev": git_rev or git_revision(),
+            "machine": machine or machine_info(summary.get("device")),
+        }
+        row.update(result_row(config, summary))
+        row["config_json"] = json.dumps(config)
+        row["summary_json"] = json.dumps({k: v for k, v in summary.items() if k not in SUMMARY_SKIP})
+        return self._insert(row)
+
+    def _insert(self, row: dict) -> int:
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")  # take the write lock now: the column check and the insert are one step
+            self._create(con)
+            have = set(self._columns(con))
+            for name in row:
+                if name not in have:
+                    con.execute(f"ALTER TABLE {TABLE} ADD COLUMN {quote(name)}")
+            names = list(row)
+            cur = con.execute(
+                f"INSERT OR REPLACE INTO {TABLE} ({', '.join(map(quote, names))}) VALUES ({', '.join('?' * len(names))})",
+                [row[n] for n in names])
+            con.execute("COMMIT")
+            return cur.lastrowid
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+
+    @staticmethod
+    def _create(con) -> None:
+        cols = {**BASE_COLUMNS, **METRICS, **JSON_COLUMNS}
+        decl = ", ".join(f"{quote(n)} {t}" for n, t in cols.items())
+        con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({decl}, UNIQUE (run_dir, replica))")
+
+    @staticmethod
+    def _columns(con) -> list[str]:
+        return [r[1] for r in con.execute(f"PRAGMA table_info({TABLE})")]
+
+    # --- reading --------------------------------------------------------------------------------
+    def columns(self) -> list[str]:
+        """Every column name (fields that ``where``, ``pivot`` and ``query`` accept)."""
+        if not self.path.is_file():
+            return []
+        con = self._connect()
+        try:
+            return self._columns(con)
+        finally:
+            con.close()
+
+    def recorded_run_dirs(self) -> set[str]:
+        """The (resolved) run directories that already have a row."""
+        if "run_dir" not in self.columns():
+            return set()
+        con = self._connect()
+        try:
+            return {r[0] for r in con.execute(f"SELECT DISTINCT run_dir FROM {TABLE} WHERE run_dir IS NOT NULL")}
+        finally:
+            con.close()
+
+    def query(self, where: str | None = None, columns: list[str] | None = None) -> list[dict]:
+        """Rows (dicts keyed by column) matching ``where``, e.g. ``"task.length >= 200 and model.norm = 'pre'"``,
+        oldest first. ``columns`` picks columns (dotted or unique leaf names); default: all but the JSON ones."""
+        known = self.columns()
+        if not known:
+            return []
+        sql_where, params = parse_where(where, known) if where else ("1", [])
+        chosen = [resolve_field(c, known) for c in columns] if columns else [c for c in known if c not in JSON_COLUMNS]
+        con = self._connect()
+        try:
+            cur = con.execute(f"SELECT {', '.join(map(quote, chosen))} FROM {TABLE} WHERE {sql_where} ORDER BY id", params)
+            return [dict(zip(chosen, r)) for r in cur.fetchall()]
+        finally:
+            con.close()
+
+    def pivot(self, rows: str | list[str], cols: str | list[str] | None = None, value: str = "test_token_acc",
+              where: str | None = None):
+        """A ``PivotTable``: ``value`` by ``rows`` x ``cols`` (mean ± 95% CI where several runs share a cell)."""
+        from toyformer.experiments.store.table import pivot
+
+        return pivot(self.query(where), rows, cols, value, known=self.columns())
+
+
+def quote(name: str) -> str:
+    """An SQL identifier in double quotes (column names hold dots)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def as_store(store) -> ResultsStore | None:
+    """A ``ResultsStore`` from a store, a path, or None (no recording)."""
+    if store is None or isinstance(store, ResultsStore):
+        return store
+    return ResultsStore(store)
+
+
+def record_run(store, run, source: str, sweep: str | None = None, point: str | None = None,
+               replica: int = 0, n_replicas: int = 1) -> int | None:
+    """Record ``run`` (a ``Run`` with a run directory) in ``store``; a failure never loses the
+    training result: it prints one warning line and returns None. A replicated run records each
+    replica's ``Run``: ``record_run(store, runs[i], "train", replica=i, n_replicas=len(runs))``."""
+    store = as_store(store)
+    if store is None or getattr(run, "run_dir", None) is None:
+        return None
+    try:
+        return store.record(run, source=source, sweep=sweep, point=point, replica=replica, n_replicas=n_replicas)
+    except (sqlite3.Error, OSError) as exc:
+        warn_not_recorded(store, exc)
+        return None
+
+
+def warn_not_recorded(store: ResultsStore, exc: BaseException) -> None:
+    print(f"toyformer: warning: run not recorded in results store {str(store.path)!r}: {exc}", file=sys.stderr)

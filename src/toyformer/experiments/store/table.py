@@ -1,0 +1,211 @@
+"""Tables from result rows: a pivot (a metric by one or more row fields x column fields, mean ± 95%
+CI where several runs, seeds or replicas, share a cell) or a flat list; as markdown, CSV or JSON.
+
+>>> rows = [{"task.length": 10, "seed": s, "test_token_acc": a} for s, a in [(0, 1.0), (1, 0.9)]]
+>>> print(pivot(rows, "task.length", None, "test_token_acc").markdown())
+| length | test_token_acc |
+|---|---|
+| 10 | 0.9500 ± 0.6353 (n=2) |
+<BLANKLINE>
+value: test_token_acc; mean ± 95% CI over n runs
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+
+from toyformer.errors import ConfigError
+from toyformer.experiments.store.where import resolve_field
+from toyformer.stats import mean_ci
+
+FORMATS = ("markdown", "csv", "json")
+KEY_METRICS = ("test_token_acc", "test_exact_match", "solved_at_step", "wall_s")
+NOT_SWEPT = {"id", "recorded_at", "run_dir", "machine", "git_rev", "point", "config_json", "summary_json",
+             "replica", "n_replicas"}
+
+
+def short(name: str) -> str:
+    """A column's leaf name for headers: ``task.length`` -> ``length``."""
+    return name.rsplit(".", 1)[-1]
+
+
+def _order(value):
+    if value is None:
+        return (2, "")
+    if isinstance(value, (int, float)):
+        return (0, value)
+    return (1, str(value))
+
+
+def fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+@dataclass
+class TextTable:
+    """Headers and rows of plain values, printable in every format."""
+
+    headers: list[str]
+    rows: list[list]
+    data: object = None  # what ``json`` dumps (default: the rows as objects)
+
+    def markdown(self) -> str:
+        lines = ["| " + " | ".join(self.headers) + " |", "|" + "---|" * len(self.headers)]
+        lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+    def csv(self) -> str:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(self.headers)
+        writer.writerows([["" if v is None else v for v in row] for row in self.rows])
+        return buf.getvalue().rstrip("\n")
+
+    def json(self) -> str:
+        return json.dumps(self.data if self.data is not None else [dict(zip(self.headers, r)) for r in self.rows])
+
+    def format(self, kind: str) -> str:
+        if kind not in FORMATS:
+            raise ConfigError(f"--format {kind!r}; allowed: {', '.join(FORMATS)}")
+        return getattr(self, kind)()
+
+
+@dataclass
+class PivotTable:
+    """``value`` by ``rows`` x ``cols``; ``cells[(row_key, col_key)]`` holds every run's value."""
+
+    rows: list[str]
+    cols: list[str]
+    value: str
+    row_keys: list[tuple] = field(default_factory=list)
+    col_keys: list[tuple] = field(default_factory=list)
+    cells: dict = field(default_factory=dict)
+
+    def cell(self, row_key, col_key=()) -> tuple[float, float, int] | None:
+        """(mean, 95% CI half-width, n) of a cell, or None when no run has a value there.
+
+        A key is a tuple of field values, or the value itself for a single field."""
+        row_key = row_key if isinstance(row_key, tuple) else (row_key,)
+        col_key = col_key if isinstance(col_key, tuple) else (col_key,)
+        values = [v for v in self.cells.get((row_key, col_key), []) if v is not None]
+        if not values:
+            return None
+        mean, ci = mean_ci(values)
+        return mean, ci, len(values)
+
+    def _text(self, key_row, key_col) -> str:
+        stats = self.cell(key_row, key_col)
+        if stats is None:
+            return "-"
+        mean, ci, n = stats
+        runs = len(self.cells[(key_row, key_col)])
+        ints = all(isinstance(v, int) for v in self.cells[(key_row, key_col)] if v is not None)
+        if n == 1:
+            text = f"{mean:.0f}" if ints else f"{mean:.4f}"
+        else:
+            text = f"{mean:.1f} ± {ci:.1f}" if ints else f"{mean:.4f} ± {ci:.4f}"
+        if runs > 1:
+            text += f" (n={n})" if n == runs else f" (n={n} of {runs})"
+        return text
+
+    def _col_label(self, key: tuple) -> str:
+        if not self.cols:
+            return self.value
+        return ", ".join(f"{short(f)}={fmt(v)}" for f, v in zip(self.cols, key))
+
+    def text_table(self) -> TextTable:
+        """Cells as text (``mean ± ci (n=k)``), for markdown and reports."""
+        headers = [short(r) for r in self.rows] + [self._col_label(c) for c in self.col_keys]
+        rows = [list(rk) + [self._text(rk, ck) for ck in self.col_keys] for rk in self.row_keys]
+        return TextTable(headers, rows, self.to_dict())
+
+    def markdown(self) -> str:
+        note = f"\n\nvalue: {self.value}; mean ± 95% CI over n runs" if any(len(v) > 1 for v in self.cells.values()) else ""
+        return self.text_table().markdown() + note
+
+    def csv(self) -> str:
+        """Wide: a mean column per column key, plus ``ci95`` and ``n`` columns when cells hold several runs."""
+        several = any(len(v) > 1 for v in self.cells.values())
+        headers = list(self.rows)
+        for ck in self.col_keys:
+            label = self._col_label(ck)
+            headers += [label, f"{label} ci95", f"{label} n"] if several else [label]
+        rows = []
+        for rk in self.row_keys:
+            row = list(rk)
+            for ck in self.col_keys:
+                stats = self.cell(rk, ck) or (None, None, 0)
+                row += list(stats) if several else [stats[0]]
+            rows.append(row)
+        return TextTable(headers, rows).csv()
+
+    def json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    def format(self, kind: str) -> str:
+        if kind not in FORMATS:
+            raise ConfigError(f"--format {kind!r}; allowed: {', '.join(FORMATS)}")
+        return getattr(self, kind)()
+
+    def to_dict(self) -> dict:
+        out = []
+        for rk in self.row_keys:
+            for ck in self.col_keys:
+                if (rk, ck) not in self.cells:
+                    continue
+                mean, ci, n = self.cell(rk, ck) or (None, None, 0)
+                out.append({"row": dict(zip(self.rows, rk)), "col": dict(zip(self.cols, ck)), "mean": mean,
+                            "ci95": ci, "n": n, "values": self.cells[(rk, ck)]})
+        return {"rows": self.rows, "cols": self.cols, "value": self.value, "cells": out}
+
+
+def _fields(spec, known: list[str] | None, what: str) -> list[str]:
+    if spec is None:
+        return []
+    names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    return [resolve_field(n, known, what) if known is not None else n for n in names if n]
+
+
+def pivot(rows: list[dict], by: str | list[str], cols: str | list[str] | None, value: str,
+          known: list[str] | None = None) -> PivotTable:
+    """Group ``rows`` (dicts) into a ``PivotTable`` of ``value``. Field names may be leaf names
+    when ``known`` (the available columns) is given; default: the keys of the rows."""
+    known = known if known is not None else sorted({k for r in rows for k in r})
+    table = PivotTable(_fields(by, known, "--rows field"), _fields(cols, known, "--cols field"),
+                       resolve_field(value, known, "--value metric"))
+    if not table.rows:
+        raise ConfigError("a pivot needs at least one --rows field")
+    for r in rows:
+        v = r.get(table.value)
+        if v is not None and (isinstance(v, (str, bool)) or not isinstance(v, (int, float))):
+            raise ConfigError(f"--value {table.value!r} is not a number ({v!r}); choose a metric such as test_token_acc")
+        key = (tuple(r.get(f) for f in table.rows), tuple(r.get(f) for f in table.cols))
+        table.cells.setdefault(key, []).append(v)
+    table.row_keys = sorted({k[0] for k in table.cells}, key=lambda t: tuple(map(_order, t)))
+    table.col_keys = sorted({k[1] for k in table.cells}, key=lambda t: tuple(map(_order, t)))
+    return table
+
+
+def varying_fields(rows: list[dict]) -> list[str]:
+    """Config fields whose value differs between ``rows`` (what a sweep swept), in column order."""
+    names = [k for k in (rows[0] if rows else {}) if k not in NOT_SWEPT and ("." in k or k in ("layout", "seed", "device"))]
+    return [k for k in names if len({json.dumps(r.get(k)) for r in rows}) > 1]
+
+
+def flat(rows: list[dict], columns: list[str] | str | None = None, known: list[str] | None = None) -> TextTable:
+    """A plain table of ``columns`` (default: id, source, the fields that vary, the key metrics)."""
+    known = known if known is not None else (list(rows[0]) if rows else [])
+    if columns:
+        chosen = _fields(columns, known, "--columns field")
+    else:
+        base = [c for c in ("id", "source", "sweep") if c in known]
+        chosen = base + (varying_fields(rows) or [c for c in ("task.name", "layout") if c in known])
+        chosen += [m for m in KEY_METRICS if m in known]
+    return TextTable(chosen, [[r.get(c) for c in chosen] for r in rows])

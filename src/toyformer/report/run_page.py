@@ -1,0 +1,199 @@
+"""A run's report: ``report.html``, one self-contained page (see ``html.py`` for its parts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from toyformer.report.html import (Html, Section, badge, cards, esc, figure, join, para, plain, table, tokens,
+                                   write)
+from toyformer.run import load_run
+from toyformer.tasks.base import SPECIALS
+
+METRIC_ROWS = 60  # the metrics table shows at most this many evaluations (evenly spaced)
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None, device: str | None = None) -> Path:
+    """Write ``report.html`` for a run directory (finished, or in progress from its checkpoint).
+
+    >>> toyformer.write_report("runs/rev")         # doctest: +SKIP
+    PosixPath('runs/rev/report.html')
+    """
+    title, subtitle, headline, sections = run_page(run_dir, device)
+    return write(Path(out) if out else Path(run_dir) / "report.html", title, headline, sections, subtitle)
+
+
+def run_page(run_dir: str | Path, device: str | None = None) -> tuple[str, str, Html, list[Section]]:
+    """Title, subtitle, headline and sections for the run in ``run_dir``."""
+    run = load_run(run_dir, device=device)
+    cfg, summary = run.config, run.summary
+    if not run.metrics and (Path(run_dir) / "metrics.jsonl").is_file():
+        run.metrics = [json.loads(x) for x in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    title = f"{cfg.task.name} · {cfg.layout}"
+    params = ", ".join(f"{k}={v}" for k, v in cfg.task.params.items())
+    subtitle = f"task {cfg.task.name}({params}) · {cfg.layout} layout · seed {cfg.seed} · {run_dir}"
+    sections = [
+        diagnosis_section(summary),
+        curves_section(run),
+        samples_section(run),
+        attention_section(run),
+        embeddings_section(run),
+        breakdown_section(run),
+        task_section(run),
+        config_section(cfg),
+        metrics_section(run.metrics),
+    ]
+    return title, subtitle, headline(run), [s for s in sections if s is not None]
+
+
+def verdict(summary: dict, metrics: list[dict]) -> tuple[str, str, str]:
+    """``(badge text, badge kind, sentence)`` for the headline."""
+    target = summary.get("target") or {}
+    metric, goal = target.get("metric", "exact_match"), target.get("value")
+    if not summary:
+        step = metrics[-1]["step"] if metrics else 0
+        return "in progress", "info", f"Not finished: last checkpoint at step {step}."
+    test = summary.get(f"test_{metric}")
+    if summary.get("solved_at_step") is not None:
+        return ("solved", "good", f"Reached validation {metric} ≥ {goal:g} at step {summary['solved_at_step']} "
+                f"in {summary['solved_at_s']:.2f} s; test {metric} {test:.4f}.")
+    if not summary.get("diagnosis"):
+        return "finished", "info", f"Ran {summary['steps']} steps without an early-stop target; test {metric} {test:.4f}."
+    goal_text = f"target {goal:g}" if goal is not None else "goal 1.0"
+    first = summary["diagnosis"][0]["title"]
+    return "not solved", "bad", f"Test {metric} {test:.4f} ({goal_text}). {first}."
+
+
+def headline(run) -> Html:
+    s = run.summary
+    text, kind, sentence = verdict(s, run.metrics)
+    parts = [Html(f'<div class="verdict">{badge(text, kind)}<span>{esc(sentence)}</span></div>')]
+    if s:
+        solved = s.get("solved_at_s")
+        parts.append(cards([
+            ("time to solve", f"{solved:.2f} s" if solved is not None else "—",
+             f"step {s['solved_at_step']}" if solved is not None else "target not reached"),
+            ("test exact match", f"{s['test_exact_match']:.4f}", f"on {s['test_n']} held-out examples"),
+            ("test token accuracy", f"{s['test_token_acc']:.4f}", "per answer token"),
+            ("train loss", s.get("train_loss"), f"chance {s['chance']['chance_loss']:.3g}" if s.get("chance") else ""),
+            ("steps", s["steps"], f"{s['wall_s']:.2f} s wall"),
+            ("parameters", f"{s['params']:,}", s.get("device", "")),
+        ]))
+    return join(*parts)
+
+
+def diagnosis_section(summary: dict) -> Section | None:
+    if not summary:
+        return None
+    findings = summary.get("diagnosis") or []
+    if not findings:
+        return Section("Diagnosis", para("The run reached its target: nothing to diagnose.", "muted"))
+    blocks = []
+    for f in findings:
+        evidence = table(["measurement", "value"], [[k, _show(v)] for k, v in f["evidence"].items()], "mono")
+        rows = [[Html(f'<span class="suspect">{esc(r["key"])}</span>') if r["suspect"] else r["key"],
+                 _show(r["value"]), "likely" if r["suspect"] else "", r["why"]] for r in f["settings"]]
+        settings = table(["setting", "now", "suspect", "why it matters"], rows)
+        mild = " mild" if f["symptom"] in ("still_improving", "unexplained") else ""
+        blocks.append(join(Html(f'<div class="finding{mild}"><h3>'), esc(f["title"]), Html("</h3>"),
+                           para(f["detail"]), Html("<h3>Evidence</h3>"), evidence,
+                           Html("<h3>Settings known to matter</h3>"), settings, Html("</div>")))
+    return Section("Diagnosis", join(*blocks))
+
+
+def _show(value) -> str:
+    """Plain text for a table cell (the table escapes it)."""
+    if isinstance(value, list):
+        return ", ".join(_show(v) for v in value)
+    return plain(value)
+
+
+def curves_section(run) -> Section | None:
+    from toyformer.inspect.plots import curves_figure
+
+    if not run.metrics:
+        return None
+    fig = curves_figure(run.metrics, run.summary, run.config.layout)
+    note = para("Training numbers are running averages since the previous evaluation (dropout on); "
+                "validation numbers come from the held-out set. For the decoders validation exact match is "
+                "measured on greedy decoding.", "muted")
+    return Section("Learning curves", join(figure(fig, "learning curves"), note))
+
+
+def samples_section(run) -> Section:
+    from toyformer.inspect.capture import samples
+
+    rows = [[r["input"], r["target"], r["output"],
+             Html('<span class="ok">✓</span>' if r["correct"] else '<span class="no">✗</span>')] for r in samples(run, 8)]
+    return Section("Test examples", table(["input", "target", "model output", ""], rows, "mono"))
+
+
+def attention_section(run) -> Section:
+    from toyformer.inspect.capture import attention
+    from toyformer.inspect.plots import attention_figure
+
+    maps = attention(run, run.splits.test[:1])
+    note = para("Test example 0. One row per attention module (layer), one column per head. Draw another example "
+                "with `toyformer plot RUN_DIR --what attention --sample I` or `--input \"...\"`.", "muted")
+    return Section("Attention", join(figure(attention_figure(maps, 0), "attention maps"), note))
+
+
+def embeddings_section(run) -> Section:
+    from toyformer.inspect.capture import embeddings
+    from toyformer.inspect.plots import embeddings_figure
+
+    return Section("Embeddings", figure(embeddings_figure(embeddings(run)), "embeddings in 2-D"))
+
+
+def breakdown_section(run) -> Section:
+    from toyformer.eval.evaluate import by_length, by_position, evaluate_examples
+    from toyformer.inspect.plots import by_length_figure, by_position_figure
+
+    s, cfg = run.summary, run.config
+    bp, bl = s.get("test_by_position"), s.get("test_by_length")
+    if bp is None or bl is None:  # an unfinished run: measure now
+        test = evaluate_examples(run.model, run.splits.test, cfg.layout, cfg.data.sep, cfg.eval.batch_size, run.device)
+        bp, bl = by_position(test), by_length(test)
+    parts = [figure(by_position_figure(bp, s.get("chance")), "accuracy by answer position")]
+    if len(bp["position"]) <= 40:
+        acc = [f"{a:.3f}" for a in bp["token_acc"]]
+        parts.append(table(["position", *bp["position"]], [["token accuracy", *acc], ["tokens", *bp["n"]]]))
+    if len(bl["length"]) > 1:
+        parts.append(figure(by_length_figure(bl), "accuracy by input length"))
+    rows = [[n, k, f"{a:.4f}", f"{e:.4f}"] for n, k, a, e in zip(bl["length"], bl["n"], bl["token_acc"], bl["exact_match"])]
+    parts.append(Html("<h3>By input length</h3>"))
+    parts.append(table(["input length", "examples", "token accuracy", "exact match"], rows[:100]))
+    if len(bl["length"]) == 1:
+        parts.append(para(f"Every test input has {bl['length'][0]} tokens.", "muted"))
+    return Section("Accuracy by position and length", join(*parts), "breakdown")
+
+
+def task_section(run) -> Section:
+    task, cfg = run.task, run.config
+    vocab = task.vocab.tokens[len(SPECIALS):]
+    rows = [["name", cfg.task.name], ["kind", getattr(task, "kind", "")],
+            ["description", getattr(task, "description", "")]] + [[k, v] for k, v in cfg.task.params.items()]
+    return Section("Task", join(table(None, rows), Html(f"<h3>Vocabulary ({len(vocab)} tokens)</h3>"), tokens(vocab)))
+
+
+def config_section(cfg) -> Section:
+    """The complete config, one small table per section side by side."""
+    groups = {"run": [["layout", cfg.layout], ["seed", cfg.seed], ["device", cfg.device]]}
+    for section, values in cfg.to_dict().items():
+        if isinstance(values, dict):
+            groups[section] = [[k, v] for k, v in values.items()]
+    blocks = "".join(f"<div><h3>{esc(name)}</h3>{table(['key', 'value'], rows, 'mono')}</div>" for name, rows in groups.items())
+    return Section("Configuration", Html(f'<div class="grid">{blocks}</div>'))
+
+
+def metrics_section(metrics: list[dict]) -> Section | None:
+    if not metrics:
+        return None
+    step = max(1, -(-len(metrics) // METRIC_ROWS))
+    shown = metrics[::step] if metrics[-1] is metrics[::step][-1] else metrics[::step] + [metrics[-1]]
+    keys = [k for k in metrics[0] if k != "wall_s"] + ["wall_s"]
+    rows = [[r.get(k) for k in keys] for r in shown]
+    plural = "s" if len(metrics) != 1 else ""
+    note = f"{len(shown)} of {len(metrics)} evaluations" if len(shown) < len(metrics) else f"{len(metrics)} evaluation{plural}"
+    body = Html(f"<details><summary>{esc(note)}</summary>{table(keys, rows, 'mono')}</details>")
+    return Section("Metrics log", body, "metrics")

@@ -1,0 +1,9 @@
+"""A run directory and the ``Run`` it holds: build a run from a config, load one from its directory.
+
+Everything above this layer (evaluation, training, inspection, reports, experiments) reaches a
+run's files only through here.
+"""
+
+from toyformer.run.build import Run, build, load_run, resolve_device
+
+__all__ = ["Run", "build", "load_run", "resolve_device"]

@@ -1,0 +1,150 @@
+"""The one training loop, for a single run and for K replicas alike.
+
+Step, count, and every ``eval.every`` steps (and at the end, or when ``train.max_time_s`` runs
+out): read the training metrics, validate each replica still training, stop the ones that reached
+their target (time-to-solve is recorded), and with a run directory write the checkpoint and each
+replica's ``metrics.jsonl``. The step itself is a ``steps.SingleStep`` or ``steps.ReplicaStep``.
+
+Divergence: a training loss that is NaN or infinite stops that replica at the next evaluation
+(no host sync per step: the accumulator notes the first bad step on the device). Its weights go
+back to those of its last evaluation (the last finite ones; a replica that diverged before its
+first evaluation goes back to its initialisation), and its state records ``diverged_at_step``
+(the first step whose loss was not finite). The checkpoint and every file stay finite.
+
+The loop state (JSON, in the checkpoint's metadata)::
+
+    {"k": K, "step": 40, "wall_s": 1.2, "replicas": [{"solved_at_step": None, "solved_at_s": None,
+     "stopped": None, "wall_s": None, "diverged_at_step": None, "history": [record, ...]}, ...]}
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from toyformer.eval import evaluate_config, public
+from toyformer.files import write_jsonl
+from toyformer.run import Run, checkpoint
+from toyformer.training.optim import lr_at
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+def fresh_state(k: int) -> dict:
+    return {"k": k, "step": 0, "wall_s": 0.0, "replicas": [
+        {"solved_at_step": None, "solved_at_s": None, "stopped": None, "wall_s": None, "diverged_at_step": None,
+         "history": []} for _ in range(k)]}
+
+
+def progress_bar(total: int, quiet: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=quiet or not sys.stderr.isatty(), leave=False, unit="step")
+
+
+def save(path: Path, stepper, state: dict) -> None:
+    """The checkpoint: the stepper's tensors, the RNG states and the loop state."""
+    tensors = stepper.tensors()
+    tensors["rng.torch"] = torch.get_rng_state()
+    dev = stepper.runs[0].device
+    if dev.type == "cuda":
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(dev)
+    tensors.update({f"rng.data.{i}": g.get_state() for i, g in enumerate(stepper.generators)})
+    checkpoint.save_training(path, tensors, state)
+
+
+def restore(path: Path, stepper) -> dict:
+    """Continue from the checkpoint at ``path`` (either format); returns the loop state."""
+    tensors, state = checkpoint.read_training(path, stepper.param_order())
+    stepper.restore(tensors)
+    torch.set_rng_state(tensors["rng.torch"])
+    dev = stepper.runs[0].device
+    if "rng.cuda" in tensors and dev.type == "cuda":
+        torch.cuda.set_rng_state(tensors["rng.cuda"], dev)
+    for i, g in enumerate(stepper.generators):
+        g.set_state(tensors[f"rng.data.{i}"])
+    for s in state["replicas"]:
+        s.setdefault("diverged_at_step", None)
+    return state
+
+
+def fit(stepper, quiet: bool = True, on_eval: Callable[[int, dict], None] | None = None, resume: bool = False,
+        out: Path | None = None) -> dict:
+    """Train ``stepper.runs`` to the end; with ``out`` checkpoint there and write each run's
+    ``metrics.jsonl`` (into ``run.run_dir``). ``on_eval(i, record)`` is called after each
+    evaluation of replica ``i`` (its time is not counted in ``wall_s``). Returns the loop state;
+    each run's model then holds its final weights and ``run.metrics`` its history."""
+    runs, k = stepper.runs, stepper.k
+    dev, total = runs[0].device, stepper.total
+    cfg = runs[0].config
+    ckpt = out / CHECKPOINT if out is not None else None
+    state = restore(ckpt, stepper) if resume and ckpt is not None and ckpt.is_file() else fresh_state(k)
+    reps = state["replicas"]
+    for run, s in zip(runs, reps):
+        run.metrics = s["history"]
+    step, wall_before = state["step"], state["wall_s"]
+    active = torch.tensor([s["stopped"] is None for s in reps], device=dev)  # [K]
+    max_s = cfg.train.max_time_s
+    bar = progress_bar(total, quiet)
+    bar.update(step)
+    t0 = time.perf_counter()
+    for run in runs:
+        run.model.train()
+    stepper.snapshot(list(range(k)))
+    stop = step >= total or not bool(active.any()) or (max_s is not None and wall_before >= max_s)
+    while not stop:
+        stepper.step(step, active)
+        step += 1
+        bar.update(1)
+        wall = wall_before + time.perf_counter() - t0
+        out_of_time = max_s is not None and wall >= max_s
+        if step % cfg.eval.every and step < total and not out_of_time:
+            continue
+        train = stepper.acc.read()
+        diverged = stepper.acc.diverged()
+        finite = []
+        for i in active.nonzero().flatten().tolist():
+            s, run = reps[i], runs[i]
+            if diverged[i] is not None:  # back to the weights of the last evaluation, the last finite ones
+                stepper.rollback(i)
+                s["diverged_at_step"] = diverged[i] + 1
+                s["stopped"], s["wall_s"] = step, round(wall, 3)
+                active[i] = False
+                continue
+            finite.append(i)
+            stepper.load_into(i, run.model)
+            record = {"step": step, "wall_s": round(wall, 3), "lr": lr_at(step - 1, total, run.config.train), **train[i]}
+            val = evaluate_config(run.model, run.splits.val, run.config, dev)
+            record.update(public(val, "val"))
+            wall = wall_before + time.perf_counter() - t0
+            target = run.config.eval.target
+            if target is not None and val[run.config.eval.target_metric] >= target and s["solved_at_step"] is None:
+                s["solved_at_step"], s["solved_at_s"] = step, round(wall, 3)
+            s["history"].append(record)
+            if k == 1:
+                bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{val[run.config.eval.target_metric]:.3f}")
+            if s["solved_at_step"] is not None or step >= total or out_of_time:
+                s["stopped"], s["wall_s"] = step, round(wall, 3)
+                active[i] = False
+        stepper.snapshot(finite)
+        stop = not bool(active.any()) or step >= total or out_of_time
+        state.update(step=step, wall_s=wall)
+        if out is not None:
+            save(ckpt, stepper, state)
+            for run, s in zip(runs, reps):
+                write_jsonl(run.run_dir / "metrics.jsonl", s["history"])
+        if on_eval is not None:  # its time is not training time: keep it out of wall_s
+            t_callback = time.perf_counter()
+            for i in finite:
+                on_eval(i, reps[i]["history"][-1])
+            t0 += time.perf_counter() - t_callback
+    bar.close()
+    for i, (run, s) in enumerate(zip(runs, reps)):
+        if s["stopped"] is None:  # resumed after the last evaluation of a run that had ended
+            s["stopped"], s["wall_s"] = state["step"], round(state["wall_s"], 3)
+        stepper.load_into(i, run.model)
+    return state

@@ -1,0 +1,109 @@
+"""What a finished run reports: the test numbers, time-to-solve, the diagnosis; for replicas
+each replica's headline numbers and their mean with a 95% confidence interval.
+
+>>> run.summary["test_exact_match"], run.summary["solved_at_step"]            # doctest: +SKIP
+(1.0, 200)
+>>> print(format_table(replicas.summary))                                      # doctest: +SKIP
+replica   seed        lr   test_token_acc  test_exact_match  solved_at_step  steps
+      0      0     0.003           1.0000            1.0000             200    200
+...
+"""
+
+from __future__ import annotations
+
+import platform
+
+import torch
+
+from toyformer.eval import by_length, by_position, chance_level, diagnose, evaluate_config
+from toyformer.run import Run
+from toyformer.stats import mean_ci
+
+HEADLINE = ("test_token_acc", "test_exact_match", "test_loss", "val_exact_match", "train_loss", "steps",
+            "solved_at_step", "solved_at_s")
+
+
+def finish(run: Run, state: dict) -> dict:
+    """Test the trained ``run`` and build its summary. ``state``: one replica's loop state
+    (``stopped``, ``wall_s``, ``solved_at_step``, ``solved_at_s``, ``diverged_at_step``)."""
+    cfg = run.config
+    test = evaluate_config(run.model, run.splits.test, cfg, run.device)
+    last = run.metrics[-1] if run.metrics else {}
+    summary = {
+        "task": cfg.task.name,
+        "layout": cfg.layout,
+        "params": sum(p.numel() for p in run.model.parameters()),
+        "steps": state["stopped"],
+        "wall_s": round(state["wall_s"], 3),
+        "train_loss": last.get("train_loss"),
+        "test_token_acc": test["token_acc"],
+        "test_exact_match": test["exact_match"],
+        "test_loss": test["loss"],
+        "test_n": test["n"],
+        "val_token_acc": last.get("val_token_acc"),
+        "val_exact_match": last.get("val_exact_match"),
+        "solved_at_step": state["solved_at_step"],
+        "solved_at_s": state["solved_at_s"],
+        "target": {"metric": cfg.eval.target_metric, "value": cfg.eval.target},
+        "task_params": cfg.task.params,
+        "seed": cfg.seed,
+        "device": str(run.device),
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.machine()},
+        "chance": chance_level(run.splits.test, cfg.layout, cfg.data.sep),
+        "test_by_position": by_position(test),
+        "test_by_length": by_length(test),
+    }
+    if state.get("diverged_at_step") is not None:
+        step = state["diverged_at_step"]
+        last_good = last.get("step", 0)
+        summary["diverged"] = {"step": step, "weights_from_step": last_good,
+                               "reason": f"the training loss was NaN or infinite at step {step}; the weights are "
+                                         f"those of step {last_good}, the last evaluation before it"}
+    summary["diagnosis"] = diagnose(cfg, run.metrics, summary)
+    return summary
+
+
+def combine(runs: list[Run], values: dict[str, list] | None = None) -> dict:
+    """The replica run's summary: each replica's headline numbers, their ``mean`` and ``ci95``
+    (half-width of a 95% t-interval; ``solved_at_*`` over the replicas that solved), and with a
+    swept key one ``groups`` entry per value."""
+    rows = [{"replica": i, "seed": r.config.seed, "lr": r.config.train.lr, "run_dir": str(r.run_dir) if r.run_dir else None,
+             **{m: r.summary.get(m) for m in HEADLINE},
+             **({"diverged_at_step": r.summary["diverged"]["step"]} if "diverged" in r.summary else {})}
+            for i, r in enumerate(runs)]
+    first = runs[0].summary
+    summary = {"task": first["task"], "layout": first["layout"], "k": len(runs), "params": first["params"],
+               "solved": sum(r["solved_at_step"] is not None for r in rows),
+               "diverged": sum("diverged" in r.summary for r in runs), "replicas": rows,
+               **aggregate(rows), "wall_s": max(r.summary["wall_s"] for r in runs),
+               "target": first["target"], "machine": first["machine"], "device": first["device"]}
+    if values:
+        summary["groups"] = [{"lr": lr, "replicas": [r["replica"] for r in rows if r["lr"] == lr],
+                              **aggregate([r for r in rows if r["lr"] == lr])}
+                             for lr in dict.fromkeys(r["lr"] for r in rows)]
+    return summary
+
+
+def aggregate(rows: list[dict]) -> dict:
+    """``{"mean": {metric: ...}, "ci95": {metric: ...}}`` over the rows' non-missing values."""
+    mean, ci = {}, {}
+    for m in HEADLINE:
+        vals = [r[m] for r in rows if r.get(m) is not None]
+        if vals:
+            mean[m], ci[m] = mean_ci(vals)
+    return {"mean": mean, "ci95": ci}
+
+
+def format_table(summary: dict) -> str:
+    """The replicas one per line, then the mean +- 95% CI line (``toyformer train --replicas``)."""
+    cols = ("test_token_acc", "test_exact_match", "solved_at_step", "steps")
+    fmt = lambda v: "-" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))  # noqa: E731
+    lines = [f"{'replica':>7} {'seed':>6} {'lr':>9} " + " ".join(f"{c:>16}" for c in cols)]
+    for r in summary["replicas"]:
+        lines.append(f"{r['replica']:>7} {r['seed']:>6} {r['lr']:>9.3g} " + " ".join(f"{fmt(r[c]):>16}" for c in cols))
+    groups = summary.get("groups") or [{"lr": None, **summary}]
+    for g in groups:
+        cells = [f"{g['mean'][c]:.4f} +- {g['ci95'][c]:.4f}" if c in g["mean"] else "-" for c in cols]
+        label = "mean" if g["lr"] is None else f"lr {g['lr']:.3g}"
+        lines.append(f"{label:>24} " + " ".join(f"{c:>16}" for c in cells))
+    return "\n".join(lines)
