@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "setup: $PY is $("$PY" --version 2>&1); toyformer needs Python >= 3.11 (set PYTHON=python3.11)" >&2
+  exit 2
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.toyformer-installed
 if [ -f "$stamp" ] && cmp -s pyproject.toml "$stamp"; then exit 0; fi

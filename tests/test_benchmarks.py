@@ -118,3 +118,11 @@ def test_toyformer_bench_works_outside_the_repository(tmp_path, monkeypatch, cap
     monkeypatch.chdir(tmp_path)
     assert toyformer_main(["bench", "peak", "--quick"]) == 0
     assert (tmp_path / "runs" / "benchmarks" / "peak-quick.json").is_file()
+
+
+def test_kernels_benchmark_times_every_path(tmp_path):
+    out = tmp_path / "kernels.json"
+    assert main(["kernels", "--quick", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())["kernels"]
+    assert {tuple(r["times_s"]) for r in result["attention"]} == {("sdpa", "explicit", "few_keys")}
+    assert all(r["toyformer_s"] > 0 and r["torch_s"] > 0 for r in result["softmax"] + result["dropout"])

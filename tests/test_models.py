@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from toyformer import ConfigError, ModelConfig, build_model, get_task, record_attention
 from toyformer.data.batches import Batch, format_batch
-from toyformer.models.attention import Attention, few_keys_attention, self_attention_mask
+from toyformer.models.attention import Attention, self_attention_mask
+from toyformer.models.kernels import few_keys_attention
 
 TASK = get_task("reverse", length=6)
 
@@ -127,7 +128,7 @@ def test_few_keys_attention_equals_the_fused_kernel(bias):
 
 
 def test_attention_uses_few_keys_form_under_compile(monkeypatch):
-    from toyformer.models import attention
+    from toyformer.models import kernels
 
     torch.manual_seed(0)
     attn = Attention(16, 2, dropout=0.0, name="a").train()
@@ -136,7 +137,7 @@ def test_attention_uses_few_keys_form_under_compile(monkeypatch):
     expected = attn(x, None, mask)
     calls = []
     monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
-    monkeypatch.setattr(attention, "few_keys_attention", lambda *a: calls.append(a) or few_keys_attention(*a))
+    monkeypatch.setattr(kernels, "few_keys_attention", lambda *a: calls.append(a) or few_keys_attention(*a))
     torch.testing.assert_close(attn(x, None, mask), expected, atol=1e-5, rtol=1e-5)
     assert len(calls) == 1
 
@@ -156,3 +157,33 @@ def test_slot_pooling_reads_an_extra_empty_position():
 def test_tagger_and_masked_accept_an_mlp_head():
     model = model_for("masked", head_hidden=(16,))
     assert [m.out_features for m in model.head if hasattr(m, "out_features")] == [16, len(TASK.vocab)]
+
+
+@pytest.mark.parametrize("positional", ["learned", "alibi", "rope"])
+def test_every_attention_implementation_computes_the_same_model(positional):
+    """``model.attention`` chooses how attention is computed, never what: the same weights give
+    the same logits and gradients with sdpa, explicit and few_keys."""
+    outs = []
+    for impl in ("sdpa", "explicit", "few_keys"):
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(d_model=16, n_heads=2, n_layers=2, positional=positional, attention=impl),
+                            "seq2seq", get_task("reverse", length=5), (5, 6))
+        batch = format_batch(get_task("reverse", length=5).sample(4, torch.Generator().manual_seed(1)), "seq2seq")
+        logits = model(batch)
+        logits.sum().backward()
+        outs.append([logits.detach()] + [p.grad for p in model.parameters()])
+    for other in outs[1:]:
+        for a, b in zip(outs[0], other):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_auto_attention_picks_by_device_dropout_and_recording(monkeypatch):
+    from toyformer.models.kernels import choose
+
+    q = k = torch.zeros(1, 1, 3, 4)
+    assert choose("auto", q, k, 0.0, need_weights=False) == "sdpa"
+    assert choose("auto", q, k, 0.1, need_weights=False) == "explicit"  # CPU dropout
+    assert choose("sdpa", q, k, 0.0, need_weights=True) == "explicit"  # only explicit returns the weights
+    assert choose("few_keys", q, k, 0.0, need_weights=False) == "few_keys"
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert choose("auto", q, k, 0.0, need_weights=False) == "few_keys"

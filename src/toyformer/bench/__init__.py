@@ -9,6 +9,8 @@ Each benchmark is a module with ``run(args) -> dict`` (every number, written as 
 - ``peak``: the matmul peak alone.
 - ``time-to-solve`` (``time_to_solve.py``): every task at its default configuration, trained to
   99.9% test exact match.
+- ``kernels`` (``kernels.py``): the speed paths of ``models.kernels`` (short-row softmax,
+  dropout, the attention implementations, the fused AdamW update) against PyTorch's ops.
 - ``replicas`` (``replicas.py``): K batched replicas against one run and against K runs one
   after another.
 

@@ -24,7 +24,8 @@ import statistics
 
 import torch
 
-from toyformer import RunConfig, train, train_replicas
+from toyformer.config import RunConfig
+from toyformer.training import train, train_replicas
 from toyformer.experiments.recipes import r1, r4
 
 SMALL_EVAL = ["eval.val_size=100", "eval.test_size=100", "eval.target=none"]

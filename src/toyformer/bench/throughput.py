@@ -1,6 +1,6 @@
 """Training throughput: toyformer against plain PyTorch, and against the machine's limit.
 
-**Ratios.** For the models of R0, R1 and R4 toyformer's training loop (``TrainStep``, the step
+**Ratios.** For the models of R0, R1 and R4 toyformer's training loop (``SingleStep``, the step
 ``toyformer.train`` runs: batch drawn, formatted, forward, backward, clip, AdamW, metrics) and
 the plain-PyTorch baseline of the same model (``benchmarks/baselines.py``: per-sample
 ``Dataset`` + ``DataLoader``, ``nn.TransformerEncoder`` / ``nn.Transformer``, Adam) are
@@ -28,7 +28,7 @@ import torch
 from toyformer.bench.baselines import BASELINES
 from toyformer.bench.flops import training_flops
 from toyformer.bench.peak import peak_gflops
-from toyformer import RunConfig
+from toyformer.config import RunConfig
 from toyformer.data import format_batch
 from toyformer.experiments.recipes import r0, r1, r4
 from toyformer.run import build
@@ -81,13 +81,13 @@ class ToyformerRunner:
     def __init__(self, config: RunConfig, device: str):
         self.run = build(config, device)
         self.run.model.train()
-        self.stepper = TrainStep(self.run)
+        self.stepper = SingleStep(self.run)
         self.step = 0
 
     def train_steps(self, n: int) -> int:
         samples = 0
         for _ in range(n):
-            samples += self.stepper(self.step)
+            samples += self.stepper.step(self.step)
             self.step += 1
         _sync(self.run.device)
         return samples
@@ -95,7 +95,7 @@ class ToyformerRunner:
 
 class DataOnly:
     """The data pipeline of a contender alone: ``train_steps(n)`` draws ``n`` batches, trains on
-    none (toyformer: ``TrainStep.batch``; the baseline: its ``DataLoader``)."""
+    none (toyformer: ``SingleStep.batch``; the baseline: its ``DataLoader``)."""
 
     def __init__(self, contender):
         self.contender, self.step = contender, 0

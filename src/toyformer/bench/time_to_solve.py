@@ -18,7 +18,9 @@ from __future__ import annotations
 import sys
 import time
 
-from toyformer import RunConfig, list_tasks, train
+from toyformer.config import RunConfig
+from toyformer.tasks import list_tasks
+from toyformer.training import train
 
 TARGET = 0.999
 

@@ -71,6 +71,7 @@ class ModelConfig:
     n_decoder_layers: int | None = None  # seq2seq: decoder depth (None: same as n_layers)
     max_len: int | None = None  # positional table / random-position range (None: from the task's lengths)
     init: Literal["small", "torch"] = "small"  # small: normal(0, 0.02) as GPT-2; torch: PyTorch's defaults
+    attention: Literal["auto", "sdpa", "explicit", "few_keys"] = "auto"  # how attention is computed (models/kernels.py)
 
     def __post_init__(self):
         for name in ("d_model", "n_heads", "n_layers", "d_ff"):

@@ -1,14 +1,11 @@
-"""Multi-head attention, readable, on ``F.scaled_dot_product_attention``, with a KV cache.
+"""Multi-head attention: projections, one ``kernels.attend`` call, the output projection; and
+the KV cache for incremental decoding.
 
 Every attention module has a stable ``name`` (``encoder.blocks.0.attn``,
 ``decoder.blocks.1.cross_attn``). While a recorder dict is attached (see
-``toyformer.models.record_attention``) the weights are computed explicitly and stored under
-that name as ``[batch, heads, queries, keys]``; otherwise the fused kernel runs, except while
-training with dropout on the CPU: there PyTorch's kernel computes attention explicitly and draws
-the dropout mask slowly, and toyformer's explicit path with ``cpu_kernels`` is faster (R4's
-attention, forward + backward, 3.9 ms instead of 4.8 ms). Under ``torch.compile`` on the CPU
-attention over at most 15 keys is written as broadcast products (``few_keys_attention``), which
-inductor fuses.
+``toyformer.models.record_attention``) the weights are stored under that name as
+``[batch, heads, queries, keys]``. ``impl`` chooses how attention is computed (``auto``: the
+fastest for the device; ``sdpa``, ``explicit``, ``few_keys``: see ``kernels``).
 
 Positional schemes plug in here at two of their three points: a ``Rotary`` rotates queries and
 keys (RoPE), and a float ``mask`` carries additive score biases (ALiBi, relative buckets) with
@@ -18,10 +15,7 @@ rotated) keys and values of every layer, so each new token costs one query again
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from toyformer.models import kernels
@@ -88,9 +82,15 @@ class KVCache:
 
 class Attention(nn.Module):
     """Multi-head attention. ``mask`` is boolean (True where a query may attend to a key) or
-    float (added to the scores; ``-inf`` hides a key)."""
+    float (added to the scores; ``-inf`` hides a key).
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float, name: str):
+    >>> attn = Attention(d_model=16, n_heads=2, dropout=0.0, name="encoder.blocks.0.attn")
+    >>> x = torch.randn(3, 5, 16)                                            # [B, T, d]
+    >>> attn(x, None, torch.ones(3, 1, 5, 5, dtype=torch.bool)).shape
+    torch.Size([3, 5, 16])
+    """
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float, name: str, impl: kernels.Impl = "auto"):
         super().__init__()
         self.n_heads, self.d_head = n_heads, d_model // n_heads
         self.q = nn.Linear(d_model, d_model)
@@ -98,10 +98,8 @@ class Attention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
         self.dropout = dropout
         self.name = name
+        self.impl = impl  # replicas set "explicit": vmap has no batching rule for the fused kernel
         self.recorder: dict | None = None
-        # False: explicit scores and softmax, which vmap batches (replicas); the fused kernel
-        # has no batching rule and would run once per replica
-        self.fused = True
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
@@ -111,12 +109,12 @@ class Attention(nn.Module):
         k, v = (self._heads(t) for t in self.kv(context).chunk(2, dim=-1))  # [B, H, Tk, dh]
         return k, v
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None, mask: torch.Tensor,
-                rotary=None, cache: KVCache | None = None) -> torch.Tensor:
-        """``x [B, Tq, d]`` attends to ``context [B, Tk, d]`` (None: self-attention over ``x``);
-        ``mask [B, 1 or H, Tq, Tk]``; ``rotary`` (RoPE, self-attention only) rotates queries and
-        new keys; with a ``cache`` new self-attention keys/values are appended to it and
-        cross-attention keys/values are computed once. Returns ``[B, Tq, d]``."""
+    def project(self, x: torch.Tensor, context: torch.Tensor | None, rotary=None,
+                cache: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries from ``x [B, Tq, d]``, keys and values from ``context [B, Tk, d]`` (None:
+        self-attention over ``x``), each ``[B, H, T, dh]``; ``rotary`` (RoPE, self-attention
+        only) rotates queries and new keys; with a ``cache`` new self-attention keys/values are
+        appended to it and cross-attention keys/values are computed once."""
         q = self._heads(self.q(x))  # [B, H, Tq, dh]
         if context is None:  # self-attention
             k, v = self._keys_values(x)
@@ -130,40 +128,20 @@ class Attention(nn.Module):
             k, v = cache.static[self.name]
         else:
             k, v = self._keys_values(context)
+        return q, k, v
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None, mask: torch.Tensor,
+                rotary=None, cache: KVCache | None = None) -> torch.Tensor:
+        """``x [B, Tq, d]`` attends to ``context [B, Tk, d]`` (None: itself) under ``mask
+        [B, 1 or H, Tq, Tk]``. Returns ``[B, Tq, d]``."""
+        q, k, v = self.project(x, context, rotary, cache)
         p = self.dropout if self.training else 0.0
-        # with dropout on the CPU the fused kernel falls back to a slower explicit path of its own
-        cpu_dropout = p > 0 and q.device.type == "cpu"
-        if self.recorder is None and q.device.type == "cpu" and k.shape[-2] <= kernels.SHORT_ROW \
-                and torch.compiler.is_compiling():
-            y = few_keys_attention(q, k, v, mask, p)
-        elif self.recorder is None and self.fused and not cpu_dropout:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-        else:
-            scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # [B, H, Tq, Tk]
-            scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
-            weights = kernels.softmax(scores)
-            if self.recorder is not None:
-                self.recorder[self.name] = weights.detach()
-            y = kernels.dropout(weights, p, self.training) @ v
+        impl = kernels.choose(self.impl, q, k, p, need_weights=self.recorder is not None)
+        y, weights = kernels.attend(q, k, v, mask, p, impl)  # [B, H, Tq, dh]
+        if self.recorder is not None:
+            self.recorder[self.name] = weights.detach()
         b, _, tq, _ = y.shape
         return self.out(y.transpose(1, 2).reshape(b, tq, -1))  # [B, Tq, d]
-
-
-def few_keys_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
-                       dropout: float = 0.0) -> torch.Tensor:
-    """Attention over a few keys as broadcast products and sums, for ``torch.compile`` on the CPU.
-
-    Inductor fuses these into a handful of C++ loops, forward and backward, where the fused
-    kernel and the batched matmuls each pay per-(row, head) overheads on tiny matrices: R1's
-    shape (300 rows, 2 heads, 3 keys, head width 8) takes 0.32 ms forward + backward compiled
-    this way against 0.96 ms with ``F.scaled_dot_product_attention``; R4's (125 x 4 heads x 9
-    keys x 16) 1.2 ms against 2.2 ms. ``q [B, H, Tq, dh]``, ``k, v [B, H, Tk, dh]``, ``mask``
-    boolean or additive ``[B, 1 or H, Tq, Tk]`` -> ``[B, H, Tq, dh]``.
-    """
-    scores = (q.unsqueeze(3) * k.unsqueeze(2)).sum(-1) / math.sqrt(q.shape[-1])  # [B, H, Tq, Tk]
-    scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
-    weights = F.dropout(scores.softmax(-1), dropout) if dropout > 0 else scores.softmax(-1)
-    return (weights.unsqueeze(-1) * v.unsqueeze(2)).sum(3)  # [B, H, Tq, dh]
 
 
 def self_attention_mask(valid: torch.Tensor, causal: bool, start: int = 0) -> torch.Tensor:

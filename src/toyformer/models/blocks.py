@@ -34,9 +34,9 @@ class Block(nn.Module):
         super().__init__()
         d = cfg.d_model
         self.pre = cfg.norm == "pre"
-        self.attn = Attention(d, cfg.n_heads, cfg.dropout, f"{name}.attn")
+        self.attn = Attention(d, cfg.n_heads, cfg.dropout, f"{name}.attn", cfg.attention)
         self.norm1 = nn.LayerNorm(d)
-        self.cross_attn = Attention(d, cfg.n_heads, cfg.dropout, f"{name}.cross_attn") if cross else None
+        self.cross_attn = Attention(d, cfg.n_heads, cfg.dropout, f"{name}.cross_attn", cfg.attention) if cross else None
         self.norm_cross = nn.LayerNorm(d) if cross else None
         self.ff = FeedForward(d, cfg.d_ff, cfg.dropout, cfg.activation)
         self.norm2 = nn.LayerNorm(d)

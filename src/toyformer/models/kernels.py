@@ -1,24 +1,36 @@
-"""Faster CPU versions of ops that dominate small models: softmax over short rows, dropout, ReLU.
+"""The speed paths, in one place: how attention is computed (``attend`` and the choice among its
+implementations), and CPU versions of the ops that dominate small models. How much each path
+gains is measured by ``toyformer bench kernels`` (``docs/results/kernels.md``).
 
-Measured on this project's 2-core CPU (torch 2.13, one thread, AVX-512):
+Attention has three implementations, chosen by ``choose``:
 
-- ``softmax(-1)`` over rows shorter than 16 (one AVX-512 vector) runs in a scalar loop in ATen:
-  forward + backward of 20,000 rows of 9 take 4.8 ms there and 1.0 ms from four whole-tensor
-  ops (max, subtract-exp, sum, divide); 2.3x-5.2x faster for rows of 2-15. From 16 keys on
-  ATen's kernel is 1.3x-2.8x the faster, so it is used there.
-- ``F.dropout`` draws one Bernoulli variable per element (600 us for ``[125, 9, 64]``); here
-  four 16-bit uniform numbers come from each 64-bit draw of the generator and one comparison
-  makes the mask (about 200 us with the multiply). The drop probability is rounded to a
-  multiple of 1/65536 (0.01 -> 0.0099945) and the kept values are scaled by the exact inverse
-  of the kept fraction, so the expected output is the input, as with ``F.dropout``.
+========== ======================================================= =============================
+impl       what                                                    used
+========== ======================================================= =============================
+sdpa       ``F.scaled_dot_product_attention``, the fused kernel    by default
+explicit   scores, ``softmax`` below, dropout below, ``@ v``      weights recorded; dropout on
+                                                                   the CPU; under ``vmap``
+                                                                   (replicas: sdpa has no
+                                                                   batching rule)
+few_keys   broadcast products and sums                             ``torch.compile`` on the CPU
+                                                                   with at most ``SHORT_ROW`` keys
+========== ======================================================= =============================
 
-On other devices both fall back to PyTorch's own kernels (fused there). Both are deterministic
-under ``torch.manual_seed`` like everything else in a run.
+The CPU ops:
 
-Under ``torch.compile`` on the CPU, ``relu`` takes its backward from the sign of its output:
-inductor (torch 2.13) stores boolean tensors at about 9 ns an element (a ``[900, 64]`` mask
-takes 540 us, 27 us in eager mode), and its partitioner saved ReLU's mask for the backward,
-which made R1's compiled forward 1.6 ms instead of 0.5 ms.
+- ``softmax(-1)`` over rows shorter than 16 (one AVX-512 vector) runs in a scalar loop in ATen;
+  four whole-tensor ops (max, subtract-exp, sum, divide) are faster there. From 16 keys on
+  ATen's kernel is the faster, so it is used there.
+- ``F.dropout`` draws one Bernoulli variable per element; here four 16-bit uniform numbers come
+  from each 64-bit draw of the generator and one comparison makes the mask. The drop
+  probability is rounded to a multiple of 1/65536 (0.01 -> 0.0099945) and the kept values are
+  scaled by the exact inverse of the kept fraction, so the expected output is the input, as
+  with ``F.dropout``.
+- Under ``torch.compile`` ``relu`` takes its backward from the sign of its output: inductor
+  stores boolean tensors slowly, and its partitioner would save ReLU's mask for the backward.
+
+On other devices the ops fall back to PyTorch's own kernels (fused there). All are
+deterministic under ``torch.manual_seed`` like everything else in a run.
 
 >>> x = torch.randn(4, 2, 9, 9, requires_grad=True)
 >>> torch.allclose(softmax(x), x.softmax(-1), atol=1e-6)
@@ -31,11 +43,17 @@ True
 
 from __future__ import annotations
 
+import math
+import typing
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 SHORT_ROW = 15  # softmax rows up to this many keys take the whole-tensor path on the CPU
+Impl = Literal["auto", "sdpa", "explicit", "few_keys"]
+IMPLS: tuple[str, ...] = typing.get_args(Impl)
 _LEVELS = 1 << 16  # dropout draws 16-bit uniform numbers
 
 
@@ -133,3 +151,50 @@ class Dropout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def choose(impl: Impl, q: torch.Tensor, k: torch.Tensor, p: float, need_weights: bool) -> str:
+    """The implementation that computes attention of ``q [B, H, Tq, dh]`` over ``k [B, H, Tk, dh]``:
+    ``impl`` itself unless it is ``auto`` (or the weights are needed, which only ``explicit``
+    returns); for ``auto`` the fastest one for the device, the number of keys and the dropout
+    probability ``p``."""
+    if need_weights:
+        return "explicit"
+    if impl != "auto":
+        return impl
+    if q.device.type == "cpu":
+        if torch.compiler.is_compiling() and k.shape[-2] <= SHORT_ROW:
+            return "few_keys"
+        if p > 0:  # the fused kernel falls back to a slower explicit path of its own here
+            return "explicit"
+    return "sdpa"
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, p: float,
+           impl: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Scaled dot-product attention by implementation ``impl`` (``sdpa``, ``explicit`` or
+    ``few_keys``; see ``choose``): ``q [B, H, Tq, dh]``, ``k, v [B, H, Tk, dh]``, ``mask``
+    boolean (True where a query may see a key) or additive (``-inf`` hides a key)
+    ``[B, 1 or H, Tq, Tk]``; ``p`` the dropout probability on the weights (0 at evaluation).
+    Returns ``y [B, H, Tq, dh]`` and, for ``explicit``, the weights ``[B, H, Tq, Tk]`` (before
+    dropout)."""
+    if impl == "sdpa":
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p), None
+    if impl == "few_keys":
+        return few_keys_attention(q, k, v, mask, p), None
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # [B, H, Tq, Tk]
+    scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    weights = softmax(scores)
+    return dropout(weights, p) @ v, weights
+
+
+def few_keys_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
+                       dropout: float = 0.0) -> torch.Tensor:
+    """Attention over a few keys as broadcast products and sums, for ``torch.compile`` on the CPU:
+    inductor fuses these into a handful of loops, forward and backward, where the fused kernel
+    and the batched matmuls pay per-(row, head) overheads on tiny matrices. Arguments as
+    ``attend``; returns ``[B, H, Tq, dh]``."""
+    scores = (q.unsqueeze(3) * k.unsqueeze(2)).sum(-1) / math.sqrt(q.shape[-1])  # [B, H, Tq, Tk]
+    scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    weights = F.dropout(scores.softmax(-1), dropout) if dropout > 0 else scores.softmax(-1)
+    return (weights.unsqueeze(-1) * v.unsqueeze(2)).sum(3)  # [B, H, Tq, dh]

@@ -3,8 +3,8 @@
 The parameters of ``K`` models are stacked along a new leading replica dimension
 (``[K, *shape]``) and one template module is run over them with ``torch.func.vmap`` and
 ``functional_call``: every operation runs once for all replicas, on ``K`` times the data,
-instead of ``K`` times. Attention uses the explicit scores path (``Attention.fused = False``),
-which vmap batches; the fused kernel has no batching rule and would loop over the replicas.
+instead of ``K`` times. Attention is computed by its ``explicit`` implementation, which vmap
+batches; the fused kernel has no batching rule and would loop over the replicas.
 
 >>> models = [build_model(cfg, "tagger", task, (8, 8)) for _ in range(3)]    # doctest: +SKIP
 >>> rep = Replicated(models)                                                   # doctest: +SKIP
@@ -34,7 +34,7 @@ class Replicated:
         self.template = copy.deepcopy(models[0])
         for m in self.template.modules():
             if isinstance(m, Attention):
-                m.fused = False
+                m.impl = "explicit"
         self.template.train()
         named = [dict(m.named_parameters()) for m in models]
         self.params = {name: torch.stack([n[name].detach() for n in named]).requires_grad_()

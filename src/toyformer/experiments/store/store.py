@@ -86,9 +86,13 @@ def result_row(config: dict, summary: dict) -> dict:
 @functools.lru_cache(maxsize=1)
 def git_revision() -> str:
     """``git rev-parse HEAD`` of toyformer's checkout (``+dirty`` with local changes), else its version."""
-    from toyformer import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
-    src = Path(__file__).resolve().parent
+    try:
+        release = version("toyformer")
+    except PackageNotFoundError:
+        release = "unknown"
+    src = Path(__file__).resolve().parents[2]  # src/toyformer
     try:
         git = lambda *a: subprocess.run(["git", "-C", str(src), *a], capture_output=True, text=True, timeout=5)  # noqa: E731
         top = git("rev-parse", "--show-toplevel")
@@ -99,7 +103,7 @@ def git_revision() -> str:
                 return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
-    return f"toyformer {__version__}"
+    return f"toyformer {release}"
 
 
 def machine_info(device: str | None = None) -> str:
