@@ -8,16 +8,26 @@
       summary.json        final numbers (written last: its presence means the run finished)
       model.safetensors   final weights
       checkpoint.safetensors  weights + optimiser + RNG states, training state in its metadata
+      task.py, task_file.json the user's task file (for a task from --task-file) and its sha256
 
-Every file is written atomically (``toyformer.files``).
+Every file is written atomically (``toyformer.files``). A run of a task from the user's own file
+keeps a copy of that file, so that it can be evaluated, plotted, reported, sampled and resumed
+from its directory alone: reading the run's config (``read_config``) registers the copy when
+the task is not registered; a copy or a given ``--task-file`` that differs from the file the
+run was trained with is an error, never silently used.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import shutil
+
 from toyformer.errors import ConfigError
-from toyformer.files import read_json
+from toyformer.files import read_json, write_json
+from toyformer.tasks import file_sha256, list_tasks, load_task_file, task_source
+
+TASK_COPY, TASK_META = "task.py", "task_file.json"
 
 
 def prepare_out_dir(out: Path, resume: bool) -> None:
@@ -32,10 +42,49 @@ def prepare_out_dir(out: Path, resume: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def save_task_file(run_dir: Path, task_name: str) -> None:
+    """Copy the file task ``task_name`` was loaded from (if any) into ``run_dir``, with its sha256."""
+    source = task_source(task_name)
+    if source is None:
+        return
+    path, sha = source
+    if file_sha256(path) != sha:
+        raise ConfigError(f"task file {str(path)!r} changed since it was loaded; run the command again")
+    shutil.copyfile(path, Path(run_dir) / TASK_COPY)
+    write_json(Path(run_dir) / TASK_META, {"task": task_name, "source": str(path), "sha256": sha})
+
+
+def ensure_task(run_dir: Path) -> None:
+    """Make the task of ``run_dir`` available: register the run's copy of its task file when the
+    task is not registered; refuse a copy, or a registered file, that differs from the one the
+    run was trained with."""
+    run_dir = Path(run_dir)
+    meta_path = run_dir / TASK_META
+    if not meta_path.is_file():
+        return
+    meta = read_json(meta_path)
+    copy = run_dir / TASK_COPY
+    if not copy.is_file():
+        raise ConfigError(f"{str(copy)!r} is missing: the run's task {meta['task']!r} came from that file")
+    if file_sha256(copy) != meta["sha256"]:
+        raise ConfigError(f"{str(copy)!r} was changed after the run was trained (its sha256 differs from "
+                          f"{str(meta_path)!r}); restore it")
+    if meta["task"] not in list_tasks():
+        load_task_file(copy)
+        return
+    source = task_source(meta["task"])
+    if source is None or source[1] != meta["sha256"]:
+        where = f"task file {str(source[0])!r}" if source else "toyformer's built-in tasks"
+        raise ConfigError(f"task {meta['task']!r} from {where} differs from the file the run {str(run_dir)!r} was "
+                          f"trained with ({str(copy)!r}); leave out --task-file to use the run's copy")
+
+
 def read_config(run_dir: Path) -> dict:
+    """The run's ``config.json`` (its task made available, see ``ensure_task``)."""
     path = Path(run_dir) / "config.json"
     if not path.is_file() and (Path(run_dir) / "replicas.json").is_file():
         raise ConfigError(f"{str(run_dir)!r} is a replica run; pass one of its replicas, e.g. {Path(run_dir) / 'replicas' / '0'}")
     if not path.is_file():
         raise ConfigError(f"{str(run_dir)!r} is not a run directory (no config.json)")
+    ensure_task(run_dir)
     return read_json(path)

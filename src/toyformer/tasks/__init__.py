@@ -13,9 +13,10 @@ from toyformer.tasks import (  # noqa: F401  (each import registers its task)
     sort,
 )
 from toyformer.tasks.base import BOS, EOS, PAD, SEP, SPECIALS, UNK, Examples, Task, Vocab, task_params
-from toyformer.tasks.registry import get_task, list_tasks, load_task_file, register_task, task_class
+from toyformer.tasks.registry import (file_sha256, get_task, list_tasks, load_task_file, register_task, task_class,
+                                      task_source)
 
 __all__ = [
     "BOS", "EOS", "PAD", "SEP", "SPECIALS", "UNK", "Examples", "Task", "Vocab", "task_params",
-    "get_task", "list_tasks", "load_task_file", "register_task", "task_class",
+    "file_sha256", "get_task", "list_tasks", "load_task_file", "register_task", "task_class", "task_source",
 ]

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 import sys
 import typing
@@ -17,6 +18,7 @@ from toyformer.values import coerce
 from toyformer.errors import ConfigError
 
 _REGISTRY: dict[str, type] = {}
+_SOURCES: dict[str, tuple[Path, str]] = {}  # task name -> (file, sha256) for tasks loaded from a user's file
 
 
 def register_task(name: str):
@@ -68,12 +70,25 @@ def get_task(name: str, **params):
     return cls(**clean)
 
 
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def task_source(name: str) -> tuple[Path, str] | None:
+    """The file task ``name`` was loaded from and its sha256, or None for a built-in task."""
+    return _SOURCES.get(name)
+
+
 def load_task_file(path: str | Path) -> list[str]:
-    """Import a user's Python file that registers tasks; returns the names it added."""
+    """Import a user's Python file that registers tasks; returns the names it registered.
+
+    The file and its sha256 are remembered per task (``task_source``), so that a run directory
+    can keep a copy of the file its task came from."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"task file {str(path)!r} does not exist")
-    before = set(_REGISTRY)
+    sha = file_sha256(path)
+    before = {name: cls for name, cls in _REGISTRY.items()}
     mod_name = f"toyformer_user_task_{path.stem}"
     spec = importlib.util.spec_from_file_location(mod_name, path)
     module = importlib.util.module_from_spec(spec)
@@ -82,7 +97,9 @@ def load_task_file(path: str | Path) -> list[str]:
         spec.loader.exec_module(module)
     except Exception as exc:  # the user's code: report it on one line
         raise ConfigError(f"task file {str(path)!r} failed to import: {type(exc).__name__}: {exc}")
-    added = sorted(set(_REGISTRY) - before)
-    if not added and not any(getattr(v, "__module__", None) == mod_name for v in _REGISTRY.values()):
+    registered = sorted(name for name, cls in _REGISTRY.items() if before.get(name) is not cls)
+    if not registered:
         raise ConfigError(f"task file {str(path)!r} registers no task (use @register_task)")
-    return added
+    for name in registered:
+        _SOURCES[name] = (path.resolve(), sha)
+    return registered

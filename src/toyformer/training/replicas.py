@@ -108,8 +108,10 @@ def train_replicas(config: RunConfig | None, k: int | None = None, out_dir: str 
     runs = [build(c, device) for c in configs]  # validates everything before anything is written
     if out is not None and not resume:
         directory.prepare_out_dir(out, resume=False)
+        directory.save_task_file(out, config.task.name)
         for i, (run, cfg) in enumerate(zip(runs, configs)):
             (out / "replicas" / str(i)).mkdir(parents=True)
+            directory.save_task_file(out / "replicas" / str(i), cfg.task.name)
             write_json(out / "replicas" / str(i) / "config.json", cfg.to_dict())
         write_json(out / "replicas.json", {"k": k, "replica_set": values, "config": config.to_dict()})
     for i, run in enumerate(runs):
@@ -142,6 +144,7 @@ def _read_meta(out: Path) -> dict:
     path = out / "replicas.json"
     if not path.is_file():
         raise ConfigError(f"{str(out)!r} is not a replica run directory (no replicas.json)")
+    directory.ensure_task(out)
     return read_json(path)
 
 

@@ -46,6 +46,7 @@ def train(
     run = build(config, device)  # validates everything before anything is written
     if out is not None and not resume:
         directory.prepare_out_dir(out, resume=False)
+        directory.save_task_file(out, config.task.name)  # before config.json: a resumed run needs its task
         write_json(out / "config.json", config.to_dict())
     run.run_dir = out
     callback = None if on_eval is None else (lambda i, record: on_eval(record))
