@@ -49,8 +49,8 @@ def test_cli_sample(run_dir, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--input", "1 x 2"], "token 'x' is not in the vocabulary"),
-    (["--temperature", "0"], "temperature=0.0 must be > 0"),
-    (["--top-k", "0"], "top_k=0 must be >= 1"),
+    (["--temperature", "0"], "--temperature: 0 is out of range; allowed: > 0"),
+    (["--top-k", "0"], "--top-k: 0 is out of range; allowed: >= 1"),
     (["--beam", "2", "--n", "3"], "n=3"),
     (["--beam", "2", "--greedy"], "exclude each other"),
 ])

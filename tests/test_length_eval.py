@@ -104,7 +104,7 @@ def test_cli_eval_lengths_table_json_and_plot(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--lengths", "9:1"], "--lengths"),
-    (["--beam", "0"], "beam width must be >= 1"),
+    (["--beam", "0"], "--beam: 0 is out of range; allowed: >= 1"),
 ])
 def test_cli_eval_bad_options(tmp_path, capsys, argv, message):
     out = tmp_path / "run"

@@ -176,7 +176,7 @@ def test_mean_ci_uses_students_t():
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--replicas", "0"], "--replicas 0"),
+    (["--replicas", "0"], "--replicas: 0 is out of range; allowed: >= 1"),
     (["--replicas", "2", "--replica-set", "model.d_model=8,16"], "allowed keys: train.lr"),
     (["--replicas", "4", "--replica-set", "train.lr=1e-3,2e-3,3e-3"], "allowed counts: 1, 2, 4"),
     (["--replica-set", "train.lr=1e-3"], "needs --replicas"),

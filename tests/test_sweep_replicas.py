@@ -65,7 +65,7 @@ def test_cli_replicas_overrides_the_spec(tmp_path, capsys):
     assert "was trained with replicas: 3, not 2" in capsys.readouterr().err
     shutil.rmtree(tmp_path / "sw")
     assert main(argv + ["--replicas", "0"]) == 2
-    assert "--replicas=0 is not allowed; allowed: an integer >= 1" in capsys.readouterr().err
+    assert "--replicas: 0 is out of range; allowed: >= 1" in capsys.readouterr().err
     assert not (tmp_path / "sw").exists()
 
 

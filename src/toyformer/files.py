@@ -7,19 +7,23 @@ of one. Every file toyformer writes (run directories, results, reports) goes thr
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 
+from toyformer.errors import ConfigError
+
 
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename the temporary file over ``path``."""
+    """Call ``write(tmp_path)`` then rename the temporary file over ``path`` (mode 0644, as
+    every file toyformer writes: results are meant to be read)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be read
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # after writing: a writer may have made the file anew (mkstemp makes 0600)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -28,17 +32,72 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
+def json_safe(obj):
+    """``obj`` with NaN and infinite floats as None, so that it is valid JSON (``null``)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def dumps(obj, **kwargs) -> str:
+    """``json.dumps`` of ``json_safe(obj)``: never a bare ``NaN`` or ``Infinity``."""
+    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
+
+
 def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write_json(path: Path, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2) + "\n")
+    write_text(path, dumps(obj, indent=2) + "\n")
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
-    write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+    write_text(path, "".join(dumps(r) + "\n" for r in rows))
 
 
-def read_json(path: Path):
-    return json.loads(Path(path).read_text())
+def _text(path: Path) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{str(path)!r} is missing")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{str(path)!r} is not UTF-8 text; it is damaged: restore it or train again") from None
+
+
+def read_json(path: Path, expect: type = dict):
+    """The JSON value in ``path`` (a mapping unless ``expect`` says otherwise); a missing,
+    damaged or unexpected file is one ConfigError naming it."""
+    try:
+        value = json.loads(_text(path))
+    except ValueError as exc:
+        raise ConfigError(f"{str(path)!r} is not valid JSON ({exc}); restore it or train again") from None
+    if not isinstance(value, expect):
+        raise ConfigError(f"{str(path)!r} holds {type(value).__name__}, not a JSON {'object' if expect is dict else expect.__name__}")
+    return value
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """One JSON object per line. A damaged last line (a write cut short by a kill, from a
+    version without atomic writes or another writer) is left out; a damaged line before the
+    last is a ConfigError naming the file and the line."""
+    lines = _text(path).splitlines()
+    rows = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict):
+            if n == len(lines):
+                break
+            raise ConfigError(f"{str(path)!r} line {n} is not a JSON object; the file is damaged")
+        rows.append(row)
+    return rows

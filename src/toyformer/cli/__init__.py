@@ -1,8 +1,10 @@
 """The command line: a thin layer over the Python API. ``main(argv) -> exit code``.
 
 Each command family lives in its own module with ``register(subparsers)``, which adds its
-sub-commands and sets ``func`` on them. Bad input prints one line ``toyformer: error: ...``
-naming the allowed values and exits with 2.
+sub-commands and sets ``func`` on them. Exit codes: 0 done; 2 bad input (one line
+``toyformer: error: ...`` on stderr naming the bad value and the allowed ones, nothing written);
+3 a run diverged (its loss became NaN or infinite; one line says where, the run keeps its last
+finite weights); 1 a sweep with failed points.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import sys
 
 from toyformer.cli import (bench_commands, decode_commands, inspect_commands, recipe_commands, run_commands,
                            sweep_commands)
+from toyformer.cli.args import Parser
 from toyformer.errors import ConfigError
 
 COMMAND_MODULES = [run_commands, decode_commands, inspect_commands, recipe_commands, sweep_commands, bench_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="toyformer", description="Train small transformers on algorithmic tasks.")
+    p = Parser(prog="toyformer", description="Train small transformers on algorithmic tasks.")
     sub = p.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:
         module.register(sub)
@@ -41,5 +44,13 @@ def main(argv: list[str] | None = None) -> int:
             load_task_file(path)
         return args.func(args)
     except ConfigError as exc:
-        print(f"toyformer: error: {exc}", file=sys.stderr)
-        return 2
+        return error(str(exc))
+    except OSError as exc:  # a path that cannot be written or read: /proc, a parent that is a file, a full disk
+        where = f"{exc.filename!r}: " if exc.filename else ""
+        return error(f"{where}{exc.strerror or exc}")
+
+
+def error(message: str) -> int:
+    """Print the one-line error of the bad-input contract; returns its exit code, 2."""
+    print(f"toyformer: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from toyformer.cli.args import at_least, number
 from toyformer.inspect.plots import WHAT
 
 
@@ -11,7 +12,7 @@ def register(sub) -> None:
     p = sub.add_parser("plot", help="draw a figure of a run (PNG in the run directory)")
     p.add_argument("run_dir")
     p.add_argument("--what", choices=WHAT, default="curves", help="which figure (default: curves)")
-    p.add_argument("--sample", type=int, help="attention: the test example to show (default 0)")
+    p.add_argument("--sample", type=number(int, at_least(0)), help="attention: the test example to show (default 0)")
     p.add_argument("--input", help='attention: your own input, space-separated tokens, e.g. "3 1 4 1"')
     p.add_argument("--out", help="PNG path (default: RUN_DIR/<what>.png)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import json
+
+from toyformer.cli.args import greater_than, number
+from toyformer.files import dumps
 
 
 def register(sub) -> None:
@@ -14,7 +16,7 @@ def register(sub) -> None:
     r.add_argument("--quick", action="store_true", help="a few seconds: checks the pipeline, not the numbers")
     r.add_argument("--json", action="store_true", help="end with one JSON line holding every number")
     add_store(r)
-    r.add_argument("--budget-s", type=float, metavar="SECONDS",
+    r.add_argument("--budget-s", type=number(float, greater_than(0)), metavar="SECONDS",
                    help="training seconds per configuration (recipes that take one: lengths)")
     r.set_defaults(func=cmd_recipe)
 
@@ -35,5 +37,5 @@ def cmd_recipe(args) -> int:
         print(f"- {finding}")
     print(f"\nrecipe directory: {out}")
     if args.json:
-        print(json.dumps({"recipe": result.name, "out": out, "numbers": result.numbers}))
+        print(dumps({"recipe": result.name, "out": out, "numbers": result.numbers}))
     return 0

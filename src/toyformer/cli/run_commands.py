@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 
+from toyformer.cli.args import SEED, at_least, number
 from toyformer.config import LAYOUTS, RunConfig, read_config_file
 from toyformer.errors import ConfigError
+from toyformer.files import dumps
 
 
 def register(sub) -> None:
@@ -28,10 +30,10 @@ def register(sub) -> None:
                     help="override a config value, e.g. model.n_layers=2 or length=20 (repeatable)")
     tr.add_argument("--config", help="a YAML, TOML or JSON config file")
     tr.add_argument("--out", help="run directory (default: runs/TASK-LAYOUT-TIME)")
-    tr.add_argument("--seed", type=int)
+    tr.add_argument("--seed", type=SEED)
     tr.add_argument("--device", choices=("auto", "cpu", "cuda"))
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    tr.add_argument("--replicas", type=int, metavar="K",
+    tr.add_argument("--replicas", type=number(int, at_least(1)), metavar="K",
                     help="train K replicas (seeds SEED..SEED+K-1) as one batched computation; "
                          "reports each and the mean with a 95%% confidence interval")
     tr.add_argument("--replica-set", action="append", default=[], metavar="KEY=V1,V2,...",
@@ -47,9 +49,9 @@ def register(sub) -> None:
     ev = sub.add_parser("eval", help="re-evaluate a run from its directory (test set, or --lengths)")
     ev.add_argument("run_dir")
     ev.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    ev.add_argument("--beam", type=int, metavar="K", help="decode by beam search of width K (default: the run's eval.decode)")
+    ev.add_argument("--beam", type=number(int, at_least(1)), metavar="K", help="decode by beam search of width K (default: the run's eval.decode)")
     ev.add_argument("--lengths", metavar="SPEC", help="evaluate at these task lengths: 1:64, 10,20,30 or 2:40:2")
-    ev.add_argument("-n", "--n", type=int, default=500, help="with --lengths: examples per length (default 500)")
+    ev.add_argument("-n", "--n", type=number(int, at_least(1)), default=500, help="with --lengths: examples per length (default 500)")
     ev.add_argument("--plot", metavar="PNG", help="with --lengths: plot path (default RUN_DIR/lengths.png)")
     add_task_file(ev)
     ev.add_argument("--json", action="store_true")
@@ -82,7 +84,11 @@ def config_from_args(args) -> RunConfig:
     for key in ("layout", "seed", "device"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
-    return RunConfig.from_dict(data).with_overrides(args.overrides)
+    try:
+        config = RunConfig.from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"config file {args.config!r}: {exc}" if args.config else str(exc)) from None
+    return config.with_overrides(args.overrides)
 
 
 def _config_and_out(args, suffix: str = "") -> tuple[RunConfig | None, Path]:
@@ -111,7 +117,27 @@ def cmd_train(args) -> int:
     run = train(config, out_dir=out, resume=args.resume, quiet=args.quiet or args.json, device=args.device, on_eval=on_eval,
                 store=store_from_args(args))
     _report(run.summary, args.json, out)
-    return 0
+    return _diverged([run.summary], out)
+
+
+DIVERGED = 3  # the exit code of a run whose loss became NaN or infinite
+
+
+def _diverged(summaries: list[dict], out: Path) -> int:
+    """0, or one line on stderr for the runs whose loss became NaN or infinite and ``DIVERGED``."""
+    bad = [(i, s) for i, s in enumerate(summaries) if s.get("diverged")]
+    if not bad:
+        return 0
+    i, s = bad[0]
+    d = s["diverged"]
+    who = f"replica {i} (of {len(bad)} that diverged) " if len(summaries) > 1 else ""
+    kept = f"the weights of step {d['weights_from_step']}" if d["weights_from_step"] else "the initial weights"
+    finding = next((f for f in s.get("diagnosis", []) if f["symptom"] == "diverged"), None)
+    suspects = [f"{r['key']}={r['value']}" for r in (finding or {}).get("settings", []) if r["suspect"]]
+    hint = f"; suspect: {', '.join(suspects)}" if suspects else ""
+    print(f"toyformer: {who}diverged: the training loss was NaN or infinite at step {d['step']}; kept {kept} "
+          f"in {out}{hint}", file=sys.stderr)
+    return DIVERGED
 
 
 def _train_replicas(args) -> int:
@@ -128,8 +154,8 @@ def _train_replicas(args) -> int:
     print(format_table(rep.summary))
     print(f"run_dir {out}")
     if args.json:
-        print(json.dumps({**rep.summary, "run_dir": str(out)}))
-    return 0
+        print(dumps({**rep.summary, "run_dir": str(out)}))
+    return _diverged([r.summary for r in rep.runs], out)
 
 
 def cmd_eval(args) -> int:
@@ -160,7 +186,7 @@ def _eval_lengths(args) -> int:
     print(format_table(result))
     print(f"plot: {result['plot']}")
     if args.json:
-        print(json.dumps(result))
+        print(dumps(result))
     return 0
 
 
@@ -173,4 +199,4 @@ def _report(result: dict, as_json: bool, out: Path | None) -> None:
     if out is not None:
         print(f"{'run_dir':<18} {out}")
     if as_json:
-        print(json.dumps({**result, **({"run_dir": str(out)} if out is not None else {})}))
+        print(dumps({**result, **({"run_dir": str(out)} if out is not None else {})}))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from toyformer.cli.args import at_least, number
 from toyformer.errors import ConfigError
+from toyformer.files import dumps
 
 
 def add_store(parser, recording: bool = True) -> None:
@@ -32,9 +33,9 @@ def register(sub) -> None:
     s.add_argument("--out", help="sweep directory (default: runs/sweeps/NAME)")
     s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of the base config, e.g. train.steps=100 (repeatable)")
-    s.add_argument("--replicas", type=int, metavar="K",
+    s.add_argument("--replicas", type=number(int, at_least(1)), metavar="K",
                    help="train each point as K batched replicas (seeds seed..seed+K-1); overrides the spec's replicas")
-    s.add_argument("--workers", type=int, default=1, help="local worker processes (default 1: in this process)")
+    s.add_argument("--workers", type=number(int, at_least(1)), default=1, help="local worker processes (default 1: in this process)")
     s.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://10.0.0.5:8786")
     add_store(s)
     s.add_argument("--json", action="store_true", help="end with one JSON object: every point and the table")
@@ -71,7 +72,7 @@ def cmd_sweep(args) -> int:
     if result.store:
         print(f"results store: {result.store}")
     if args.json:
-        print(json.dumps(result.to_dict()))
+        print(dumps(result.to_dict()))
     return 1 if result.failed else 0
 
 

@@ -1,8 +1,10 @@
-"""Typed configuration: frozen dataclasses validated on construction, config files and dotted
-overrides (``model.n_layers=2``), unknown keys rejected with the list of known ones."""
+"""Typed configuration: frozen dataclasses validated on construction (``sections``: task, model,
+data, train, eval, each numeric value with its declared range, ``ranges``), the whole run
+(``run_config``: ``RunConfig``, config files and dotted overrides such as ``model.n_layers=2``),
+unknown keys rejected with the list of known ones."""
 
-from toyformer.config.run_config import (LAYOUTS, SECTIONS, DataConfig, EvalConfig, Layout, ModelConfig, RunConfig,
-                                         TaskConfig, TrainConfig, read_config_file)
+from toyformer.config.run_config import LAYOUTS, SECTIONS, Layout, RunConfig, read_config_file
+from toyformer.config.sections import DataConfig, EvalConfig, ModelConfig, TaskConfig, TrainConfig
 
 __all__ = ["LAYOUTS", "SECTIONS", "DataConfig", "EvalConfig", "Layout", "ModelConfig", "RunConfig", "TaskConfig",
            "TrainConfig", "read_config_file"]

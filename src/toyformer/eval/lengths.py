@@ -24,6 +24,7 @@ from toyformer.errors import ConfigError
 from toyformer.data import format_batch
 from toyformer.eval.evaluate import evaluate_config
 from toyformer.models.positional.embedder import Embedder
+from toyformer.run import memory
 
 
 def parse_lengths(text: str) -> list[int]:
@@ -72,6 +73,8 @@ def evaluate_lengths(run, lengths: list[int], n: int = 500, **decode) -> dict:
     0.982
     """
     cfg = run.config
+    longest = max(lengths)
+    memory.check(memory.evaluation(cfg, run.task, n, longest), run.device, f"--lengths {longest} with --n {n}")
     rows = []
     for length in lengths:
         ex = run.task.sample(n, torch.Generator().manual_seed(cfg.eval.seed + 1009 * length), length=length)

@@ -17,6 +17,7 @@ import torch
 from toyformer.eval.decode import beam_search, greedy, sample
 from toyformer.errors import ConfigError
 from toyformer.inspect.capture import answer_width, as_inputs, subject
+from toyformer.run import memory
 
 METHODS = ("sample", "greedy", "beam")
 
@@ -52,6 +53,9 @@ def generate(source, inputs=None, method: str = "sample", n: int = 1, temperatur
     x = as_inputs(s, inputs)  # [B, L]
     dev = next(s.model.parameters()).device
     width = answer_width(s, x)
+    if s.run is not None:
+        parts = memory.evaluation(s.run.config, s.task, len(x) * n, None, width)
+        memory.check(parts, dev, f"{len(x) * n:,} answers (--n {n})")
     rows = x.repeat_interleave(n, 0).to(dev)  # [B * n, L]
     if method == "greedy":
         out = greedy(s.model, s.layout, rows, width, s.sep)

@@ -10,11 +10,13 @@ and the solving step. Their time is not counted in the run's ``wall_s``.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Callable
+
+from toyformer.files import read_json
+from toyformer.run.directory import read_metrics
 
 
 def in_notebook() -> bool:
@@ -66,13 +68,10 @@ class CurvesFile(_Throttled):
         self.path = Path(run_dir) / "curves.png"
 
     def _metrics(self) -> list[dict]:
-        config = self.path.parent / "config.json"
-        if self.layout is None and config.is_file():
-            self.layout = json.loads(config.read_text()).get("layout")
-        log = self.path.parent / "metrics.jsonl"
-        if log.is_file():
-            return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-        return self.records
+        run_dir = self.path.parent
+        if self.layout is None and (run_dir / "config.json").is_file():
+            self.layout = read_json(run_dir / "config.json").get("layout")
+        return read_metrics(run_dir) or self.records
 
     def _show(self, fig) -> None:
         from toyformer.inspect.plots import save

@@ -11,13 +11,12 @@ returns a ``Figure``; ``save`` writes it atomically, ``png_bytes`` renders it fo
 from __future__ import annotations
 
 import io
-import json
 import math
 from contextlib import contextmanager
 from pathlib import Path
 
 from toyformer.errors import ConfigError
-from toyformer.files import atomic_write
+from toyformer.files import atomic_write, read_json
 
 WHAT = ("attention", "embeddings", "curves", "by-length", "by-position")  # what plot_run draws
 
@@ -53,10 +52,21 @@ def png_bytes(fig, dpi: int | None = None, fmt: str = "png") -> bytes:
     return buf.getvalue()
 
 
+IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_image_path(path: Path) -> Path:
+    """``path`` if its suffix names a format figures are written in, else a ConfigError."""
+    if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+        raise ConfigError(f"--out {str(path)!r}: a figure is written as {', '.join(IMAGE_SUFFIXES)}; "
+                          f"allowed suffixes: {', '.join(IMAGE_SUFFIXES)}")
+    return Path(path)
+
+
 def save(fig, path: str | Path, dpi: int | None = None) -> Path:
-    """Write ``fig`` atomically (a reader never sees half an image); PNG, or SVG/PDF by the suffix."""
-    fmt = Path(path).suffix.lower().lstrip(".")
-    data = png_bytes(fig, dpi, fmt if fmt in ("svg", "pdf") else "png")
+    """Write ``fig`` atomically (a reader never sees half an image) as PNG, SVG or PDF, by the suffix."""
+    fmt = check_image_path(Path(path)).suffix.lower().lstrip(".")
+    data = png_bytes(fig, dpi, fmt)
     atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(data))
     return Path(path)
 
@@ -256,7 +266,7 @@ def plot_run(run_dir: str | Path, what: str = "curves", sample: int | None = Non
     >>> toyformer.plot_run("runs/rev", "attention", input_text="3 1 4 1")     # doctest: +SKIP
     PosixPath('runs/rev/attention.png')
     """
-    from toyformer.run.directory import read_config
+    from toyformer.run.directory import read_config, read_metrics
 
     if what not in WHAT:
         raise ConfigError(f"--what {what!r} is not allowed; allowed: {', '.join(WHAT)}")
@@ -265,16 +275,14 @@ def plot_run(run_dir: str | Path, what: str = "curves", sample: int | None = Non
     if sample is not None and input_text is not None:
         raise ConfigError("give --sample or --input, not both")
     run_dir = Path(run_dir)
-    read_config(run_dir)  # a clear error when it is not a run directory
-    out = Path(out) if out else run_dir / f"{what}.png"
+    config = read_config(run_dir)  # a clear error when it is not a run directory
+    out = check_image_path(Path(out) if out else run_dir / f"{what}.png")
     if what == "curves":  # needs no model: works while the run trains
-        log = run_dir / "metrics.jsonl"
-        if not log.is_file():
+        metrics = read_metrics(run_dir)
+        if not metrics:
             raise ConfigError(f"{str(run_dir)!r} has no metrics.jsonl yet (no evaluation so far)")
-        metrics = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-        summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else None
-        layout = json.loads((run_dir / "config.json").read_text()).get("layout")
-        return save(curves_figure(metrics, summary, layout), out)
+        summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else None
+        return save(curves_figure(metrics, summary, config.get("layout")), out)
     from toyformer.run import load_run
 
     run = load_run(run_dir, device=device)

@@ -8,6 +8,7 @@ from pathlib import Path
 from toyformer.report.html import (Html, Section, badge, cards, esc, figure, join, para, plain, table, tokens,
                                    write)
 from toyformer.run import load_run
+from toyformer.run.directory import read_metrics
 from toyformer.tasks.base import SPECIALS
 
 METRIC_ROWS = 60  # the metrics table shows at most this many evaluations (evenly spaced)
@@ -27,8 +28,8 @@ def run_page(run_dir: str | Path, device: str | None = None) -> tuple[str, str, 
     """Title, subtitle, headline and sections for the run in ``run_dir``."""
     run = load_run(run_dir, device=device)
     cfg, summary = run.config, run.summary
-    if not run.metrics and (Path(run_dir) / "metrics.jsonl").is_file():
-        run.metrics = [json.loads(x) for x in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    if not run.metrics:
+        run.metrics = read_metrics(run_dir)
     title = f"{cfg.task.name} · {cfg.layout}"
     params = ", ".join(f"{k}={v}" for k, v in cfg.task.params.items())
     subtitle = f"task {cfg.task.name}({params}) · {cfg.layout} layout · seed {cfg.seed} · {run_dir}"

@@ -12,7 +12,6 @@ for an unfinished run, its latest checkpointed) weights.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +22,8 @@ from toyformer.data import Splits, format_batch, make_splits
 from toyformer.errors import ConfigError
 from toyformer.files import read_json
 from toyformer.models import build_model
-from toyformer.run import checkpoint, directory
+from toyformer.tasks.protocol import check_task
+from toyformer.run import checkpoint, directory, memory
 
 
 @dataclass
@@ -52,6 +52,8 @@ def build(config: RunConfig, device: str | None = None) -> Run:
     """Task, splits and a freshly initialised model (seeded) for ``config``; validates the pair."""
     dev = resolve_device(device or config.device)
     task = config.task.build()
+    check_task(task)
+    memory.check(memory.estimate(config, task), dev)  # before anything large is allocated
     splits = make_splits(task, config)
     widths = [format_batch(ex[:8], config.layout, config.data.sep) for ex in (splits.val, splits.test)]
     w_in = max(b.inputs.shape[1] for b in widths)
@@ -66,7 +68,7 @@ def build(config: RunConfig, device: str | None = None) -> Run:
 def load_run(run_dir: str | Path, device: str | None = None) -> Run:
     """Rebuild a run from its directory: config, splits and the final (or latest) weights."""
     run_dir = Path(run_dir)
-    config = RunConfig.from_dict(directory.read_config(run_dir))
+    config = directory.run_config(run_dir)
     run = build(config, device)
     run.run_dir = run_dir
     weights = run_dir / "model.safetensors"
@@ -79,5 +81,5 @@ def load_run(run_dir: str | Path, device: str | None = None) -> Run:
         raise ConfigError(f"{str(run_dir)!r} has no weights yet (no model.safetensors or checkpoint)")
     if (run_dir / "summary.json").is_file():
         run.summary = read_json(run_dir / "summary.json")
-        run.metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        run.metrics = directory.read_metrics(run_dir)
     return run

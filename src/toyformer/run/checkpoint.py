@@ -27,7 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from toyformer.errors import ConfigError
-from toyformer.files import atomic_write
+from toyformer.files import atomic_write, dumps
 
 FORMAT = "toyformer-checkpoint-2"
 
@@ -73,7 +73,7 @@ def load_weights(path: Path, model: torch.nn.Module, device) -> None:
 def save_training(path: Path, tensors: dict[str, torch.Tensor], state: dict) -> None:
     """Write a training checkpoint (the layout above); ``state`` is the loop's JSON state."""
     cpu = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    meta = {"format": FORMAT, "state": json.dumps(state)}
+    meta = {"format": FORMAT, "state": dumps(state)}
     atomic_write(path, lambda tmp: save_file(cpu, tmp, metadata=meta))
 
 

@@ -19,12 +19,12 @@ run was trained with is an error, never silently used.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-import shutil
-
+from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
-from toyformer.files import read_json, write_json
+from toyformer.files import read_json, read_jsonl, write_json
 from toyformer.tasks import file_sha256, list_tasks, load_task_file, task_source
 
 TASK_COPY, TASK_META = "task.py", "task_file.json"
@@ -88,3 +88,18 @@ def read_config(run_dir: Path) -> dict:
         raise ConfigError(f"{str(run_dir)!r} is not a run directory (no config.json)")
     ensure_task(run_dir)
     return read_json(path)
+
+
+def run_config(run_dir: Path):
+    """The run's ``RunConfig`` from ``config.json``; a config that no longer validates names the file."""
+    try:
+        return RunConfig.from_dict(read_config(run_dir))
+    except ConfigError as exc:
+        raise ConfigError(f"{str(Path(run_dir) / 'config.json')!r}: {exc}") from None
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """The run's ``metrics.jsonl`` (``[]`` before its first evaluation); a damaged last line is
+    left out (``--resume`` rewrites the file from the checkpoint)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    return read_jsonl(path) if path.is_file() else []

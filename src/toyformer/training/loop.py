@@ -82,10 +82,13 @@ def fit(stepper, quiet: bool = True, on_eval: Callable[[int, dict], None] | None
     dev, total = runs[0].device, stepper.total
     cfg = runs[0].config
     ckpt = out / CHECKPOINT if out is not None else None
-    state = restore(ckpt, stepper) if resume and ckpt is not None and ckpt.is_file() else fresh_state(k)
+    resumed = resume and ckpt is not None and ckpt.is_file()
+    state = restore(ckpt, stepper) if resumed else fresh_state(k)
     reps = state["replicas"]
     for run, s in zip(runs, reps):
         run.metrics = s["history"]
+        if resumed:  # the checkpoint's history is the record: a metrics.jsonl cut short by a kill is repaired
+            write_jsonl(run.run_dir / "metrics.jsonl", s["history"])
     step, wall_before = state["step"], state["wall_s"]
     active = torch.tensor([s["stopped"] is None for s in reps], device=dev)  # [K]
     max_s = cfg.train.max_time_s

@@ -61,9 +61,23 @@ def _tokenize(expr: str) -> list[tuple[str, str]]:
     return tokens
 
 
+MAX_DEPTH = 50  # nested parentheses and "not"s; deeper expressions are refused, not recursed into
+
+
 class _Parser:
     def __init__(self, expr: str, known: list[str]):
         self.tokens, self.i, self.known, self.params = _tokenize(expr), 0, known, []
+        self.depth = 0
+
+    def nested(self, inner):
+        """``inner()`` one level deeper; past ``MAX_DEPTH`` a ConfigError."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ConfigError(f"--where: more than {MAX_DEPTH} nested parentheses or 'not's; allowed: up to {MAX_DEPTH}")
+        try:
+            return inner()
+        finally:
+            self.depth -= 1
 
     def peek(self, offset: int = 0) -> tuple[str, str] | None:
         j = self.i + offset
@@ -102,10 +116,10 @@ class _Parser:
 
     def factor(self) -> str:
         if self.keyword("not"):
-            return f"NOT ({self.factor()})"
+            return f"NOT ({self.nested(self.factor)})"
         if self.peek() == ("op", "("):
             self.take()
-            inner = self.expr()
+            inner = self.nested(self.expr)
             self.expect(")")
             return f"({inner})"
         kind, name = self.take()

@@ -162,15 +162,21 @@ def full_key(config: RunConfig, key: str) -> str:
 
 
 def load_sweep(source, name: str | None = None) -> SweepSpec:
-    """A ``SweepSpec`` from a YAML/TOML/JSON file path or a dict; unknown keys are rejected."""
-    root = Path(".")
+    """A ``SweepSpec`` from a YAML/TOML/JSON file path or a dict; unknown keys are rejected (a
+    file's errors name the file)."""
     if isinstance(source, (str, Path)):
         path = Path(source)
-        data, root, name = read_config_file(path), path.parent, name or path.stem
-    elif isinstance(source, dict):
-        data = dict(source)
-    else:
-        raise ConfigError(f"a sweep spec is a file path or a dict, not {type(source).__name__}")
+        data = read_config_file(path, "sweep file", f"a mapping with keys {', '.join(KEYS)}")
+        try:
+            return _parse(data, path.parent, name or path.stem)
+        except ConfigError as exc:
+            raise ConfigError(f"sweep file {str(path)!r}: {exc}") from None
+    if isinstance(source, dict):
+        return _parse(dict(source), Path("."), name)
+    raise ConfigError(f"a sweep spec is a file path or a dict, not {type(source).__name__}")
+
+
+def _parse(data: dict, root: Path, name: str | None) -> SweepSpec:
     for key in data:
         if key not in KEYS:
             raise ConfigError(f"unknown sweep key {key!r}; allowed: {', '.join(KEYS)}")

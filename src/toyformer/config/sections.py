@@ -1,0 +1,176 @@
+"""The sections of a run's configuration: task, model, data, train, eval.
+
+Each section is a frozen dataclass validated on construction: every option is a Literal, every
+number has its allowed range declared beside it (``field(..., metadata=at_least(1))``, checked
+by ``ranges.check``), and rules between fields are checked in ``__post_init__``.
+
+>>> TrainConfig(lr=float("nan"))
+Traceback (most recent call last):
+...
+toyformer.errors.ConfigError: train.lr=nan is not a finite number; allowed: > 0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from toyformer.config.ranges import SEEDS, at_least, between, check, greater_than
+from toyformer.errors import ConfigError
+from toyformer.tasks import get_task, task_params
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """A task name and its parameters (checked against the task's own fields)."""
+
+    name: str = "count_ones"
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        task = get_task(self.name, **self.params)  # validates name and params
+        object.__setattr__(self, "params", task_params(task))
+
+    def build(self):
+        return get_task(self.name, **self.params)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Transformer shape and the choices that decide success."""
+
+    d_model: int = field(default=64, metadata=at_least(1))
+    n_heads: int = field(default=4, metadata=at_least(1))
+    n_layers: int = field(default=2, metadata=at_least(1))
+    d_ff: int = field(default=256, metadata=at_least(1))
+    dropout: float = field(default=0.0, metadata=between(0, 1, hi_open=True))
+    norm: Literal["pre", "post"] = "pre"
+    positional: Literal["none", "sinusoidal", "learned", "rope", "alibi", "relative", "abacus"] = "learned"
+    random_positions: bool = False  # training positions: a sorted random subset of 0..max_len-1
+    digit_positions: bool = False  # position coupling: the scheme's positions are digit places (abacus.py)
+    place_embedding: bool = False  # also add a learned embedding of each digit's place in its number
+    positions_from: Literal["start", "both"] = "start"  # both: also encode each token's distance to the end
+    # relative: log buckets up to here; <= 8 clips distances instead
+    relative_max_distance: int = field(default=128, metadata=at_least(1))
+    # self-attention only to keys at most this many positions away
+    attention_window: int | None = field(default=None, metadata=at_least(0))
+    activation: Literal["relu", "gelu"] = "gelu"
+    # classifier only; slot: read the answer at an extra empty (<pad>) position (R1's padding)
+    pooling: Literal["mean", "first", "last", "flatten", "slot"] = "mean"
+    # classifier/tagger: MLP head widths before the output layer
+    head_hidden: tuple[int, ...] = field(default=(), metadata=at_least(1))
+    causal_encoder: bool = False  # classifier/tagger: causal self-attention (R1's decoder-only)
+    # seq2seq: decoder depth (None: same as n_layers)
+    n_decoder_layers: int | None = field(default=None, metadata=at_least(1))
+    # positional table / random-position range (None: from the task's lengths; checked against them)
+    max_len: int | None = field(default=None, metadata=at_least(2))
+    init: Literal["small", "torch"] = "small"  # small: normal(0, 0.02) as GPT-2; torch: PyTorch's defaults
+    attention: Literal["auto", "sdpa", "explicit", "few_keys"] = "auto"  # how attention is computed (models/kernels.py)
+
+    def __post_init__(self):
+        check(self, "model")
+        if self.d_model % self.n_heads:
+            divisors = [h for h in range(1, self.d_model + 1) if self.d_model % h == 0]
+            raise ConfigError(
+                f"model.d_model={self.d_model} is not divisible by model.n_heads={self.n_heads}; "
+                f"allowed n_heads: {', '.join(map(str, divisors))}"
+            )
+        if self.positional == "rope" and (self.d_model // self.n_heads) % 2:
+            raise ConfigError(
+                f"model.positional='rope' needs an even head width; d_model/n_heads = {self.d_model // self.n_heads}"
+            )
+        if self.random_positions and self.positional in ("none", "abacus"):
+            raise ConfigError(
+                f"model.random_positions=true does not apply to model.positional={self.positional!r}; "
+                f"allowed with: sinusoidal, learned, rope, alibi, relative"
+            )
+        if self.digit_positions and self.positional in ("none", "abacus"):
+            raise ConfigError(
+                f"model.digit_positions=true does not apply to model.positional={self.positional!r} "
+                f"(abacus already indexes digit places); allowed with: sinusoidal, learned, rope, alibi, relative"
+            )
+        if self.place_embedding and (self.positional == "abacus" or self.digit_positions):
+            raise ConfigError(
+                "model.place_embedding=true adds digit places to sequence positions; with "
+                f"model.positional={self.positional!r} and digit_positions={self.digit_positions} the positions "
+                "already are digit places; allowed: positional none, sinusoidal, learned, rope, alibi, relative"
+            )
+        if self.positions_from == "both" and (self.positional not in ("sinusoidal", "learned")
+                                               or self.digit_positions or self.random_positions):
+            raise ConfigError(
+                f"model.positions_from='both' needs model.positional=sinusoidal or learned without digit or random "
+                f"positions, got model.positional={self.positional!r}"
+            )
+        if self.digit_positions and self.random_positions:
+            raise ConfigError("model.digit_positions and model.random_positions exclude each other; set one")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How training examples are drawn and batched."""
+
+    batch_size: int = field(default=64, metadata=at_least(1))
+    # None: a stream of fresh samples each step; N: a fixed pool
+    train_size: int | None = field(default=None, metadata=at_least(1))
+    holdout: Literal["auto", "yes", "no"] = "auto"  # exclude test examples from training
+    sep: bool = True  # causal layout: a <sep> token between prompt and answer
+    prompt_loss: bool = False  # causal layout: loss on the prompt's next tokens too (plain LM)
+    # masked layout: share of tokens masked in training
+    mask_prob: float = field(default=0.15, metadata=between(0, 1, lo_open=True))
+    # train (and hold out) task lengths min_length..max_length
+    min_length: int | None = field(default=None, metadata=at_least(1))
+    max_length: int | None = field(default=None, metadata=at_least(1))
+    length_sampling: Literal["batch", "row", "curriculum"] = "batch"  # a length per batch / per row / growing
+
+    def __post_init__(self):
+        check(self, "data")
+        if (self.min_length is None) != (self.max_length is None):
+            raise ConfigError("data.min_length and data.max_length go together; set both or neither")
+        if self.min_length is not None and self.min_length > self.max_length:
+            raise ConfigError(
+                f"data.min_length={self.min_length}, data.max_length={self.max_length}: "
+                f"allowed: 1 <= min_length <= max_length"
+            )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and stopping."""
+
+    steps: int = field(default=2000, metadata=at_least(1))
+    # with a fixed pool: stop after this many passes
+    epochs: int | None = field(default=None, metadata=at_least(1))
+    max_time_s: float | None = field(default=None, metadata=greater_than(0))
+    lr: float = field(default=3e-3, metadata=greater_than(0))
+    weight_decay: float = field(default=0.01, metadata=at_least(0))
+    beta2: float = field(default=0.98, metadata=between(0, 1, hi_open=True))
+    warmup_steps: int = field(default=50, metadata=at_least(0))
+    schedule: Literal["cosine", "constant", "linear"] = "cosine"
+    # cosine/linear decay ends at lr * min_lr_ratio
+    min_lr_ratio: float = field(default=0.1, metadata=between(0, 1))
+    grad_clip: float | None = field(default=1.0, metadata=greater_than(0))
+    compile: bool = False  # torch.compile the model (opt-in: pays off on larger models, see the benchmarks)
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast on the run's device type
+
+    def __post_init__(self):
+        check(self, "train")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Held-out evaluation and early stopping."""
+
+    every: int = field(default=100, metadata=at_least(1))
+    val_size: int = field(default=512, metadata=at_least(1))
+    test_size: int = field(default=2000, metadata=at_least(1))
+    batch_size: int = field(default=500, metadata=at_least(1))
+    target_metric: Literal["exact_match", "token_acc"] = "exact_match"
+    # stop when validation reaches this (None: never stop early)
+    target: float | None = field(default=1.0, metadata=between(0, 1))
+    # seed of the validation and test sets (the same for every run seed)
+    seed: int = field(default=1234, metadata=SEEDS)
+    decode: Literal["greedy", "beam"] = "greedy"  # how exact match decodes (causal, seq2seq)
+    beam_width: int = field(default=4, metadata=at_least(1))  # with decode=beam
+
+    def __post_init__(self):
+        check(self, "eval")
