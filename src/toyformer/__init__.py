@@ -26,13 +26,13 @@ torch.Size([2, 4])
 from toyformer.config import DataConfig, EvalConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from toyformer.errors import ConfigError
 from toyformer.eval import (beam_search, by_length, by_position, diagnose, evaluate, evaluate_lengths, format_table,
-                            greedy, parse_lengths, plot_lengths, sample)
+                            greedy, parse_lengths, sample)
 from toyformer.experiments.recipes import list_recipes, run_recipe
 from toyformer.experiments.recording import train, train_replicas
 from toyformer.experiments.store import ResultsStore, metric_figure
 from toyformer.experiments.sweeps import load_sweep, sweep
 from toyformer.inspect import (AttentionMaps, CurvesFile, EmbeddingMap, NotebookCurves, attention, embeddings, generate,
-                               live_curves, plot_run, samples)
+                               live_curves, plot_lengths, plot_run, samples)
 from toyformer.models import build_model, record_attention
 from toyformer.report import write_report
 from toyformer.run import Run, load_run

@@ -19,7 +19,10 @@ def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` then rename the temporary file over ``path`` (mode 0644, as
     every file toyformer writes: results are meant to be read)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # name the file meant, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)
     try:
         write(tmp)

@@ -170,18 +170,18 @@ def cmd_eval(args) -> int:
 
 
 def _eval_lengths(args) -> int:
+    from toyformer.eval.lengths import evaluate_lengths, format_table, parse_lengths
     from toyformer.files import write_json
-    from toyformer.eval.lengths import evaluate_lengths, format_table, parse_lengths, plot_lengths
+    from toyformer.inspect.plots import check_image_path, plot_lengths
     from toyformer.run import load_run
 
     lengths = parse_lengths(args.lengths)
-    if args.n < 1:
-        raise ConfigError(f"--n {args.n}: allowed: >= 1")
+    plot = check_image_path(Path(args.plot) if args.plot else Path(args.run_dir) / "lengths.png")
     run = load_run(args.run_dir, device=args.device)
     decode = {} if args.beam is None else {"decode": "beam", "beam_width": args.beam}
     result = evaluate_lengths(run, lengths, args.n, **decode)
     result["run_dir"] = str(args.run_dir)
-    result["plot"] = str(plot_lengths(result, args.plot or Path(args.run_dir) / "lengths.png"))
+    result["plot"] = str(plot_lengths(result, plot))
     write_json(Path(args.run_dir) / "lengths.json", result)
     print(format_table(result))
     print(f"plot: {result['plot']}")

@@ -5,12 +5,12 @@ from toyformer.eval.decode import beam_search, decode, greedy, sample
 from toyformer.eval.diagnosis import chance_level, diagnose, reached_target
 from toyformer.eval.evaluate import (answer_columns, by_length, by_position, evaluate, evaluate_config,
                                      evaluate_examples, loss_and_predictions, public)
-from toyformer.eval.lengths import evaluate_lengths, format_table, parse_lengths, plot_lengths
+from toyformer.eval.lengths import evaluate_lengths, format_table, parse_lengths
 from toyformer.eval.metrics import exact_match, token_accuracy, token_hits
 
 __all__ = [
     "answer_columns", "beam_search", "by_length", "by_position", "chance_level", "decode", "diagnose", "evaluate",
     "evaluate_config", "evaluate_examples", "evaluate_lengths", "exact_match", "format_table", "greedy",
-    "loss_and_predictions", "parse_lengths", "plot_lengths", "public", "reached_target", "sample", "token_accuracy",
+    "loss_and_predictions", "parse_lengths", "public", "reached_target", "sample", "token_accuracy",
     "token_hits",
 ]

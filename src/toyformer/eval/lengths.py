@@ -122,29 +122,3 @@ def format_table(result: dict) -> str:
     if any(r.get("clamped") for r in result["rows"]):
         lines.append("`!` positions beyond model.max_len, clamped to its last one")
     return "\n".join(lines)
-
-
-def plot_lengths(result: dict, path: str | Path) -> Path:
-    """Exact match and token accuracy against length, the trained range shaded; a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from toyformer.files import atomic_write
-
-    x = [r["length"] for r in result["rows"]]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    if result["trained"]:
-        lo, hi = result["trained"]
-        ax.axvspan(lo - 0.5, hi + 0.5, color="tab:green", alpha=0.15, label=f"trained ({lo}..{hi})")
-    ax.plot(x, [r["exact_match"] for r in result["rows"]], "o-", label="exact match")
-    ax.plot(x, [r["token_acc"] for r in result["rows"]], "s--", label="token accuracy")
-    ax.set(xlabel="length", ylabel="accuracy", ylim=(-0.02, 1.02),
-           title=f"{result['task']} ({result['layout']}, {result['positional']})")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    path = Path(path)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(fig)
-    return path

@@ -5,7 +5,7 @@ trains (``live``)."""
 from toyformer.inspect.capture import AttentionMaps, EmbeddingMap, attention, embeddings, samples
 from toyformer.inspect.generate import generate
 from toyformer.inspect.live import CurvesFile, NotebookCurves, live_curves
-from toyformer.inspect.plots import plot_run
+from toyformer.inspect.plots import plot_lengths, plot_run
 
 __all__ = ["AttentionMaps", "CurvesFile", "EmbeddingMap", "NotebookCurves", "attention", "embeddings", "generate",
-           "live_curves", "plot_run", "samples"]
+           "live_curves", "plot_lengths", "plot_run", "samples"]

@@ -309,3 +309,26 @@ def plot_run(run_dir: str | Path, what: str = "curves", sample: int | None = Non
     if what == "by-length":
         return save(by_length_figure(by_length(test)), out)
     return save(by_position_figure(by_position(test), run.summary.get("chance")), out)
+
+
+def lengths_figure(result: dict):
+    """Exact match and token accuracy against length (``eval.evaluate_lengths``), the trained
+    range shaded."""
+    x = [r["length"] for r in result["rows"]]
+    fig = _figure(7, 4)
+    ax = fig.add_subplot()
+    if result["trained"]:
+        lo, hi = result["trained"]
+        ax.axvspan(lo - 0.5, hi + 0.5, color="tab:green", alpha=0.15, label=f"trained ({lo}..{hi})")
+    ax.plot(x, [r["exact_match"] for r in result["rows"]], "o-", label="exact match")
+    ax.plot(x, [r["token_acc"] for r in result["rows"]], "s--", label="token accuracy")
+    ax.set(xlabel="length", ylabel="accuracy", ylim=(-0.02, 1.02),
+           title=f"{result['task']} ({result['layout']}, {result['positional']})")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def plot_lengths(result: dict, path: str | Path) -> Path:
+    """``lengths_figure(result)`` written to ``path`` (PNG, SVG or PDF by the suffix)."""
+    return save(lengths_figure(result), path)
