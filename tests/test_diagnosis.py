@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -109,3 +110,81 @@ def test_chance_level_counts_answer_classes_and_the_input_blind_loss():
     c = chance_level(ex, "tagger", True)
     assert c["classes"] == 4 and c["chance_loss"] == pytest.approx(math.log(4))
     assert c["blind_loss"] == pytest.approx((0 + math.log(4)) / 2)
+
+
+# ---- every sentence cites the numbers it was built from; missing numbers do not crash -----------
+
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+CHANCE = {"classes": 10, "chance_loss": math.log(10), "blind_loss": math.log(10)}
+
+
+def _summary(**extra):
+    return {"target": {"metric": "exact_match", "value": 1.0}, "solved_at_step": None, "test_exact_match": 0.3,
+            "chance": CHANCE, **extra}
+
+
+def _rows(losses, **extra):
+    return [{"step": 10 * (i + 1), "train_loss": x, "val_loss": x, **extra} for i, x in enumerate(losses)]
+
+
+STOP = {"step": 27, "weights_from_step": 20, "reason": "NaN"}
+BY_POSITION = {"position": [0, 1, 2], "n": [9, 9, 9], "token_acc": [0.95, 0.9, 0.12]}
+BY_LENGTH = {"length": [2, 3, 4], "n": [50, 50, 50], "token_acc": [1.0, 0.9, 0.5], "exact_match": [1.0, 0.7, 0.1]}
+RISING = [{**r, "val_exact_match": v} for r, v in zip(_rows([0.5] * 6), [0.1, 0.2, 0.3, 0.4, 0.5, 0.6])]
+CASES = {  # name: (first symptom, metrics, summary)
+    "chance": ("chance", _rows([2.31, 2.30]), _summary()),
+    "memorising": ("memorising", _rows([0.4, 0.1], train_token_acc=0.95, val_token_acc=0.41), _summary()),
+    "diverged above chance": ("diverged", _rows([2.0, 5.0]), _summary()),
+    "unstable": ("diverged", _rows([0.2, 1.5]), _summary()),
+    "null loss": ("diverged", _rows([0.5, None]), _summary()),
+    "stopped": ("diverged", _rows([1.0]), _summary(diverged=STOP)),
+    "stopped, no rows": ("diverged", [], _summary(diverged={**STOP, "step": 7, "weights_from_step": 0})),
+    "by position": ("by_position", _rows([0.5]), _summary(test_by_position=BY_POSITION)),
+    "by length": ("by_length", _rows([0.5]), _summary(test_by_length=BY_LENGTH)),
+    "still improving": ("still_improving", RISING, _summary()),
+    "unexplained": ("unexplained", _rows([0.5, 0.5]), _summary()),
+}
+
+
+def _evidence_values(evidence: dict) -> list[float]:
+    values = []
+    for key, value in evidence.items():
+        values += [float(x) for x in NUMBER.findall(key)]  # a threshold named in its key (positions_above_0.8)
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                values.append(float(v))
+    return values
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_number_in_a_finding_is_in_its_evidence(case):
+    symptom, metrics, summary = CASES[case]
+    findings = diagnose(small_config(), metrics, summary)
+    assert findings[0]["symptom"] == symptom
+    for f in findings:
+        values = _evidence_values(f["evidence"])
+        for text in (f["title"], f["detail"]):
+            assert "None" not in text and "nan" not in text, text
+            for token in NUMBER.findall(text):
+                x, decimals = float(token), len(token.split(".")[1]) if "." in token else 0
+                tol = max(0.5 * 10 ** -decimals, 5e-3 * abs(x)) + 1e-9
+                assert any(abs(x - v) <= tol for v in values), (token, text, f["evidence"])
+
+
+def test_missing_losses_are_read_as_a_divergence_not_a_crash():
+    (f, *_) = diagnose(small_config(), _rows([0.5, None]), _summary())
+    assert f["symptom"] == "diverged" and f["title"].startswith("Training diverged at step 20")
+    (f, *_) = diagnose(small_config(), _rows([None, None]), _summary())
+    assert f["symptom"] == "diverged" and f["evidence"]["best_train_loss"] is None
+
+
+def test_a_stopped_run_names_its_step_in_the_title():
+    (f, *_) = diagnose(small_config(), *CASES["stopped"][1:])
+    assert f["title"] == "Training diverged at step 27: the loss became NaN or infinite"
+    assert "weights are those of step 20" in f["detail"]
+
+
+def test_unexplained_claims_only_what_it_measured():
+    (f,) = diagnose(small_config(), *CASES["unexplained"][1:])
+    assert f["symptom"] == "unexplained" and f["detail"].startswith("Test exact_match 0.300;")
+    assert "learned" not in f["detail"]

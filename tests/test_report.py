@@ -172,3 +172,69 @@ def test_a_run_in_progress_is_reported_from_its_checkpoint(tmp_path):
     text = write_report(tmp_path / "cut").read_text()
     assert "badge info" in text and "Not finished: last checkpoint at step 20." in text
     assert ">Learning curves</h2>" in text and ">Diagnosis</h2>" not in text
+
+
+# ---- the verdict follows the numbers; a failed or diverged run never reads as solved -------------
+
+def _verdict_summary(**extra):
+    return {"target": {"metric": "exact_match", "value": 1.0}, "test_exact_match": 0.42, "steps": 20,
+            "solved_at_step": None, "solved_at_s": None, "diagnosis": [{"title": "Nothing learned"}], **extra}
+
+
+def test_the_verdict_follows_the_numbers():
+    from toyformer.report.run_page import verdict
+
+    badge, kind, text = verdict(_verdict_summary(), [])
+    assert (badge, kind) == ("not solved", "bad") and "0.4200" in text and "20 steps" in text
+    badge, kind, text = verdict(_verdict_summary(test_exact_match=1.0, solved_at_step=60, solved_at_s=1.5,
+                                                 diagnosis=[]), [])
+    assert (badge, kind) == ("solved", "good") and "step 60" in text and "1.50 s" in text
+    # validation met the target at step 60 but the test did not: no success badge
+    badge, kind, text = verdict(_verdict_summary(test_exact_match=0.97, solved_at_step=60, solved_at_s=1.5,
+                                                 diagnosis=[]), [])
+    assert kind != "good" and "0.9700 is below it" in text
+    # no diagnosis recorded and no target: only a test at 1.0 reads as finished without a caveat
+    badge, kind, text = verdict(_verdict_summary(target={"metric": "exact_match", "value": None}, diagnosis=[]), [])
+    assert kind != "good" and "no diagnosis recorded" in text
+    badge, kind, text = verdict(_verdict_summary(diverged={"step": 7, "weights_from_step": 0}), [])
+    assert (badge, kind) == ("diverged", "bad") and "Diverged at step 7" in text and "initial ones" in text
+    assert "None" not in text
+
+
+def _page_text(path):
+    return re.sub(r"<style>.*?</style>", "", Path(path).read_text(), flags=re.S)
+
+
+def test_a_failed_run_has_no_success_verdict(tmp_path):
+    from conftest import small_config
+    from toyformer import train, write_report
+
+    run = train(small_config(train={"steps": 5}, eval={"every": 5, "target": 1.0}), out_dir=tmp_path / "r")
+    assert run.summary["solved_at_step"] is None
+    text = _page_text(write_report(tmp_path / "r"))
+    assert "badge good" not in text and "badge bad" in text and "Reached validation" not in text
+    assert "nothing to diagnose" not in text and "target not reached" in text
+    assert not re.search(r"\bNone\b", text)
+
+
+def test_a_diverged_run_is_reported_as_diverged(tmp_path):
+    import json
+
+    from conftest import small_config
+    from toyformer import train, write_report
+    from toyformer.eval.diagnosis import diagnose
+
+    cfg = small_config(train={"lr": 1000.0, "steps": 40, "warmup_steps": 0})
+    run = train(cfg, out_dir=tmp_path / "nan")
+    step = run.summary["diverged"]["step"]
+    text = _page_text(write_report(tmp_path / "nan"))
+    assert "badge bad" in text and ">diverged</span>" in text and f"Diverged at step {step}:" in text
+    assert f"Training diverged at step {step}" in text and "badge good" not in text
+    assert not re.search(r"\bNone\b", text)
+    # a metrics log with missing (null) losses: the report and the diagnosis still read it
+    rows = [{"step": 10, "wall_s": 0.1, "lr": 1000.0, "train_loss": 2.4, "val_loss": 2.3, "val_exact_match": 0.0},
+            {"step": 20, "wall_s": 0.2, "lr": 1000.0, "train_loss": None, "val_loss": None, "val_exact_match": 0.0}]
+    (tmp_path / "nan" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = _page_text(write_report(tmp_path / "nan"))
+    assert f"Diverged at step {step}:" in text and ">Learning curves</h2>" in text
+    assert diagnose(cfg, rows, run.summary)[0]["symptom"] == "diverged"

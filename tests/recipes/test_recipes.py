@@ -9,16 +9,18 @@ from toyformer import ConfigError
 from toyformer.cli import main
 from toyformer.experiments.recipes import list_recipes, run_recipe
 
+from quick_runs import quick_run
+
 
 @pytest.mark.parametrize("name", list(list_recipes()))
-def test_quick_recipe_writes_summary_and_json(tmp_path, capsys, name):
-    assert main(["recipe", name, "--quick", "--out", str(tmp_path / name), "--json"]) == 0
-    out = capsys.readouterr().out
+def test_quick_recipe_writes_summary_and_json(tmp_path_factory, name):
+    code, out_dir, out = quick_run(name, tmp_path_factory)  # shared with test_findings.py
+    assert code == 0
     payload = json.loads(out.strip().splitlines()[-1])
     assert payload["recipe"] == name and payload["numbers"]
-    summary = (tmp_path / name / "summary.md").read_text()
+    summary = (out_dir / "summary.md").read_text()
     assert "Command: `toyformer recipe" in summary and "|---|" in summary
-    result = json.loads((tmp_path / name / "result.json").read_text())
+    result = json.loads((out_dir / "result.json").read_text())
     assert result["quick"] is True and result["tables"]
 
 

@@ -135,10 +135,7 @@ def diagnose(config, metrics: list[dict], summary: dict) -> list[dict]:
     if not findings:
         findings += [f for f in (_still_improving(metrics, config),) if f]
     if not findings:
-        metric = config.eval.target_metric
-        findings.append(_finding("unexplained", "No single symptom stands out",
-                                 "The model learned part of the task; none of the known failure patterns matches.",
-                                 {f"test_{metric}": summary.get(f"test_{metric}"), "train_loss": metrics[-1]["train_loss"]}))
+        findings.append(_unexplained(metrics, summary, config))
     for f in findings:
         f["settings"] = _settings(f["symptom"], config)
     return findings
@@ -157,7 +154,12 @@ def _number(v):
 
 
 def _losses(metrics: list[dict], key: str) -> list[float]:
+    """The recorded values of ``key``, skipping missing ones (``null`` in metrics.jsonl)."""
     return [r[key] for r in metrics if r.get(key) is not None]
+
+
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def _stopped_nonfinite(metrics, summary):
@@ -170,7 +172,7 @@ def _stopped_nonfinite(metrics, summary):
                 "best_train_loss": min(finite) if finite else None, "chance_loss": summary["chance"]["chance_loss"]}
     kept = (f"the weights are those of step {stop['weights_from_step']}, the last evaluation before it"
             if stop["weights_from_step"] else "no evaluation came before it: the weights are the initial ones")
-    return _finding("diverged", "Training diverged: the loss became NaN or infinite",
+    return _finding("diverged", f"Training diverged at step {stop['step']}: the loss became NaN or infinite",
                     f"The training loss was not a finite number at step {stop['step']}; training stopped there and "
                     f"{kept}.", evidence)
 
@@ -178,20 +180,23 @@ def _stopped_nonfinite(metrics, summary):
 def _diverged(metrics, summary):
     chance = summary["chance"]
     train, val = _losses(metrics, "train_loss"), _losses(metrics, "val_loss")
-    bad = [r["step"] for r in metrics if not all(math.isfinite(r.get(k, 0.0)) for k in ("train_loss", "val_loss"))]
+    # a missing loss (null in metrics.jsonl) counts as not finite; a missing val_loss key does not
+    bad = [r["step"] for r in metrics if not all(_finite(r.get(k, 0.0)) for k in ("train_loss", "val_loss"))]
     ceiling = 1.5 * max(chance["chance_loss"], 0.1)
     finite = [x for x in train if math.isfinite(x)]
-    evidence = {"final_train_loss": train[-1], "chance_loss": chance["chance_loss"]}
+    evidence = {"final_train_loss": metrics[-1].get("train_loss"), "chance_loss": chance["chance_loss"]}
     if bad:
         evidence.update(first_nonfinite_step=bad[0], best_train_loss=min(finite) if finite else None)
-        return _finding("diverged", "Training diverged: the loss became NaN or infinite",
+        return _finding("diverged", f"Training diverged at step {bad[0]}: the loss became NaN or infinite",
                         f"The loss was not a finite number from step {bad[0]} on.", evidence)
+    if not finite:
+        return None
     best = min(finite)
     evidence.update(best_train_loss=best, max_val_loss=max(val) if val else None)
     if train[-1] > ceiling:
         return _finding("diverged", "Training diverged: the loss ended above chance level",
                         f"Final training loss {train[-1]:.3g} is worse than guessing uniformly "
-                        f"({chance['chance_loss']:.3g}): the updates overshoot.", evidence)
+                        f"({chance['chance_loss']:.3g}), a sign that the updates overshoot.", evidence)
     if train[-1] > best + max(0.5, best):
         return _finding("diverged", "Training became unstable: the loss went back up",
                         f"The training loss reached {best:.3g}, then rose to {train[-1]:.3g}.", evidence)
@@ -201,7 +206,10 @@ def _diverged(metrics, summary):
 def _chance(metrics, summary):
     chance = summary["chance"]
     floor = chance["blind_loss"]
-    last, first = metrics[-1]["train_loss"], metrics[0]["train_loss"]
+    losses = [x for x in _losses(metrics, "train_loss") if math.isfinite(x)]
+    if not losses:
+        return None
+    last, first = losses[-1], losses[0]
     if floor < 0.05 or last < 0.9 * floor:
         return None
     flat = abs(first - last) <= 0.1 * max(first, 1e-9)
@@ -222,7 +230,7 @@ def _memorising(metrics):
     if train_acc is None or val_acc is None or train_acc - val_acc < 0.15:
         return None
     evidence = {"train_token_acc": train_acc, "val_token_acc": val_acc, "gap": train_acc - val_acc,
-                "train_loss": last["train_loss"], "val_loss": last.get("val_loss")}
+                "train_loss": last.get("train_loss"), "val_loss": last.get("val_loss")}
     detail = (f"Training accuracy {train_acc:.3f} is far above validation {val_acc:.3f}: the model fits the "
               "examples it sees but does not generalise to new ones.")
     return _finding("memorising", "Memorising: training far above validation", detail, evidence)
@@ -288,6 +296,15 @@ def _still_improving(metrics, config):
     evidence = {key: values[-1], f"{key}_earlier": earlier, "steps": metrics[-1]["step"]}
     detail = f"Validation {config.eval.target_metric} rose from {earlier:.3f} to {values[-1]:.3f} near the end."
     return _finding("still_improving", "Stopped while still improving", detail, evidence)
+
+
+def _unexplained(metrics, summary, config):
+    metric = config.eval.target_metric
+    value = summary.get(f"test_{metric}")
+    evidence = {f"test_{metric}": value, "train_loss": metrics[-1].get("train_loss")}
+    measured = f"Test {metric} {value:.3f}" if value is not None else f"No test {metric} was measured"
+    return _finding("unexplained", "No single symptom stands out",
+                    f"{measured}; none of the known failure patterns matches.", evidence)
 
 
 def _settings(symptom: str, config) -> list[dict]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from toyformer.report.html import (Html, Section, badge, cards, esc, figure, join, para, plain, table, tokens,
                                    write)
+from toyformer.eval.diagnosis import reached_target
 from toyformer.run import load_run
 from toyformer.run.directory import read_metrics
 from toyformer.tasks.base import SPECIALS
@@ -48,21 +49,35 @@ def run_page(run_dir: str | Path, device: str | None = None) -> tuple[str, str, 
 
 
 def verdict(summary: dict, metrics: list[dict]) -> tuple[str, str, str]:
-    """``(badge text, badge kind, sentence)`` for the headline."""
+    """``(badge text, badge kind, sentence)`` for the headline, each built from the run's numbers:
+    "solved" only when the run stopped at its target and its test metric reaches the target too."""
     target = summary.get("target") or {}
     metric, goal = target.get("metric", "exact_match"), target.get("value")
     if not summary:
         step = metrics[-1]["step"] if metrics else 0
         return "in progress", "info", f"Not finished: last checkpoint at step {step}."
     test = summary.get(f"test_{metric}")
-    if summary.get("solved_at_step") is not None:
-        return ("solved", "good", f"Reached validation {metric} ≥ {goal:g} at step {summary['solved_at_step']} "
-                f"in {summary['solved_at_s']:.2f} s; test {metric} {test:.4f}.")
-    if not summary.get("diagnosis"):
-        return "finished", "info", f"Ran {summary['steps']} steps without an early-stop target; test {metric} {test:.4f}."
+    tested = f"test {metric} {test:.4f}" if test is not None else f"no test {metric}"
     goal_text = f"target {goal:g}" if goal is not None else "goal 1.0"
+    goal = 1.0 if goal is None else goal
+    if summary.get("diverged"):
+        d = summary["diverged"]
+        kept = f"those of step {d['weights_from_step']}" if d.get("weights_from_step") else "the initial ones"
+        return ("diverged", "bad", f"Diverged at step {d['step']}: the training loss was NaN or infinite; the weights "
+                f"are {kept}. {tested.capitalize()} ({goal_text}).")
+    step = summary.get("solved_at_step")
+    if step is not None:
+        reached = f"Reached validation {metric} ≥ {goal:g} at step {step} in {_num(summary.get('solved_at_s'), '.2f')} s"
+        if test is not None and test >= goal:
+            return "solved", "good", f"{reached}; {tested}."
+        return "not solved on test", "warn", f"{reached}, but {tested} is below it."
+    steps = summary.get("steps")
+    if not summary.get("diagnosis"):
+        if target.get("value") is None and test is not None and test >= 1.0:
+            return "finished", "info", f"Ran {steps} steps without an early-stop target; {tested}."
+        return "finished", "info", f"Ran {steps} steps; {tested} ({goal_text}); no diagnosis recorded."
     first = summary["diagnosis"][0]["title"]
-    return "not solved", "bad", f"Test {metric} {test:.4f} ({goal_text}). {first}."
+    return "not solved", "bad", f"{tested.capitalize()} ({goal_text}) after {steps} steps. {first}."
 
 
 def headline(run) -> Html:
@@ -70,17 +85,24 @@ def headline(run) -> Html:
     text, kind, sentence = verdict(s, run.metrics)
     parts = [Html(f'<div class="verdict">{badge(text, kind)}<span>{esc(sentence)}</span></div>')]
     if s:
-        solved = s.get("solved_at_s")
+        solved = s.get("solved_at_s") if kind == "good" else None
+        n_test = f"on {s['test_n']} held-out examples" if s.get("test_n") is not None else ""
         parts.append(cards([
             ("time to solve", f"{solved:.2f} s" if solved is not None else "—",
-             f"step {s['solved_at_step']}" if solved is not None else "target not reached"),
-            ("test exact match", f"{s['test_exact_match']:.4f}", f"on {s['test_n']} held-out examples"),
-            ("test token accuracy", f"{s['test_token_acc']:.4f}", "per answer token"),
+             f"step {s['solved_at_step']}" if solved is not None
+             else "no early-stop target" if (s.get("target") or {}).get("value") is None else "target not reached"),
+            ("test exact match", _num(s.get("test_exact_match")), n_test),
+            ("test token accuracy", _num(s.get("test_token_acc")), "per answer token"),
             ("train loss", s.get("train_loss"), f"chance {s['chance']['chance_loss']:.3g}" if s.get("chance") else ""),
-            ("steps", s["steps"], f"{s['wall_s']:.2f} s wall"),
+            ("steps", s.get("steps"), f"diverged at step {s['diverged']['step']}" if s.get("diverged")
+             else f"{_num(s.get('wall_s'), '.2f')} s wall"),
             ("parameters", f"{s['params']:,}", s.get("device", "")),
         ]))
     return join(*parts)
+
+
+def _num(value, spec: str = ".4f") -> str:
+    return "—" if value is None else format(value, spec)
 
 
 def diagnosis_section(summary: dict) -> Section | None:
@@ -88,7 +110,11 @@ def diagnosis_section(summary: dict) -> Section | None:
         return None
     findings = summary.get("diagnosis") or []
     if not findings:
-        return Section("Diagnosis", para("The run reached its target: nothing to diagnose.", "muted"))
+        step = summary.get("solved_at_step")
+        text = (f"The run reached its validation target at step {step}: nothing to diagnose." if step is not None
+                else "The run reached test 1.0 with no early-stop target: nothing to diagnose."
+                if reached_target(summary) else "No diagnosis was recorded for this run.")
+        return Section("Diagnosis", para(text, "muted"))
     blocks = []
     for f in findings:
         evidence = table(["measurement", "value"], [[k, _show(v)] for k, v in f["evidence"].items()], "mono")

@@ -21,6 +21,10 @@ from toyformer.run import Run
 from toyformer.training import train_into
 
 
+QUICK_NOTE = ("--quick: every run trains for a few steps only, to check the pipeline; the numbers below are "
+              "measured, but they are not the experiment as described.")
+
+
 @dataclass
 class Table:
     """A titled table; ``rows`` hold plain values (floats are formatted when printed)."""
@@ -52,15 +56,43 @@ class RecipeResult:
     numbers: dict = field(default_factory=dict)  # every number printed, for --json
     figures: list[str] = field(default_factory=list)  # paths relative to the recipe directory
 
-    def markdown(self, command: str, seconds: float, training_s: float) -> str:
+    def markdown(self, command: str, seconds: float, training_s: float, quick: bool = False) -> str:
         parts = [f"# {self.title}", "", f"Command: `{command}`  ", f"Machine: {machine()}  ",
                  f"Wall time of this invocation: {seconds:.0f} s; training time of its runs: {training_s:.0f} s "
                  f"(finished runs are reused, so the first is small when they already existed)", ""]
+        if quick:
+            parts += [QUICK_NOTE, ""]
         if self.findings:
             parts += ["## What the measurements show", ""] + [f"- {f}" for f in self.findings] + [""]
         parts += [t.markdown() + "\n" for t in self.tables]
         parts += [f"![{Path(f).stem}]({f})\n" for f in self.figures]
         return "\n".join(parts)
+
+
+def num(value, spec: str = ".3f") -> str:
+    """A measured number for a sentence; ``"n/a"`` when it was not measured (never ``None``)."""
+    return "n/a" if value is None else format(value, spec)
+
+
+def solved(value, target: float, solved_at_step) -> bool:
+    """A run solved its task when it stopped at its validation target (``solved_at_step``) and its
+    test metric ``value`` reaches ``target`` too."""
+    return solved_at_step is not None and value is not None and value >= target
+
+
+def outcome(what: str, value, target: float, solved_at_step, solved_at_s, steps, diverged: dict | None = None) -> str:
+    """How a run ended, in words built from its numbers only (``diverged``: the summary's entry)::
+
+        >>> outcome("test accuracy", 1.0, 1.0, 120, 3.21, 120)
+        'test accuracy 1.000, solved at step 120 (3.2 s)'
+        >>> outcome("test accuracy", 0.42, 1.0, None, None, 20)
+        'test accuracy 0.420 after 20 steps, not solved (target 1.000)'
+    """
+    if solved(value, target, solved_at_step):
+        return f"{what} {value:.3f}, solved at step {solved_at_step} ({num(solved_at_s, '.1f')} s)"
+    early = f" (validation met it at step {solved_at_step}, test did not)" if solved_at_step is not None else ""
+    nan = f"; diverged at step {diverged['step']} (the loss was NaN or infinite)" if diverged else ""
+    return f"{what} {num(value)} after {steps} steps, not solved (target {target:.3f}){early}{nan}"
 
 
 def machine() -> str:
@@ -103,7 +135,7 @@ class Context:
 def write_outputs(ctx: Context, result: RecipeResult, command: str, seconds: float) -> None:
     """``summary.md``, ``result.json`` and a self-contained ``report.html`` in the recipe directory."""
     ctx.out.mkdir(parents=True, exist_ok=True)
-    write_text(ctx.out / "summary.md", result.markdown(command, seconds, sum(ctx.costs.values())))
+    write_text(ctx.out / "summary.md", result.markdown(command, seconds, sum(ctx.costs.values()), ctx.quick))
     write_html(ctx, result, command, seconds)
     payload = {"recipe": result.name, "title": result.title, "quick": ctx.quick, "wall_s": round(seconds, 1),
                "training_s": round(sum(ctx.costs.values()), 1),
@@ -126,5 +158,5 @@ def write_html(ctx: Context, result: RecipeResult, command: str, seconds: float)
         sections.append(report.Section(t.title, body))
     for f in result.figures:
         sections.append(report.Section(Path(f).stem.replace("_", " "), report.image((ctx.out / f).read_bytes(), f)))
-    headline = report.para(f"{command} · {seconds:.0f} s · {machine()}" + (" · quick: pipeline check only" if ctx.quick else ""))
+    headline = report.para(f"{command} · {seconds:.0f} s · {machine()}" + (f" · {QUICK_NOTE}" if ctx.quick else ""))
     report.write(ctx.out / "report.html", result.title, headline, sections)

@@ -96,7 +96,7 @@ def run(ctx: Context) -> RecipeResult:
         "Addition: exact match by operand digits (trained on 1-10 digits, reversed answers, causal)",
         ["scheme", *[f"{x} digits" for x in add_lengths], "steps", "train s"], rows,
         f"{n} fresh examples per length, both operands of exactly that many digits; greedy decoding; "
-        f"{budget:g} s of training per scheme."))
+        f"training time limit {r.config.train.max_time_s:g} s per scheme."))
     for task in ("reverse", "copy"):
         rows = []
         for name in SEQUENCE_SCHEMES:
@@ -110,7 +110,7 @@ def run(ctx: Context) -> RecipeResult:
         res.tables.append(Table(
             f"{task.capitalize()}: exact match by length (trained on lengths 1-20, causal)",
             ["scheme", *[f"length {x}" for x in seq_lengths], "steps", "train s"], rows,
-            f"{n} fresh examples per length; {budget * SEQUENCE_SHARE:g} s of training per scheme."))
+            f"{n} fresh examples per length; training time limit {r.config.train.max_time_s:g} s per scheme."))
     load.append(os.getloadavg()[0])
     numbers["load_average_1min"] = load
     res.numbers = numbers
@@ -127,41 +127,51 @@ def _findings(numbers: dict, budget: float, load: list[float], quick: bool) -> l
     at = str(TARGET["length"])
     add = numbers["addition"]
     if at not in next(iter(add.values()))["exact_match"]:
-        return ["--quick: a pipeline check; the numbers mean nothing."]
+        return [f"--quick: a pipeline check; the target ({TARGET['exact_match']:.0%} exact match at {at} digits) "
+                "was not measured."]
     best = max(add, key=lambda s: add[s]["exact_match"][at])
     em = add[best]["exact_match"]
     reached = em[at] >= TARGET["exact_match"]
-    out = [
-        f"Best addition scheme at {at} digits: {best} with exact match {em[at]:.3f} "
-        f"({', '.join(f'{k} digits {v:.3f}' for k, v in em.items())}) after {add[best]['steps']} steps "
-        f"({add[best]['wall_s']:.0f} s of training, time limit {budget:g} s): "
-        f"the target ({TARGET['exact_match']:.0%} at {at} digits) is {'reached' if reached else 'not reached'}.",
-        "Schemes indexed by sequence position meet new positions (absolute schemes) or new distances "
-        "(relative ones) on longer inputs; relative attention over digit places with a one-place window "
-        "meets only the places and distances that training met, so its per-digit accuracy is the same "
-        "at every length and exact match falls only as per-digit errors add up.",
-    ]
-    capped = [s for s in add if add[s]["wall_s"] < 0.9 * budget]
-    steps = sorted({add[s]["steps"] for s in add})
-    if len(capped) == len(add):
+    target = f"the target ({TARGET['exact_match']:.0%} at {at} digits) is {'reached' if reached else 'not reached'}"
+    budget_text = f"({add[best]['wall_s']:.0f} s of training, time limit {budget:g} s)"
+    if em[at] > 0:
+        first = (f"Best addition scheme at {at} digits: {best} with exact match {em[at]:.3f} "
+                 f"({', '.join(f'{k} digits {v:.3f}' for k, v in em.items())}) after {add[best]['steps']} steps "
+                 f"{budget_text}: {target}.")
+    else:
+        first = f"No addition scheme gets any {at}-digit sum right {budget_text}: {target}."
+    out = [first, _digit_finding(add.get(BEST))]
+    load_text = f"{', '.join(f'{v:.1f}' for v in load)} (start, after addition, end) on {os.cpu_count()} cores"
+    by_time = [s for s in add if add[s]["wall_s"] >= 0.9 * budget]  # the others ended at their step count
+    if not by_time:
+        steps = sorted({add[s]["steps"] for s in add})
         out.append(f"Every addition run ended at its step count ({', '.join(map(str, steps))} steps: "
                    f"{STEPS_PER_S['addition']} per budget second) before the {budget:g} s time limit, so the "
-                   "schemes are compared at equal steps (and equal schedules); the machine's 1-minute load "
-                   f"average ({', '.join(f'{v:.1f}' for v in load)} at start, after addition, end, on 2 cores) "
-                   "changed the seconds, not the steps.")
+                   f"schemes are compared at equal steps (and equal schedules); the machine's 1-minute load "
+                   f"average was {load_text}.")
     else:
-        out.append(f"The machine's 1-minute load average was {', '.join(f'{v:.1f}' for v in load)} (start, after "
-                   "addition, end) on 2 cores: runs stopped by the time limit got fewer steps than on a quiet "
-                   "machine, and the steps column says how many.")
-        if capped:
-            out.append(f"Runs that ended at their step count ({STEPS_PER_S['addition']} steps per budget second) "
-                       f"before the time budget: {', '.join(capped)} (see the steps and train s columns).")
+        out.append(f"Addition runs stopped by the {budget:g} s time limit before their step count: "
+                   f"{', '.join(by_time)} (the steps column says how many steps they got); the machine's 1-minute "
+                   f"load average was {load_text}.")
     untrained = [s for s in add if add[s]["exact_match"][str(ADDITION_LENGTHS[0])] < 0.5]
     if untrained:
         out.append(f"Not yet solving the trained lengths (exact match < 0.5 at {ADDITION_LENGTHS[0]} digits) "
                    f"after this budget: {', '.join(untrained)}; for them the table says nothing about "
                    "generalisation yet.")
     return out
+
+
+def _digit_finding(best: dict | None) -> str:
+    """Whether the digit-place scheme's per-digit accuracy holds at every length, as measured."""
+    if best is None:
+        return f"{BEST} was not run."
+    acc = best["token_acc"]
+    listed = ", ".join(f"{k} digits {v:.3f}" for k, v in acc.items())
+    if min(acc.values()) >= 0.9 and max(acc.values()) - min(acc.values()) <= 0.05:
+        return (f"{BEST}: per-digit accuracy {listed}, about the same at every length. It meets only the digit "
+                "places and distances that training met, where schemes indexed by sequence position meet new "
+                "positions or distances on longer inputs; its exact match falls only as per-digit errors add up.")
+    return f"{BEST}: per-digit accuracy {listed}: not the same at every length in this run."
 
 
 def _plot(curves: dict, path: Path) -> str:

@@ -1,12 +1,12 @@
 """R1 memorise a lookup table: three decoder-only configurations without positional encoding,
-accuracy split into symmetric and asymmetric cells, and a configuration that reaches 100%."""
+accuracy split into symmetric and asymmetric cells, and a configuration meant to get every cell right."""
 
 from __future__ import annotations
 
 import torch
 
 from toyformer.data import format_batch
-from toyformer.experiments.recipes.base import Context, RecipeResult, Table
+from toyformer.experiments.recipes.base import Context, RecipeResult, Table, outcome, solved
 
 # causal decoder-only, token embedding, no positional encoding, d_model 16, 2 heads, ff 64,
 # dropout 0, PyTorch's initialisation; Adam lr 1e-2, batch 300, 3000 steps, fresh samples every step
@@ -71,24 +71,51 @@ def run(ctx: Context) -> RecipeResult:
                  improved.summary["wall_s"]])
     numbers["improved"] = {"accuracy": acc, "symmetric": acc_sym, "asymmetric": acc_asym,
                            "solved_at_step": improved.summary["solved_at_step"],
-                           "solved_at_s": improved.summary["solved_at_s"], "wall_s": improved.summary["wall_s"]}
-    ceiling = 0.5 + 30 / 900
+                           "solved_at_s": improved.summary["solved_at_s"], "steps": improved.summary["steps"],
+                           "wall_s": improved.summary["wall_s"], "diverged": improved.summary.get("diverged")}
     res.tables.append(Table(
         "Accuracy over all 900 cells", ["configuration", "reported", "measured", "|diff|", "symmetric cells",
                                         "asymmetric cells", "wall s"], rows,
-        note=f"{n_sym} of 900 cells are symmetric (M[i][j] == M[j][i], the 30 diagonal cells included). "
-             f"The 1-layer padded ceiling is 0.5 + 30/900 = {ceiling:.3f}."))
-    one = numbers["1 layer, padded"]
-    res.findings.append(
-        f"1 layer, padded: {one['symmetric']:.3f} on symmetric cells and {one['asymmetric']:.3f} on asymmetric ones. "
-        "With no positional encoding and a zero pad, a causal layer sees the bag {i, j}: it cannot tell (i, j) "
-        "from (j, i), so it fails exactly where M[i][j] != M[j][i] (about half of those cells right by luck of "
-        "picking one of two answers).")
-    res.findings.append(
-        "Two layers escape because the first layer's output at j depends on the order (j attends to i, but i "
-        "cannot attend to j): the causal mask itself carries position. Unpadded reads the answer at j, which has "
-        "seen i before it, with the same effect in one layer.")
-    res.findings.append(f"Learned positions break the symmetry directly: {acc:.3f} of cells right "
-                        f"(solved at step {improved.summary['solved_at_step']}, {improved.summary['solved_at_s']} s).")
+        note=f"{n_sym} of 900 cells are symmetric (M[i][j] == M[j][i], the 30 diagonal cells included). A model "
+             f"that cannot tell (i, j) from (j, i) gets at most those and half of the others: "
+             f"{ceiling(n_sym):.3f} (the reference's 0.5 + 30/900 = 0.533)."))
+    res.findings = findings(numbers, n_sym)
     res.numbers = numbers
     return res
+
+
+def ceiling(n_sym: int, cells: int = 900) -> float:
+    """The best accuracy of a model that sees the bag {i, j}: every symmetric cell, half of the others."""
+    return (n_sym + (cells - n_sym) / 2) / cells
+
+
+def findings(numbers: dict, n_sym: int) -> list[str]:
+    """What the runs show, from ``numbers`` (per configuration: ``accuracy``, ``symmetric``,
+    ``asymmetric``; the improved run also ``solved_at_step``, ``solved_at_s``, ``steps``)."""
+    one, two, unpadded = (numbers[k] for k in CONFIGS)
+    split = f"{one['symmetric']:.3f} on symmetric cells and {one['asymmetric']:.3f} on asymmetric ones"
+    if one["asymmetric"] <= 0.65 and one["symmetric"] >= one["asymmetric"] + 0.2:
+        first = (f"1 layer, padded: {split}, overall {one['accuracy']:.3f} (ceiling {ceiling(n_sym):.3f}). With no "
+                 "positional encoding and a zero pad a causal layer sees the bag {i, j}: it cannot tell (i, j) from "
+                 "(j, i), and the measured split shows it failing where M[i][j] != M[j][i].")
+    else:
+        first = (f"1 layer, padded: {split}: not the pattern of a model that learned the bag {{i, j}} (symmetric "
+                 "cells right, about half of the asymmetric ones), so this run does not show the symmetry limit.")
+    escaped = [(label, r) for label, r in (("2 layers, padded", two), ("1 layer, unpadded", unpadded))
+               if r["asymmetric"] >= 0.85 and r["asymmetric"] >= one["asymmetric"] + 0.2]
+    measured = (f"asymmetric cells: 2 layers padded {two['asymmetric']:.3f}, 1 layer unpadded "
+                f"{unpadded['asymmetric']:.3f}, 1 layer padded {one['asymmetric']:.3f}")
+    if escaped:
+        second = (f"{' and '.join(label for label, _ in escaped)} get the asymmetric cells right ({measured}): "
+                  "the causal mask carries order (j attends to i, i cannot attend to j), so a second layer, or "
+                  "reading the answer at j, tells (i, j) from (j, i) without positions.")
+    else:
+        second = f"Neither 2 layers nor reading at j gets the asymmetric cells right in this run ({measured})."
+    imp = numbers["improved"]
+    ended = outcome("accuracy over all cells", imp["accuracy"], 1.0, imp["solved_at_step"], imp["solved_at_s"],
+                    imp["steps"], imp.get("diverged"))
+    if solved(imp["accuracy"], 1.0, imp["solved_at_step"]):
+        third = f"Learned positions break the symmetry: {ended}, asymmetric cells {imp['asymmetric']:.3f}."
+    else:
+        third = f"Learned positions (improved): {ended}, asymmetric cells {imp['asymmetric']:.3f}."
+    return [first, second, third]

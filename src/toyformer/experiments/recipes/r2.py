@@ -8,7 +8,7 @@ import torch
 from toyformer.inspect.capture import attention
 from toyformer.eval.lengths import evaluate_lengths
 from toyformer.inspect.plots import plot_run
-from toyformer.experiments.recipes.base import Context, RecipeResult, Table
+from toyformer.experiments.recipes.base import Context, RecipeResult, Table, solved
 
 ROWS = [(100, 10), (100, 20), (200, 10), (200, 20), (500, 10), (500, 20), (1000, 10), (1000, 20)]
 REPORTED = {(100, 10): 1.0, (100, 20): 1.0, (200, 10): 0.8527, (200, 20): 0.4870, (500, 10): 0.1003,
@@ -53,6 +53,7 @@ ABLATION = {
     "start, length curriculum": (True, "start"),
 }
 N_TEST = 10_000  # fresh length-N sequences per row for the improved column
+ROW_TARGET = 0.999  # test token accuracy at which a row counts as solved
 
 
 def improved_steps(n: int) -> int:
@@ -105,10 +106,10 @@ def _ablation(ctx: Context, res: RecipeResult, full: dict, n: int, m: int) -> di
     rows.append(["both ends + length curriculum (improved)", full["token_acc"], full["solved_at_step"],
                  full["steps"], full["wall_s"]])
     res.tables.append(Table(
-        f"What made the difference (N={n}, M={m}; each run at most {improved_steps(n)} steps or 240 s)",
+        f"Ablation: one change at a time (N={n}, M={m}; each run at most {improved_steps(n)} steps or 240 s)",
         ["configuration", "test token acc", "solved at step", "steps", "wall s"], rows,
         note="Fixed-length runs train and test on length N only; curriculum runs train on lengths 1..N and "
-             "stop at 100% validation token accuracy over every length 1..N; their test token accuracy is over "
+             "stop once validation token accuracy is 1.0 over every length 1..N; their test token accuracy is over "
              "lengths 1..N, the improved row's over fresh length-N sequences."))
     return numbers
 
@@ -136,44 +137,63 @@ def run(ctx: Context, budget_s: float = 240.0) -> RecipeResult:
                          "mirror_attention": mirror,
                          **{k: b[k] for k in ("steps", "wall_s", "solved_at_step")}},
         }
+    n_test = at_n["n"]
     res.tables.append(Table(
         "Test token accuracy as described and improved",
         ["N", "M", "reported", "as described", "exact", "wall s (steps if shortened)", "improved", "exact",
          "solved at step", "improved wall s", "attention on N-1-i"], rows,
-        note=f"As described = 20 epochs of 50,000 samples ({FULL_STEPS} steps), capped at {budget_s:.0f} s per row on "
-             "this CPU, tested on its 10,000 test sequences: a row that shows its steps was shortened. Improved = "
+        note=f"As described = 20 epochs of 50,000 samples ({FULL_STEPS} steps), capped at "
+             f"{orig_cfg.train.max_time_s:g} s per row on this CPU, tested on its {orig['test_n']:,} test sequences: a "
+             "row that shows its steps was shortened. Improved = "
              "pre-norm, d_model 64, 2 heads, positions from both ends, lengths 1..N in a growing curriculum, lr 2e-3, "
-             f"stopped at 100% validation token accuracy (every length 1..N); tested on {N_TEST:,} fresh length-N sequences. "
+             f"stopping once validation token accuracy is 1.0 (every length 1..N); tested on {n_test:,} fresh length-N "
+             "sequences. "
              "Attention on N-1-i: the mean weight that position i puts on the mirrored position N-1-i, best head, "
              "on the sequence of the row's figure."))
-    worst, mirror = min(r[6] for r in rows), min(r[10] for r in rows)
-    if worst >= 0.999:
-        res.findings.append(f"Improved: every row reaches at least 99.9% test token accuracy (lowest {worst:.4f}); the "
-                            "task is learnable at every length and vocabulary size.")
-    else:
-        res.findings.append(f"Improved: the lowest test token accuracy over the rows is {worst:.4f}, below the 99.9% "
-                            "target on at least one row.")
-    res.findings.append(f"Each improved model's best head puts at least {mirror:.3f} of position i's attention on "
-                        "the mirrored position N-1-i" + (": the attention maps below show the anti-diagonal."
-                                                          if mirror >= 0.5 else " (uniform attention would put 1/N)."))
+    res.findings += findings(numbers)
     n, m = ROWS[0] if ctx.quick else ABLATION_ROW
     full = numbers[f"N{n}_M{m}"]["improved"]
     numbers["ablation"] = _ablation(ctx, res, full, n, m)
-    res.findings.append(_ablation_finding(numbers["ablation"], full, n, m))
+    res.findings.append(ablation_finding(numbers["ablation"], full, n, m))
     res.numbers = numbers
     return res
 
 
-def _ablation_finding(ablation: dict, full: dict, n: int, m: int) -> str:
+def findings(numbers: dict) -> list[str]:
+    """The rows' findings, from ``numbers["N<n>_M<m>"]["improved"]`` (``token_acc``, ``mirror_attention``)."""
+    rows = {key: r["improved"] for key, r in numbers.items() if key.startswith("N")}
+    worst_key = min(rows, key=lambda k: rows[k]["token_acc"])
+    worst = rows[worst_key]["token_acc"]
+    if worst >= ROW_TARGET:
+        first = (f"Improved: every row reaches at least {ROW_TARGET:.1%} test token accuracy (lowest {worst:.4f}, "
+                 f"{worst_key}): the task is learnable at every length and vocabulary size tried.")
+    else:
+        below = [k for k, r in rows.items() if r["token_acc"] < ROW_TARGET]
+        first = (f"Improved: {len(below)} of {len(rows)} rows are below {ROW_TARGET:.1%} test token accuracy "
+                 f"(lowest {worst:.4f}, {worst_key}); not solved at: {', '.join(below)}.")
+    mirror = min(r["mirror_attention"] for r in rows.values())
+    second = (f"Each improved model's best head puts at least {mirror:.3f} of position i's attention on the mirrored "
+              "position N-1-i" + (": the attention maps below show the anti-diagonal." if mirror >= 0.5
+                                  else " (uniform attention would put 1/N)."))
+    return [first, second]
+
+
+def ablation_finding(ablation: dict, full: dict, n: int, m: int) -> str:
+    """The ablation row's finding: each run's numbers, and the explanation only when the measurements
+    show that the two changes together learn and neither alone does."""
+    def done(acc, step) -> bool:
+        return solved(acc, ROW_TARGET, step)
+
     parts = [f"{name}: test token accuracy {r['test_token_acc']:.3f} after {r['steps']} steps"
-             + (f" (solved at step {r['solved_at_step']})" if r["solved_at_step"] else "")
+             + (f" (solved at step {r['solved_at_step']})" if done(r["test_token_acc"], r["solved_at_step"]) else "")
              for name, r in ablation.items()]
-    solved = f"solved at step {full['solved_at_step']}" if full["solved_at_step"] else "not solved"
+    full_done = done(full["token_acc"], full["solved_at_step"])
+    state = f"solved at step {full['solved_at_step']}" if full_done else f"not solved in {full['steps']} steps"
     text = (f"At N={n}, M={m}: " + "; ".join(parts)
-            + f"; both ends with the length curriculum: {full['token_acc']:.3f} ({solved}).")
-    if full["solved_at_step"] and not any(r["solved_at_step"] for r in ablation.values()):
+            + f"; both ends with the length curriculum: {full['token_acc']:.3f} ({state}).")
+    if full_done and not any(done(r["test_token_acc"], r["solved_at_step"]) for r in ablation.values()):
         text += (" Only the two changes together learn: a fixed-length run starts with attention spread over all N "
-                 "keys, so the signal towards the mirrored key is about 1/N and the loss sits at chance; short "
+                 "keys, so the signal towards the mirrored key is about 1/N; short "
                  "curriculum sequences find the rule quickly, and only counting from both ends makes it one rule "
                  "for every length (from the start alone the mirrored position L-1-i depends on the length L, "
                  "which a one-layer tagger cannot see).")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from toyformer.data import IGNORE, format_batch
-from toyformer.experiments.recipes.base import Context, RecipeResult, Table
+from toyformer.experiments.recipes.base import Context, RecipeResult, Table, outcome
 
 SMALL = {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "positional": "sinusoidal"}
 OBJECTIVES = {
@@ -41,6 +41,15 @@ def own_objective_accuracy(run) -> float:
     return ((pred == b.labels) & counted).sum().item() / max(counted.sum().item(), 1)
 
 
+def loss_tokens(task, layout: str, n: int = 256) -> dict:
+    """Per training example, measured on ``n`` examples: the tokens that carry a loss, and the
+    input and answer tokens there are."""
+    ex = task.sample(n, torch.Generator().manual_seed(0))
+    b = format_batch(ex, layout, generator=torch.Generator().manual_seed(1) if layout == "masked" else None)
+    return {"with_loss": (b.labels != IGNORE).sum().item() / n, "input": ex.input.shape[1],
+            "answer": ex.target.shape[1], "examples": n}
+
+
 def run(ctx: Context) -> RecipeResult:
     res = RecipeResult("r3", "R3: the smallest transformer (encoder-decoder from scratch, and what a BERT-style model sees)")
     rows, numbers, runs = [], {}, {}
@@ -54,7 +63,8 @@ def run(ctx: Context) -> RecipeResult:
         rows.append([label, sees, predicts, s["params"], s["test_token_acc"], s["test_exact_match"],
                      s["solved_at_step"], s["solved_at_s"]])
         numbers[layout] = {k: s[k] for k in ("params", "test_token_acc", "test_exact_match", "solved_at_step",
-                                             "solved_at_s", "wall_s")}
+                                             "solved_at_s", "steps", "wall_s")}
+        numbers[layout]["diverged"] = s.get("diverged")
     res.tables.append(Table(
         "Same data, three objectives",
         ["objective", "the model is given", "and predicts (. = no loss)", "params", "test token acc",
@@ -62,19 +72,42 @@ def run(ctx: Context) -> RecipeResult:
         note="The encoder reads the whole input at once (bidirectional); the decoder writes the answer one token "
              "at a time, each position seeing only the ones before it and, through cross-attention, the encoder. "
              "The masked-token model reads input and answer together with random tokens hidden by <unk> and "
-             "predicts only those: at test time the whole answer is hidden and filled in at once."))
-    res.findings.append(
-        "A seq2seq model gets every answer token as a target in every example (teacher forcing); a masked-token "
-        "model gets loss on about 15% of all tokens, in the input as well as the answer, so it learns the joint "
-        "structure of the sequence, not a mapping from input to output.")
+             "predicts only those: at test time the whole answer is hidden and filled in at once. So a seq2seq model "
+             "learns a mapping from input to output, a masked-token model the joint structure of the sequence."))
     own = own_objective_accuracy(runs["masked"])
     numbers["masked"]["own_objective_token_acc"] = own
-    res.findings.append(
-        f"The masked-token model fills single holes well ({own:.3f} token accuracy with 15% of tokens hidden at "
-        f"random, its training objective) but, asked for the whole answer at once, scores "
-        f"{numbers['masked']['test_token_acc']:.3f}: it never saw half a sequence hidden, and nothing in its "
-        "objective asks it to continue a sequence. That is what the decoders learn.")
-    res.findings += [f"{label}: solved at step {numbers[layout]['solved_at_step']} "
-                     f"(exact match {numbers[layout]['test_exact_match']:.3f})" for label, layout in OBJECTIVES.items()]
+    numbers["masked"]["mask_prob"] = runs["masked"].config.data.mask_prob
+    for layout in OBJECTIVES.values():
+        numbers[layout]["loss_tokens"] = loss_tokens(runs[layout].task, layout)
+    res.findings = findings(numbers)
     res.numbers = numbers
     return res
+
+
+def findings(numbers: dict) -> list[str]:
+    """What the runs show, from ``numbers[layout]`` (test numbers, ``solved_at_*``, ``steps``,
+    ``loss_tokens``; the masked model's ``own_objective_token_acc``)."""
+    seq, masked, causal = numbers["seq2seq"], numbers["masked"], numbers["causal"]
+    t = seq["loss_tokens"]
+    first = (f"Tokens with a loss per training example (of {t['input']} input and {t['answer']} answer tokens, "
+             f"measured on {t['examples']} examples): seq2seq {seq['loss_tokens']['with_loss']:.1f}, masked tokens "
+             f"{masked['loss_tokens']['with_loss']:.1f}, next token {causal['loss_tokens']['with_loss']:.1f}.")
+    own, whole = masked["own_objective_token_acc"], masked["test_token_acc"]
+    measured = (f"{own:.3f} token accuracy with {masked['mask_prob']:.0%} of the tokens hidden at random (its "
+                f"training objective), "
+                f"{whole:.3f} with the whole answer hidden (the test)")
+    if own >= 0.9 and own - whole >= 0.2:
+        second = (f"The masked-token model fills single holes but not a whole answer: {measured}. Its objective "
+                  "never hides half a sequence nor asks it to continue one.")
+    else:
+        second = f"The masked-token model: {measured}."
+    decoders = [(label, numbers[layout]) for label, layout in OBJECTIVES.items() if layout != "masked"]
+    if all(r["test_exact_match"] >= masked["test_exact_match"] + 0.2 for _, r in decoders):
+        second += (" The decoders, trained to continue a sequence, get more answers entirely right: "
+                   + ", ".join(f"{label} {r['test_exact_match']:.3f}" for label, r in decoders)
+                   + f" vs {masked['test_exact_match']:.3f} exact match.")
+    rest = [f"{label}: " + outcome("test exact match", numbers[layout]["test_exact_match"], 1.0,
+                                   numbers[layout]["solved_at_step"], numbers[layout]["solved_at_s"],
+                                   numbers[layout]["steps"], numbers[layout].get("diverged")) + "."
+            for label, layout in OBJECTIVES.items()]
+    return [first, second, *rest]
