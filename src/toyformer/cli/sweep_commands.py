@@ -53,6 +53,9 @@ def register(sub) -> None:
     r.add_argument("--plot", metavar="x=F,y=M[,lines=F]", help="plot a metric against a field instead of a table")
     r.add_argument("--out", metavar="FILE", help="with --plot: the image (.png or .svg; default results.png)")
     r.add_argument("--fields", action="store_true", help="list the fields (columns) of the store")
+    r.add_argument("--sync", metavar="RUNS_DIR",
+                   help="record the finished runs under RUNS_DIR that the store is missing (e.g. a process was "
+                        "killed before recording its run) and print how many were added")
     r.set_defaults(func=cmd_results)
 
 
@@ -79,6 +82,8 @@ def cmd_results(args) -> int:
     from toyformer.experiments.store.store import ResultsStore
 
     store = ResultsStore(args.store)
+    if args.sync:
+        return _sync(args, store)
     if not store.path.is_file():
         raise ConfigError(f"results store {str(store.path)!r} does not exist; train or sweep first, or pass --store PATH")
     known = store.columns()
@@ -103,6 +108,16 @@ def cmd_results(args) -> int:
 
         table = flat(rows, args.columns, known)
     print(table.format(args.format))
+    return 0
+
+
+def _sync(args, store) -> int:
+    shown = [f"--{k}" for k in ("where", "rows", "cols", "value", "columns", "plot", "out", "fields")
+             if getattr(args, k)]
+    if shown:
+        raise ConfigError(f"--sync records runs and prints no table; run it without {', '.join(shown)}")
+    added = store.sync(args.sync)
+    print(f"added {added} run(s) from {args.sync} to results store {store.path}")
     return 0
 
 
