@@ -88,3 +88,31 @@ def test_a_replica_run_killed_after_its_first_row_gets_every_row_once(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert [r["test_token_acc"] for r in rows(store)] == [r["test_token_acc"] for r in summary["replicas"]]
     assert ResultsStore(store).sync(tmp_path) == 0
+
+
+def test_a_sweep_killed_before_recording_a_point_records_it_when_run_again(tmp_path, capsys):
+    spec, out, store = tmp_path / "killed.yaml", tmp_path / "sw", tmp_path / "r.sqlite"
+    spec.write_text(yaml.safe_dump(SPEC))
+    argv = ["sweep", str(spec), "--out", str(out), "--store", str(store), "--quiet"]
+    killed_at_insert(2, argv, tmp_path)  # the first point recorded, the second trained and not recorded
+    assert len(rows(store)) == 1 and all((p / "summary.json").is_file() for p in (out / "runs").iterdir())
+    assert main(argv + ["--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["counts"]["done"] == 2
+    assert [(r["sweep"], r["point"]) for r in rows(store)] == [("killed", "length=3,seed=0"),
+                                                                ("killed", "length=4,seed=0")]
+    assert ResultsStore(store).sync(out) == 0 and len(rows(store)) == 2
+
+
+def test_a_point_synced_before_its_sweep_ran_again_becomes_the_sweeps(tmp_path, capsys):
+    spec, out, store = tmp_path / "killed.yaml", tmp_path / "sw", tmp_path / "r.sqlite"
+    spec.write_text(yaml.safe_dump(SPEC))
+    argv = ["sweep", str(spec), "--out", str(out), "--store", str(store), "--quiet"]
+    killed_at_insert(1, argv, tmp_path)  # killed after the first point, before sweep.json was ever written
+    assert main(["results", "--sync", str(tmp_path), "--store", str(store)]) == 0
+    assert "added 1 run(s)" in capsys.readouterr().out
+    (synced,) = rows(store)
+    assert (synced["source"], synced["sweep"]) == ("sync", None)  # no sweep.json yet: whose it is, is unknown
+    assert main(argv) == 0  # trains the second point; the first becomes the sweep's row, not a second one
+    assert [(r["source"], r["sweep"], r["point"]) for r in rows(store)] == [
+        ("sweep", "killed", "length=3,seed=0"), ("sweep", "killed", "length=4,seed=0")]
+    assert ResultsStore(store).sync(tmp_path) == 0

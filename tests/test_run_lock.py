@@ -75,3 +75,23 @@ def test_resume_while_another_process_trains_the_run_is_refused(tmp_path, capsys
     finally:
         stop(proc)
     assert not (out / "summary.json").exists()
+
+
+def test_a_second_sweep_or_a_resume_of_its_point_is_refused(tmp_path, capsys):
+    spec, out = tmp_path / "slow.yaml", tmp_path / "sw"
+    spec.write_text(yaml.safe_dump({"base": SLOW, "grid": {"task.length": [3, 4]}}))
+    point = out / "runs" / "length=3,seed=0"
+    proc = start(["sweep", str(spec), "--out", str(out), "--store", str(tmp_path / "first.sqlite"), "--quiet"],
+                 tmp_path, point / "config.json")
+    try:
+        refused(["sweep", str(spec), "--out", str(out), "--store", str(tmp_path / "second.sqlite"), "--quiet"],
+                capsys, f"sweep directory '{out}'", f"process {proc.pid};")
+        assert not (tmp_path / "second.sqlite").exists()  # the second sweep wrote nothing
+        assert sorted(p.name for p in out.iterdir()) == [LOCK, "runs"]
+        refused(["train", "--resume", "--out", str(point), "--no-store", "--quiet"], capsys,
+                f"run directory '{point}'", f"process {proc.pid};")  # an in-process sweep trains its points itself
+    finally:
+        stop(proc)
+    # the holder died: its locks went with it, and the sweep directory is free again
+    with hold(out, "sweep directory"), hold(point):
+        pass

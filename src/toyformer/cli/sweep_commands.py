@@ -36,6 +36,9 @@ def register(sub) -> None:
                    help="train each point as K batched replicas (seeds seed..seed+K-1); overrides the spec's replicas")
     s.add_argument("--workers", type=int, default=1, help="local worker processes (default 1: in this process)")
     s.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    s.add_argument("--threads", type=int, metavar="T",
+                   help="torch threads per point on every executor (default: this process's in process, "
+                        "cores // N with --workers N); the same T gives bit-identical results on every executor")
     add_store(s)
     s.add_argument("--json", action="store_true", help="end with one JSON object: every point and the table")
     s.add_argument("--quiet", action="store_true", help="no line per point")
@@ -66,7 +69,7 @@ def cmd_sweep(args) -> int:
     spec = load_sweep(args.spec).with_base_overrides(args.overrides)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = sweep(spec, out=args.out, workers=args.workers, cluster=args.cluster, store=store_from_args(args),
-                   log=log, task_files=args.task_file, replicas=args.replicas)
+                   log=log, task_files=args.task_file, replicas=args.replicas, threads=args.threads)
     print(result.table.markdown() if result.table else "no point finished")
     for p in result.failed:
         print(f"failed: {p.point.name}: {p.error}")
