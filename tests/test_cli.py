@@ -138,3 +138,14 @@ def test_an_out_dir_in_use_says_what_train_can_do(tmp_path, capsys):
     code, _, err = run_cli(["train", "reverse", "--out", str(other), *FAST], capsys)
     assert code == 2 and "is not empty and holds no run; choose another --out" in err and "--resume" not in err
     assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+
+
+def test_a_task_name_with_a_slash_is_refused(tmp_path, capsys):
+    (tmp_path / "bad_task.py").write_text(
+        "from toyformer import register_task\n"
+        "@register_task('my/task')\n"
+        "class Nope: ...\n")
+    code, _, err = run_cli(["train", "my/task", "--task-file", str(tmp_path / "bad_task.py"),
+                            "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and "task name 'my/task' is not allowed: it becomes a folder's name" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()

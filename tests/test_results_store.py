@@ -258,3 +258,12 @@ def test_sync_records_each_finished_run_missing_once(tmp_path, capsys):
     assert "no such directory" in capsys.readouterr().err
     assert main(["results", "--sync", str(runs), "--rows", "length"]) == 2
     assert "run it without --rows" in capsys.readouterr().err
+
+
+def test_results_plot_errors_name_the_plot_option(store, tmp_path, capsys):
+    argv = ["results", "--store", str(store.path), "--out", str(tmp_path / "p.svg"), "--plot"]
+    assert main(argv + ["x=nosuch,y=test_token_acc"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown --plot x field 'nosuch'" in err and "--rows" not in err and len(err.strip().splitlines()) == 1
+    assert main(argv + ["x=length,y=norm"]) == 2
+    assert "--plot y metric 'model.norm' is not a number" in capsys.readouterr().err

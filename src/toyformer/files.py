@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from toyformer.errors import ConfigError
+
 
 def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` then rename the temporary file over ``path``."""
@@ -42,3 +44,16 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 def read_json(path: Path):
     return json.loads(Path(path).read_text())
+
+
+def check_folder_name(name: str, what: str) -> str:
+    """``name`` if it can be one folder's name (no ``/`` or ``\\``, not empty, ``.`` or ``..``), else a
+    one-line ConfigError: names that become folders must never nest them or climb out.
+
+    >>> check_folder_name("reverse-width", "sweep name")
+    'reverse-width'
+    """
+    if not isinstance(name, str) or not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise ConfigError(f"{what} {name!r} is not allowed: it becomes a folder's name; use a name without "
+                          "'/' or '\\' (and not empty, '.' or '..')")
+    return name

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from toyformer.values import coerce
 from toyformer.errors import ConfigError
+from toyformer.files import check_folder_name
 
 _REGISTRY: dict[str, type] = {}
 
@@ -28,6 +29,8 @@ def register_task(name: str):
         @dataclass(frozen=True)
         class MyTask: ...
     """
+
+    check_folder_name(name, "task name")  # default run directories are named runs/TASK-LAYOUT-TIME
 
     def deco(cls):
         if not dataclasses.is_dataclass(cls):
