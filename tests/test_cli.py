@@ -125,3 +125,27 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     ]
     assert lines(tmp_path / "cut") == lines(tmp_path / "whole")
     assert (tmp_path / "cut" / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
+
+
+def test_an_out_dir_in_use_says_what_train_can_do(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "reverse", "--out", str(out), "--quiet", "--no-live-plot", *FAST]) == 0
+    code, _, err = run_cli(["train", "reverse", "--out", str(out), *FAST], capsys)
+    assert code == 2 and "already holds a run; pass --resume to continue it or choose another --out" in err
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    code, _, err = run_cli(["train", "reverse", "--out", str(other), *FAST], capsys)
+    assert code == 2 and "is not empty and holds no run; choose another --out" in err and "--resume" not in err
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+
+
+def test_a_task_name_with_a_slash_is_refused(tmp_path, capsys):
+    (tmp_path / "bad_task.py").write_text(
+        "from toyformer import register_task\n"
+        "@register_task('my/task')\n"
+        "class Nope: ...\n")
+    code, _, err = run_cli(["train", "my/task", "--task-file", str(tmp_path / "bad_task.py"),
+                            "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and "task name 'my/task' is not allowed: it becomes a folder's name" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()

@@ -49,9 +49,12 @@ def tensor_digest(path: Path) -> str:
 
 
 def timeless(obj):
-    """``obj`` without wall-clock times and machine facts (the only things allowed to differ)."""
+    """``obj`` without wall-clock times and machine facts (the only things allowed to differ), and
+    with the diagnosis as its symptoms (its sentences are worded by ``eval.diagnosis``; what is
+    diagnosed follows from the numbers)."""
     if isinstance(obj, dict):
-        return {k: timeless(v) for k, v in obj.items() if k not in TIMES + MACHINE}
+        return {k: [f["symptom"] for f in v] if k == "diagnosis" else timeless(v)
+                for k, v in obj.items() if k not in TIMES + MACHINE}
     if isinstance(obj, list):
         return [timeless(v) for v in obj]
     return obj
@@ -80,7 +83,7 @@ NAMES = [*CASES, "replicas"]
 @pytest.mark.parametrize("name", NAMES)
 def test_runs_are_bit_identical_to_the_golden_record(tmp_path, name):
     torch.set_num_threads(1)
-    expected = json.loads(GOLDEN.read_text())[name]
+    expected = timeless(json.loads(GOLDEN.read_text())[name])
     assert golden_run(name, tmp_path / name) == expected
 
 
@@ -106,7 +109,7 @@ def test_checkpoints_of_the_old_format_resume_to_the_golden_result(tmp_path, nam
     legacy = Path(__file__).parent / "golden" / "legacy" / ("single" if name == "classifier" else "replicas")
     out = tmp_path / name
     shutil.copytree(legacy, out)
-    expected = json.loads(GOLDEN.read_text())[name]
+    expected = timeless(json.loads(GOLDEN.read_text())[name])
     if name == "replicas":
         train_replicas(None, out_dir=out, resume=True)
         assert {str(i): read_run(out / "replicas" / str(i)) for i in range(2)} == expected

@@ -18,7 +18,7 @@ from typing import ClassVar
 import torch
 from toyformer import Examples, Vocab, register_task
 
-@register_task("evil<i>copy</i>")
+@register_task("evil<i>copy<b>")
 @dataclass(frozen=True)
 class EvilCopy:
     """Copy a sequence of hostile tokens."""
@@ -49,7 +49,7 @@ def reports(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     (root / "evil_task.py").write_text(EVIL_TASK)
     task_file = ["--task-file", str(root / "evil_task.py")]
-    assert main(["train", "evil<i>copy</i>", *task_file, "--out", str(root / "evil"), "--set", "steps=60", *SMALL]) == 0
+    assert main(["train", "evil<i>copy<b>", *task_file, "--out", str(root / "evil"), "--set", "steps=60", *SMALL]) == 0
     assert main(["report", str(root / "evil"), *task_file]) == 0
     assert main(["train", "reverse", "--out", str(root / "fail"), "--set", "length=5", "--set", "steps=30",
                  "--set", "lr=1e-6", *SMALL]) == 0
@@ -94,7 +94,7 @@ def test_user_strings_are_escaped(reports):
                               "tbody", "tr", "th", "td", "code", "details", "summary", "footer"}
     for token in EVIL_TOKENS:
         assert html.escape(token) in text
-    assert "evil&lt;i&gt;copy&lt;/i&gt;" in text and "&lt;img src=x onerror=alert(2)&gt;" in text
+    assert "evil&lt;i&gt;copy&lt;b&gt;" in text and "&lt;img src=x onerror=alert(2)&gt;" in text
 
 
 def test_the_report_shows_the_verdict_and_the_diagnosis(reports):

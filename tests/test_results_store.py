@@ -215,3 +215,55 @@ def test_replicas_are_rows_of_one_run_and_share_a_cell(tmp_path):
     assert [(r["replica"], r["n_replicas"]) for r in rows] == [(0, 3), (1, 3), (2, 3)]
     mean, ci, n = st.pivot("task.length", None, "test_token_acc").cell(10)
     assert n == 3 and mean == pytest.approx(0.8) and ci == pytest.approx(mean_ci([0.7, 0.8, 0.9])[1])
+
+
+def _finished_run(run_dir, config, summary):
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
+def test_sync_records_each_finished_run_missing_once(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    _finished_run(runs / "single", _config(10, 5), _summary(0.5))
+    rep = runs / "rep"
+    for i in range(3):
+        _finished_run(rep / "replicas" / str(i), _config(10, 5, seed=i), _summary(0.1 * i))
+    (rep / "replicas.json").write_text(json.dumps({"k": 3, "replica_set": {}, "config": _config(10, 5)}))
+    (rep / "summary.json").write_text("{}")
+    unfinished = runs / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.json").write_text(json.dumps(_config(20, 5)))
+    sweep_dir = runs / "sweeps" / "s"
+    _finished_run(sweep_dir / "runs" / "length=10,seed=0", _config(10, 7), _summary(0.7))
+    (sweep_dir / "sweep.json").write_text(json.dumps({"sweep": "s"}))
+    st = ResultsStore(tmp_path / "r.sqlite")
+    st.record_summary(_config(10, 5, seed=1), _summary(0.1), rep / "replicas" / "1", replica=1, n_replicas=3,
+                      source="train", machine="m", git_rev="g")
+
+    assert st.sync(runs) == 1 + 2 + 1  # the single run, replicas 0 and 2, the sweep's point
+    rows = {(Path(r["run_dir"]).relative_to(runs.resolve()).as_posix(), r["replica"]): r for r in st.query()}
+    assert set(rows) == {("single", 0), ("rep/replicas/0", 0), ("rep/replicas/1", 1), ("rep/replicas/2", 2),
+                         ("sweeps/s/runs/length=10,seed=0", 0)}
+    assert rows[("rep/replicas/1", 1)]["source"] == "train"  # a row that was there stays as it was
+    assert [rows[("rep/replicas/2", 2)][k] for k in ("n_replicas", "test_token_acc", "seed")] == [3, 0.2, 2]
+    point = rows[("sweeps/s/runs/length=10,seed=0", 0)]
+    assert (point["source"], point["sweep"], point["point"]) == ("sweep", "s", "length=10,seed=0")
+    assert rows[("single", 0)]["source"] == "sync" and rows[("single", 0)]["test_token_acc"] == 0.5
+    assert st.sync(runs) == 0 and len(st.query()) == 5
+
+    assert main(["results", "--sync", str(runs), "--store", str(st.path)]) == 0
+    assert capsys.readouterr().out.startswith("added 0 run(s) from ")
+    assert main(["results", "--sync", str(tmp_path / "nope"), "--store", str(st.path)]) == 2
+    assert "no such directory" in capsys.readouterr().err
+    assert main(["results", "--sync", str(runs), "--rows", "length"]) == 2
+    assert "run it without --rows" in capsys.readouterr().err
+
+
+def test_results_plot_errors_name_the_plot_option(store, tmp_path, capsys):
+    argv = ["results", "--store", str(store.path), "--out", str(tmp_path / "p.svg"), "--plot"]
+    assert main(argv + ["x=nosuch,y=test_token_acc"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown --plot x field 'nosuch'" in err and "--rows" not in err and len(err.strip().splitlines()) == 1
+    assert main(argv + ["x=length,y=norm"]) == 2
+    assert "--plot y metric 'model.norm' is not a number" in capsys.readouterr().err

@@ -199,3 +199,27 @@ def test_a_failing_point_is_reported_and_the_others_finish(tmp_path, monkeypatch
     assert saved["counts"] == {"done": 0, "trained": 1, "resumed": 0, "failed": 1}
     assert "Failures" in (tmp_path / "sw" / "report.html").read_text()
     assert [r["point"] for r in ResultsStore(tmp_path / "r.sqlite").query()] == ["length=3,seed=0"]
+
+
+def test_a_name_with_a_slash_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"sweep name 'a/b' is not allowed: it becomes a folder's name"):
+        sweep({**SPEC, "name": "a/b"}, store=tmp_path / "r.sqlite")
+    spec_file = tmp_path / "s.yaml"
+    spec_file.write_text(yaml.safe_dump({**SPEC, "name": "../up"}))
+    assert main(["sweep", str(spec_file), "--store", str(tmp_path / "r.sqlite")]) == 2
+    err = capsys.readouterr().err
+    assert "sweep name '../up' is not allowed" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+def test_a_point_directory_holding_no_run_names_no_flag_sweep_lacks(tmp_path, capsys):
+    spec_file, out = tmp_path / "s.yaml", tmp_path / "sw"
+    spec_file.write_text(yaml.safe_dump({**SPEC, "grid": {"task.length": [3]}, "seeds": [0]}))
+    junk = out / "runs" / "length=3,seed=0" / "notes.txt"
+    junk.parent.mkdir(parents=True)
+    junk.write_text("not a run")
+    assert main(["sweep", str(spec_file), "--out", str(out), "--store", str(tmp_path / "r.sqlite"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"'{junk.parent}' is not empty and holds no run; remove it or choose another directory" in err
+    assert "--resume" not in err and len(err.strip().splitlines()) == 1

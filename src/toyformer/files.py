@@ -104,3 +104,16 @@ def read_jsonl(path: Path) -> list[dict]:
             raise ConfigError(f"{str(path)!r} line {n} is not a JSON object; the file is damaged")
         rows.append(row)
     return rows
+
+
+def check_folder_name(name: str, what: str) -> str:
+    """``name`` if it can be one folder's name (no ``/`` or ``\\``, not empty, ``.`` or ``..``), else a
+    one-line ConfigError: names that become folders must never nest them or climb out.
+
+    >>> check_folder_name("reverse-width", "sweep name")
+    'reverse-width'
+    """
+    if not isinstance(name, str) or not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise ConfigError(f"{what} {name!r} is not allowed: it becomes a folder's name; use a name without "
+                          "'/' or '\\' (and not empty, '.' or '..')")
+    return name

@@ -13,6 +13,7 @@ from toyformer.cli.args import SEED, at_least, number
 from toyformer.config import LAYOUTS, RunConfig, read_config_file
 from toyformer.errors import ConfigError
 from toyformer.files import dumps
+from toyformer.run import directory
 
 
 def register(sub) -> None:
@@ -98,6 +99,11 @@ def _config_and_out(args, suffix: str = "") -> tuple[RunConfig | None, Path]:
             raise ConfigError("--resume needs --out RUN_DIR")
         return None, Path(args.out)
     config = config_from_args(args)
+    if args.out and not directory.is_empty(Path(args.out)):  # the library's message names no flag: word it here
+        if directory.holds_run(Path(args.out)):
+            raise ConfigError(f"output directory {args.out!r} already holds a run; pass --resume to continue it "
+                              "or choose another --out")
+        raise ConfigError(f"output directory {args.out!r} is not empty and holds no run; choose another --out")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return config, Path(args.out or f"runs/{config.task.name}-{config.layout}{suffix}-{stamp}")
 

@@ -37,6 +37,9 @@ def register(sub) -> None:
                    help="train each point as K batched replicas (seeds seed..seed+K-1); overrides the spec's replicas")
     s.add_argument("--workers", type=number(int, at_least(1)), default=1, help="local worker processes (default 1: in this process)")
     s.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    s.add_argument("--threads", type=int, metavar="T",
+                   help="torch threads per point on every executor (default: this process's in process, "
+                        "cores // N with --workers N); the same T gives bit-identical results on every executor")
     add_store(s)
     s.add_argument("--json", action="store_true", help="end with one JSON object: every point and the table")
     s.add_argument("--quiet", action="store_true", help="no line per point")
@@ -54,6 +57,9 @@ def register(sub) -> None:
     r.add_argument("--plot", metavar="x=F,y=M[,lines=F]", help="plot a metric against a field instead of a table")
     r.add_argument("--out", metavar="FILE", help="with --plot: the image (.png or .svg; default results.png)")
     r.add_argument("--fields", action="store_true", help="list the fields (columns) of the store")
+    r.add_argument("--sync", metavar="RUNS_DIR",
+                   help="record the finished runs under RUNS_DIR that the store is missing (e.g. a process was "
+                        "killed before recording its run) and print how many were added")
     r.set_defaults(func=cmd_results)
 
 
@@ -64,7 +70,7 @@ def cmd_sweep(args) -> int:
     spec = load_sweep(args.spec).with_base_overrides(args.overrides)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = sweep(spec, out=args.out, workers=args.workers, cluster=args.cluster, store=store_from_args(args),
-                   log=log, task_files=args.task_file, replicas=args.replicas)
+                   log=log, task_files=args.task_file, replicas=args.replicas, threads=args.threads)
     print(result.table.markdown() if result.table else "no point finished")
     for p in result.failed:
         print(f"failed: {p.point.name}: {p.error}")
@@ -80,6 +86,8 @@ def cmd_results(args) -> int:
     from toyformer.experiments.store.store import ResultsStore
 
     store = ResultsStore(args.store)
+    if args.sync:
+        return _sync(args, store)
     if not store.path.is_file():
         raise ConfigError(f"results store {str(store.path)!r} does not exist; train or sweep first, or pass --store PATH")
     known = store.columns()
@@ -104,6 +112,16 @@ def cmd_results(args) -> int:
 
         table = flat(rows, args.columns, known)
     print(table.format(args.format))
+    return 0
+
+
+def _sync(args, store) -> int:
+    shown = [f"--{k}" for k in ("where", "rows", "cols", "value", "columns", "plot", "out", "fields")
+             if getattr(args, k)]
+    if shown:
+        raise ConfigError(f"--sync records runs and prints no table; run it without {', '.join(shown)}")
+    added = store.sync(args.sync)
+    print(f"added {added} run(s) from {args.sync} to results store {store.path}")
     return 0
 
 

@@ -9,8 +9,11 @@
       model.safetensors   final weights
       checkpoint.safetensors  weights + optimiser + RNG states, training state in its metadata
       task.py, task_file.json the user's task file (for a task from --task-file) and its sha256
+      .lock               held by the process writing the run (``toyformer.run.lock``)
 
-Every file is written atomically (``toyformer.files``). A run of a task from the user's own file
+Every file is written atomically (``toyformer.files``). The messages here name no command-line
+flag: they are reached from the API, ``toyformer train`` and sweeps alike, and each front end
+words its own remedies. A run of a task from the user's own file
 keeps a copy of that file, so that it can be evaluated, plotted, reported, sampled and resumed
 from its directory alone: reading the run's config (``read_config``) registers the copy when
 the task is not registered; a copy or a given ``--task-file`` that differs from the file the
@@ -20,14 +23,27 @@ run was trained with is an error, never silently used.
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
 from toyformer.files import read_json, read_jsonl, write_json
+from toyformer.run import lock
 from toyformer.tasks import file_sha256, list_tasks, load_task_file, task_source
 
 TASK_COPY, TASK_META = "task.py", "task_file.json"
+
+
+def is_empty(out: Path) -> bool:
+    """True when ``out`` is missing or holds nothing but a lock file."""
+    out = Path(out)
+    return not out.exists() or all(p.name == lock.LOCK for p in out.iterdir())
+
+
+def holds_run(out: Path) -> bool:
+    """True when ``out`` holds a run, finished or not (a single run or a replica run)."""
+    return (Path(out) / "config.json").is_file() or (Path(out) / "replicas.json").is_file()
 
 
 def prepare_out_dir(out: Path, resume: bool) -> None:
@@ -35,11 +51,31 @@ def prepare_out_dir(out: Path, resume: bool) -> None:
     out = Path(out)
     if resume:
         if not (out / "config.json").is_file():
-            raise ConfigError(f"--resume: {str(out)!r} is not a run directory (no config.json)")
+            raise ConfigError(f"cannot resume {str(out)!r}: not a run directory (no config.json)")
         return
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"output directory {str(out)!r} is not empty; pass --resume to continue it or choose another --out")
+    if not is_empty(out):
+        if holds_run(out):
+            raise ConfigError(f"output directory {str(out)!r} already holds a run; continue it with resume=True "
+                              "or choose another directory")
+        raise ConfigError(f"output directory {str(out)!r} is not empty and holds no run; remove it or choose "
+                          "another directory")
     out.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def writing(out: Path, resume: bool):
+    """Prepare ``out`` (fresh, or resumable with ``resume``) and hold its lock while the run is
+    written; another process writing it raises ``lock.DirectoryLocked`` before anything is written."""
+    out = Path(out)
+    if resume:
+        if not out.is_dir():
+            raise ConfigError(f"cannot resume {str(out)!r}: no such directory")
+    else:
+        prepare_out_dir(out, resume=False)
+    with lock.hold(out):
+        if not resume:  # again under the lock: another process may have started a run here meanwhile
+            prepare_out_dir(out, resume=False)
+        yield
 
 
 def save_task_file(run_dir: Path, task_name: str) -> None:

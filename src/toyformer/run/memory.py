@@ -19,8 +19,8 @@ import os
 import torch
 
 from toyformer.errors import ConfigError
+from toyformer.tasks.protocol import PROBE_LENGTH, probe
 
-PROBE_LENGTH = 16  # a long task's widths are scaled up from a sample at this length
 FLOAT = 4  # bytes of a float32
 LONG = 8  # bytes of a token id
 
@@ -45,15 +45,9 @@ def available_bytes(device: torch.device | str) -> int | None:
 def widths(task, length: int | None = None) -> tuple[int, int]:
     """Input and target widths of the task's examples (at ``length``), without drawing long ones:
     a task longer than ``PROBE_LENGTH`` is sampled at that length and scaled up."""
-    own = getattr(task, getattr(task, "length_param", "length"), None)
-    length = length or own
-    g = torch.Generator().manual_seed(0)
-    if isinstance(length, int) and length > PROBE_LENGTH:
-        small = task.sample(1, g, length=PROBE_LENGTH)
-        scale = length / PROBE_LENGTH
-        return math.ceil(small.input.shape[1] * scale), math.ceil(small.target.shape[1] * scale)
-    ex = task.sample(1, g, length=length) if length != own else task.sample(1, g)
-    return ex.input.shape[1], ex.target.shape[1]
+    ex, length = probe(task, 1, length)
+    scale = length / PROBE_LENGTH if length is not None and length > PROBE_LENGTH else 1
+    return math.ceil(ex.input.shape[1] * scale), math.ceil(ex.target.shape[1] * scale)
 
 
 def shape(layout: str, cfg, w_in: int, w_out: int) -> tuple[int, int]:

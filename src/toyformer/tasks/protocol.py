@@ -23,6 +23,23 @@ from toyformer.errors import ConfigError
 from toyformer.tasks.base import BOS, EOS, PAD, SEP, SPECIALS, UNK, Examples
 
 KINDS = ("classify", "tag", "seq2seq")
+PROBE_LENGTH = 16  # a longer task is checked (and its memory estimated) at this length
+
+
+def own_length(task) -> int | None:
+    """The task's length parameter (its field named by ``length_param``, default ``length``)."""
+    value = getattr(task, getattr(task, "length_param", "length"), None)
+    return value if isinstance(value, int) else None
+
+
+def probe(task, n: int, length: int | None = None):
+    """``n`` examples at ``length`` (default: the task's own), drawn at ``PROBE_LENGTH`` when that
+    is longer; returns the examples and the length asked for."""
+    length = length or own_length(task)
+    g = torch.Generator().manual_seed(0)
+    if length is not None and length > PROBE_LENGTH:
+        return task.sample(n, g, length=PROBE_LENGTH), length
+    return (task.sample(n, g, length=length) if length != own_length(task) else task.sample(n, g)), length
 
 
 def check_task(task, n: int = 4) -> None:
@@ -36,7 +53,7 @@ def check_task(task, n: int = 4) -> None:
         raise broken(f"kind={getattr(task, 'kind', None)!r}; allowed: {', '.join(KINDS)}")
     try:
         vocab_size = len(task.vocab)
-        ex = task.sample(n, torch.Generator().manual_seed(0))
+        ex, _ = probe(task, n)
         domain = task.domain()
     except Exception as exc:  # noqa: BLE001 - the user's code: report it on one line
         raise broken(f"drawing {n} examples failed: {type(exc).__name__}: {exc}") from None

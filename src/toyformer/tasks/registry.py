@@ -16,6 +16,7 @@ from pathlib import Path
 
 from toyformer.values import coerce
 from toyformer.errors import ConfigError
+from toyformer.files import check_folder_name
 
 _REGISTRY: dict[str, type] = {}
 _SOURCES: dict[str, tuple[Path, str]] = {}  # task name -> (file, sha256) for tasks loaded from a user's file
@@ -30,6 +31,8 @@ def register_task(name: str):
         @dataclass(frozen=True)
         class MyTask: ...
     """
+
+    check_folder_name(name, "task name")  # default run directories are named runs/TASK-LAYOUT-TIME
 
     def deco(cls):
         if not dataclasses.is_dataclass(cls):

@@ -106,16 +106,24 @@ def train_replicas(config: RunConfig | None, k: int | None = None, out_dir: str 
         raise ConfigError("train_replicas needs k (the number of replicas)")
     configs = replica_configs(config, k, values)
     runs = [build(c, device) for c in configs]  # validates everything before anything is written
-    if out is not None and not resume:
-        directory.prepare_out_dir(out, resume=False)
-        directory.save_task_file(out, config.task.name)
-        for i, (run, cfg) in enumerate(zip(runs, configs)):
-            (out / "replicas" / str(i)).mkdir(parents=True)
-            directory.save_task_file(out / "replicas" / str(i), cfg.task.name)
-            write_json(out / "replicas" / str(i) / "config.json", cfg.to_dict())
-        write_json(out / "replicas.json", {"k": k, "replica_set": values, "config": config.to_dict()})
-    for i, run in enumerate(runs):
-        run.run_dir = None if out is None else out / "replicas" / str(i)
+    if out is None:
+        return _fit(runs, values, resume, quiet)
+    with directory.writing(out, resume):  # one writer per run directory
+        if resume and (out / "summary.json").is_file():  # finished by another process just before the lock
+            return load_replicas(out, device)
+        if not resume:
+            directory.save_task_file(out, config.task.name)
+            for i, cfg in enumerate(configs):
+                (out / "replicas" / str(i)).mkdir(parents=True)
+                directory.save_task_file(out / "replicas" / str(i), cfg.task.name)
+                write_json(out / "replicas" / str(i) / "config.json", cfg.to_dict())
+            write_json(out / "replicas.json", {"k": k, "replica_set": values, "config": config.to_dict()})
+        for i, run in enumerate(runs):
+            run.run_dir = out / "replicas" / str(i)
+        return _fit(runs, values, resume, quiet, out)
+
+
+def _fit(runs: list[Run], values: dict, resume: bool, quiet: bool, out: Path | None = None) -> Replicas:
     state = fit(ReplicaStep(runs), quiet, None, resume, out)
     for run, s in zip(runs, state["replicas"]):
         run.summary = finish(run, s)

@@ -44,15 +44,23 @@ def train(
             return load_run(out, device=device)
         config = RunConfig.from_dict(directory.read_config(out))
     run = build(config, device)  # validates everything before anything is written
-    if out is not None and not resume:
-        directory.prepare_out_dir(out, resume=False)
-        directory.save_task_file(out, config.task.name)  # before config.json: a resumed run needs its task
-        write_json(out / "config.json", config.to_dict())
-    run.run_dir = out
+    if out is None:
+        return _fit(run, resume, quiet, on_eval)
+    with directory.writing(out, resume):  # one writer per run directory
+        if resume and (out / "summary.json").is_file():  # finished by another process just before the lock
+            return load_run(out, device=device)
+        if not resume:
+            directory.save_task_file(out, config.task.name)  # before config.json: a resumed run needs its task
+            write_json(out / "config.json", config.to_dict())
+        run.run_dir = out
+        return _fit(run, resume, quiet, on_eval)
+
+
+def _fit(run: Run, resume: bool, quiet: bool, on_eval) -> Run:
     callback = None if on_eval is None else (lambda i, record: on_eval(record))
-    state = fit(SingleStep(run), quiet, callback, resume, out)
+    state = fit(SingleStep(run), quiet, callback, resume, run.run_dir)
     run.summary = finish(run, state["replicas"][0])
-    if out is not None:
+    if run.run_dir is not None:
         write_final(run)
     if hasattr(on_eval, "finish"):  # live plots draw their final state
         on_eval.finish(run.summary)

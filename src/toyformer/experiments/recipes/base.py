@@ -126,8 +126,8 @@ class Context:
     def train(self, name: str, config: RunConfig) -> Run:
         """Train ``config`` into ``OUT/runs/name``, or load it when it already finished."""
         run, status = train_into(self.out / "runs" / name, config, quiet=self.quiet)
-        if status != "done" and self.store is not None:
-            record_run(self.store, run, source="recipe", sweep=f"recipe {self.name}")
+        if self.store is not None:  # a run finished before is recorded only if it has no row (killed before recording)
+            record_run(self.store, run, source="recipe", sweep=f"recipe {self.name}", if_missing=status == "done")
         self.costs[name] = run.summary["wall_s"]
         return run
 

@@ -37,7 +37,7 @@ def metric_figure(rows: list[dict], x: str, y: str, lines: str | None = None, kn
     """A matplotlib Figure of ``y`` against ``x`` (numeric x on a numeric axis, else categories)."""
     if not rows:
         raise ConfigError("nothing to plot: no results match")
-    table = pivot(rows, x, lines, y, known)
+    table = pivot(rows, x, lines, y, known, names=("--plot x field", "--plot lines field", "--plot y metric"))
     xs = [k[0] for k in table.row_keys]
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs)
     pos = xs if numeric else list(range(len(xs)))

@@ -6,7 +6,9 @@ hold dots), its final metrics (``test_token_acc``, ``test_exact_match``, ``solve
 where it ran (``machine``, ``git_rev``), its ``run_dir``, ``source`` and ``sweep``. New config
 fields become new columns on demand, so old rows keep working. A run that trains several replicas
 records one row per replica (``replica`` 0..``n_replicas``-1); ``(run_dir, replica)`` is unique,
-so recording a run again replaces its row.
+so recording a run again replaces its row and never adds a second one. A process killed between
+finishing a run and recording it leaves the run without a row; ``toyformer train --resume``, a
+re-run sweep and ``ResultsStore.sync`` (``toyformer results --sync RUNS_DIR``) record such runs.
 
 The database is in WAL mode with a busy timeout, and every write is one ``BEGIN IMMEDIATE``
 transaction: parallel writers (worker processes, several sweeps) wait for each other and lose
@@ -208,13 +210,39 @@ class ResultsStore:
 
     def recorded_run_dirs(self) -> set[str]:
         """The (resolved) run directories that already have a row."""
+        return {run_dir for run_dir, _ in self.recorded()}
+
+    def recorded(self) -> dict[tuple[str, int], tuple[str | None, str | None]]:
+        """``(run_dir, replica) -> (sweep, point)`` of every row with a run directory: the unique
+        key of a row, and what it was recorded as part of."""
         if "run_dir" not in self.columns():
-            return set()
+            return {}
         con = self._connect()
         try:
-            return {r[0] for r in con.execute(f"SELECT DISTINCT run_dir FROM {TABLE} WHERE run_dir IS NOT NULL")}
+            cur = con.execute(f"SELECT run_dir, replica, sweep, point FROM {TABLE} WHERE run_dir IS NOT NULL")
+            return {(r[0], r[1]): (r[2], r[3]) for r in cur}
         finally:
             con.close()
+
+    def has(self, run_dir: str | Path, replica: int = 0) -> bool:
+        """Whether replica ``replica`` of the run in ``run_dir`` has a row."""
+        if "run_dir" not in self.columns():
+            return False
+        con = self._connect()
+        try:
+            cur = con.execute(f"SELECT 1 FROM {TABLE} WHERE run_dir = ? AND replica = ?",
+                              (str(Path(run_dir).resolve()), replica))
+            return cur.fetchone() is not None
+        finally:
+            con.close()
+
+    def sync(self, runs_dir: str | Path) -> int:
+        """Record every finished run under ``runs_dir`` that has no row (a process killed between
+        finishing a run and recording it); returns the number of rows added. Idempotent: a second
+        sync adds nothing. See ``toyformer.experiments.store.sync``."""
+        from toyformer.experiments.store.sync import sync
+
+        return sync(self, runs_dir)
 
     def query(self, where: str | None = None, columns: list[str] | None = None) -> list[dict]:
         """Rows (dicts keyed by column) matching ``where``, e.g. ``"task.length >= 200 and model.norm = 'pre'"``,
@@ -252,14 +280,18 @@ def as_store(store) -> ResultsStore | None:
 
 
 def record_run(store, run, source: str, sweep: str | None = None, point: str | None = None,
-               replica: int = 0, n_replicas: int = 1) -> int | None:
+               replica: int = 0, n_replicas: int = 1, if_missing: bool = False) -> int | None:
     """Record ``run`` (a ``Run`` with a run directory) in ``store``; a failure never loses the
     training result: it prints one warning line and returns None. A replicated run records each
-    replica's ``Run``: ``record_run(store, runs[i], "train", replica=i, n_replicas=len(runs))``."""
+    replica's ``Run``: ``record_run(store, runs[i], "train", replica=i, n_replicas=len(runs))``.
+    ``if_missing``: only when the run has no row yet (a run that had finished before: its row, if
+    any, stays as it was recorded)."""
     store = as_store(store)
     if store is None or getattr(run, "run_dir", None) is None:
         return None
     try:
+        if if_missing and store.has(run.run_dir, replica):
+            return None
         return store.record(run, source=source, sweep=sweep, point=point, replica=replica, n_replicas=n_replicas)
     except (sqlite3.Error, OSError) as exc:
         warn_not_recorded(store, exc)

@@ -173,19 +173,23 @@ def _fields(spec, known: list[str] | None, what: str) -> list[str]:
     return [resolve_field(n, known, what) if known is not None else n for n in names if n]
 
 
+PIVOT_NAMES = ("--rows field", "--cols field", "--value metric")  # what errors call by, cols and value
+
+
 def pivot(rows: list[dict], by: str | list[str], cols: str | list[str] | None, value: str,
-          known: list[str] | None = None) -> PivotTable:
+          known: list[str] | None = None, names: tuple[str, str, str] = PIVOT_NAMES) -> PivotTable:
     """Group ``rows`` (dicts) into a ``PivotTable`` of ``value``. Field names may be leaf names
-    when ``known`` (the available columns) is given; default: the keys of the rows."""
+    when ``known`` (the available columns) is given; default: the keys of the rows. ``names``:
+    what an error calls ``by``, ``cols`` and ``value`` (the caller's own options)."""
     known = known if known is not None else sorted({k for r in rows for k in r})
-    table = PivotTable(_fields(by, known, "--rows field"), _fields(cols, known, "--cols field"),
-                       resolve_field(value, known, "--value metric"))
+    table = PivotTable(_fields(by, known, names[0]), _fields(cols, known, names[1]),
+                       resolve_field(value, known, names[2]))
     if not table.rows:
-        raise ConfigError("a pivot needs at least one --rows field")
+        raise ConfigError(f"a pivot needs at least one {names[0]}")
     for r in rows:
         v = r.get(table.value)
         if v is not None and (isinstance(v, (str, bool)) or not isinstance(v, (int, float))):
-            raise ConfigError(f"--value {table.value!r} is not a number ({v!r}); choose a metric such as test_token_acc")
+            raise ConfigError(f"{names[2]} {table.value!r} is not a number ({v!r}); choose a metric such as test_token_acc")
         key = (tuple(r.get(f) for f in table.rows), tuple(r.get(f) for f in table.cols))
         table.cells.setdefault(key, []).append(v)
     table.row_keys = sorted({k[0] for k in table.cells}, key=lambda t: tuple(map(_order, t)))

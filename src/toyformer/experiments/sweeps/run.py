@@ -11,8 +11,19 @@ results store, and summed up in a table, plots and a report.
       report.html              table, plots and points on one self-contained page
 
 A point is finished when its ``summary.json`` exists; a killed sweep run again skips those,
-continues started points from their checkpoints and trains the rest. A point directory trained
-with a different config (the spec was edited) is an error, never silently reused.
+continues started points from their checkpoints and trains the rest, and records every finished
+point that has no row in the store (or a row that is not this sweep's: one found by
+``toyformer results --sync``). A point directory trained with a different config (the spec was
+edited) is an error, never silently reused. One sweep at a time writes a sweep directory
+(``SWEEP_DIR/.lock``, ``toyformer.run.lock``), and one process at a time a point.
+
+Bit-identical results across executors: a point is the same computation wherever it runs, and its
+numbers (weights, metrics) are equal to the bit when it trains with the same number of torch
+threads. ``threads`` sets that number for every executor. Without it, a point trained in process
+uses this process's torch threads (``torch.get_num_threads()``), one in N worker processes
+``max(1, cores // N)``, one on Dask its worker's default; a different thread count splits the
+parallel sums inside matrix products and reductions differently, which changes the rounding of
+the weights and metrics in their last bits from the first step on.
 
 With ``replicas: K`` each point is one batched replica run (``replicas.train_replicas``) of seeds
 ``seed .. seed+K-1`` in its run directory (``runs/<point>/replicas/<i>``); each replica is recorded
@@ -29,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toyformer.files import read_json
+from toyformer.run import lock
 from toyformer.run.directory import read_config
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
@@ -118,18 +130,31 @@ class SweepResult:
 
 
 def run_point(config: dict, run_dir: str, quiet: bool = True, task_files: tuple[str, ...] = (),
-              replicas: int = 1) -> dict:
+              replicas: int = 1, threads: int | None = None) -> dict:
     """Train one point into ``run_dir`` (continuing it if started), as one run or as ``replicas``
-    batched replicas; runs in the worker, which first loads the user's ``task_files`` if it does
-    not know the task. Returns the status, the summary (and each replica's config, summary and run
-    directory), and the machine and toyformer revision it ran with (the client records them)."""
-    from toyformer.training import train_replicas_into
+    batched replicas, with ``threads`` torch threads (None: the process's own); runs in the worker,
+    which first loads the user's ``task_files`` if it does not know the task. Returns the status,
+    the summary (and each replica's config, summary and run directory), and the machine and
+    toyformer revision it ran with (the client records them)."""
+    import torch
+
     from toyformer.tasks import list_tasks, load_task_file
-    from toyformer.training import train_into
 
     if config["task"]["name"] not in list_tasks():
         for path in task_files:
             load_task_file(path)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _train_point(config, run_dir, quiet, replicas)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train_point(config: dict, run_dir: str, quiet: bool, replicas: int) -> dict:
+    from toyformer.training import train_into, train_replicas_into
+
     if replicas == 1:
         run, status = train_into(run_dir, RunConfig.from_dict(config), quiet=quiet)
         return {"status": status, "summary": run.summary, "machine": machine_info(str(run.device)),
@@ -141,23 +166,40 @@ def run_point(config: dict, run_dir: str, quiet: bool = True, task_files: tuple[
 
 
 def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | None = None, store=DEFAULT_STORE,
-          quiet: bool = True, log=None, task_files: list[str | Path] = (), replicas: int | None = None) -> SweepResult:
+          quiet: bool = True, log=None, task_files: list[str | Path] = (), replicas: int | None = None,
+          threads: int | None = None) -> SweepResult:
     """Run every point of ``spec`` (a sweep file path, a dict or a ``SweepSpec``) into ``out``
     (default ``runs/sweeps/NAME``) in process, in ``workers`` local processes, or on the Dask
     scheduler at ``cluster``; record each run in ``store`` (a path, a ``ResultsStore``, None for no
     recording; default ``$TOYFORMER_RESULTS`` or ``runs/results.sqlite``); write the table, plots
     and ``report.html``. ``log(line)`` is told about each point as it finishes. ``task_files``: the
     user's task files (already loaded here), which worker processes load too. ``replicas``
-    overrides the spec's ``replicas: K`` (each point K batched replicas, seeds seed .. seed+K-1)."""
+    overrides the spec's ``replicas: K`` (each point K batched replicas, seeds seed .. seed+K-1).
+    ``threads``: torch threads per point on every executor (equal counts give equal bits; see the
+    module's docstring). Another sweep writing ``out`` is refused (``DirectoryLocked``) before
+    anything is written."""
     spec = (spec if isinstance(spec, SweepSpec) else load_sweep(spec)).with_replicas(replicas)
-    k = spec.replicas
     points = spec.expand()  # every point validated before anything runs
     check_buildable(points)
     out = Path(out) if out is not None else Path("runs/sweeps") / spec.name
     table_spec = table_settings(spec, points)
     store = as_store(default_store_path() if store is DEFAULT_STORE else store)
-    executor = make_executor(workers, cluster)
-    log = log or (lambda line: None)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"--threads {threads!r}: allowed: an integer >= 1")
+    executor = make_executor(workers, cluster, threads)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with lock.hold(out, "sweep directory"):
+            return _run(spec, points, out, table_spec, store, executor, quiet, log or (lambda line: None),
+                        task_files, threads)
+    finally:
+        executor.close()
+
+
+def _run(spec: SweepSpec, points: list[Point], out: Path, table_spec: dict, store: ResultsStore | None, executor,
+         quiet: bool, log, task_files, threads: int | None) -> SweepResult:
+    """The sweep itself, under the sweep directory's lock."""
+    k = spec.replicas
     start = time.perf_counter()
     results: list[PointResult | None] = [None] * len(points)
     jobs: list[tuple[int, dict]] = []
@@ -168,11 +210,11 @@ def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | 
             results[i] = _finished_before(p, run_dir, k)
         else:
             jobs.append((i, {"config": p.config.to_dict(), "run_dir": str(run_dir), "quiet": quiet, "replicas": k,
-                             "task_files": tuple(str(Path(f).resolve()) for f in task_files)}))
+                             "task_files": tuple(str(Path(f).resolve()) for f in task_files), "threads": threads}))
     (out / "runs").mkdir(parents=True, exist_ok=True)
     log(f"sweep {spec.name}: {len(points)} points, {len(points) - len(jobs)} finished before, "
         f"{len(jobs)} to run ({executor.description})")
-    _record_done(store, spec, [r for r in results if r is not None])
+    _record_missing(store, spec, [r for r in results if r is not None])
     finished = len(points) - len(jobs)
     for j, res, error in executor.run(run_point, [kw for _, kw in jobs]):
         i = jobs[j][0]
@@ -270,30 +312,38 @@ def _check_same_config(point: Point, run_dir: Path, k: int) -> None:
                           "remove it or choose another --out")
 
 
-def _record(store: ResultsStore | None, spec: SweepSpec, res: PointResult, machine: str | None, git_rev: str | None):
+def _record(store: ResultsStore | None, spec: SweepSpec, res: PointResult, machine: str | None, git_rev: str | None,
+            only: set[int] | None = None) -> None:
+    """Record the point's run (each replica: one row), or only the replicas in ``only``."""
     if store is None:
         return
     members = res.members()
     try:
         for i, (config, summary, run_dir) in enumerate(members):
-            store.record_summary(config, summary, run_dir, source="sweep", sweep=spec.name, point=res.point.name,
-                                 replica=i, n_replicas=len(members), machine=machine, git_rev=git_rev)
+            if only is None or i in only:
+                store.record_summary(config, summary, run_dir, source="sweep", sweep=spec.name, point=res.point.name,
+                                     replica=i, n_replicas=len(members), machine=machine, git_rev=git_rev)
     except Exception as exc:  # noqa: BLE001 - a store failure must not lose the sweep's results
         warn_not_recorded(store, exc)
 
 
-def _record_done(store: ResultsStore | None, spec: SweepSpec, done: list[PointResult]) -> None:
-    """Points that finished before but have no row (a sweep killed between training and recording)."""
+def _record_missing(store: ResultsStore | None, spec: SweepSpec, done: list[PointResult]) -> None:
+    """Record each run (each replica) of the points finished before whose row is missing (a process
+    killed between training and recording) or is not this sweep's point (recorded by
+    ``toyformer train --resume`` or ``results --sync``); rows that are this sweep's stay as they are."""
     if store is None or not done:
         return
     try:
-        have = store.recorded_run_dirs()
+        have = store.recorded()
     except Exception as exc:  # noqa: BLE001
         warn_not_recorded(store, exc)
         return
     for res in done:
-        if any(str(run_dir) not in have for _, _, run_dir in res.members()):
-            _record(store, spec, res, None, None)
+        mine = (spec.name, res.point.name)
+        missing = {i for i, (_, _, run_dir) in enumerate(res.members())
+                   if have.get((str(Path(run_dir).resolve()), i)) != mine}
+        if missing:
+            _record(store, spec, res, None, None, only=missing)
 
 
 def _line(res: PointResult) -> str:

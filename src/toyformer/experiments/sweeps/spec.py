@@ -32,6 +32,7 @@ from pathlib import Path
 
 from toyformer.config import RunConfig, read_config_file
 from toyformer.errors import ConfigError
+from toyformer.files import check_folder_name
 
 KEYS = ("name", "base", "grid", "points", "seeds", "replicas", "table", "plot")
 TABLE_KEYS = ("rows", "cols", "value")
@@ -63,6 +64,9 @@ class SweepSpec:
     table: dict = field(default_factory=dict)
     plots: list = field(default_factory=list)
     replicas: int = 1  # K > 1: each point is K replicas (seeds seed .. seed+K-1) trained as one batched run
+
+    def __post_init__(self):
+        check_folder_name(self.name, "sweep name")  # the default sweep directory is runs/sweeps/NAME
 
     def to_dict(self) -> dict:
         return {"name": self.name, "base": self.base, "grid": self.grid, "points": self.points, "seeds": self.seeds,
