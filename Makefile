@@ -1,6 +1,7 @@
 # Quick start: `make demo` trains on a reference task and writes a report; `make test` runs the tests.
 # Each target sets up .venv first (scripts/setup.sh; a no-op when already done).
-.PHONY: setup demo test test-fast bench
+# `make docs` builds the documentation site (docs/, mkdocs.yml) into site/; `make docs-serve` serves it.
+.PHONY: setup demo test test-fast bench docs docs-serve
 VENV := .venv/bin
 
 setup:
@@ -19,3 +20,9 @@ test-fast: setup
 
 bench: setup
 	$(VENV)/python -m benchmarks all
+
+docs: setup
+	$(VENV)/python -m mkdocs build --strict
+
+docs-serve: setup
+	$(VENV)/python -m mkdocs serve

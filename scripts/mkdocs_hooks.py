@@ -1,0 +1,38 @@
+"""MkDocs hooks for the documentation site (mkdocs.yml loads this file).
+
+The files under ``docs/results/`` are written by toyformer's own commands (each names the command
+that wrote it) and are committed as they came out. Their prose says things like ``M[i][j]``,
+which Markdown (and mkdocs-autorefs) reads as a reference-style link; here such brackets are
+escaped so that the page shows them as written. The files themselves are not changed.
+"""
+
+from __future__ import annotations
+
+import re
+
+# `[a][b]` outside code spans: escape the second bracket so it is not a reference link
+REFERENCE = re.compile(r"\]\[")
+CODE = re.compile(r"(`+)(.+?)\1")
+
+
+def on_page_markdown(markdown: str, page, **kwargs) -> str:
+    if not page.file.src_uri.startswith("results/"):
+        return markdown
+    lines = []
+    in_fence = False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            in_fence = not in_fence
+        if not in_fence:
+            line = _escape_outside_code(line)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _escape_outside_code(line: str) -> str:
+    out, last = [], 0
+    for m in CODE.finditer(line):
+        out += [REFERENCE.sub(r"]\\[", line[last:m.start()]), m.group(0)]
+        last = m.end()
+    out.append(REFERENCE.sub(r"]\\[", line[last:]))
+    return "".join(out)
