@@ -9,7 +9,10 @@ Divergence: a training loss that is NaN or infinite stops that replica at the ne
 (no host sync per step: the accumulator notes the first bad step on the device). Its weights go
 back to those of its last evaluation (the last finite ones; a replica that diverged before its
 first evaluation goes back to its initialisation), and its state records ``diverged_at_step``
-(the first step whose loss was not finite). The checkpoint and every file stay finite.
+(the first step whose loss was not finite). The checkpoint and every file stay finite: when the
+last training replica diverges the checkpoint is not written again, and a replica that diverges
+while others train on is saved with its last finite weights and zeroed optimiser moments (it
+never steps again).
 
 The loop state (JSON, in the checkpoint's metadata)::
 
@@ -136,8 +139,10 @@ def fit(stepper, quiet: bool = True, on_eval: Callable[[int, dict], None] | None
         stepper.snapshot(finite)
         stop = not bool(active.any()) or step >= total or out_of_time
         state.update(step=step, wall_s=wall)
+        ended_diverging = not bool(active.any()) and any(d is not None for d in diverged)
         if out is not None:
-            save(ckpt, stepper, state)
+            if not ended_diverging:  # else the checkpoint on disk stays the last finite one
+                save(ckpt, stepper, state)
             for run, s in zip(runs, reps):
                 write_jsonl(run.run_dir / "metrics.jsonl", s["history"])
         if on_eval is not None:  # its time is not training time: keep it out of wall_s

@@ -217,6 +217,8 @@ class ReplicaStep:
     def rollback(self, i: int) -> None:
         for n, p in self.rep.params.items():
             p[i] = self._kept[n][i]
+            self.opt.exp_avg[n][i] = 0  # it never steps again; its moments may hold NaN
+            self.opt.exp_avg_sq[n][i] = 0
 
     def tensors(self) -> dict[str, torch.Tensor]:
         out = {f"model.{n}": p.detach() for n, p in self.rep.params.items()}
