@@ -1,0 +1,123 @@
+"""``toyformer tune``: search a space for the configuration that solves a task fastest, then
+re-measure the best one on fresh seeds.
+
+::
+
+    TUNE_DIR/                 (default runs/tune/NAME, NAME = TASK-LAYOUT)
+      study.sqlite            the Optuna study (a killed tune continues from it)
+      trials/<number>/        one ordinary run directory per trial
+      best.yaml               the best configuration, a config file for --config
+      best/seed_<s>/          the best configuration re-trained on fresh seeds
+      tune.json, summary.md   the best trial, its re-measured time-to-solve, the top trials,
+                              the parameter importances
+
+Every trial is recorded in the results store (``source`` tune, ``sweep`` the tune's name). The
+recording happens here, after the search, for every finished trial that has no row yet, so
+trials run by worker processes or a Dask cluster are recorded by this process alone.
+
+>>> result = toyformer.tune(RunConfig.from_dict({"task": "sort"}), budget_s=600, trials=20)   # doctest: +SKIP
+>>> result["best"]["params"], result["remeasured"]["solved_at_s"]["mean"]                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from toyformer.config import RunConfig
+from toyformer.errors import ConfigError
+from toyformer.experiments.store import as_store, record_run
+from toyformer.experiments.sweeps.executors import make_executor
+from toyformer.experiments.tune import outputs
+from toyformer.experiments.tune.search import OBJECTIVES, open_study, search
+from toyformer.experiments.tune.space import Space, default_space, parse_space
+from toyformer.files import check_folder_name, write_text
+from toyformer.run import lock
+from toyformer.run.directory import read_config
+
+REMEASURE_SEEDS = 3
+
+
+def load_space(path: str | Path, base: RunConfig) -> Space:
+    """A ``--space`` file: a YAML or TOML file with one ``space:`` section."""
+    from toyformer.config import read_config_file
+
+    data = read_config_file(path, "space file", "a mapping with one key, space")
+    if set(data) != {"space"}:
+        raise ConfigError(f"space file {str(path)!r} has keys {', '.join(map(str, data))}; allowed: space")
+    return parse_space(data["space"], base, f"space file {str(path)!r}")
+
+
+def tune(base: RunConfig, budget_s: float, trials: int = 20, space: Space | dict | None = None,
+         objective: str = "time_to_solve", out: str | Path | None = None, workers: int = 1, cluster: str | None = None,
+         store=None, trial_s: float | None = None, threads: int | None = None, name: str | None = None,
+         quiet: bool = True, log=None) -> dict:
+    """Search ``space`` (default: the layout's) around ``base`` for ``trials`` trials or at most
+    ``budget_s`` seconds of search, each trial capped at ``trial_s`` (default
+    ``base.train.max_time_s``, else a quarter of the budget); then write the best config and
+    re-measure it on fresh seeds. Returns the result (also in ``tune.json``)."""
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"--objective {objective!r} is not allowed; allowed: {', '.join(OBJECTIVES)}")
+    if not budget_s > 0 or not trials >= 1:
+        raise ConfigError(f"tune needs a budget > 0 and trials >= 1; got --budget-s {budget_s}, --trials {trials}")
+    cap = trial_s or base.train.max_time_s or max(1.0, budget_s / 4)
+    base = base.with_overrides({"train.max_time_s": cap})
+    if space is None:
+        space = parse_space(default_space(base.layout), base, f"the default {base.layout} space")
+    elif isinstance(space, dict):
+        space = parse_space(space, base)
+    name = check_folder_name(name or f"{base.task.name}-{base.layout}", "tune name")
+    out = Path(out) if out is not None else Path("runs/tune") / name
+    executor = make_executor(workers, cluster, threads)  # every input checked before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    with lock.hold(out, "tune directory"):
+        _check_same_base(out, base)
+        write_text(out / "base.yaml", yaml.safe_dump(base.to_dict(), sort_keys=False))
+        run = search(out, name, base, space, objective, trials, budget_s, executor, quiet, threads, log)
+        study = open_study(out, name)
+        _record_trials(study, store, name)
+        best = outputs.best_trial(study)
+        remeasured = _remeasure(out, best, store, name, quiet) if best is not None else None
+        result = outputs.result(study, best, remeasured, base, space, objective, cap, trials, run)
+        outputs.write(out, result)
+    return result
+
+
+def _check_same_base(out: Path, base: RunConfig) -> None:
+    """A tune directory continues only the search it started."""
+    path = out / "base.yaml"
+    if path.is_file():
+        had = RunConfig.from_dict(yaml.safe_load(path.read_text())).to_dict()
+        if had != base.to_dict():
+            raise ConfigError(f"tune directory {str(out)!r} holds a search of another base config; "
+                              "choose another --out")
+
+
+def _record_trials(study, store, name: str) -> None:
+    """Record every finished trial that has no row (idempotent: a resumed tune adds only new ones)."""
+    from toyformer.run import load_run
+
+    store = as_store(store)
+    if store is None:
+        return
+    for t in study.get_trials(deepcopy=False):
+        run_dir = t.user_attrs.get("run_dir")
+        if t.state.name == "COMPLETE" and run_dir and (Path(run_dir) / "summary.json").is_file():
+            record_run(store, load_run(run_dir, device="cpu"), "tune", sweep=name, point=f"trial {t.number}",
+                       if_missing=True)
+
+
+def _remeasure(out: Path, best, store, name: str, quiet: bool) -> dict:
+    """The best trial's config trained on ``REMEASURE_SEEDS`` seeds it was not searched on."""
+    from toyformer.training import train_into
+
+    config = RunConfig.from_dict(read_config(best.user_attrs["run_dir"]))
+    write_text(out / "best.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    runs = []
+    for i in range(1, REMEASURE_SEEDS + 1):
+        seed = config.seed + 1000 * i
+        run, status = train_into(out / "best" / f"seed_{seed}", config.with_overrides({"seed": seed}), quiet=quiet)
+        record_run(store, run, "tune", sweep=name, point=f"best seed {seed}", if_missing=True)
+        runs.append(run.summary)
+    return outputs.remeasure_summary(runs)

@@ -1,0 +1,179 @@
+"""The search: an Optuna study whose trials are ordinary toyformer runs, minimising time-to-solve.
+
+Each trial samples the space, trains the base config with those values into
+``OUT/trials/<number>`` (capped at ``train.max_time_s``), reports its validation metric after
+every evaluation to the pruner (a trial far behind the others at the same step stops early), and
+scores:
+
+- ``time_to_solve``: the seconds to the validation target when it was reached; otherwise
+  ``cap * (2 - best validation metric)``, so every unsolved trial ranks behind every solved one,
+  and among unsolved ones the closer one ranks first;
+- ``metric``: ``1 - best validation metric``.
+
+The study lives in ``OUT/study.sqlite``: a killed tune run again continues it (a trial that was
+running when the process died is tried again with the same values), and worker processes (or
+Dask workers that see the same filesystem) share it, together taking exactly ``trials`` trials.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from toyformer.config import RunConfig
+from toyformer.errors import ConfigError
+from toyformer.experiments.tune.space import Space
+
+OBJECTIVES = ("time_to_solve", "metric")
+FINISHED = ("COMPLETE", "PRUNED")
+
+
+def storage_url(out: Path) -> str:
+    return f"sqlite:///{Path(out).resolve() / 'study.sqlite'}"
+
+
+def optuna():
+    """The optuna module (an optional dependency: ``pip install 'toyformer[tune]'``)."""
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("toyformer tune needs Optuna; install it: pip install 'toyformer[tune]'") from None
+    return optuna
+
+
+def open_study(out: Path, name: str):
+    """The study of a tune directory, created on first use (minimising, TPE, a median pruner)."""
+    optuna = globals()["optuna"]()
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=5)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    return optuna.create_study(study_name=name, storage=storage_url(out), direction="minimize", sampler=sampler,
+                               pruner=pruner, load_if_exists=True)
+
+
+def retry_interrupted(study) -> int:
+    """Trials left RUNNING by a killed tune are marked failed and queued again with their values
+    (only one tune process holds a tune directory, so a RUNNING trial now is an orphan)."""
+    import optuna
+
+    orphans = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+    for t in orphans:
+        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+    return len(orphans)
+
+
+def finished(study) -> int:
+    return sum(t.state.name in FINISHED for t in study.get_trials(deepcopy=False))
+
+
+class _Enough(Exception):
+    """The study already has enough trials finished or under way: this one is not taken."""
+
+
+class _Pruning:
+    """``on_eval`` callback: report ``1 - validation metric`` at each step; stop a hopeless trial."""
+
+    def __init__(self, trial, metric: str):
+        self.trial, self.key = trial, f"val_{metric}"
+
+    def __call__(self, record: dict) -> None:
+        import optuna
+
+        value = record.get(self.key)
+        if value is None:
+            return
+        self.trial.report(1.0 - value, record["step"])
+        if self.trial.should_prune():
+            raise optuna.TrialPruned()
+
+
+def score(summary: dict, metrics: list[dict], objective: str, cap: float) -> tuple[float, float]:
+    """The objective value of a finished trial, and its best validation metric."""
+    metric = summary["target"]["metric"]
+    best = max((r[f"val_{metric}"] for r in metrics if r.get(f"val_{metric}") is not None), default=0.0)
+    if objective == "metric":
+        return 1.0 - best, best
+    if summary.get("solved_at_s") is not None:
+        return float(summary["solved_at_s"]), best
+    return cap * (2.0 - best), best
+
+
+def run_trials(out: str, name: str, base: dict, space: dict, objective: str, trials: int, timeout_s: float,
+               quiet: bool = True, threads: int | None = None) -> int:
+    """Take trials of the study in ``out`` until it has ``trials`` finished ones or ``timeout_s``
+    passed; runs in each worker (processes, Dask) and in process. Returns the trials it took."""
+    import optuna
+    import torch
+
+    from toyformer.experiments.tune.space import parse_space
+    from toyformer.training import train
+
+    if threads:
+        torch.set_num_threads(threads)
+    out = Path(out)
+    base_cfg = RunConfig.from_dict(base)
+    cap = base_cfg.train.max_time_s
+    params = parse_space(space, base_cfg)
+    study = open_study(out, name)
+    taken = 0
+
+    def objective_fn(trial):
+        nonlocal taken
+        others = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+        if sum(t.state.name in (*FINISHED, "RUNNING") for t in others) >= trials:  # workers racing for the last one
+            trial.set_user_attr("not_taken", "the study had its trials")
+            study.stop()
+            raise _Enough
+        taken += 1
+        values = params.sample(trial)
+        trial.set_user_attr("pid", os.getpid())
+        run_dir = out / "trials" / f"{trial.number:04d}"
+        try:
+            config = base_cfg.with_overrides(values)
+            run = train(config, out_dir=run_dir, quiet=quiet, on_eval=_Pruning(trial, config.eval.target_metric))
+        except ConfigError as exc:  # values the config or the machine refuses (d_model not divisible by n_heads)
+            trial.set_user_attr("error", str(exc))
+            raise optuna.TrialPruned() from None
+        value, best = score(run.summary, run.metrics, objective, cap)
+        for key in ("solved_at_s", "solved_at_step", "steps", "wall_s", "test_exact_match", "test_token_acc"):
+            trial.set_user_attr(key, run.summary.get(key))
+        trial.set_user_attr("best_val", best)
+        trial.set_user_attr("run_dir", str(run_dir))
+        return value
+
+    def enough(study, _trial):
+        if finished(study) >= trials:
+            study.stop()
+
+    if finished(study) < trials:
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # a trial not taken is no failure to warn about
+        study.optimize(objective_fn, timeout=timeout_s, callbacks=[enough], catch=(_Enough,))
+    return taken
+
+
+def search(out: Path, name: str, base: RunConfig, space: Space, objective: str, trials: int, budget_s: float,
+           executor, quiet: bool = True, threads: int | None = None, log=None) -> dict:
+    """Run the search on ``executor`` (one job per worker); returns what happened."""
+    log = log or (lambda line: None)
+    study = open_study(out, name)
+    retried = retry_interrupted(study)
+    if retried:
+        log(f"tune {name}: {retried} interrupted trial(s) queued again")
+    before = finished(study)
+    workers = getattr(executor, "workers", 1)
+    job = {"out": str(out), "name": name, "base": base.to_dict(), "space": space.to_dict(), "objective": objective,
+           "trials": trials, "timeout_s": budget_s, "quiet": quiet, "threads": threads}
+    start = time.perf_counter()
+    errors = []
+    if before < trials:
+        log(f"tune {name}: {before} of {trials} trials finished before; searching ({executor.description})")
+        for _, _, error in executor.run(run_trials, [job] * workers):
+            if error:
+                errors.append(error)
+    if errors and finished(open_study(out, name)) == before:
+        raise ConfigError(f"tune {name}: every worker failed: {errors[0]}")
+    return {"finished_before": before, "retried": retried, "search_s": round(time.perf_counter() - start, 1),
+            "worker_errors": errors}

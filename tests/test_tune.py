@@ -1,0 +1,147 @@
+"""toyformer tune: an Optuna study whose trials are ordinary runs; resumable, shared by workers,
+its best config reproducible, its bad input refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toyformer import ResultsStore, RunConfig
+from toyformer.cli import main
+from toyformer.experiments import tune as tune_pkg
+from toyformer.experiments.tune import parse_space, tune
+from toyformer.experiments.tune.search import open_study
+
+BASE = {"task": {"name": "count_ones", "length": 6},
+        "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32},
+        "train": {"steps": 40, "warmup_steps": 5},
+        "eval": {"every": 10, "val_size": 16, "test_size": 16}}
+SPACE = {"train.lr": {"log": [1e-3, 3e-2]}, "model.d_model": {"choices": [16, 32]}}
+
+
+def base():
+    return RunConfig.from_dict(BASE)
+
+
+def states(out, name="count_ones-classifier"):
+    return [t.state.name for t in open_study(out, name).get_trials(deepcopy=False)]
+
+
+def test_a_small_tune_records_its_trials_and_writes_the_best_config(tmp_path):
+    store = tmp_path / "store.sqlite"
+    r = tune(base(), budget_s=120, trials=3, space=SPACE, out=tmp_path / "t", store=store, trial_s=20)
+    assert r["trials_finished"] == 3 and r["best"] is not None
+    assert (tmp_path / "t" / "best.yaml").is_file() and (tmp_path / "t" / "summary.md").is_file()
+    assert r["remeasured"]["n"] == 3 and len(r["remeasured"]["seeds"]) == 3
+    rows = ResultsStore(store).query(where="source = 'tune'")
+    complete = r["states"]["COMPLETE"]
+    assert len(rows) == complete + 3  # every complete trial, and the best config on 3 fresh seeds
+    assert {row["sweep"] for row in rows} == {"count_ones-classifier"}
+    assert set(r["best"]["params"]) == set(SPACE)
+
+
+def test_the_best_config_reproduces_its_trial(tmp_path):
+    r = tune(base(), budget_s=120, trials=2, space=SPACE, out=tmp_path / "t", store=None, trial_s=30)
+    trial_dir = r["best"]["run_dir"]
+    assert main(["train", "--config", str(tmp_path / "t" / "best.yaml"), "--out", str(tmp_path / "again"),
+                 "--quiet", "--no-live-plot", "--no-store"]) == 0
+    strip = lambda d: [{k: v for k, v in json.loads(x).items() if k != "wall_s"}  # noqa: E731
+                       for x in (d / "metrics.jsonl").read_text().splitlines()]
+    from pathlib import Path
+
+    assert strip(tmp_path / "again") == strip(Path(trial_dir))
+
+
+CHILD = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+import torch
+torch.set_num_threads(1)
+import toyformer.training as training
+from test_tune import SPACE, base
+from toyformer.experiments.tune import tune
+
+real, calls = training.train, []
+
+def dies_in_the_second_trial(config, out_dir=None, **kw):
+    calls.append(out_dir)
+    if len(calls) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # the process dies in the middle of trial 1
+    return real(config, out_dir=out_dir, **kw)
+
+training.train = dies_in_the_second_trial
+tune(base(), budget_s=120, trials=3, space=SPACE, out={out!r}, store=None, trial_s=20)
+"""
+
+
+def test_a_killed_tune_resumes_without_repeating_a_trial(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "t"
+    child = subprocess.run([sys.executable, "-c", CHILD.format(tests=str(Path(__file__).parent), out=str(out))],
+                           capture_output=True, text=True)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert states(out) == ["COMPLETE", "RUNNING"]
+    first = open_study(out, "count_ones-classifier").get_trials()[0]
+    r = tune(base(), budget_s=120, trials=3, space=SPACE, out=out, store=None, trial_s=20)
+    trials = open_study(out, "count_ones-classifier").get_trials()
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert r["trials_finished"] == 3 and len(finished) == 3
+    assert trials[0].params == first.params and trials[0].datetime_complete == first.datetime_complete  # not re-run
+    assert trials[1].state.name == "FAIL"  # the one the kill interrupted ...
+    retried = [t for t in trials if t.user_attrs.get("retry_of") == 1]
+    assert len(retried) == 1 and retried[0].params == trials[1].params  # ... taken again, with its values
+
+
+def test_two_workers_share_one_study(tmp_path):
+    r = tune(base(), budget_s=300, trials=4, space=SPACE, out=tmp_path / "t", store=None, trial_s=30, workers=2,
+             threads=1)
+    trials = open_study(tmp_path / "t", "count_ones-classifier").get_trials()
+    taken = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert r["trials_finished"] == 4 and len(taken) == 4
+    assert len({t.user_attrs["pid"] for t in taken}) == 2  # both processes took trials of the one study
+
+
+def test_the_default_space_of_every_layout_is_valid():
+    for layout, task in [("classifier", "count_ones"), ("tagger", "reverse"), ("causal", "reverse"),
+                         ("seq2seq", "reverse"), ("masked", "reverse")]:
+        cfg = RunConfig.from_dict({"task": task, "layout": layout})
+        assert parse_space(tune_pkg.default_space(layout), cfg).keys()
+
+
+@pytest.mark.parametrize("space,message", [
+    ("space: {model.bogus: {log: [1, 2]}}", "model.bogus"),
+    ("space: {train.lr: {log: [0.01, 0.001]}}", "is empty"),
+    ("space: {train.lr: {log: [0, 0.1]}}", "low > 0"),
+    ("space: {train.lr: {range: [1, 2]}}", "exactly one of"),
+    ("space: {model.d_model: {choices: []}}", "non-empty"),
+    ("space: {train.steps: {float: [10, 20]}}", "train.steps"),
+    ("space: {model.dropout: {float: [0, 1]}}", "model.dropout"),
+    ("space: {seed: {int: [0, 5]}}", "seed"),
+    ("other: 1", "allowed: space"),
+    ("", "is empty"),
+])
+def test_a_bad_space_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, space, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "space.yaml").write_text(space)
+    code = main(["tune", "count_ones", "--space", "space.yaml", "--budget-s", "10", "--out", "t"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["space.yaml"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--budget-s", "0"], "--budget-s"), (["--budget-s", "nan"], "--budget-s"), ([], "--budget-s"),
+    (["--budget-s", "5", "--trials", "0"], "--trials"), (["--budget-s", "5", "--objective", "speed"], "speed"),
+    (["--budget-s", "5", "--workers", "2", "--cluster", "tcp://127.0.0.1:1"], "--workers and --cluster"),
+])
+def test_bad_tune_options_are_one_line(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["tune", "count_ones", *argv, "--out", "t"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "t").exists()
