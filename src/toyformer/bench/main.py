@@ -33,6 +33,9 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
                    "shared machine run best on 1")
     p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile contenders")
     p.add_argument("--tasks", help="time-to-solve: comma-separated task names (default: every task)")
+    p.add_argument("--layouts", default="default",
+                   help="time-to-solve: default (each task's own), all (every fitting layout but masked), or L1,L2")
+    p.add_argument("--seeds", type=int, default=1, help="time-to-solve: seeds per (task, layout) (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="time-to-solve: a config override for every task (repeatable)")
     p.add_argument("--cap-s", type=float, default=300.0, help="time-to-solve: seconds per task at most")

@@ -40,7 +40,8 @@ class RunConfig:
     """Everything that defines a run. ``layout`` None means the task's default layout.
 
     A task may carry ``config_defaults`` (section -> values): the settings that solve it at its
-    default size with its default layout. They fill in what the user left unset, before the
+    default size with its default layout, and ``layout_defaults`` (layout -> section -> values)
+    for the other layouts it fits. They fill in what the user left unset, before the
     global defaults of each section; where a section's tuned values conflict with what the user
     set (``model.place_embedding`` with ``model.positional=abacus``), that section's tuned values
     are dropped and the user's settings win.
@@ -86,7 +87,7 @@ class RunConfig:
         task = dict(task)
         kwargs: dict[str, Any] = {"task": TaskConfig(task.pop("name", "count_ones"), task)}
         cls_ = task_class(kwargs["task"].name)
-        tuned = getattr(cls_, "config_defaults", {}) if data.get("layout") in (None, cls_.default_layout) else {}
+        tuned = tuned_defaults(cls_, data.get("layout"))
         for name, section in SECTIONS.items():
             given = data.pop(name, None) or {}
             try:
@@ -148,6 +149,14 @@ class RunConfig:
             raise ConfigError(f"key {key!r} is ambiguous; use one of: {', '.join(f'{s}.{key}' for s in owners)}")
         every = sorted(f"{s}.{k}" for s, v in data.items() if isinstance(v, dict) for k in v)
         raise ConfigError(f"unknown key {key!r}; allowed: {', '.join(every)}")
+
+
+def tuned_defaults(task_cls, layout: str | None) -> dict:
+    """The task's tuned settings for ``layout``: ``config_defaults`` at its default layout,
+    ``layout_defaults[layout]`` at another one (``{}`` where it has none)."""
+    if layout in (None, task_cls.default_layout):
+        return getattr(task_cls, "config_defaults", {})
+    return getattr(task_cls, "layout_defaults", {}).get(layout, {})
 
 
 def _split_override(item: str) -> tuple[str, str]:

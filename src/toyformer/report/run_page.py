@@ -119,13 +119,23 @@ def diagnosis_section(summary: dict) -> Section | None:
     for f in findings:
         evidence = table(["measurement", "value"], [[k, _show(v)] for k, v in f["evidence"].items()], "mono")
         rows = [[Html(f'<span class="suspect">{esc(r["key"])}</span>') if r["suspect"] else r["key"],
-                 _show(r["value"]), "likely" if r["suspect"] else "", r["why"]] for r in f["settings"]]
-        settings = table(["setting", "now", "suspect", "why it matters"], rows)
+                 _show(r["value"]), _status(r), r["why"]] for r in f["settings"]]
+        settings = table(["setting", "now", "suspect or measured", "why it matters"], rows)
         mild = " mild" if f["symptom"] in ("still_improving", "unexplained") else ""
         blocks.append(join(Html(f'<div class="finding{mild}"><h3>'), esc(f["title"]), Html("</h3>"),
                            para(f["detail"]), Html("<h3>Evidence</h3>"), evidence,
                            Html("<h3>Settings known to matter</h3>"), settings, Html("</div>")))
     return Section("Diagnosis", join(*blocks))
+
+
+def _status(setting: dict) -> str:
+    """"measured: fixes it (3/3 seeds, ...)" after ``toyformer diagnose --try``, else "likely" for a suspect."""
+    m = setting.get("measured")
+    if m is None:
+        return "likely" if setting["suspect"] else ""
+    when = f", {m['solved_at_s']['mean']:.1f} s to solve" if m.get("solved_at_s") else ""
+    return (f"measured: {m['verdict']} ({m['change']}: {m['solved']}/{m['seeds']} seeds reached the target{when}; "
+            f"final {m['final']['mean']:.3f})")
 
 
 def _show(value) -> str:
