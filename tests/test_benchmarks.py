@@ -126,3 +126,30 @@ def test_kernels_benchmark_times_every_path(tmp_path):
     result = json.loads(out.read_text())["kernels"]
     assert {tuple(r["times_s"]) for r in result["attention"]} == {("sdpa", "explicit", "few_keys")}
     assert all(r["toyformer_s"] > 0 and r["torch_s"] > 0 for r in result["softmax"] + result["dropout"])
+
+
+def test_time_to_solve_covers_every_fitting_layout_and_seed(tmp_path):
+    from toyformer.bench.time_to_solve import layouts_of
+
+    assert layouts_of("reverse", "all") == ["tagger", "causal", "seq2seq"]  # masked left out
+    assert layouts_of("count_ones", "all") == ["classifier", "causal", "seq2seq"]
+    assert layouts_of("addition", "all") == ["causal", "seq2seq"]
+    out = tmp_path / "tts.json"
+    assert main(["time-to-solve", "--quick", "--tasks", "copy", "--layouts", "all", "--seeds", "2",
+                 "--out", str(out)]) == 0
+    result = json.loads(out.read_text())["time-to-solve"]
+    assert [(p["task"], p["layout"], p["seeds"]) for p in result["pairs"]] == [
+        ("copy", "tagger", 2), ("copy", "causal", 2), ("copy", "seq2seq", 2)]
+
+
+def test_the_race_runs_the_reference_code_in_process(tmp_path):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "r1_lookup_table.py").write_text(  # a stand-in with the reference's output line
+        "import os\nprint(f\"r1 2layer_pad steps={os.environ['EPOCHS']} loss=1.0 acc=0.050 steps_per_s=9 wall_s=2.0\")\n")
+    out = tmp_path / "race.json"
+    assert main(["race", "--quick", "--races", "r1", "--reference", str(ref), "--out", str(out)]) == 0
+    row = json.loads(out.read_text())["race"]["rows"][0]
+    assert row["reference"]["steps"] == 20 and row["reference_acc"] == 0.05 and row["reference_s"] == 2.0
+    assert row["toyformer"]["reached_reference_step"] is not None  # 5% is reached at the first evaluation
+    assert main(["race", "--races", "r1", "--reference", str(tmp_path / "nowhere")]) == 2

@@ -1,4 +1,4 @@
-"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|all] [--quick] [--device D] [--json] [--out FILE]``
+"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|all] [--quick] [--device D] [--json] [--out FILE]``
 
 Prints one table per benchmark and writes every number as JSON (default
 ``runs/benchmarks/<name>.json``; ``--out`` names the file); ``--markdown FILE`` also writes the
@@ -14,13 +14,13 @@ import time
 import warnings
 from pathlib import Path
 
-from toyformer.bench import kernels, machine, peak, replicas, throughput, time_to_solve
+from toyformer.bench import kernels, machine, peak, race, replicas, throughput, time_to_solve
 from toyformer.files import write_json, write_text
 from toyformer.errors import ConfigError
 
 # name -> module with run(args) -> dict and render(result) -> str
 BENCHMARKS = {"throughput": throughput, "peak": peak, "time-to-solve": time_to_solve, "replicas": replicas,
-              "kernels": kernels}
+              "kernels": kernels, "race": race}
 ALL = ("throughput", "time-to-solve")
 
 
@@ -43,6 +43,8 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=3, help="replicas: interleaved rounds (default 3)")
     p.add_argument("--steps-r1", type=int, default=200, help="replicas: steps of R1's model (default 200)")
     p.add_argument("--steps-r4", type=int, default=40, help="replicas: steps of R4's model (default 40)")
+    p.add_argument("--reference", metavar="DIR", help="race: the folder of the reference code (default ../shared/reference-code)")
+    p.add_argument("--races", help="race: comma-separated races (default r0,r1,r2,r4)")
     p.add_argument("--json", action="store_true", help="end with one JSON line holding every number")
     p.add_argument("--out", help="JSON file (default runs/benchmarks/NAME.json)")
     p.add_argument("--markdown", help="also write the table(s) with the machine and command to this file")
