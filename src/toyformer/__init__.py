@@ -31,6 +31,8 @@ from toyformer.experiments.recipes import list_recipes, run_recipe
 from toyformer.experiments.recording import train, train_replicas
 from toyformer.experiments.store import ResultsStore, metric_figure
 from toyformer.experiments.sweeps import load_sweep, sweep
+from toyformer.experiments.trial_fixes import try_fixes
+from toyformer.experiments.tune import tune
 from toyformer.inspect import (AttentionMaps, CurvesFile, EmbeddingMap, NotebookCurves, attention, embeddings, generate,
                                live_curves, plot_lengths, plot_run, samples)
 from toyformer.models import build_model, record_attention
@@ -49,5 +51,5 @@ __all__ = [
     "evaluate", "evaluate_lengths", "format_table", "generate", "get_task", "greedy", "list_recipes", "list_tasks",
     "live_curves", "load_replicas", "load_run", "load_sweep", "load_task_file", "mean_ci", "metric_figure",
     "parse_lengths", "plot_lengths", "plot_run", "record_attention", "register_task", "run_recipe", "sample",
-    "samples", "sweep", "train", "train_replicas", "write_report",
+    "samples", "sweep", "train", "train_replicas", "try_fixes", "tune", "write_report",
 ]

@@ -18,8 +18,10 @@ working directory (``examples/`` and ``scripts/`` of the repository linked besid
   before the blocks after it run.
 
 Long commands get tiny budgets by the substitutions of ``SUBSTITUTIONS`` (command lines) and
-``PYTHON_SUBSTITUTIONS`` (Python text), never by being skipped. Two more keep a line inside the
-sandbox: ``sweep --cluster tcp://HOST:8786`` goes to an in-process Dask ``LocalCluster``, and
+``PYTHON_SUBSTITUTIONS`` (Python text), never by being skipped. Three more keep a line inside the
+sandbox: ``bench race --reference DIR`` finds stand-ins of the reference scripts there
+(``RACE_STAND_IN``: the reference code lives outside this repository), ``sweep --cluster
+tcp://HOST:8786`` goes to an in-process Dask ``LocalCluster``, and
 ``python scripts/draw_layers.py`` without ``--out`` draws into the working directory, never over
 the committed ``docs/architecture.svg``. A block in a language this test
 does not know, a line it cannot run, or a stale table entry fails the test, so a new block is
@@ -48,7 +50,7 @@ PAGES = ["README.md", "docs/index.md", "docs/architecture.md",
 # Pages whose blocks train many runs (recipes, sweeps, replicas, torch.compile): marked slow. The
 # others (the README first) stay in `make test-fast`, together well under a minute.
 SLOW_PAGES = {"docs/guide/decoding.md", "docs/guide/inspecting.md", "docs/guide/models.md", "docs/guide/recipes.md",
-              "docs/guide/replicas.md", "docs/guide/speed.md", "docs/guide/sweeps.md"}
+              "docs/guide/replicas.md", "docs/guide/speed.md", "docs/guide/sweeps.md", "docs/guide/tune.md"}
 
 RUN_LANGUAGES = {"bash", "python"}
 TEXT_LANGUAGES = {"", "yaml", "toml", "text"}  # not run (written to a file when titled)
@@ -64,7 +66,19 @@ SUBSTITUTIONS = [
     ("recipe: --quick", lambda a: a[0] == "recipe" and a[1:2] != ["list"], ["--quick"]),
     ("bench: --quick", lambda a: a[0] == "bench", ["--quick"]),
     ("eval --lengths: 16 examples per length", lambda a: a[0] == "eval" and "--lengths" in a, ["-n", "16"]),
+    ("tune: 2 trials of at most 5 s, 10 steps each", lambda a: a[0] == "tune",
+     ["--budget-s", "30", "--trials", "2", "--trial-s", "5", *TINY_TRAIN]),
+    ("diagnose --try: 1 seed, 10 s in all", lambda a: a[0] == "diagnose" and "--try" in a,
+     ["--budget-s", "10", "--seeds", "1"]),
 ]
+# bench race runs the reference code from --reference DIR, which lives outside this repository: the
+# sandbox gets a stand-in folder whose scripts print the reference's result lines at once
+RACE_STAND_IN = {
+    "r0_count_ones.py": "r0 steps=20 loss_last100=2.3 test_acc=0.100 samples_per_s=60 wall_s=1.0",
+    "r1_lookup_table.py": "r1 2layer_pad steps=20 loss=1.0 acc=0.050 steps_per_s=9 wall_s=1.0",
+    "r2_reverse.py": "r2 N=200 M=20 steps=20 loss=2.9 test_token_acc=0.050 samples_per_s=900 wall_s=1.0",
+    "r4_arithmetic.py": "r4 pos=1 epochs=1 val_token_acc=0.100 val_exact_match=0.001 examples_per_s=900 wall_s=1.0",
+}
 CLUSTER_ADDRESS = "tcp://HOST:8786"  # sweep --cluster: replaced by the address of an in-process LocalCluster
 
 # Python text -> what runs instead: (page, text, replacement, why)
@@ -187,6 +201,11 @@ class PageRunner:
                 argv = [*argv, *extra]
         if CLUSTER_ADDRESS in argv:
             argv = [self.cluster() if a == CLUSTER_ADDRESS else a for a in argv]
+        if argv[:2] == ["bench", "race"]:
+            folder = self.workdir / argv[argv.index("--reference") + 1]
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, line in RACE_STAND_IN.items():
+                (folder / name).write_text(f"print({line!r})\n")
         t0 = time.perf_counter()
         code = main(argv)
         print(f"[{time.perf_counter() - t0:.1f} s] toyformer {shlex.join(argv)}", file=sys.stderr)

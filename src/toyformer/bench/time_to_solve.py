@@ -45,9 +45,11 @@ def layouts_of(task: str, which: str) -> list[str]:
     return [layout for layout in chosen if layout in fitting]
 
 
-def solve(task: str, layout: str, seed: int, cap_s: float, device: str = "cpu",
+def solve(task: str, layout: str | None = None, seed: int = 0, cap_s: float = 300.0, device: str = "cpu",
           overrides: list[str] | None = None) -> dict:
-    """Train ``task`` in ``layout`` at its defaults to ``TARGET`` exact match (at most ``cap_s`` seconds)."""
+    """Train ``task`` in ``layout`` (default: its own) at its defaults to ``TARGET`` exact match
+    (at most ``cap_s`` seconds)."""
+    layout = layout or task_class(task).default_layout
     cfg = RunConfig.from_dict({"task": task, "layout": layout, "seed": seed}).with_overrides(
         ["eval.target_metric=exact_match", f"eval.target={TARGET}", f"train.max_time_s={cap_s}", *(overrides or [])])
     t0 = time.perf_counter()
