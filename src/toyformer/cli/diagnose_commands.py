@@ -18,6 +18,7 @@ def register(sub) -> None:
     d.add_argument("--budget-s", type=number(float, greater_than(0)), default=600.0, metavar="SECONDS",
                    help="with --try: training seconds for all the changes together (default 600)")
     d.add_argument("--seeds", type=number(int, at_least(1)), default=3, help="with --try: seeds per change (default 3)")
+    d.add_argument("--markdown", metavar="FILE", help="with --try: also write the table, the command and the machine")
     d.add_argument("--quiet", action="store_true", help="no line per change")
     d.add_argument("--json", action="store_true", help="end with one JSON line")
     add_task_file(d)
@@ -37,6 +38,8 @@ def cmd_diagnose(args) -> int:
         log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
         result = try_fixes(args.run_dir, args.budget_s, args.seeds, log=log)
         print(format_table(result))
+        if args.markdown:
+            _markdown(args, result)
     try:
         summary = read_json(summary_path)
     except ConfigError:
@@ -54,3 +57,24 @@ def cmd_diagnose(args) -> int:
     if args.json:
         print(dumps({"diagnosis": findings, **({"try": result} if args.try_ else {})}))
     return 0
+
+
+def _markdown(args, result: dict) -> None:
+    from pathlib import Path
+
+    from toyformer.bench import machine
+    from toyformer.files import write_text
+
+    m = machine()
+    command = f"toyformer diagnose {args.run_dir} --try --budget-s {args.budget_s:g} --seeds {args.seeds}"
+    head = (f"Command: `{command}`  \nMachine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, "
+            f"torch {m['torch']}, Python {m['python']}  \nEach change: {result['seeds']} seeds as batched replicas, "
+            f"at most {result['cap_s']:.0f} s, target {result['metric']} {result['target']:g}\n\n")
+    rows = ["| change | seeds solved | seconds to solve (mean ± 95% CI) | final (mean ± 95% CI) | verdict |",
+            "|---|---|---|---|---|"]
+    for r in result["changes"]:
+        t = r.get("solved_at_s")
+        when = f"{t['mean']:.1f} ± {t['ci95']:.1f}" if t else "-"
+        final = f"{r['final']['mean']:.3f} ± {r['final']['ci95']:.3f}"
+        rows.append(f"| `{r['change']}` | {r['solved']}/{r['seeds']} | {when} | {final} | measured: {r['verdict']} |")
+    write_text(Path(args.markdown), head + "\n".join(rows) + "\n")

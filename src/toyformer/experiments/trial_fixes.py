@@ -67,10 +67,10 @@ def candidates(config: RunConfig, diagnosis: list[dict]) -> dict[str, dict]:
                 out[f"{s['key']}=none"] = {s["key"]: None}
             elif value is not None and value != s["value"]:
                 out[f"{s['key']}={value}"] = {s["key"]: value}
-    lr = config.train.lr
+    lr, suspects = config.train.lr, {k for o in out.values() for k in o}
     for label, overrides in ((f"train.lr={lr / 3:.3g}", {"train.lr": lr / 3}), (f"train.lr={lr * 3:.3g}", {"train.lr": lr * 3}),
                              (f"train.steps={2 * config.train.steps}", {"train.steps": 2 * config.train.steps})):
-        if not any(set(o) == set(overrides) for o in out.values()):
+        if not suspects & set(overrides):  # a suspect setting of the key was tried already
             out.setdefault(label, overrides)
     return out
 
