@@ -93,16 +93,16 @@ def run_page(info: dict) -> str:
     if diagnosis is not None:
         sections.insert(0, diagnosis.render())
     sections += [
-        Html('<section id="samples-section"><h2>Test examples</h2><div id="samples" class="loading">loading the '
-             'model ...</div></section>'),
-        Html('<section id="attention-section"><h2>Attention</h2><form id="attention-form" class="row" '
+        Html('<div class="pair"><section id="samples-section"><h2>Test examples</h2><div id="samples" '
+             'class="loading">loading the model ...</div></section>'
+             '<section id="attention-section"><h2>Attention</h2><form id="attention-form" class="row" '
              'autocomplete="off"><label>test example <select id="example"></select></label>'
              '<label>or your input <input id="input" type="text" spellcheck="false" placeholder="space-separated '
              'tokens"></label><button type="submit">show</button><label>module <select id="module"></select></label>'
              '<label>head <select id="head"></select></label></form>'
              '<p id="attention-io" class="mono"></p><div id="attention" class="chart square"></div>'
              '<p class="muted">Queries down, keys across; hover a cell for the query token, the key token and the '
-             'weight.</p></section>'),
+             'weight.</p></section></div>'),
         Html('<section id="embeddings-section"><h2>Embeddings</h2><div id="embeddings" class="charts"></div>'
              '</section>'),
         Html('<section id="breakdown-section"><h2>Accuracy by length and position</h2><div class="charts">'

@@ -84,7 +84,7 @@
     const text = w.map((row, i) => row.map((v, j) => `query ${q[i]} (${i})<br>key ${k[j]} (${j})<br>weight ${v.toFixed(4)}`));
     plot($("attention"), [{z: w, type: "heatmap", colorscale: [[0, "#f7fbff"], [0.5, "#6baed6"], [1, "#08306b"]], zmin: 0, zmax: 1, text,
                            hovertemplate: "%{text}<extra></extra>", x: k.map((_, j) => j), y: q.map((_, i) => i)}],
-         {title: {text: `${ptext(m.name)} · head ${h}`, y: 0.98, yref: "container"},
+         {title: {text: `${ptext(m.name)} · head ${h}`, x: 0.02, xanchor: "left", y: 0.98, yref: "container"},
           xaxis: {title: {text: "key"}, tickvals: k.map((_, j) => j), ticktext: k, side: "top"},
           yaxis: {title: {text: "query"}, tickvals: q.map((_, i) => i), ticktext: q, autorange: "reversed"},
           margin: {l: 80, r: 16, t: 110, b: 30}});
