@@ -137,34 +137,38 @@ class Source:
         return DirRun(key, run_dir, row, stamp)
 
     # --- runs by key ------------------------------------------------------------------------
-    def rows(self, where: str | None = None) -> list[dict]:
+    def rows(self, where: str | None = None, columns: list[str] | None = None) -> list[dict]:
         """Every run matching ``where`` (the ``--where`` language): the unrecorded run
-        directories first, then the store's rows, newest first."""
+        directories first, then the store's rows, newest first. ``columns``: the store's columns
+        to read (default: all but the JSON ones)."""
         dirs = [d.row for d in self.scan()]
         known = self.fields()
         out = []
         if dirs:
             out += _filter(dirs, where, known)
-        if self.store_columns():
-            out += [{"key": str(r["id"]), "status": "recorded", **r} for r in reversed(self._store_query(where, known))]
+        store_columns = self.store_columns()
+        if store_columns:
+            chosen = None if columns is None else ["id", *[c for c in columns if c in store_columns and c != "id"]]
+            rows = self._store_query(where, known, chosen)
+            out += [{"key": str(r["id"]), "status": "recorded", **r} for r in reversed(rows)]
         return out
 
-    def _store_query(self, where: str | None, known: list[str]) -> list[dict]:
+    def _store_query(self, where: str | None, known: list[str], columns: list[str] | None) -> list[dict]:
         if not where or not where.strip():
-            return self.store.query()
+            return self.store.query(columns=columns)
         sql, _ = parse_where(where, known)
         if '"status"' in sql or '"key"' in sql:  # fields the store has not: filter its rows in memory
             rows = [{"key": str(r["id"]), "status": "recorded", **r} for r in self.store.query()]
             return _filter(rows, where, known)
         try:
-            return self.store.query(where)
+            return self.store.query(where, columns)
         except ConfigError:  # a field only unrecorded runs have
             return []
 
     def table(self, where: str | None, columns: list[str] | None = None) -> dict:
         """``rows(where)`` as a compact table of ``key``, ``status`` and ``columns``."""
-        rows = self.rows(where)
         columns = [c for c in (columns or []) if c not in ("key", "status")]
+        rows = self.rows(where, columns)
         cols = ["key", "status", *columns]
         return {"columns": cols, "rows": [[r.get(c) for c in cols] for r in rows], "count": len(rows)}
 
