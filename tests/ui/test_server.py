@@ -5,12 +5,17 @@ message, and the server stays up), read only, escaped, and a model loaded once p
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 from ui_lab import EVIL_TOKENS, lab, row_id, server, tiny, tree_digest  # noqa: F401 (fixtures)
@@ -231,3 +236,28 @@ def test_runs_not_in_the_store_are_listed_with_their_status(lab, tmp_path):
         assert status == 200 and "not in the store" in page
         status, _, msg = get(base, "/api/run/samples", run="d:stopped")
         assert status == 400 and "no weights yet" in msg["error"]
+
+
+def test_without_the_ui_extra_one_line(lab, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn raises ImportError
+    code = main(["ui", "--store", str(lab["store"]), "--port", "0"])
+    _one_line_error(capsys, code, "uvicorn", "pip install 'toyformer[ui]'")
+
+
+def test_the_command_serves_until_ctrl_c(lab, tmp_path):
+    """``toyformer ui`` in its own process: one line with the address, pages served, and Ctrl-C
+    (SIGINT) ends it with exit code 0."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "toyformer", "ui", "--store", str(lab["store"]), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("toyformer ui: http://127.0.0.1:") and "read only" in line, line
+        base = line.split()[2].removesuffix("/runs")
+        assert get(base, "/runs")[0] == 200 and get(base, "/api/fields")[0] == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

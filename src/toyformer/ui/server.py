@@ -24,9 +24,14 @@ EXTRA = "pip install 'toyformer[ui]'"
 
 def check_installed() -> None:
     """A one-line ConfigError naming the extra when starlette, uvicorn or plotly is missing."""
-    import importlib.util
+    import importlib
 
-    missing = [m for m in ("starlette", "uvicorn", "plotly") if importlib.util.find_spec(m) is None]
+    missing = []
+    for name in ("starlette", "uvicorn", "plotly"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
     if missing:
         raise ConfigError(f"toyformer ui needs {', '.join(missing)}: {EXTRA}")
 
@@ -80,16 +85,20 @@ def _server(app, sock: socket.socket, log_level: str):
     return uvicorn.Server(config)
 
 
-def serve(store=None, runs=None, host: str = "127.0.0.1", port: int = DEFAULT_PORT, log=print) -> None:
-    """Serve until interrupted (Ctrl-C). Checks everything first; ``log`` is told the address."""
+def serve(store=None, runs=None, host: str = "127.0.0.1", port: int = DEFAULT_PORT, log=None) -> None:
+    """Serve until interrupted (Ctrl-C). Checks everything first; ``log`` (default: print to
+    stdout) is told the address."""
     check_installed()
-    from toyformer.ui.app import make_app
+    from toyformer.ui.app import LOOPBACK, make_app
 
+    log = log or (lambda line: print(line, flush=True))
     source = make_source(store, runs)
     app = make_app(source, host)
     sock = bind(host, port)
     where = source.store.path if source.store else "no store yet"
     log(f"toyformer ui: {url_of(sock)}/runs  (store {where}, runs {source.runs or '-'}; read only; Ctrl-C stops)")
+    if host not in LOOPBACK:
+        log(f"toyformer ui: warning: listening on {host}: whoever can reach this machine can read these runs")
     server = _server(app, sock, "warning")
     try:
         server.run(sockets=[sock])

@@ -75,5 +75,8 @@ const TF = (() => {
       el("tbody", {}, rows.map(r => el("tr", {}, r.map(c => el("td", {}, c instanceof Node ? c : fmt(c))))))));
   }
 
-  return {el, api, message, fmt, ptext, plot, band, table, COLORS};
+  // a run's page: /run/12, or /run/d:sweeps/x/runs/point for a run directory without a row
+  function runURL(key) { return "/run/" + String(key).split("/").map(encodeURIComponent).join("/"); }
+
+  return {el, api, message, fmt, ptext, plot, band, table, runURL, COLORS};
 })();

@@ -59,7 +59,7 @@
   function tables() {
     const d = state.data;
     const heads = ["", ...d.runs.map(r => r.label)];
-    const links = ["run", ...d.runs.map(r => el("a", {href: "/run/" + encodeURI(r.key), text: "open"}))];
+    const links = ["run", ...d.runs.map(r => el("a", {href: TF.runURL(r.key), text: "open"}))];
     $("differing").replaceChildren(d.differing.length
       ? table(heads, [links, ...d.differing.map(k => [k, ...d.runs.map(r => r.config[k])])], "mono")
       : el("p", {class: "muted", text: d.runs.length > 1 ? "The runs have the same config." : "Select two or more runs to compare."}));

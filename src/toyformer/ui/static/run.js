@@ -112,6 +112,7 @@
     try {
       const b = await api("/api/run/breakdown", {run: key});
       if (!b.finished) { $("breakdown-note").textContent = "Measured on the test set when the run finishes."; return; }
+      if (!b.by_position || !b.by_length) { $("breakdown-note").textContent = "Not in this run's summary.json."; return; }
       const p = b.by_position, l = b.by_length;
       plot($("by-position"), [{x: p.position, y: p.token_acc, type: "bar", name: "token accuracy", customdata: p.n,
                                hovertemplate: "position %{x}: %{y:.4f} (%{customdata} tokens)<extra></extra>",

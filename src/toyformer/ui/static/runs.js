@@ -100,7 +100,7 @@
       const on = state.selected.has(key);
       body.append(el("tr", {class: on ? "selected" : "", dataset: {key}},
         el("td", {}, el("input", {type: "checkbox", checked: on, dataset: {key}, onchange: e => select(key, e.target.checked, e.target)})),
-        el("td", {}, el("a", {href: "/run/" + encodeURI(key), text: key.startsWith("d:") ? key.slice(2) : "#" + key})),
+        el("td", {}, el("a", {href: TF.runURL(key), text: key.startsWith("d:") ? key.slice(2) : "#" + key})),
         el("td", {text: r[1]}),
         cols.map(c => { const v = value(r, c); return el("td", {class: typeof v === "number" ? "num" : "", text: fmt(v)}); })));
     }

@@ -48,7 +48,7 @@
   function points() {
     const metrics = ["test_token_acc", "test_exact_match", "solved_at_step", "steps", "wall_s"];
     $("points").replaceChildren(table(["run", "point", "seed", "replica", ...metrics], info.points.map(p =>
-      [el("a", {href: "/run/" + p.key, text: "#" + p.key}), p.point, p.seed, p.replica, ...metrics.map(m => p[m])]), "mono"));
+      [el("a", {href: TF.runURL(p.key), text: "#" + p.key}), p.point, p.seed, p.replica, ...metrics.map(m => p[m])]), "mono"));
   }
 
   api("/api/sweep", {name}).then(i => {
