@@ -116,7 +116,7 @@ def test_every_page_opens(watched, server, lab):
     w = watched()
     page = w.open("/runs")
     assert page.locator("#runs tbody tr").count() == 7 and "7 runs" in page.inner_text("#count")
-    for path in (f"/run/{count}", f"/run/{evil}", f"/compare?runs={count},{evil}", "/sweep?name=widths"):
+    for path in (f"/run/{count}", f"/run/{evil}", f"/compare?run={count}&run={evil}", "/sweep?name=widths"):
         w.open(path, "body[data-ready]")
         assert page.locator(".js-plotly-plot").count() >= 1, path
     assert page.locator("#pivot td.cell").count() == 2 and "(n=2)" in page.inner_text("#pivot")

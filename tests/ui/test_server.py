@@ -25,7 +25,7 @@ from toyformer.cli import main
 
 def get(base: str, path: str, **params):
     """(status, headers, body as text or JSON) of a GET."""
-    url = base + path + ("?" + urllib.parse.urlencode(params) if params else "")
+    url = base + path + ("?" + urllib.parse.urlencode(params, doseq=True) if params else "")
     try:
         with urllib.request.urlopen(url, timeout=60) as r:
             status, headers, body = r.status, r.headers, r.read().decode()
@@ -95,7 +95,7 @@ def test_compare_bands_are_the_mean_and_95_ci_per_step(server, lab):
     from toyformer.stats import mean_ci
 
     keys = [row_id(lab["store"], p) for p in sorted((lab["runs"] / "sweeps" / "widths" / "runs").iterdir())]
-    _, _, data = get(server.base, "/api/compare", runs=",".join(keys), group="model.d_model")
+    _, _, data = get(server.base, "/api/compare", run=keys, group="model.d_model")
     assert [r["key"] for r in data["runs"]] == keys and data["errors"] == []
     assert set(data["differing"]) == {"model.d_model", "seed"}
     assert {g["value"]: g["n"] for g in data["groups"]} == {8: 2, 16: 2}
@@ -106,8 +106,12 @@ def test_compare_bands_are_the_mean_and_95_ci_per_step(server, lab):
     i = g16["curves"]["step"].index(20)
     assert g16["curves"]["val_token_acc"]["mean"][i] == pytest.approx(mean)
     assert g16["curves"]["val_token_acc"]["hi"][i] == pytest.approx(mean + ci)
-    status, _, bad = get(server.base, "/api/compare", runs=keys[0], group="model.colour")
+    status, _, bad = get(server.base, "/api/compare", run=keys[0], group="model.colour")
     assert status == 400 and "model.colour" in bad["error"]
+    by_folder = "d:sweeps/widths/runs/d_model=16,seed=0"  # a key with a comma: keys are repeated parameters
+    _, _, two = get(server.base, "/api/compare", run=[by_folder, keys[-1]])  # d_model=8, seed=1
+    assert [r["key"] for r in two["runs"]] == [by_folder, keys[-1]]
+    assert set(two["differing"]) == {"model.d_model", "seed"}
 
 
 def test_the_sweep_pivot_is_the_stores_pivot(server, lab):
@@ -210,8 +214,8 @@ def test_nothing_is_written(lab, tmp_path):
     with Background(store=lab["store"], runs=lab["runs"], port=0) as base:
         key = row_id(lab["store"], lab["runs"] / "count")
         for path, params in [("/runs", {}), ("/sweeps", {}), ("/sweep", {"name": "widths"}), (f"/run/{key}", {}),
-                             ("/compare", {"runs": key}), ("/api/runs", {"where": "seed = 0"}), ("/api/fields", {}),
-                             ("/api/compare", {"runs": key}), ("/api/run/curves", {"run": key}),
+                             ("/compare", {"run": key}), ("/api/runs", {"where": "seed = 0"}), ("/api/fields", {}),
+                             ("/api/compare", {"run": key}), ("/api/run/curves", {"run": key}),
                              ("/api/run/samples", {"run": key}), ("/api/run/attention", {"run": key}),
                              ("/api/run/embeddings", {"run": key}), ("/api/sweep/pivot",
                              {"name": "widths", "rows": "seed", "value": "test_loss"})]:

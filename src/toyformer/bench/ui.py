@@ -68,9 +68,10 @@ def fill_store(path: Path, n: int, seed: int = 0) -> None:
         config["train"].update(lr=rng.choice([1e-3, 3e-3]))
         config["seed"] = rng.randrange(5)
         acc = rng.random()
-        summary = {"test_token_acc": acc, "test_exact_match": acc ** 3, "test_loss": 2 * (1 - acc), "train_loss": 2 - acc,
-                   "val_token_acc": acc, "val_exact_match": acc ** 3, "steps": rng.choice([500, 1000, 2000]),
-                   "solved_at_step": rng.choice([None, 300, 700]), "wall_s": rng.uniform(1, 60),
+        summary = {"test_token_acc": acc, "test_exact_match": acc ** 3, "test_loss": 2 * (1 - acc),
+                   "train_loss": 2 - acc, "val_token_acc": acc, "val_exact_match": acc ** 3,
+                   "steps": rng.choice([500, 1000, 2000]), "solved_at_step": rng.choice([None, 300, 700]),
+                   "wall_s": rng.uniform(1, 60),
                    "params": 1000 * config["model"]["d_model"], "test_n": 2000}
         sweep = f"sweep-{i % 20}" if i % 2 else None
         store.record_summary(config, summary, Path(tempfile.gettempdir()) / "toyformer-bench-ui" / str(i),
@@ -144,8 +145,8 @@ def render(res: dict) -> str:
         lines.append(f"| filter `{f['where']}` ({f['matched']}) | {f['median_ms']:.0f} | {f['max_ms']:.0f} | "
                      f"< {TARGET_FILTER_MS:.0f} ms: {ok(f['median_ms'] < TARGET_FILTER_MS)} |")
     lines.append(f"| sort {res['n_runs']:,} rows by a column | {res['sort_median_ms']:.0f} | | |")
-    lines.append(f"\n{res['rounds']} fresh page loads of `/runs` in headless chromium; each filter submitted in the page "
-                 "and timed to the table re-rendered (the server's query included); the store filled with "
+    lines.append(f"\n{res['rounds']} fresh page loads of `/runs` in headless chromium; each filter submitted in the "
+                 "page and timed to the table re-rendered (the server's query included); the store filled with "
                  f"{res['n_runs']:,} runs in {res['fill_s']:.1f} s."
                  + (f" Load average at the start (1, 5, 15 min): {', '.join(map(str, res['load_avg_at_start']))}."
                     if res.get("load_avg_at_start") else ""))

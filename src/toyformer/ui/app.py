@@ -8,8 +8,8 @@ the server stays up. Every response carries a strict Content-Security-Policy (sc
 server only) and, bound to a loopback address, requests for another host name are refused (a
 web page elsewhere cannot reach the server through DNS rebinding).
 
-Pages: ``/runs``, ``/compare?runs=K1,K2&group=F``, ``/run/KEY``, ``/sweeps``, ``/sweep?name=N``.
-JSON: ``/api/fields``, ``/api/runs?where=&columns=``, ``/api/compare?runs=&group=``,
+Pages: ``/runs``, ``/compare?run=K1&run=K2&group=F``, ``/run/KEY``, ``/sweeps``, ``/sweep?name=N``.
+JSON: ``/api/fields``, ``/api/runs?where=&columns=``, ``/api/compare?run=K1&run=K2&group=``,
 ``/api/run/{curves,samples,attention,embeddings,breakdown}?run=KEY``, ``/api/sweep/{pivot,plot}?name=``.
 """
 
@@ -109,14 +109,14 @@ def make_app(source: Source, host: str = "127.0.0.1") -> Starlette:
     routes = [
         Route("/", lambda request: RedirectResponse("/runs")),
         Route("/runs", page(lambda r: pages.runs_page())),
-        Route("/compare", page(lambda r: pages.compare_page(r.query_params.get("runs", ""),
+        Route("/compare", page(lambda r: pages.compare_page(r.query_params.getlist("run"),
                                                             r.query_params.get("group", "")))),
         Route("/run/{key:path}", page(lambda r: pages.run_page(source.run(r.path_params["key"])))),
         Route("/sweeps", page(lambda r: pages.sweeps_page(sweeps.list_sweeps(source)))),
         Route("/sweep", page(lambda r: pages.sweep_page(sweeps.sweep_info(source, r.query_params.get("name", ""))))),
         Route("/api/fields", api(lambda q: {"fields": source.fields()})),
         Route("/api/runs", api(lambda q: source.table(q.get("where"), columns(q)))),
-        Route("/api/compare", api(lambda q: source.compare([k for k in q.get("runs", "").split(",") if k],
+        Route("/api/compare", api(lambda q: source.compare([k for k in q.getlist("run") if k],
                                                            q.get("group") or None))),
         Route("/api/run/curves", api(lambda q: source.curves(q.get("run", "")))),
         Route("/api/run/samples", api(lambda q: {"samples": models.samples(run_dir(q))})),

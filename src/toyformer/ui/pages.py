@@ -7,6 +7,7 @@ from the plotly package).
 
 from __future__ import annotations
 
+import json
 import types
 
 from toyformer.report.html import Html, badge, esc, join, para, table
@@ -57,7 +58,7 @@ def runs_page() -> str:
     return layout("Runs", body, "runs.js", "runs")
 
 
-def compare_page(keys: str, group: str) -> str:
+def compare_page(keys: list[str], group: str) -> str:
     body = Html("""
 <section class="controls"><div class="row">
   <label>metric <select id="metric"></select></label>
@@ -69,7 +70,8 @@ def compare_page(keys: str, group: str) -> str:
 <p class="muted" id="curves-note"></p></section>
 <section><h2>Config keys that differ</h2><div id="differing"></div></section>
 <section><h2>Final metrics</h2><div id="finals"></div></section>""")
-    return layout("Compare runs", body, "compare.js", "compare", plotly=True, data={"runs": keys, "group": group})
+    return layout("Compare runs", body, "compare.js", "compare", plotly=True,
+                  data={"runs": json.dumps(keys), "group": group})
 
 
 def run_page(info: dict) -> str:
@@ -141,8 +143,8 @@ def sweep_page(info: dict) -> str:
   <label>value <select id="value"></select></label>
 </div></section>
 <section><h2>Table</h2><div id="pivot"></div>
-<p class="muted">Each cell: the mean over its runs (seeds, replicas) ± the half-width of the 95% confidence interval, and
-n. Click a cell to compare its runs.</p></section>
+<p class="muted">Each cell: the mean over its runs (seeds, replicas) ± the half-width of the 95% confidence
+interval, and n. Click a cell to compare its runs.</p></section>
 <section><h2>Plots</h2><div id="plots" class="charts"></div></section>
 <section><h2>Points</h2><div id="points"></div></section>""")
     sub = f"{info['runs']} runs · {info['dir'] or 'sweep directory not found'}"

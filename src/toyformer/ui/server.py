@@ -49,7 +49,7 @@ def make_source(store: str | Path | None, runs: str | Path | None):
         runs = store_path.parent  # runs/results.sqlite: the runs folder beside it
     if store is not None or store_path.is_file() or runs is None:
         check_store(store_path)
-    return Source(store_path if store_path.is_file() else None, runs)
+    return Source(store_path, runs)  # a store made later (the first run recorded) is read when it is there
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -67,7 +67,7 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(f"port {port} on {host} is in use; choose another --port (--port 0: a free one)") from None
+            raise ConfigError(f"port {port} on {host} is in use; choose another --port (0: a free one)") from None
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.set_inheritable(True)
     return sock
@@ -95,7 +95,7 @@ def serve(store=None, runs=None, host: str = "127.0.0.1", port: int = DEFAULT_PO
     source = make_source(store, runs)
     app = make_app(source, host)
     sock = bind(host, port)
-    where = source.store.path if source.store else "no store yet"
+    where = source.store.path if source.store.path.is_file() else f"{source.store.path}, not there yet"
     log(f"toyformer ui: {url_of(sock)}/runs  (store {where}, runs {source.runs or '-'}; read only; Ctrl-C stops)")
     if host not in LOOPBACK:
         log(f"toyformer ui: warning: listening on {host}: whoever can reach this machine can read these runs")

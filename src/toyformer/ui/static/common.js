@@ -19,7 +19,8 @@ const TF = (() => {
 
   async function api(path, params) {
     const query = new URLSearchParams();
-    for (const [k, v] of Object.entries(params || {})) if (v !== undefined && v !== null && v !== "") query.set(k, v);
+    for (const [k, v] of Object.entries(params || {}))
+      for (const one of Array.isArray(v) ? v : [v]) if (one !== undefined && one !== null && one !== "") query.append(k, one);
     const url = path + (query.toString() ? "?" + query : "");
     let response;
     try { response = await fetch(url, {headers: {"Accept": "application/json"}}); }
@@ -78,5 +79,13 @@ const TF = (() => {
   // a run's page: /run/12, or /run/d:sweeps/x/runs/point for a run directory without a row
   function runURL(key) { return "/run/" + String(key).split("/").map(encodeURIComponent).join("/"); }
 
-  return {el, api, message, fmt, ptext, plot, band, table, runURL, COLORS};
+  // the compare page of runs ``keys`` (a key may hold commas: a sweep point's folder name)
+  function compareURL(keys, group) {
+    const q = new URLSearchParams();
+    for (const key of keys) q.append("run", key);
+    if (group) q.set("group", group);
+    return "/compare?" + q;
+  }
+
+  return {el, api, message, fmt, ptext, plot, band, table, runURL, compareURL, COLORS};
 })();

@@ -5,17 +5,18 @@
   const {el, api, message, fmt, ptext, plot, band, table, COLORS} = TF;
   const main = document.getElementById("page");
   const $ = id => document.getElementById(id);
-  const state = {runs: (main.dataset.runs || "").split(",").filter(Boolean), group: main.dataset.group || "", data: null};
+  const state = {runs: JSON.parse(main.dataset.runs || "[]"), group: main.dataset.group || "", data: null};
 
   function remember() {
     const u = new URL(location.href);
-    u.searchParams.set("runs", state.runs.join(","));
+    u.searchParams.delete("run");
+    for (const key of state.runs) u.searchParams.append("run", key);
     state.group ? u.searchParams.set("group", state.group) : u.searchParams.delete("group");
     history.replaceState(null, "", u);
   }
 
   async function load() {
-    state.data = await api("/api/compare", {runs: state.runs.join(","), group: state.group});
+    state.data = await api("/api/compare", {run: state.runs, group: state.group});
     message(state.data.errors.length ? state.data.errors.join(" · ") : "");
     fill();
     draw();

@@ -139,9 +139,7 @@
     const link = $("compare"), keys = [...state.selected];
     link.textContent = `compare selected (${keys.length})`;
     link.classList.toggle("disabled", keys.length === 0);
-    const q = new URLSearchParams({runs: keys.join(",")});
-    if (state.group) q.set("group", state.group);
-    link.href = "/compare?" + q;
+    link.href = TF.compareURL(keys, state.group);
   }
 
   function chooser() {

@@ -20,7 +20,7 @@
     message("");
     const nr = p.rows.length;
     const rows = p.row_keys.map((rk, i) => [...rk.map(fmt), ...p.cells[i].map(c => c === null ? "—" :
-      el("a", {href: "/compare?" + new URLSearchParams({runs: c.keys.join(",")}), title: `compare these ${c.n} runs`,
+      el("a", {href: TF.compareURL(c.keys), title: `compare these ${c.n} runs`,
                text: c.text}))]);
     $("pivot").replaceChildren(table(p.headers, rows, "pivot mono"));
     $("pivot").querySelectorAll("td").forEach((td, i) => { if (i % (nr + p.col_keys.length) >= nr) td.classList.add("cell"); });
