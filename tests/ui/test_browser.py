@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from ui_lab import EVIL_TOKENS, lab, row_id, server, tiny  # noqa: F401 (fixtures)
 
+pytestmark = pytest.mark.slow  # a browser, a lab of runs and a run trained while its page watches: ~30 s
 ROOT = Path(__file__).resolve().parents[2]
 # as tests/test_report.py; the local server's address is the one name left to resolve
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
