@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # One line per layer: its one job. A layer missing here gets the first sentence of its docstring.
 JOBS = {
     "cli": "the command line: thin, one function of the API per command",
-    "bench": "benchmarks users run: throughput, time to solve, replicas, kernels",
+    "bench": "benchmarks users run: throughput, time to solve, replicas, kernels, the ui",
+    "ui": "the results browser: a local, read-only web app over the runs",
     "experiments": "many runs: results store, sweeps, recipes R0-R4",
     "report": "self-contained HTML pages",
-    "inspect": "look inside a run: attention, embeddings, generation, plots, live curves",
+    "inspect": "look inside: attention, embeddings, generation, plots, live curves, TensorBoard",
     "training": "one loop for single runs and replicas; steps, optimiser, summary",
     "eval": "metrics, evaluation, decoding, lengths, diagnosis",
     "run": "Run, build, load_run: a run directory <-> a model and its task",

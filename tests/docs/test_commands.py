@@ -95,6 +95,10 @@ EXEMPT = {
     "make docs-serve": "a server that runs until it is stopped; test_site.py builds the same site",
     "dask scheduler": "starts a long-running Dask scheduler; the sweep --cluster line runs against a LocalCluster",
     "dask worker tcp://HOST:8786 --nthreads 1 --nworkers 8": "starts long-running Dask workers (as above)",
+    "toyformer ui": "a web server that runs until it is stopped; tests/ui/test_browser.py starts it on a free port and "
+                    "drives every page in headless chromium (tests/ui/test_server.py: its start-up errors)",
+    "tensorboard --logdir runs/tb": "TensorBoard's own web server, which runs until it is stopped; "
+                                    "tests/test_tensorboard.py reads the event files back with TensorBoard's reader",
 }
 MAKE_RUN = {"demo"}  # make targets whose toyformer lines run here
 

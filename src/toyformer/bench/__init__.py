@@ -13,6 +13,8 @@ Each benchmark is a module with ``run(args) -> dict`` (every number, written as 
   dropout, the attention implementations, the fused AdamW update) against PyTorch's ops.
 - ``replicas`` (``replicas.py``): K batched replicas against one run and against K runs one
   after another.
+- ``ui`` (``ui.py``): the results browser with 2,000 runs in its store, timed in headless
+  chromium: the runs page to interactive and a filter's answer.
 
 Speed targets live here, never in timed unit tests; measured results are committed under
 ``docs/results/``, each file naming the command that wrote it.

@@ -1,4 +1,4 @@
-"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|all] [--quick] [--device D] [--json] [--out FILE]``
+"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|all] [--quick] [--device D] [--json] [--out FILE]``
 
 Prints one table per benchmark and writes every number as JSON (default
 ``runs/benchmarks/<name>.json``; ``--out`` names the file); ``--markdown FILE`` also writes the
@@ -14,13 +14,13 @@ import time
 import warnings
 from pathlib import Path
 
-from toyformer.bench import kernels, machine, peak, race, replicas, throughput, time_to_solve
+from toyformer.bench import kernels, machine, peak, race, replicas, throughput, time_to_solve, ui
 from toyformer.files import write_json, write_text
 from toyformer.errors import ConfigError
 
 # name -> module with run(args) -> dict and render(result) -> str
 BENCHMARKS = {"throughput": throughput, "peak": peak, "time-to-solve": time_to_solve, "replicas": replicas,
-              "kernels": kernels, "race": race}
+              "kernels": kernels, "race": race, "ui": ui}
 ALL = ("throughput", "time-to-solve")
 
 
@@ -40,7 +40,8 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
                    help="time-to-solve: a config override for every task (repeatable)")
     p.add_argument("--cap-s", type=float, default=300.0, help="time-to-solve: seconds per task at most")
     p.add_argument("--k", type=int, default=16, help="replicas: replicas per batched run (default 16)")
-    p.add_argument("--rounds", type=int, default=3, help="replicas: interleaved rounds (default 3)")
+    p.add_argument("--rounds", type=int, default=3, help="replicas: interleaved rounds; ui: page loads (default 3)")
+    p.add_argument("--n-runs", type=int, default=2000, help="ui: runs in the store (default 2000)")
     p.add_argument("--steps-r1", type=int, default=200, help="replicas: steps of R1's model (default 200)")
     p.add_argument("--steps-r4", type=int, default=40, help="replicas: steps of R4's model (default 40)")
     p.add_argument("--reference", metavar="DIR", help="race: the folder of the reference code (default ../shared/reference-code)")

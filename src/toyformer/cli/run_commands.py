@@ -45,6 +45,7 @@ def register(sub) -> None:
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("--live-plot", action=argparse.BooleanOptionalAction, default=True,
                     help="keep RUN_DIR/curves.png up to date while training (default: on)")
+    add_tensorboard(tr)
     tr.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="re-evaluate a run from its directory (test set, or --lengths)")
@@ -89,7 +90,23 @@ def config_from_args(args) -> RunConfig:
         config = RunConfig.from_dict(data)
     except ConfigError as exc:
         raise ConfigError(f"config file {args.config!r}: {exc}" if args.config else str(exc)) from None
-    return config.with_overrides(args.overrides)
+    return with_tensorboard(config.with_overrides(args.overrides), getattr(args, "tensorboard", None))
+
+
+def add_tensorboard(parser) -> None:
+    """``--tensorboard DIR``: the ``train.tensorboard`` of the run (or of every point)."""
+    parser.add_argument("--tensorboard", metavar="DIR",
+                        help="also write TensorBoard event files into DIR: scalars at each evaluation, attention and "
+                             "curves at the end (train.tensorboard; pip install 'toyformer[tensorboard]')")
+
+
+def with_tensorboard(config: RunConfig, log_dir: str | None) -> RunConfig:
+    """``config`` with ``train.tensorboard=log_dir`` (unchanged for None)."""
+    if log_dir is None:
+        return config
+    from dataclasses import replace
+
+    return replace(config, train=replace(config.train, tensorboard=log_dir))
 
 
 def _config_and_out(args, suffix: str = "") -> tuple[RunConfig | None, Path]:
@@ -97,6 +114,8 @@ def _config_and_out(args, suffix: str = "") -> tuple[RunConfig | None, Path]:
     if args.resume:
         if not args.out:
             raise ConfigError("--resume needs --out RUN_DIR")
+        if args.tensorboard:
+            raise ConfigError("--tensorboard with --resume: a resumed run keeps the train.tensorboard of its config")
         return None, Path(args.out)
     config = config_from_args(args)
     if args.out and not directory.is_empty(Path(args.out)):  # the library's message names no flag: word it here

@@ -41,6 +41,8 @@ def register(sub) -> None:
                    help="torch threads per point on every executor (default: this process's in process, "
                         "cores // N with --workers N); the same T gives bit-identical results on every executor")
     add_store(s)
+    s.add_argument("--tensorboard", metavar="DIR", help="TensorBoard event files of each point in DIR/<point name> "
+                                                       "(train.tensorboard; pip install 'toyformer[tensorboard]')")
     s.add_argument("--json", action="store_true", help="end with one JSON object: every point and the table")
     s.add_argument("--quiet", action="store_true", help="no line per point")
     add_task_file(s)
@@ -68,6 +70,13 @@ def cmd_sweep(args) -> int:
     from toyformer.experiments.sweeps.spec import load_sweep
 
     spec = load_sweep(args.spec).with_base_overrides(args.overrides)
+    if args.tensorboard:
+        from dataclasses import replace
+
+        from toyformer.cli.run_commands import with_tensorboard
+        from toyformer.config import RunConfig
+
+        spec = replace(spec, base=with_tensorboard(RunConfig.from_dict(spec.base), args.tensorboard).to_dict())
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = sweep(spec, out=args.out, workers=args.workers, cluster=args.cluster, store=store_from_args(args),
                    log=log, task_files=args.task_file, replicas=args.replicas, threads=args.threads)

@@ -151,9 +151,14 @@ class TrainConfig:
     grad_clip: float | None = field(default=1.0, metadata=greater_than(0))
     compile: bool = False  # torch.compile the model (opt-in: pays off on larger models, see the benchmarks)
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast on the run's device type
+    # write TensorBoard event files here: scalars at each evaluation, attention and curves at the end
+    # (pip install 'toyformer[tensorboard]'); where the logs go, not what is computed
+    tensorboard: str | None = None
 
     def __post_init__(self):
         check(self, "train")
+        if self.tensorboard is not None and not self.tensorboard.strip():
+            raise ConfigError("train.tensorboard='' names no directory; allowed: a directory path, or none")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
@@ -82,11 +83,13 @@ def replica_configs(config: RunConfig, k: int, values: dict[str, list] | None = 
 
 def train_replicas(config: RunConfig | None, k: int | None = None, out_dir: str | Path | None = None,
                    lrs: list[float] | None = None, resume: bool = False, quiet: bool = True,
-                   device: str | None = None) -> Replicas:
+                   device: str | None = None, on_eval: Callable[[int, dict], None] | None = None) -> Replicas:
     """Train ``k`` replicas of ``config`` (seeds ``seed .. seed + k - 1``; ``lrs``: their learning
     rates, one per replica or a list whose length divides ``k``) as one batched computation.
     With ``out_dir`` the run directory is written; ``resume`` continues it from its checkpoint
-    (``config`` and ``k`` are then read from it).
+    (``config`` and ``k`` are then read from it). ``on_eval(i, record)`` is called after each
+    evaluation of replica ``i`` (its time is not counted in ``wall_s``); if it has a
+    ``finish(summaries)`` method, that is called once with every replica's summary at the end.
 
     Replica ``i`` ends as the single run of its config would (``toyformer.train``), up to the
     rounding of the batched kernels, when training draws no global random numbers (dropout,
@@ -107,7 +110,7 @@ def train_replicas(config: RunConfig | None, k: int | None = None, out_dir: str 
     configs = replica_configs(config, k, values)
     runs = [build(c, device) for c in configs]  # validates everything before anything is written
     if out is None:
-        return _fit(runs, values, resume, quiet)
+        return _fit(runs, values, resume, quiet, on_eval=on_eval)
     with directory.writing(out, resume):  # one writer per run directory
         if resume and (out / "summary.json").is_file():  # finished by another process just before the lock
             return load_replicas(out, device)
@@ -120,11 +123,12 @@ def train_replicas(config: RunConfig | None, k: int | None = None, out_dir: str 
             write_json(out / "replicas.json", {"k": k, "replica_set": values, "config": config.to_dict()})
         for i, run in enumerate(runs):
             run.run_dir = out / "replicas" / str(i)
-        return _fit(runs, values, resume, quiet, out)
+        return _fit(runs, values, resume, quiet, out, on_eval)
 
 
-def _fit(runs: list[Run], values: dict, resume: bool, quiet: bool, out: Path | None = None) -> Replicas:
-    state = fit(ReplicaStep(runs), quiet, None, resume, out)
+def _fit(runs: list[Run], values: dict, resume: bool, quiet: bool, out: Path | None = None,
+         on_eval: Callable[[int, dict], None] | None = None) -> Replicas:
+    state = fit(ReplicaStep(runs), quiet, on_eval, resume, out)
     for run, s in zip(runs, state["replicas"]):
         run.summary = finish(run, s)
         if out is not None:
@@ -132,11 +136,14 @@ def _fit(runs: list[Run], values: dict, resume: bool, quiet: bool, out: Path | N
     result = Replicas(runs, combine(runs, values), run_dir=out)
     if out is not None:
         write_json(out / "summary.json", result.summary)
+    if hasattr(on_eval, "finish"):
+        on_eval.finish([run.summary for run in runs])
     return result
 
 
 def train_replicas_into(run_dir: str | Path, config: RunConfig, k: int, quiet: bool = True,
-                        device: str | None = None) -> tuple[Replicas, str]:
+                        device: str | None = None, on_eval: Callable[[int, dict], None] | None = None
+                        ) -> tuple[Replicas, str]:
     """Make ``run_dir`` a finished run of ``k`` replicas of ``config``, as ``training.train_into``
     does for one run: load it when finished (``"done"``), continue it from its checkpoint when
     started (``"resumed"``), train it otherwise (``"trained"``); this is how sweeps train replicas."""
@@ -144,8 +151,9 @@ def train_replicas_into(run_dir: str | Path, config: RunConfig, k: int, quiet: b
     if (run_dir / "summary.json").is_file():
         return load_replicas(run_dir, device), "done"
     if (run_dir / "replicas.json").is_file():
-        return train_replicas(None, out_dir=run_dir, resume=True, quiet=quiet, device=device), "resumed"
-    return train_replicas(config, k, out_dir=run_dir, quiet=quiet, device=device), "trained"
+        rep = train_replicas(None, out_dir=run_dir, resume=True, quiet=quiet, device=device, on_eval=on_eval)
+        return rep, "resumed"
+    return train_replicas(config, k, out_dir=run_dir, quiet=quiet, device=device, on_eval=on_eval), "trained"
 
 
 def _read_meta(out: Path) -> dict:

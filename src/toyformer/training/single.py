@@ -73,13 +73,15 @@ def write_final(run: Run) -> None:
     write_json(run.run_dir / "summary.json", run.summary)
 
 
-def train_into(run_dir: str | Path, config: RunConfig, quiet: bool = True, device: str | None = None) -> tuple[Run, str]:
+def train_into(run_dir: str | Path, config: RunConfig, quiet: bool = True, device: str | None = None,
+               on_eval: Callable[[dict], None] | None = None) -> tuple[Run, str]:
     """Make ``run_dir`` a finished run of ``config``: load it when it finished, continue it from
     its checkpoint when it started, train it otherwise. Returns the run and what was done
-    (``"done"``, ``"resumed"`` or ``"trained"``); this is how recipes and sweeps resume."""
+    (``"done"``, ``"resumed"`` or ``"trained"``); this is how recipes and sweeps resume.
+    ``on_eval`` as for ``train``."""
     run_dir = Path(run_dir)
     if (run_dir / "summary.json").is_file():
         return load_run(run_dir, device=device), "done"
     if (run_dir / "config.json").is_file():
-        return train(None, out_dir=run_dir, resume=True, quiet=quiet, device=device), "resumed"
-    return train(config, out_dir=run_dir, quiet=quiet, device=device), "trained"
+        return train(None, out_dir=run_dir, resume=True, quiet=quiet, device=device, on_eval=on_eval), "resumed"
+    return train(config, out_dir=run_dir, quiet=quiet, device=device, on_eval=on_eval), "trained"

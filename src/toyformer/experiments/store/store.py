@@ -32,6 +32,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 from toyformer.errors import ConfigError
@@ -117,15 +118,22 @@ def machine_info(device: str | None = None) -> str:
 
 
 class ResultsStore:
-    """A SQLite results database at ``path`` (created on first write)."""
+    """A SQLite results database at ``path`` (created on first write). ``read_only``: opened with
+    SQLite's ``mode=ro`` and never written (the results browser, ``toyformer ui``, reads it so)."""
 
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, read_only: bool = False):
         self.path = Path(path) if path is not None else default_store_path()
+        self.read_only = read_only
 
     def __repr__(self) -> str:
-        return f"ResultsStore({str(self.path)!r})"
+        return f"ResultsStore({str(self.path)!r}{', read_only=True' if self.read_only else ''})"
 
     def _connect(self) -> sqlite3.Connection:
+        if self.read_only:  # no directory made, no pragma that writes (journal_mode); SQLite refuses writes
+            uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
+            con = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None)
+            con.execute("PRAGMA busy_timeout = 60000")
+            return con
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         con.execute("PRAGMA busy_timeout = 60000")
@@ -166,6 +174,8 @@ class ResultsStore:
         return self._insert(row)
 
     def _insert(self, row: dict) -> int:
+        if self.read_only:
+            raise ConfigError(f"results store {str(self.path)!r} was opened read-only; it records nothing")
         con = self._connect()
         try:
             con.execute("BEGIN IMMEDIATE")  # take the write lock now: the column check and the insert are one step

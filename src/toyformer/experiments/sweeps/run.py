@@ -57,6 +57,7 @@ class _DefaultStore:
 
 
 DEFAULT_STORE = _DefaultStore()  # sweep(store=DEFAULT_STORE): $TOYFORMER_RESULTS or runs/results.sqlite
+NOT_COMPUTED = ("train.tensorboard",)  # config keys that change no number of a run
 SHOWN = ("test_token_acc", "test_exact_match", "solved_at_step", "steps", "wall_s")
 
 
@@ -155,14 +156,29 @@ def run_point(config: dict, run_dir: str, quiet: bool = True, task_files: tuple[
 def _train_point(config: dict, run_dir: str, quiet: bool, replicas: int) -> dict:
     from toyformer.training import train_into, train_replicas_into
 
+    cfg = RunConfig.from_dict(config)
+    logs = point_tensorboard(cfg, Path(run_dir), replicas)
     if replicas == 1:
-        run, status = train_into(run_dir, RunConfig.from_dict(config), quiet=quiet)
+        run, status = train_into(run_dir, cfg, quiet=quiet, on_eval=logs)
         return {"status": status, "summary": run.summary, "machine": machine_info(str(run.device)),
                 "git_rev": git_revision()}
-    rep, status = train_replicas_into(run_dir, RunConfig.from_dict(config), replicas, quiet=quiet)
+    rep, status = train_replicas_into(run_dir, cfg, replicas, quiet=quiet, on_eval=logs)
     members = [{"config": r.config.to_dict(), "summary": r.summary, "run_dir": str(r.run_dir)} for r in rep.runs]
     return {"status": status, "summary": rep.summary, "replicas": members,
             "machine": machine_info(str(rep.runs[0].device)), "git_rev": git_revision()}
+
+
+def point_tensorboard(config: RunConfig, run_dir: Path, replicas: int):
+    """With ``train.tensorboard=DIR`` (``toyformer sweep --tensorboard DIR``) a point logs into
+    ``DIR/<point name>`` (replica ``i`` into ``DIR/<point name>/replica-<i>``); else None."""
+    if config.train.tensorboard is None or (run_dir / "summary.json").is_file():
+        return None
+    from toyformer.inspect.tensorboard import ReplicaTensorBoard, TensorBoardLog
+
+    log_dir = Path(config.train.tensorboard) / run_dir.name
+    if replicas == 1:
+        return TensorBoardLog(log_dir, run_dir)
+    return ReplicaTensorBoard(log_dir, [run_dir / "replicas" / str(i) for i in range(replicas)])
 
 
 def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | None = None, store=DEFAULT_STORE,
@@ -181,6 +197,10 @@ def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | 
     spec = (spec if isinstance(spec, SweepSpec) else load_sweep(spec)).with_replicas(replicas)
     points = spec.expand()  # every point validated before anything runs
     check_buildable(points)
+    if any(p.config.train.tensorboard is not None for p in points):
+        from toyformer.inspect.tensorboard import check_available
+
+        check_available()  # once, here: not as a failure of every point
     out = Path(out) if out is not None else Path("runs/sweeps") / spec.name
     table_spec = table_settings(spec, points)
     store = as_store(default_store_path() if store is DEFAULT_STORE else store)
@@ -306,6 +326,8 @@ def _check_same_config(point: Point, run_dir: Path, k: int) -> None:
     config = read_json(meta)["config"] if k > 1 else read_config(run_dir)
     had = flatten_config(RunConfig.from_dict(config).to_dict())
     want = flatten_config(point.config.to_dict())
+    for key in NOT_COMPUTED:  # where the logs go: a point is the same run with or without them
+        had.pop(key, None), want.pop(key, None)
     diff = [f"{k}: {had.get(k)!r} != {want.get(k)!r}" for k in dict.fromkeys([*want, *had]) if had.get(k) != want.get(k)]
     if diff:
         raise ConfigError(f"{str(run_dir)!r} was trained with another config ({'; '.join(diff[:3])}); "

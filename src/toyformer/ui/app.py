@@ -1,0 +1,165 @@
+"""The results browser as a Starlette (ASGI) app: HTML pages and the JSON they are filled from.
+
+Read only: every route is a GET; the store is opened with SQLite's ``mode=ro``; run directories
+are only read. Bad input (a filter that does not parse, an unknown field, a token outside the
+vocabulary) is a 400 with ``{"error": "one line"}``; a run that is not there (an unknown key, a
+directory removed while its page is open) a 404 with the same shape; the page shows the line and
+the server stays up. Every response carries a strict Content-Security-Policy (scripts from this
+server only) and, bound to a loopback address, requests for another host name are refused (a
+web page elsewhere cannot reach the server through DNS rebinding).
+
+Pages: ``/runs``, ``/compare?run=K1&run=K2&group=F``, ``/run/KEY``, ``/sweeps``, ``/sweep?name=N``.
+JSON: ``/api/fields``, ``/api/runs?where=&columns=``, ``/api/compare?run=K1&run=K2&group=``,
+``/api/run/{curves,samples,attention,embeddings,breakdown}?run=KEY``, ``/api/sweep/{pivot,plot}?name=``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import partial
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from toyformer.errors import ConfigError
+from toyformer.files import dumps
+from toyformer.ui import pages, sweeps
+from toyformer.ui.data import RunGone, Source
+from toyformer.ui.models import Models
+
+STATIC = Path(__file__).parent / "static"
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+       "font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+           "Cache-Control": "no-store"}
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def plotly_js() -> Path:
+    """The ``plotly.min.js`` bundled with the plotly Python package (served, never fetched)."""
+    spec = importlib.util.find_spec("plotly")
+    path = Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js" if spec else None
+    if path is None or not path.is_file():
+        raise ConfigError("toyformer ui needs plotly's bundled plotly.min.js: pip install 'toyformer[ui]'")
+    return path
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content) -> bytes:
+        return dumps(content).encode("utf-8")
+
+
+def _error(exc: Exception) -> JSON:
+    return JSON({"error": " ".join(str(exc).split())}, status_code=404 if isinstance(exc, RunGone) else 400)
+
+
+def make_app(source: Source, host: str = "127.0.0.1") -> Starlette:
+    """The app over ``source`` (a ``data.Source``). ``host``: the address it is served on; a
+    loopback address admits only loopback host names."""
+    models = Models()
+    plotly = plotly_js()
+
+    def api(fn):
+        """A JSON endpoint: ``fn(query params)`` in a worker thread; ConfigError -> 400, RunGone -> 404."""
+        async def endpoint(request: Request):
+            try:
+                return JSON(await run_in_threadpool(fn, request.query_params))
+            except ConfigError as exc:
+                return _error(exc)
+        return endpoint
+
+    def page(fn, status_if_missing: int = 404):
+        async def endpoint(request: Request):
+            try:
+                return HTMLResponse(await run_in_threadpool(fn, request))
+            except RunGone as exc:
+                return HTMLResponse(pages.error_page(str(exc), 404), status_code=404)
+            except ConfigError as exc:
+                return HTMLResponse(pages.error_page(str(exc), 400), status_code=400)
+        return endpoint
+
+    def run_dir(q) -> Path:
+        return source.resolve(q.get("run", ""))[0]
+
+    def columns(q):
+        return [c for c in (q.get("columns") or "").split(",") if c]
+
+    def attention(q):
+        sample = q.get("sample")
+        if sample is not None and not sample.lstrip("-").isdigit():
+            raise ConfigError(f"sample {sample!r} is not an integer")
+        return models.attention(run_dir(q), int(sample) if sample else None, q.get("input"))
+
+    def breakdown(q):
+        info = source.run(q.get("run", ""))
+        s = info["summary"]
+        return {"by_length": s.get("test_by_length"), "by_position": s.get("test_by_position"),
+                "chance": s.get("chance"), "finished": bool(s)}
+
+    routes = [
+        Route("/", lambda request: RedirectResponse("/runs")),
+        Route("/runs", page(lambda r: pages.runs_page())),
+        Route("/compare", page(lambda r: pages.compare_page(r.query_params.getlist("run"),
+                                                            r.query_params.get("group", "")))),
+        Route("/run/{key:path}", page(lambda r: pages.run_page(source.run(r.path_params["key"])))),
+        Route("/sweeps", page(lambda r: pages.sweeps_page(sweeps.list_sweeps(source)))),
+        Route("/sweep", page(lambda r: pages.sweep_page(sweeps.sweep_info(source, r.query_params.get("name", ""))))),
+        Route("/api/fields", api(lambda q: {"fields": source.fields()})),
+        Route("/api/runs", api(lambda q: source.table(q.get("where"), columns(q)))),
+        Route("/api/compare", api(lambda q: source.compare([k for k in q.getlist("run") if k],
+                                                           q.get("group") or None))),
+        Route("/api/run/curves", api(lambda q: source.curves(q.get("run", "")))),
+        Route("/api/run/samples", api(lambda q: {"samples": models.samples(run_dir(q))})),
+        Route("/api/run/attention", api(attention)),
+        Route("/api/run/embeddings", api(lambda q: {"maps": models.embeddings(run_dir(q))})),
+        Route("/api/run/breakdown", api(breakdown)),
+        Route("/api/sweep", api(lambda q: sweeps.sweep_info(source, q.get("name", "")))),
+        Route("/api/sweep/pivot", api(lambda q: sweeps.sweep_pivot(source, q.get("name", ""), q.get("rows"),
+                                                                   q.get("cols"), q.get("value", "")))),
+        Route("/api/sweep/plot", api(lambda q: sweeps.sweep_plot(source, q.get("name", ""), q.get("x", ""),
+                                                                 q.get("y", ""), q.get("lines") or None))),
+        Route("/static/plotly.min.js", partial(_cached_file, plotly)),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    middleware = [Middleware(SecurityHeaders)]
+    if host in LOOPBACK:
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]", "::1"]))
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.models, app.state.source = models, source
+    return app
+
+
+class SecurityHeaders:
+    """ASGI middleware: ``HEADERS`` on every response (static files keep their caching)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in HEADERS.items():
+                    if name not in headers and not (static and name == "Cache-Control"):
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _cached_file(path: Path, request: Request) -> FileResponse:
+    return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})
