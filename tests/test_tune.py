@@ -145,3 +145,15 @@ def test_bad_tune_options_are_one_line(tmp_path, monkeypatch, capsys, argv, mess
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "t").exists()
+
+
+def test_tune_logs_each_trial_to_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tune(base().with_overrides({"train.tensorboard": str(tmp_path / "tb")}), budget_s=120, trials=2, space=SPACE,
+         out=tmp_path / "t", store=None, trial_s=20)
+    logs = sorted(p.name for p in (tmp_path / "tb").iterdir())
+    assert logs[:2] == ["best-seed-1000", "best-seed-2000"] and "trial-0000" in logs and "trial-0001" in logs
+    events = EventAccumulator(str(tmp_path / "tb" / "trial-0000")).Reload()
+    assert "val/exact_match" in events.Tags()["scalars"]

@@ -10,6 +10,7 @@ from toyformer.files import dumps
 
 def register(sub) -> None:
     from toyformer.cli import add_task_file
+    from toyformer.cli.run_commands import add_tensorboard
     from toyformer.cli.sweep_commands import add_store
     from toyformer.config import LAYOUTS
 
@@ -34,6 +35,7 @@ def register(sub) -> None:
     t.add_argument("--out", help="tune directory (default: runs/tune/TASK-LAYOUT)")
     t.add_argument("--quiet", action="store_true", help="no line per event")
     t.add_argument("--json", action="store_true", help="end with one JSON line of the result")
+    add_tensorboard(t)
     add_store(t)
     add_task_file(t)
     t.set_defaults(func=cmd_tune, resume=False)

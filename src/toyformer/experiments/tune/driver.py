@@ -70,6 +70,10 @@ def tune(base: RunConfig, budget_s: float, trials: int = 20, space: Space | dict
     name = check_folder_name(name or f"{base.task.name}-{base.layout}", "tune name")
     out = Path(out) if out is not None else Path("runs/tune") / name
     executor = make_executor(workers, cluster, threads)  # every input checked before anything is written
+    if base.train.tensorboard is not None:
+        from toyformer.inspect.tensorboard import check_available
+
+        check_available()
     out.mkdir(parents=True, exist_ok=True)
     with lock.hold(out, "tune directory"):
         _check_same_base(out, base)
@@ -82,6 +86,15 @@ def tune(base: RunConfig, budget_s: float, trials: int = 20, space: Space | dict
         result = outputs.result(study, best, remeasured, base, space, objective, cap, trials, run)
         outputs.write(out, result)
     return result
+
+
+def _tensorboard(config: RunConfig, run_dir: Path, name: str):
+    """With ``train.tensorboard=DIR``, a TensorBoard log in ``DIR/name``; else None."""
+    if config.train.tensorboard is None:
+        return None
+    from toyformer.inspect.tensorboard import TensorBoardLog
+
+    return TensorBoardLog(Path(config.train.tensorboard) / name, run_dir, config.to_dict())
 
 
 def _check_same_base(out: Path, base: RunConfig) -> None:
@@ -117,7 +130,9 @@ def _remeasure(out: Path, best, store, name: str, quiet: bool) -> dict:
     runs = []
     for i in range(1, REMEASURE_SEEDS + 1):
         seed = config.seed + 1000 * i
-        run, status = train_into(out / "best" / f"seed_{seed}", config.with_overrides({"seed": seed}), quiet=quiet)
+        folder = out / "best" / f"seed_{seed}"
+        run, status = train_into(folder, config.with_overrides({"seed": seed}), quiet=quiet,
+                                 on_eval=_tensorboard(config, folder, f"best-seed-{seed}"))
         record_run(store, run, "tune", sweep=name, point=f"best seed {seed}", if_missing=True)
         runs.append(run.summary)
     return outputs.remeasure_summary(runs)

@@ -90,6 +90,17 @@ class _Pruning:
             raise optuna.TrialPruned()
 
 
+def _callbacks(trial, config: RunConfig, run_dir: Path):
+    """The pruning reporter, and with ``train.tensorboard=DIR`` a TensorBoard log in ``DIR/trial-<number>``."""
+    pruning = _Pruning(trial, config.eval.target_metric)
+    if config.train.tensorboard is None:
+        return pruning
+    from toyformer.inspect.tensorboard import Callbacks, TensorBoardLog
+
+    log = TensorBoardLog(Path(config.train.tensorboard) / f"trial-{trial.number:04d}", run_dir, config.to_dict())
+    return Callbacks(log, pruning)
+
+
 def score(summary: dict, metrics: list[dict], objective: str, cap: float) -> tuple[float, float]:
     """The objective value of a finished trial, and its best validation metric."""
     metric = summary["target"]["metric"]
@@ -133,7 +144,7 @@ def run_trials(out: str, name: str, base: dict, space: dict, objective: str, tri
         run_dir = out / "trials" / f"{trial.number:04d}"
         try:
             config = base_cfg.with_overrides(values)
-            run = train(config, out_dir=run_dir, quiet=quiet, on_eval=_Pruning(trial, config.eval.target_metric))
+            run = train(config, out_dir=run_dir, quiet=quiet, on_eval=_callbacks(trial, config, run_dir))
         except ConfigError as exc:  # values the config or the machine refuses (d_model not divisible by n_heads)
             trial.set_user_attr("error", str(exc))
             raise optuna.TrialPruned() from None
