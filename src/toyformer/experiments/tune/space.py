@@ -37,7 +37,7 @@ _COMMON = {
     "model.d_model": {"choices": [32, 64, 128]},
     "model.n_layers": {"int": [1, 4]},
 }
-_SEQUENCES = {"model.positional": {"choices": ["learned", "sinusoidal", "rope", "alibi"]}}
+_SEQUENCES = {"model.positional": {"choices": ["learned", "sinusoidal", "rope", "alibi", "none"]}}
 DEFAULT_SPACES: dict[str, dict] = {
     "classifier": {**_COMMON, "model.pooling": {"choices": ["mean", "first", "last"]}},
     "tagger": {**_COMMON, **_SEQUENCES},
