@@ -157,3 +157,20 @@ def test_tune_logs_each_trial_to_tensorboard(tmp_path):
     assert logs[:2] == ["best-seed-1000", "best-seed-2000"] and "trial-0000" in logs and "trial-0001" in logs
     events = EventAccumulator(str(tmp_path / "tb" / "trial-0000")).Reload()
     assert "val/exact_match" in events.Tags()["scalars"]
+
+
+def test_trials_of_several_seeds_are_judged_by_their_slowest(tmp_path):
+    store = tmp_path / "store.sqlite"
+    r = tune(base(), budget_s=120, trials=2, space=SPACE, out=tmp_path / "t", store=store, trial_s=20, seeds=2)
+    trial = r["best"]
+    assert (tmp_path / "t" / "trials" / f"{trial['number']:04d}" / "replicas.json").is_file()
+    from toyformer.training import load_replicas
+
+    runs = load_replicas(trial["run_dir"]).runs
+    times = [run.summary["solved_at_s"] for run in runs]
+    if all(t is not None for t in times):
+        assert trial["value"] == max(times)
+    rows = ResultsStore(store).query(where="source = 'tune' and point = 'trial 0'")
+    assert sorted(row["replica"] for row in rows) == [0, 1]
+    best = RunConfig.load(tmp_path / "t" / "best.yaml")
+    assert best.seed == base().seed  # the trial's own config, not a replica's

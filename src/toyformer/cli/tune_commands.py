@@ -26,11 +26,13 @@ def register(sub) -> None:
     t.add_argument("--trials", type=number(int, at_least(1)), default=20, help="trials to finish (default 20)")
     t.add_argument("--trial-s", type=number(float, greater_than(0)), metavar="SECONDS",
                    help="training seconds per trial at most (default train.max_time_s, else budget/4)")
+    t.add_argument("--seeds", type=number(int, at_least(1)), default=1,
+                   help="seeds per trial, trained as batched replicas; a trial is judged by its slowest (default 1)")
     t.add_argument("--objective", choices=("time_to_solve", "metric"), default="time_to_solve")
     t.add_argument("--workers", type=number(int, at_least(1)), default=1, help="local worker processes sharing the study")
     t.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler whose workers share the study's filesystem")
     t.add_argument("--threads", type=number(int, at_least(1)), help="torch threads per trial")
-    t.add_argument("--seed", type=SEED)
+    t.add_argument("--seed", type=SEED, help="the seed of every trial (the first of --seeds)")
     t.add_argument("--device", choices=("auto", "cpu", "cuda"))
     t.add_argument("--out", help="tune directory (default: runs/tune/TASK-LAYOUT)")
     t.add_argument("--quiet", action="store_true", help="no line per event")
@@ -51,7 +53,7 @@ def cmd_tune(args) -> int:
     space = load_space(args.space, base) if args.space else None
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = tune(base, args.budget_s, args.trials, space, args.objective, args.out, args.workers, args.cluster,
-                  store_from_args(args), args.trial_s, args.threads, log=log)
+                  store_from_args(args), args.trial_s, args.threads, log=log, seeds=args.seeds)
     for line in findings(result):
         print(f"- {line}")
     out = args.out or f"runs/tune/{result['name']}"

@@ -34,7 +34,6 @@ from toyformer.experiments.tune.search import OBJECTIVES, open_study, search
 from toyformer.experiments.tune.space import Space, default_space, parse_space
 from toyformer.files import check_folder_name, write_text
 from toyformer.run import lock
-from toyformer.run.directory import read_config
 
 REMEASURE_SEEDS = 3
 
@@ -52,15 +51,17 @@ def load_space(path: str | Path, base: RunConfig) -> Space:
 def tune(base: RunConfig, budget_s: float, trials: int = 20, space: Space | dict | None = None,
          objective: str = "time_to_solve", out: str | Path | None = None, workers: int = 1, cluster: str | None = None,
          store=None, trial_s: float | None = None, threads: int | None = None, name: str | None = None,
-         quiet: bool = True, log=None) -> dict:
+         quiet: bool = True, log=None, seeds: int = 1) -> dict:
     """Search ``space`` (default: the layout's) around ``base`` for ``trials`` trials or at most
     ``budget_s`` seconds of search, each trial capped at ``trial_s`` (default
     ``base.train.max_time_s``, else a quarter of the budget); then write the best config and
-    re-measure it on fresh seeds. Returns the result (also in ``tune.json``)."""
+    re-measure it on fresh seeds. With ``seeds`` > 1 every trial trains that many seeds as batched
+    replicas and is judged by its slowest. Returns the result (also in ``tune.json``)."""
     if objective not in OBJECTIVES:
         raise ConfigError(f"--objective {objective!r} is not allowed; allowed: {', '.join(OBJECTIVES)}")
-    if not budget_s > 0 or not trials >= 1:
-        raise ConfigError(f"tune needs a budget > 0 and trials >= 1; got --budget-s {budget_s}, --trials {trials}")
+    if not budget_s > 0 or not trials >= 1 or not seeds >= 1:
+        raise ConfigError(f"tune needs a budget > 0, trials >= 1 and seeds >= 1; got --budget-s {budget_s}, "
+                          f"--trials {trials}, --seeds {seeds}")
     cap = trial_s or base.train.max_time_s or max(1.0, budget_s / 4)
     base = base.with_overrides({"train.max_time_s": cap})
     if space is None:
@@ -78,7 +79,7 @@ def tune(base: RunConfig, budget_s: float, trials: int = 20, space: Space | dict
     with lock.hold(out, "tune directory"):
         _check_same_base(out, base)
         write_text(out / "base.yaml", yaml.safe_dump(base.to_dict(), sort_keys=False))
-        run = search(out, name, base, space, objective, trials, budget_s, executor, quiet, threads, log)
+        run = search(out, name, base, space, objective, trials, budget_s, executor, quiet, threads, log, seeds)
         study = open_study(out, name)
         _record_trials(study, store, name)
         best = outputs.best_trial(study)
@@ -108,16 +109,22 @@ def _check_same_base(out: Path, base: RunConfig) -> None:
 
 
 def _record_trials(study, store, name: str) -> None:
-    """Record every finished trial that has no row (idempotent: a resumed tune adds only new ones)."""
+    """Record every finished trial that has no row (idempotent: a resumed tune adds only new
+    ones); a trial of several seeds records each."""
     from toyformer.run import load_run
+    from toyformer.training import load_replicas
 
     store = as_store(store)
     if store is None:
         return
     for t in study.get_trials(deepcopy=False):
         run_dir = t.user_attrs.get("run_dir")
-        if t.state.name == "COMPLETE" and run_dir and (Path(run_dir) / "summary.json").is_file():
-            record_run(store, load_run(run_dir, device="cpu"), "tune", sweep=name, point=f"trial {t.number}",
+        if t.state.name != "COMPLETE" or not run_dir or not (Path(run_dir) / "summary.json").is_file():
+            continue
+        runs = (load_replicas(run_dir, "cpu").runs if (Path(run_dir) / "replicas.json").is_file()
+                else [load_run(run_dir, device="cpu")])
+        for i, run in enumerate(runs):
+            record_run(store, run, "tune", sweep=name, point=f"trial {t.number}", replica=i, n_replicas=len(runs),
                        if_missing=True)
 
 
@@ -125,7 +132,7 @@ def _remeasure(out: Path, best, store, name: str, quiet: bool) -> dict:
     """The best trial's config trained on ``REMEASURE_SEEDS`` seeds it was not searched on."""
     from toyformer.training import train_into
 
-    config = RunConfig.from_dict(read_config(best.user_attrs["run_dir"]))
+    config = RunConfig.from_dict(best.user_attrs["config"])
     write_text(out / "best.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     runs = []
     for i in range(1, REMEASURE_SEEDS + 1):

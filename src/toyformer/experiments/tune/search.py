@@ -1,9 +1,10 @@
 """The search: an Optuna study whose trials are ordinary toyformer runs, minimising time-to-solve.
 
 Each trial samples the space, trains the base config with those values into
-``OUT/trials/<number>`` (capped at ``train.max_time_s``), reports its validation metric after
-every evaluation to the pruner (a trial far behind the others at the same step stops early), and
-scores:
+``OUT/trials/<number>`` (capped at ``train.max_time_s``; with ``seeds`` > 1 as that many seeds
+in one batched replica run, so that a configuration is judged by its slowest seed), reports its
+validation metric after every evaluation to the pruner (a trial behind the median of the others
+at the same step stops, once it has used a third of its time), and scores:
 
 - ``time_to_solve``: the seconds to the validation target when it was reached; otherwise
   ``cap * (2 - best validation metric)``, so every unsolved trial ranks behind every solved one,
@@ -48,7 +49,7 @@ def open_study(out: Path, name: str):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=5)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5)
     return optuna.create_study(study_name=name, storage=storage_url(out), direction="minimize", sampler=sampler,
                                pruner=pruner, load_if_exists=True)
 
@@ -74,53 +75,69 @@ class _Enough(Exception):
 
 
 class _Pruning:
-    """``on_eval`` callback: report ``1 - validation metric`` at each step; stop a hopeless trial."""
+    """``on_eval`` callback: report ``1 - validation metric`` (the worst seed's, with several) at
+    each step; stop a trial that lags the others at the same step, but only once it has used a
+    third of its time (a slow start is no verdict: grokking tasks jump late)."""
 
-    def __init__(self, trial, metric: str):
-        self.trial, self.key = trial, f"val_{metric}"
+    def __init__(self, trial, metric: str, seeds: int, cap: float):
+        self.trial, self.key, self.seeds, self.cap = trial, f"val_{metric}", seeds, cap
+        self.latest: dict[int, dict] = {}
+        self.reported: set[int] = set()
 
-    def __call__(self, record: dict) -> None:
+    def __call__(self, *args) -> None:
         import optuna
 
-        value = record.get(self.key)
-        if value is None:
+        i, record = args if len(args) == 2 else (0, args[0])
+        if record.get(self.key) is None:
             return
-        self.trial.report(1.0 - value, record["step"])
-        if self.trial.should_prune():
+        self.latest[i] = record
+        step = record["step"]
+        if step in self.reported or len(self.latest) < self.seeds or any(r["step"] != step for r in self.latest.values()):
+            return
+        self.reported.add(step)
+        self.trial.report(1.0 - min(r[self.key] for r in self.latest.values()), step)
+        if record["wall_s"] >= self.cap / 3 and self.trial.should_prune():
             raise optuna.TrialPruned()
 
 
-def _callbacks(trial, config: RunConfig, run_dir: Path):
+def _callbacks(trial, config: RunConfig, run_dir: Path, seeds: int):
     """The pruning reporter, and with ``train.tensorboard=DIR`` a TensorBoard log in ``DIR/trial-<number>``."""
-    pruning = _Pruning(trial, config.eval.target_metric)
+    pruning = _Pruning(trial, config.eval.target_metric, seeds, config.train.max_time_s)
     if config.train.tensorboard is None:
         return pruning
-    from toyformer.inspect.tensorboard import Callbacks, TensorBoardLog
+    from toyformer.inspect.tensorboard import Callbacks, ReplicaTensorBoard, TensorBoardLog
 
-    log = TensorBoardLog(Path(config.train.tensorboard) / f"trial-{trial.number:04d}", run_dir, config.to_dict())
+    log_dir = Path(config.train.tensorboard) / f"trial-{trial.number:04d}"
+    log = (TensorBoardLog(log_dir, run_dir, config.to_dict()) if seeds == 1 else
+           ReplicaTensorBoard(log_dir, [run_dir / "replicas" / str(i) for i in range(seeds)]))
     return Callbacks(log, pruning)
 
 
-def score(summary: dict, metrics: list[dict], objective: str, cap: float) -> tuple[float, float]:
-    """The objective value of a finished trial, and its best validation metric."""
-    metric = summary["target"]["metric"]
-    best = max((r[f"val_{metric}"] for r in metrics if r.get(f"val_{metric}") is not None), default=0.0)
+def score(runs: list, objective: str, cap: float) -> tuple[float, float]:
+    """The objective value of a finished trial (its slowest, or least accurate, seed), and the
+    worst seed's best validation metric."""
+    metric = runs[0].summary["target"]["metric"]
+    best = min(max((r[f"val_{metric}"] for r in run.metrics if r.get(f"val_{metric}") is not None), default=0.0)
+               for run in runs)
     if objective == "metric":
         return 1.0 - best, best
-    if summary.get("solved_at_s") is not None:
-        return float(summary["solved_at_s"]), best
+    times = [run.summary.get("solved_at_s") for run in runs]
+    if all(t is not None for t in times):
+        return float(max(times)), best
     return cap * (2.0 - best), best
 
 
 def run_trials(out: str, name: str, base: dict, space: dict, objective: str, trials: int, timeout_s: float,
-               quiet: bool = True, threads: int | None = None) -> int:
+               quiet: bool = True, threads: int | None = None, seeds: int = 1) -> int:
     """Take trials of the study in ``out`` until it has ``trials`` finished ones or ``timeout_s``
-    passed; runs in each worker (processes, Dask) and in process. Returns the trials it took."""
+    passed; runs in each worker (processes, Dask) and in process. With ``seeds`` > 1 a trial
+    trains that many seeds as one batched replica run and scores its slowest seed. Returns the
+    trials it took."""
     import optuna
     import torch
 
     from toyformer.experiments.tune.space import parse_space
-    from toyformer.training import train
+    from toyformer.training import train, train_replicas
 
     if threads:
         torch.set_num_threads(threads)
@@ -144,13 +161,18 @@ def run_trials(out: str, name: str, base: dict, space: dict, objective: str, tri
         run_dir = out / "trials" / f"{trial.number:04d}"
         try:
             config = base_cfg.with_overrides(values)
-            run = train(config, out_dir=run_dir, quiet=quiet, on_eval=_callbacks(trial, config, run_dir))
+            trial.set_user_attr("config", config.to_dict())
+            callbacks = _callbacks(trial, config, run_dir, seeds)
+            runs = ([train(config, out_dir=run_dir, quiet=quiet, on_eval=callbacks)] if seeds == 1 else
+                    train_replicas(config, seeds, out_dir=run_dir, quiet=quiet, on_eval=callbacks).runs)
         except ConfigError as exc:  # values the config or the machine refuses (d_model not divisible by n_heads)
             trial.set_user_attr("error", str(exc))
             raise optuna.TrialPruned() from None
-        value, best = score(run.summary, run.metrics, objective, cap)
+        value, best = score(runs, objective, cap)
+        slowest = max(runs, key=lambda r: (r.summary.get("solved_at_s") is None, r.summary.get("solved_at_s") or 0))
         for key in ("solved_at_s", "solved_at_step", "steps", "wall_s", "test_exact_match", "test_token_acc"):
-            trial.set_user_attr(key, run.summary.get(key))
+            trial.set_user_attr(key, slowest.summary.get(key))
+        trial.set_user_attr("seeds_solved", sum(r.summary.get("solved_at_s") is not None for r in runs))
         trial.set_user_attr("best_val", best)
         trial.set_user_attr("run_dir", str(run_dir))
         return value
@@ -166,7 +188,7 @@ def run_trials(out: str, name: str, base: dict, space: dict, objective: str, tri
 
 
 def search(out: Path, name: str, base: RunConfig, space: Space, objective: str, trials: int, budget_s: float,
-           executor, quiet: bool = True, threads: int | None = None, log=None) -> dict:
+           executor, quiet: bool = True, threads: int | None = None, log=None, seeds: int = 1) -> dict:
     """Run the search on ``executor`` (one job per worker); returns what happened."""
     log = log or (lambda line: None)
     study = open_study(out, name)
@@ -176,7 +198,7 @@ def search(out: Path, name: str, base: RunConfig, space: Space, objective: str, 
     before = finished(study)
     workers = getattr(executor, "workers", 1)
     job = {"out": str(out), "name": name, "base": base.to_dict(), "space": space.to_dict(), "objective": objective,
-           "trials": trials, "timeout_s": budget_s, "quiet": quiet, "threads": threads}
+           "trials": trials, "timeout_s": budget_s, "quiet": quiet, "threads": threads, "seeds": seeds}
     start = time.perf_counter()
     errors = []
     if before < trials:
