@@ -1,8 +1,8 @@
 """Head roles: every attention head scored against named attention patterns.
 
 A pattern names, for each query, the keys it would read (a boolean ``[B, Tq, Tk]``); a head's
-score is the mean attention mass it puts on those keys, over the queries that have such a key
-and at least two keys to choose from, in ``[0, 1]``. ``uniform`` is scored by the entropy of
+score is the mean attention mass it puts on those keys, over the queries that can see such a key
+and at least two keys to choose from (a causal query sees no later key), in ``[0, 1]``. ``uniform`` is scored by the entropy of
 the weights over the visible keys, divided by its maximum. A head's role is its best-scoring
 pattern at or above the threshold (``uniform``: 0.9), else ``mixed``.
 
@@ -47,13 +47,23 @@ THRESHOLD = 0.5
 @dataclass
 class PatternContext:
     """What a pattern sees for one attention module: query frame ``q``, key frame ``k``,
-    ``cross`` (cross-attention), ``k_len [B]`` real keys per row, ``input_len [B]``."""
+    ``cross`` (cross-attention), ``k_len [B]`` real keys per row, ``input_len [B]``, ``causal``
+    (queries see no later keys)."""
 
     q: Frame
     k: Frame
     cross: bool
     k_len: torch.Tensor
     input_len: torch.Tensor
+    causal: bool = False
+
+    def visible(self) -> torch.Tensor:
+        """``[B, Tq, Tk]``: the real keys each query may see."""
+        vis = self.k.valid[:, None, :].expand(-1, self.q.tokens.shape[1], -1)
+        if self.causal:
+            qi, ki = self.pairs()
+            vis = vis & (ki <= qi)
+        return vis
 
     def pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Query and key columns broadcast to ``[1, Tq, 1]`` and ``[1, 1, Tk]``."""
@@ -172,7 +182,7 @@ def pattern_scores(weights: torch.Tensor, ctx: PatternContext, names: list[str])
     """Per pattern, each head's score (None where no query has the pattern's keys):
     ``weights [B, H, Tq, Tk]``."""
     w = weights.float()
-    visible = w > 0  # hidden keys get exactly 0 from the softmax
+    visible = ctx.visible()[:, None] | (w > 0)  # [B, H, Tq, Tk] (w > 0: also a key a mask adds, as the slot's own)
     n_visible = visible.sum(-1)  # [B, H, Tq]
     chooses = ctx.q.valid[:, None, :] & (n_visible >= 2)  # queries with a choice to make
     out = {}
@@ -186,7 +196,7 @@ def pattern_scores(weights: torch.Tensor, ctx: PatternContext, names: list[str])
             if mask is None:
                 out[name] = [None] * w.shape[1]
                 continue
-            mask = mask.to(w.device)[:, None] & ctx.k.valid[:, None, None, :]  # [B, 1, Tq, Tk]
+            mask = mask.to(w.device)[:, None] & visible  # [B, H, Tq, Tk]: keys the query can see
             mass = (w * mask).sum(-1)
             keep = chooses & mask.any(-1)
         count = keep.sum((0, 2))  # [H]
@@ -195,18 +205,20 @@ def pattern_scores(weights: torch.Tensor, ctx: PatternContext, names: list[str])
     return out
 
 
+def _limit(name: str, threshold: float) -> float:
+    p = _REGISTRY.get(name)
+    return threshold if p is None or p.threshold is None else p.threshold
+
+
 def role_of(scores: dict[str, float | None], threshold: float = THRESHOLD) -> tuple[str, float | None]:
-    """The best pattern at or above its threshold and its score, else ``("mixed", best score)``."""
-    best, best_score = "mixed", None
-    for name, sc in scores.items():
-        if sc is None:
-            continue
-        limit = _REGISTRY[name].threshold if name in _REGISTRY and _REGISTRY[name].threshold is not None else threshold
-        if sc >= limit and (best_score is None or best == "mixed" or sc > best_score):
-            best, best_score = name, sc
-    if best == "mixed":
-        best_score = max((v for v in scores.values() if v is not None), default=None)
-    return best, best_score
+    """The best pattern at or above its threshold and its score, else ``("mixed", s)`` with ``s``
+    the best score of the patterns judged by ``threshold`` (attention mass, not ``uniform``)."""
+    passed = [(sc, name) for name, sc in scores.items() if sc is not None and sc >= _limit(name, threshold)]
+    if passed:
+        sc, name = max(passed)
+        return name, sc
+    mass = [sc for name, sc in scores.items() if sc is not None and not (name in _REGISTRY and _REGISTRY[name].threshold)]
+    return "mixed", max(mass, default=None)
 
 
 def head_roles(source, inputs=None, names=None, threshold: float = THRESHOLD, n: int = 256) -> list[dict]:
@@ -225,7 +237,8 @@ def head_roles(source, inputs=None, names=None, threshold: float = THRESHOLD, n:
     rows = []
     for m in modules:
         q, k, cross = _frames(inp, m.name)
-        ctx = PatternContext(q, k, cross, (k.col >= 0).sum(1), inp.input_len)
+        stack = s.model.decoder if m.name.startswith("decoder") else s.model.encoder
+        ctx = PatternContext(q, k, cross, (k.col >= 0).sum(1), inp.input_len, not cross and stack.causal)
         per = pattern_scores(acts[f"{m.name}.pattern"], ctx, names)
         for h in range(m.n_heads):
             scores = {p: per[p][h] for p in names}
