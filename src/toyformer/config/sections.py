@@ -151,6 +151,9 @@ class TrainConfig:
     grad_clip: float | None = field(default=1.0, metadata=greater_than(0))
     compile: bool = False  # torch.compile the model (opt-in: pays off on larger models, see the benchmarks)
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast on the run's device type
+    # log: also keep the weights at log-spaced steps in checkpoints/ (toyformer explain --over-training)
+    keep_checkpoints: Literal["last", "log"] = "last"
+    checkpoints_per_decade: int = field(default=8, metadata=between(1, 100))  # with keep_checkpoints=log
 
     def __post_init__(self):
         check(self, "train")
