@@ -8,7 +8,7 @@ from toyformer.explain.phases import GENERALISED
 from toyformer.explain.probes import READABLE
 
 
-def patching_figure(p: dict, vocab=None):
+def patching_figure(p: dict):
     """Layers down, positions across: the share of the clean answer each residual patch restores."""
     import numpy as np
     from matplotlib.figure import Figure
@@ -22,7 +22,11 @@ def patching_figure(p: dict, vocab=None):
     ax = fig.add_subplot()
     im = ax.imshow(data, cmap="RdBu", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
     ax.set_yticks(range(len(grid["layers"])), grid["layers"], fontsize=7)
-    ax.set_xlabel("position")
+    streams = {name.split(".", 1)[0] for name in grid["layers"]}
+    if len(streams) == 1 and grid.get("tokens"):  # one stream: label the positions with the first pair's tokens
+        words = grid["tokens"][streams.pop()]
+        ax.set_xticks(range(len(words)), [f"{i}\n{w}" for i, w in enumerate(words)], fontsize=7)
+    ax.set_xlabel("position (token of the first clean input)")
     ax.set_title(f"activation patching: share of the clean answer restored (n={p['n']})", fontsize=9)
     fig.colorbar(im, ax=ax, label="restored")
     return fig

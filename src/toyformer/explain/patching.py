@@ -113,7 +113,8 @@ def _patch_all(s, clean: Inputs, corrupt: Inputs) -> dict:
              for c in comps if c.kind == "head"]
     modules = [{"component": c.name, "restored": restored({c.hook: _restore(acts[c.hook])})}
                for c in comps if c.kind != "head"]
-    tokens = {st: fr.tokens[0].tolist() for st, fr in clean.frames.items()}
+    vocab = s.task.vocab.tokens
+    tokens = {st: [vocab[i] for i in fr.tokens[0].tolist()] for st, fr in clean.frames.items()}  # the first pair
     return {"clean_logprob": m_clean, "corrupt_logprob": m_bad, "n": len(clean),
             "residual": {"layers": layers, "restored": grid, "tokens": tokens},
             "heads": heads, "modules": modules}

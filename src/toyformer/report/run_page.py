@@ -8,6 +8,7 @@ from pathlib import Path
 from toyformer.report.html import (Html, Section, badge, cards, esc, figure, join, para, plain, table, tokens,
                                    write)
 from toyformer.eval.diagnosis import reached_target
+from toyformer.report.explain_section import explain_section
 from toyformer.run import load_run
 from toyformer.run.directory import read_metrics
 from toyformer.tasks.base import SPECIALS
@@ -38,6 +39,7 @@ def run_page(run_dir: str | Path, device: str | None = None) -> tuple[str, str, 
         diagnosis_section(summary),
         curves_section(run),
         samples_section(run),
+        explain_section(run, run_dir),
         attention_section(run),
         embeddings_section(run),
         breakdown_section(run),
