@@ -112,3 +112,18 @@ def test_other_outcomes_are_worded_from_their_numbers(broken):
     else:
         r["lens"][1]["exact_match"] = 0.0
         assert "finds no layer of the encoder" in "\n".join(sentences(r))
+
+
+def test_a_quantity_read_early_and_overwritten_later_is_worded_so():
+    r = result()
+    r["probes"] = [{"stream": "encoder", "layer": i, "target": "token", "accuracy": a, "chance": 0.25}
+                   for i, a in enumerate((1.0, 0.31))]
+    assert ("The input token is linearly readable in the encoder at layer 0 (held-out probe accuracy up to 1.00) but "
+            "no longer at the last layer, 1 (0.31; chance 0.25).") in sentences(r)
+
+
+def test_a_used_head_without_a_role_names_its_best_pattern():
+    r = result()
+    r["roles"][0].update(role="mixed", score=0.47, best="previous")
+    assert any(s.startswith("encoder.blocks.0.attn head 1 fits no single pattern (best: previous 0.47) but is used: "
+                            "ablating it (mean) changes exact match 1.000 -> 0.004") for s in sentences(r))

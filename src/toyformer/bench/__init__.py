@@ -13,6 +13,8 @@ Each benchmark is a module with ``run(args) -> dict`` (every number, written as 
   dropout, the attention implementations, the fused AdamW update) against PyTorch's ops.
 - ``replicas`` (``replicas.py``): K batched replicas against one run and against K runs one
   after another.
+- ``explain`` (``explain.py``): the analysis time of ``toyformer explain`` on every task's default
+  model, and what the hook points cost a training step.
 
 Speed targets live here, never in timed unit tests; measured results are committed under
 ``docs/results/``, each file naming the command that wrote it.

@@ -1,4 +1,4 @@
-"""``toyformer bench throughput|peak|time-to-solve|replicas|kernels|all [options]``: the benchmarks
+"""``toyformer bench throughput|peak|time-to-solve|replicas|kernels|explain|all [options]``: the benchmarks
 (``toyformer.bench``); ``toyformer bench throughput --help`` lists the options."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import argparse
 
 
 def register(sub) -> None:
-    b = sub.add_parser("bench", help="run the benchmarks: throughput, peak, time-to-solve, replicas, kernels")
-    b.add_argument("what", choices=["throughput", "peak", "time-to-solve", "replicas", "kernels", "all"])
+    b = sub.add_parser("bench", help="run the benchmarks: throughput, peak, time-to-solve, replicas, kernels, explain")
+    b.add_argument("what", choices=["throughput", "peak", "time-to-solve", "replicas", "kernels", "explain", "all"])
     b.add_argument("args", nargs=argparse.REMAINDER, help="options of the benchmarks (WHAT --help lists them)")
     b.set_defaults(func=cmd_bench)
 

@@ -53,14 +53,15 @@ def over_training_figure(ot: dict, metrics: list[dict]):
             ax.axvline(max(ph[what]["step"], 1), color=colour, ls="--", lw=1, label=f"{what} (step {ph[what]['step']})")
     ax.axhline(GENERALISED, color="#7f8c8d", lw=0.6)
     ax.set_ylabel("exact match")
-    ax.legend(fontsize=7)
+    _legend(ax, fontsize=7)
     ax = axes[1]
     for h in ot["heads"]:
         if h.get("scores"):
+            what = h["role"] if h["role"] != "mixed" else f"mixed, best {h['pattern']}"
             ax.plot(xs, [s if s is not None else float("nan") for s in h["scores"]], marker=".",
-                    label=f"{h['module']} h{h['head']}: {h['role']}")
+                    label=f"{h['module']} h{h['head']}: {what}")
     ax.set_ylabel("role score")
-    ax.legend(fontsize=6)
+    _legend(ax, fontsize=6)
     ax = axes[2]
     for p in ot["probes"]:
         if p["readable_from"] is not None:
@@ -68,7 +69,7 @@ def over_training_figure(ot: dict, metrics: list[dict]):
                     label=f"{p['target']} ({p['stream']} L{p['layer']})")
     ax.axhline(READABLE, color="#7f8c8d", lw=0.6)
     ax.set_ylabel("probe accuracy")
-    ax.legend(fontsize=6, ncol=2)
+    _legend(ax, fontsize=6, ncol=2)
     if panels == 4:
         ax = axes[3]
         ax.plot(xs, [f["key_share"] if f else float("nan") for f in four], marker=".", label="key-frequency share")
@@ -82,3 +83,8 @@ def over_training_figure(ot: dict, metrics: list[dict]):
     axes[-1].set_xscale("log")
     axes[-1].set_xlabel("step (kept checkpoints; log scale)")
     return fig
+
+
+def _legend(ax, **kwargs) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)

@@ -78,15 +78,14 @@ def _heads(points: list[dict], threshold: float) -> list[dict]:
     steps = [p["step"] for p in points]
     out = []
     for i, final in enumerate(points[-1]["roles"]):
-        role = final["role"]
-        if role == "mixed":
-            out.append({"module": final["module"], "head": final["head"], "role": role, "appeared_at": None})
-            continue
-        limit = patterns()[role].threshold or threshold
-        scores = [p["roles"][i]["scores"].get(role) for p in points]
-        ok = [sc is not None and sc >= limit for sc in scores]
-        out.append({"module": final["module"], "head": final["head"], "role": role, "scores": scores,
-                    "appeared_at": _stays_from(steps, ok)})
+        role, best = final["role"], final.get("best")
+        scores = [p["roles"][i]["scores"].get(best) for p in points] if best else []
+        appeared = None
+        if role != "mixed":
+            limit = patterns()[role].threshold or threshold
+            appeared = _stays_from(steps, [sc is not None and sc >= limit for sc in scores])
+        out.append({"module": final["module"], "head": final["head"], "role": role, "pattern": best,
+                    "scores": scores, "appeared_at": appeared})
     return out
 
 

@@ -9,6 +9,8 @@ accuracy is held-out. The targets, per position (``TARGETS``):
 
 - ``position``: its index from the first real token;
 - ``token``: the input token there;
+- ``previous_token``: the input token before it (what a previous-token head copies, and what
+  tells ``(i, j)`` from ``(j, i)`` without positional encoding: R1);
 - ``mirror_token``: the input token at the mirrored position (``L-1-j`` for the position that
   produces answer token ``j``, or that reads input token ``j``): what a reversal must fetch;
 - ``answer``: the answer token produced there (the classifier's class at every position).
@@ -53,12 +55,20 @@ def _mirror_token(frame: Frame, inp: Inputs) -> torch.Tensor:
     return x.gather(1, src.clamp(0, x.shape[1] - 1)).masked_fill(~ok, IGNORE_TARGET)
 
 
+def _previous_token(frame: Frame, inp: Inputs) -> torch.Tensor:
+    i = frame.input_index
+    x = inp.examples.input.to(i.device)
+    ok = i >= 1
+    return x.gather(1, (i - 1).clamp(0, x.shape[1] - 1)).masked_fill(~ok, IGNORE_TARGET)
+
+
 def _answer(frame: Frame, inp: Inputs) -> torch.Tensor:
     return frame.labels.masked_fill(frame.labels < 0, IGNORE_TARGET)
 
 
 TARGETS: dict[str, Callable[[Frame, Inputs], torch.Tensor]] = {
-    "position": _position, "token": _token, "mirror_token": _mirror_token, "answer": _answer,
+    "position": _position, "token": _token, "previous_token": _previous_token, "mirror_token": _mirror_token,
+    "answer": _answer,
 }
 
 
@@ -119,7 +129,9 @@ def probe(source, targets=None, n: int = 512, seed: int = 0, inputs=None, iters:
     if inputs is None:
         from toyformer.tasks.base import Examples
 
-        inputs = Examples.cat([held_out(s, n // 2, "val"), held_out(s, n - n // 2)])
+        splits = s.run.splits if s.run is not None else None
+        same = splits is not None and splits.val is splits.test  # tasks without holdout: both are the domain
+        inputs = held_out(s, n) if same else Examples.cat([held_out(s, n // 2, "val"), held_out(s, n - n // 2)])
     inp = prepare(s, inputs)
     g = torch.Generator().manual_seed(seed)
     half = torch.randperm(len(inp), generator=g) < (len(inp) + 1) // 2  # [B] rows the probe learns on

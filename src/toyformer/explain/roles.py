@@ -210,15 +210,22 @@ def _limit(name: str, threshold: float) -> float:
     return threshold if p is None or p.threshold is None else p.threshold
 
 
-def role_of(scores: dict[str, float | None], threshold: float = THRESHOLD) -> tuple[str, float | None]:
-    """The best pattern at or above its threshold and its score, else ``("mixed", s)`` with ``s``
-    the best score of the patterns judged by ``threshold`` (attention mass, not ``uniform``)."""
-    passed = [(sc, name) for name, sc in scores.items() if sc is not None and sc >= _limit(name, threshold)]
-    if passed:
-        sc, name = max(passed)
-        return name, sc
-    mass = [sc for name, sc in scores.items() if sc is not None and not (name in _REGISTRY and _REGISTRY[name].threshold)]
-    return "mixed", max(mass, default=None)
+def _best(pairs: list[tuple[float, str]]) -> tuple[float, str] | None:
+    """The highest score; on a tie (patterns that coincide on short inputs) the first in the table."""
+    order = {name: i for i, name in enumerate(_REGISTRY)}
+    return max(pairs, key=lambda t: (t[0], -order.get(t[1], len(order))), default=None)
+
+
+def role_of(scores: dict[str, float | None], threshold: float = THRESHOLD) -> tuple[str, float | None, str | None]:
+    """``(role, score, best)``: the best pattern at or above its threshold, its score and its name;
+    else ``("mixed", s, name)`` with the best of the patterns judged by ``threshold`` (attention
+    mass: not ``uniform``)."""
+    passed = _best([(sc, name) for name, sc in scores.items() if sc is not None and sc >= _limit(name, threshold)])
+    if passed is not None:
+        return passed[1], passed[0], passed[1]
+    mass = _best([(sc, name) for name, sc in scores.items()
+                  if sc is not None and not (name in _REGISTRY and _REGISTRY[name].threshold)])
+    return ("mixed", None, None) if mass is None else ("mixed", mass[0], mass[1])
 
 
 def head_roles(source, inputs=None, names=None, threshold: float = THRESHOLD, n: int = 256) -> list[dict]:
@@ -226,7 +233,7 @@ def head_roles(source, inputs=None, names=None, threshold: float = THRESHOLD, n:
     pattern) on ``inputs`` (default: ``n`` test examples, teacher forced).
 
     Returns one row per head: ``module``, ``head``, ``scores`` ``{pattern: score or None}``,
-    ``role`` and its ``score``. An unknown pattern name is a one-line ConfigError listing the
+    ``role`` and its ``score``, and ``best``: the role, or for a ``mixed`` head its best pattern. An unknown pattern name is a one-line ConfigError listing the
     valid ones.
     """
     names = check_patterns(names)
@@ -242,6 +249,6 @@ def head_roles(source, inputs=None, names=None, threshold: float = THRESHOLD, n:
         per = pattern_scores(acts[f"{m.name}.pattern"], ctx, names)
         for h in range(m.n_heads):
             scores = {p: per[p][h] for p in names}
-            role, sc = role_of(scores, threshold)
-            rows.append({"module": m.name, "head": h, "scores": scores, "role": role, "score": sc})
+            role, sc, best = role_of(scores, threshold)
+            rows.append({"module": m.name, "head": h, "scores": scores, "role": role, "score": sc, "best": best})
     return rows

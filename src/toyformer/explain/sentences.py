@@ -18,8 +18,8 @@ USED = 0.01  # an ablation that changes exact match or token accuracy by this mu
 ROLE_TEXT = {"self": "self-attention (own position)", "previous": "previous-token", "first": "first-token (sink)",
              "mirror": "mirror", "same_token": "same-token", "induction": "induction", "same_place": "same-digit-place",
              "alignment": "cross-attention alignment", "uniform": "uniform (averaging)"}
-TARGET_TEXT = {"position": "The position", "token": "The input token", "mirror_token": "The token at the mirrored position",
-               "answer": "The answer token"}
+TARGET_TEXT = {"position": "The position", "token": "The input token", "previous_token": "The previous input token",
+               "mirror_token": "The token at the mirrored position", "answer": "The answer token"}
 
 
 def sentences(r: dict) -> list[str]:
@@ -56,7 +56,8 @@ def _header(r: dict) -> list[str]:
 
 def _change(row: dict, base: dict) -> str:
     text = f"exact match {base['exact_match']:.3f} -> {row['exact_match']:.3f}"
-    if abs(row["d_token_acc"]) >= USED:
+    same = row["token_acc"] == row["exact_match"] and base["token_acc"] == base["exact_match"]  # one-token answers
+    if abs(row["d_token_acc"]) >= USED and not same:
         text += f", token accuracy {base['token_acc']:.3f} -> {row['token_acc']:.3f}"
     return text
 
@@ -84,11 +85,10 @@ def _components(r: dict) -> list[str]:
         if name in roles and roles[name]["role"] != "mixed":
             continue
         w = biggest[name]
-        if name in roles:
-            best = max(((p, s) for p, s in roles[name]["scores"].items() if s is not None), key=lambda t: t[1],
-                       default=("none", 0.0))
-            out.append(f"{name} fits no single pattern (best: {best[0]} {best[1]:.2f}) but is used: ablating it "
-                       f"({w['method']}) changes {_change(w, base)}.")
+        if name in roles and roles[name].get("best") is not None:
+            role = roles[name]
+            out.append(f"{name} fits no single pattern (best: {role['best']} {role['score']:.2f}) but is used: "
+                       f"ablating it ({w['method']}) changes {_change(w, base)}.")
         else:
             out.append(f"{name} is used: ablating it ({w['method']}) changes {_change(w, base)}.")
     unused = [n for n in names if n not in used]
@@ -115,8 +115,14 @@ def _probes(rows: list[dict]) -> list[str]:
             first = readable_from(rows, stream, target)
             text = TARGET_TEXT.get(target, target)
             chance = mine[0]["chance"]
-            if first is None:
-                best = max(mine, key=lambda r: r["accuracy"])
+            best = max(mine, key=lambda r: r["accuracy"])
+            if first is None and best["accuracy"] >= READABLE:
+                at = [str(r["layer"]) for r in mine if r["accuracy"] >= READABLE]
+                last = mine[-1]
+                out.append(f"{text} is linearly readable in the {stream} at layer{'s' if len(at) > 1 else ''} "
+                           f"{', '.join(at)} (held-out probe accuracy up to {best['accuracy']:.2f}) but no longer at "
+                           f"the last layer, {last['layer']} ({last['accuracy']:.2f}; chance {chance:.2f}).")
+            elif first is None:
                 out.append(f"{text} is not linearly readable in the {stream} (best held-out probe accuracy "
                            f"{best['accuracy']:.2f} at layer {best['layer']}; chance {chance:.2f}).")
             elif first == 0:
