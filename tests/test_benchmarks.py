@@ -126,3 +126,13 @@ def test_kernels_benchmark_times_every_path(tmp_path):
     result = json.loads(out.read_text())["kernels"]
     assert {tuple(r["times_s"]) for r in result["attention"]} == {("sdpa", "explicit", "few_keys")}
     assert all(r["toyformer_s"] > 0 and r["torch_s"] > 0 for r in result["softmax"] + result["dropout"])
+
+
+def test_explain_benchmark_times_the_analysis_and_the_hook_points(tmp_path):
+    out = tmp_path / "explain.json"
+    assert main(["explain", "--quick", "--tasks", "reverse,count_ones", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())["explain"]
+    assert [r["task"] for r in result["tasks"]] == ["reverse", "count_ones"]
+    assert all(r["analysis_s"] > 0 and r["met"] for r in result["tasks"])
+    assert {h["model"] for h in result["hooks"]} == {"R1 (2 layers, padded)", "R4 (sinusoidal)", "reverse (defaults)"}
+    assert all(h["idle_ms"] > 0 and h["hooked_ms"] > 0 and h["points"] >= 20 for h in result["hooks"])

@@ -106,8 +106,8 @@ def run(args) -> dict:
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else sorted(list_tasks())
     rows = _analysis(tasks, args.quick)
     hooked = _step_times(2 if args.quick else 30, 1 if args.quick else 5)
-    return {"steps_trained": 3 if args.quick else STEPS, "target_s": TARGET_S, "tasks": rows, "hooks": hooked,
-            "all_met": all(r["met"] for r in rows)}
+    return {"steps_trained": 3 if args.quick else STEPS, "examples": 32 if args.quick else 512, "target_s": TARGET_S,
+            "tasks": rows, "hooks": hooked, "all_met": all(r["met"] for r in rows)}
 
 
 def render(res: dict) -> str:
@@ -117,8 +117,9 @@ def render(res: dict) -> str:
         lines.append(f"| {r['task']} | {r['layout']} | {r['params']:,} | {r['load_s']:.2f} | {r['roles']:.2f} | "
                      f"{r['ablation']:.2f} | {r['probes']:.2f} | {r['lens'] + r['dla']:.2f} | {r['analysis_s']:.2f} | "
                      f"{'met' if r['met'] else 'NOT met'} |")
+    n = res.get("examples", 512)
     lines.append(f"\nEach task's default model after {res['steps_trained']} training steps; the fast preset of "
-                 "`toyformer explain` (512 test and 512 validation examples).\n")
+                 f"`toyformer explain` (up to {n} test and {n} validation examples; fewer where the task has fewer).\n")
     lines += ["| model | hook points | step ms, no hook | step ms, no-op hook on every point | ratio | "
               "idle points, bound |", "|---|---|---|---|---|---|"]
     for h in res["hooks"]:

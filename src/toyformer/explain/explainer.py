@@ -30,7 +30,7 @@ from toyformer.explain.probes import probe
 from toyformer.explain.roles import head_roles
 from toyformer.explain.sentences import sentences
 from toyformer.files import read_json, write_json
-from toyformer.run import load_run
+from toyformer.run import checkpoint, load_run
 
 FILE = "explain.json"
 PRESETS = {"fast": {"n": 512, "roles_n": 256, "patch_n": 0}, "full": {"n": 2000, "roles_n": 1000, "patch_n": 128}}
@@ -62,6 +62,8 @@ def explain(run_dir, inputs: str | None = None, corrupt: str | None = None, full
         preset.update(n=n, roles_n=min(n, preset["roles_n"]))
     t_load = time.perf_counter()
     run = load_run(run_dir, device=device)
+    if over_training and len(checkpoint.kept_checkpoints(run_dir)) == 0:  # before any analysis
+        raise ConfigError(f"{str(run_dir)!r} kept no checkpoints; train it with --set train.keep_checkpoints=log")
     finished = bool(run.summary)
     step = run.summary.get("steps") if finished else (run.metrics[-1]["step"] if run.metrics else 0)
     result = {"run_dir": str(run_dir), "task": run.config.task.name, "layout": run.config.layout, "step": step,
@@ -74,19 +76,19 @@ def explain(run_dir, inputs: str | None = None, corrupt: str | None = None, full
         result[name] = fn()
         timings[f"{name}_s"] = time.perf_counter() - t0
 
+    if corrupt is not None:  # first: bad inputs fail before the rest is measured
+        timed("patching", lambda: patch(run, inputs, corrupt))
     timed("roles", lambda: head_roles(run, n=preset["roles_n"]))
     timed("ablation", lambda: ablate(run, n=preset["n"]))
     timed("probes", lambda: probe(run, n=preset["n"]))
     timed("lens", lambda: logit_lens(run, n=preset["n"]))
     timed("dla", lambda: direct_logit_attribution(run, n=preset["n"]))
-    if corrupt is not None:
-        timed("patching", lambda: patch(run, inputs, corrupt))
-    elif preset["patch_n"]:
+    if corrupt is None and preset["patch_n"]:
         timed("patching", lambda: patch(run, n=preset["patch_n"]))
     timed("phases", lambda: phases(run.metrics))
     timed("fourier", lambda: fourier(run))
     if over_training:
-        timed("over_training", lambda: over_training_of(run))
+        timed("over_training", lambda: over_training_of(run, n=min(preset["n"], 256)))
     timings["analysis_s"] = sum(v for k, v in timings.items() if k != "load_s")
     result["timings"] = timings
     result["sentences"] = sentences(result)
