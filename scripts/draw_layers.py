@@ -25,6 +25,7 @@ JOBS = {
     "bench": "benchmarks users run: throughput, time to solve, replicas, kernels",
     "experiments": "many runs: results store, sweeps, recipes R0-R4",
     "report": "self-contained HTML pages",
+    "explain": "what did it learn: hooks, ablation, patching, head roles, probes, logit lens",
     "inspect": "look inside a run: attention, embeddings, generation, plots, live curves",
     "training": "one loop for single runs and replicas; steps, optimiser, summary",
     "eval": "metrics, evaluation, decoding, lengths, diagnosis",

@@ -47,7 +47,7 @@ PAGES = ["README.md", "docs/index.md", "docs/architecture.md",
 
 # Pages whose blocks train many runs (recipes, sweeps, replicas, torch.compile): marked slow. The
 # others (the README first) stay in `make test-fast`, together well under a minute.
-SLOW_PAGES = {"docs/guide/decoding.md", "docs/guide/inspecting.md", "docs/guide/models.md", "docs/guide/recipes.md",
+SLOW_PAGES = {"docs/guide/decoding.md", "docs/guide/explain.md", "docs/guide/inspecting.md", "docs/guide/models.md", "docs/guide/recipes.md",
               "docs/guide/replicas.md", "docs/guide/speed.md", "docs/guide/sweeps.md"}
 
 RUN_LANGUAGES = {"bash", "python"}
@@ -64,6 +64,7 @@ SUBSTITUTIONS = [
     ("recipe: --quick", lambda a: a[0] == "recipe" and a[1:2] != ["list"], ["--quick"]),
     ("bench: --quick", lambda a: a[0] == "bench", ["--quick"]),
     ("eval --lengths: 16 examples per length", lambda a: a[0] == "eval" and "--lengths" in a, ["-n", "16"]),
+    ("explain: 64 examples per analysis", lambda a: a[0] == "explain" and "-n" not in a, ["-n", "64"]),
 ]
 CLUSTER_ADDRESS = "tcp://HOST:8786"  # sweep --cluster: replaced by the address of an in-process LocalCluster
 
