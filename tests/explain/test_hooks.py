@@ -142,3 +142,16 @@ def test_an_unknown_hook_name_is_one_line_listing_the_valid_ones():
         with hooks(run.model, {"nope": lambda x, n: None}):
             pass
     assert all(getattr(m, "tap", None) is None for m in run.model.modules())
+
+
+@pytest.mark.parametrize("model, terms", [({"positional": "abacus"}, ["tok", "pos"]),
+                                          ({"positional": "learned", "place_embedding": True}, ["tok", "place", "pos"]),
+                                          ({"positional": "rope", "digit_positions": True}, ["tok"])])
+def test_digit_schemes_name_each_added_term(model, terms):
+    run = build(small_config({"name": "addition", "digits": 2}, "causal", model={"n_layers": 1, **model}))
+    names = [n for n in hook_names(run) if n.startswith("decoder.embed.")]
+    assert names == [f"decoder.embed.{t}" for t in terms]
+    batch = _batch(run)
+    before = _logits(run.model, batch)
+    with hooks(run.model, {n: (lambda x, name: None) for n in hook_names(run) if not n.endswith("pattern")}):
+        assert torch.equal(_logits(run.model, batch), before)

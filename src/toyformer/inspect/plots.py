@@ -177,11 +177,14 @@ def _clean(values) -> list[float]:
     return [v if isinstance(v, (int, float)) and math.isfinite(v) else float("nan") for v in values]
 
 
-def curves_figure(metrics: list[dict], summary: dict | None = None, layout: str | None = None):
+def curves_figure(metrics: list[dict], summary: dict | None = None, layout: str | None = None,
+                  marks: dict[str, int] | None = None):
     """Loss, per-token accuracy and exact match for train and validation over steps.
 
     With a ``summary`` the chance level (ln C, 1/C), the target and the solving step are drawn.
     For the decoders the training exact match is teacher forced, validation's is greedy.
+    ``marks`` ``{label: step}`` flags steps on every panel (the phases ``toyformer explain``
+    found: memorised, generalised).
     """
     summary = summary or {}
     steps = [r["step"] for r in metrics]
@@ -212,6 +215,8 @@ def curves_figure(metrics: list[dict], summary: dict | None = None, layout: str 
                     ax.axhline(target["value"], color=TARGET, linestyle="--", linewidth=1, label="target")
             if summary.get("solved_at_step") is not None:
                 ax.axvline(summary["solved_at_step"], color=TARGET, linestyle="--", linewidth=0.8, label="solved")
+            for (label, step), colour in zip((marks or {}).items(), ("#8e44ad", "#27ae60", "#2c3e50")):
+                ax.axvline(step, color=colour, linestyle="-.", linewidth=1, label=f"{label} (step {step})")
             ax.set_title(title)
             ax.set_xlabel("step")
             ax.legend(loc="best")

@@ -14,6 +14,13 @@ from toyformer.report.html import Html, Section, esc, figure, join, para, table
 ABLATION_ROWS = 15
 
 
+def phase_marks(run_dir) -> dict[str, int]:
+    """``{"memorised": step, "generalised": step}`` from explain.json (those it found), for the curves."""
+    data = read_explain(run_dir) if run_dir is not None else None
+    phases = (data or {}).get("phases") or {}
+    return {k: phases[k]["step"] for k in ("memorised", "generalised") if phases.get(k)}
+
+
 def explain_section(run, run_dir: str | Path) -> Section:
     """The section for ``run`` (loaded from ``run_dir``); a note when it was not explained yet."""
     data = read_explain(run_dir)
