@@ -8,7 +8,6 @@ import torch
 from conftest import small_config
 from runs import reverser
 from toyformer import ConfigError, load_run
-from toyformer.data import format_batch
 from toyformer.eval.evaluate import evaluate_config
 from toyformer.explain import ablate, components, hook_names, patch, run_with_cache, run_with_hooks
 from toyformer.explain.ablation import METHODS

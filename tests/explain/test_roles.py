@@ -3,7 +3,6 @@ built-in pattern scores 1 on weights that follow it exactly; users add patterns;
 one line listing the valid ones."""
 
 import pytest
-import torch
 
 from conftest import small_config
 from runs import positions_and_tokens, set_queries

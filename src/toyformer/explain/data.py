@@ -15,7 +15,7 @@ every score here is one forward pass, and agrees with ``toyformer eval``'s greed
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -59,7 +59,6 @@ class Inputs:
     frames: dict[str, Frame]
     input_len: torch.Tensor
     out: str
-    extra: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -71,7 +70,7 @@ class Inputs:
                       b.prompt_len)
         frames = {k: Frame(**{f: (None if v is None else v[idx]) for f, v in vars(fr).items()})
                   for k, fr in self.frames.items()}
-        return Inputs(self.examples[idx], batch, self.layout, frames, self.input_len[idx], self.out, self.extra)
+        return Inputs(self.examples[idx], batch, self.layout, frames, self.input_len[idx], self.out)
 
 
 def stream_names(layout: str) -> list[str]:
@@ -221,13 +220,5 @@ def held_out(s: Subject, n: int, split: str = "test") -> Examples:
     return ex[:n]
 
 
-def pair(s: Subject, n: int) -> tuple[Examples, Examples]:
-    """Test examples and, for each, the reference examples (validation) in one batch of one width:
-    ``(scored, reference)`` as Examples of a common width."""
-    test, val = held_out(s, n, "test"), held_out(s, n, "val")
-    both = Examples.cat([test, val])
-    return both[: len(test)], both[len(test):]
-
-
-__all__ = ["Frame", "Inputs", "cached", "examples_for", "forward", "held_out", "out_stream", "pair", "prepare",
-           "row_scores", "score", "stream_names", "subject"]
+__all__ = ["Frame", "Inputs", "cached", "examples_for", "forward", "held_out", "out_stream", "prepare", "row_scores",
+           "score", "stream_names", "subject"]
