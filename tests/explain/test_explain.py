@@ -104,3 +104,9 @@ def test_bad_input_is_one_line_with_exit_code_2(argv, message, capsys):
 def test_a_directory_without_a_run_is_one_line(tmp_path, capsys):
     assert main(["explain", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_a_run_in_memory_is_explained_without_writing():
+    run = train(small_config(train={"steps": 20}))
+    result = explain(run, n=32)
+    assert result["run_dir"] is None and result["step"] == 20 and result["sentences"]

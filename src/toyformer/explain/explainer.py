@@ -30,7 +30,7 @@ from toyformer.explain.probes import probe
 from toyformer.explain.roles import head_roles
 from toyformer.explain.sentences import sentences
 from toyformer.files import read_json, write_json
-from toyformer.run import checkpoint, load_run
+from toyformer.run import Run, checkpoint, load_run
 
 FILE = "explain.json"
 PRESETS = {"fast": {"n": 512, "roles_n": 256, "patch_n": 0}, "full": {"n": 2000, "roles_n": 1000, "patch_n": 128}}
@@ -46,12 +46,14 @@ def replica_dirs(run_dir: Path) -> list[Path] | None:
     return sorted(found, key=lambda p: int(p.name))
 
 
-def explain(run_dir, inputs: str | None = None, corrupt: str | None = None, full: bool = False,
+def explain(source, inputs: str | None = None, corrupt: str | None = None, full: bool = False,
             over_training: bool = False, n: int | None = None, device: str | None = None, write: bool = True) -> dict:
-    """Explain the run in ``run_dir`` (see the module docstring) and write ``RUN_DIR/explain.json``
-    (``write=False``: only return it). A replica run returns ``{"replicas": [result, ...]}``."""
-    run_dir = Path(run_dir)
-    reps = replica_dirs(run_dir)
+    """Explain the run in ``source`` (a run directory, or a ``Run``; see the module docstring) and
+    write ``RUN_DIR/explain.json`` (``write=False``, or a run trained without a directory: only
+    return it). A replica run directory returns ``{"replicas": [result, ...]}``."""
+    run = source if isinstance(source, Run) else None
+    run_dir = run.run_dir if run is not None else Path(source)
+    reps = replica_dirs(run_dir) if run is None else None
     if reps is not None:
         return {"run_dir": str(run_dir), "replicas": [
             explain(p, inputs, corrupt, full, over_training, n, device, write) for p in reps]}
@@ -61,12 +63,12 @@ def explain(run_dir, inputs: str | None = None, corrupt: str | None = None, full
     if n is not None:
         preset.update(n=n, roles_n=min(n, preset["roles_n"]))
     t_load = time.perf_counter()
-    run = load_run(run_dir, device=device)
-    if over_training and len(checkpoint.kept_checkpoints(run_dir)) == 0:  # before any analysis
+    run = load_run(run_dir, device=device) if run is None else run
+    if over_training and (run_dir is None or not checkpoint.kept_checkpoints(run_dir)):  # before any analysis
         raise ConfigError(f"{str(run_dir)!r} kept no checkpoints; train it with --set train.keep_checkpoints=log")
     finished = bool(run.summary)
     step = run.summary.get("steps") if finished else (run.metrics[-1]["step"] if run.metrics else 0)
-    result = {"run_dir": str(run_dir), "task": run.config.task.name, "layout": run.config.layout, "step": step,
+    result = {"run_dir": None if run_dir is None else str(run_dir), "task": run.config.task.name, "layout": run.config.layout, "step": step,
               "finished": finished, "weights": "model.safetensors" if finished else "checkpoint.safetensors",
               "preset": "full" if full else "fast", "input": inputs, "corrupt": corrupt}
     timings = {"load_s": time.perf_counter() - t_load}
@@ -92,8 +94,8 @@ def explain(run_dir, inputs: str | None = None, corrupt: str | None = None, full
     timings["analysis_s"] = sum(v for k, v in timings.items() if k != "load_s")
     result["timings"] = timings
     result["sentences"] = sentences(result)
-    if write:
-        write_json(run_dir / FILE, result)
+    if write and run_dir is not None:
+        write_json(Path(run_dir) / FILE, result)
     return result
 
 
