@@ -16,6 +16,7 @@ that cost is the number of points times the measured time of the test, as a shar
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -104,10 +105,12 @@ def _check_cost() -> float:
 
 def run(args) -> dict:
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else sorted(list_tasks())
+    load_before = os.getloadavg()[0]
     rows = _analysis(tasks, args.quick)
     hooked = _step_times(2 if args.quick else 30, 1 if args.quick else 5)
     return {"steps_trained": 3 if args.quick else STEPS, "examples": 32 if args.quick else 512, "target_s": TARGET_S,
-            "tasks": rows, "hooks": hooked, "all_met": all(r["met"] for r in rows)}
+            "tasks": rows, "hooks": hooked, "all_met": all(r["met"] for r in rows),
+            "load_average": [load_before, os.getloadavg()[0]]}
 
 
 def render(res: dict) -> str:
@@ -127,4 +130,8 @@ def render(res: dict) -> str:
                      f"{h['hooked_ratio']:.3f}x | {h['idle_bound_share']:.2%} of a step |")
     lines.append("\nTraining steps, medians of interleaved rounds. The bound: hook points x the measured cost of one "
                  "idle test (`tap is not None`) per forward, as a share of the step with no hook.")
+    if res.get("load_average"):
+        before, after = res["load_average"]
+        lines.append(f"\nLoad average of the machine (1 minute) at the start and the end: {before:.2f}, {after:.2f} "
+                     "(above the benchmark's own 1.0, other processes shared the cores and the times are upper bounds).")
     return "\n".join(lines)
