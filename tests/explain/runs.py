@@ -1,7 +1,9 @@
 """Small runs shared by the explain tests: trained once per session, and models with hand-set
 weights whose mechanism is known by construction."""
 
+import atexit
 import functools
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from toyformer import train
 from toyformer.run import build
 
 _ROOT = Path(tempfile.mkdtemp(prefix="toyformer-explain-tests-"))
+atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
 
 
 @functools.lru_cache(maxsize=None)
