@@ -26,6 +26,7 @@ JOBS = {
     "ui": "the results browser: a local, read-only web app over the runs",
     "experiments": "many runs: results store, sweeps, recipes R0-R4",
     "report": "self-contained HTML pages",
+    "explain": "what did it learn: hooks, ablation, patching, head roles, probes, logit lens",
     "inspect": "look inside: attention, embeddings, generation, plots, live curves, TensorBoard",
     "training": "one loop for single runs and replicas; steps, optimiser, summary",
     "eval": "metrics, evaluation, decoding, lengths, diagnosis",

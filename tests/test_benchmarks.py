@@ -153,3 +153,13 @@ def test_the_race_runs_the_reference_code_in_process(tmp_path):
     assert row["reference"]["steps"] == 20 and row["reference_acc"] == 0.05 and row["reference_s"] == 2.0
     assert row["toyformer"]["reached_reference_step"] is not None  # 5% is reached at the first evaluation
     assert main(["race", "--races", "r1", "--reference", str(tmp_path / "nowhere")]) == 2
+
+
+def test_explain_benchmark_times_the_analysis_and_the_hook_points(tmp_path):
+    out = tmp_path / "explain.json"
+    assert main(["explain", "--quick", "--tasks", "reverse,count_ones", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())["explain"]
+    assert [r["task"] for r in result["tasks"]] == ["reverse", "count_ones"]
+    assert all(r["analysis_s"] > 0 and r["met"] for r in result["tasks"])
+    assert {h["model"] for h in result["hooks"]} == {"R1 (2 layers, padded)", "R4 (sinusoidal)", "reverse (defaults)"}
+    assert all(h["idle_ms"] > 0 and h["hooked_ms"] > 0 and h["points"] >= 20 for h in result["hooks"])

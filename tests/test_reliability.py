@@ -59,7 +59,7 @@ def test_a_diverged_run_keeps_finite_weights_and_valid_json(diverged):
 
 
 @pytest.mark.parametrize("argv", [["eval", "{d}"], ["report", "{d}"], ["plot", "{d}", "--what", "embeddings"],
-                                  ["plot", "{d}"]])
+                                  ["plot", "{d}"], ["explain", "{d}", "-n", "32"]])
 def test_every_reader_handles_a_diverged_run(diverged, argv, capsys):
     out, _ = diverged
     assert main([a.format(d=out) for a in argv]) == 0, capsys.readouterr().err

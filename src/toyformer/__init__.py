@@ -7,6 +7,7 @@ below it; see ``docs/architecture.md``)::
     bench                     benchmarks (throughput, time to solve)
     experiments               results store, sweeps, recipes; training that records
     report                    HTML pages
+    explain                   hooks, ablation, patching, head roles, probes, logit lens, explain
     inspect                   attention, embeddings, generation, plots, live curves
     training                  one loop for single runs and replicas
     eval                      metrics, evaluation, decoding, lengths, diagnosis
@@ -33,9 +34,10 @@ from toyformer.experiments.store import ResultsStore, metric_figure
 from toyformer.experiments.sweeps import load_sweep, sweep
 from toyformer.experiments.trial_fixes import try_fixes
 from toyformer.experiments.tune import tune
+from toyformer.explain import run_with_cache, run_with_hooks
 from toyformer.inspect import (AttentionMaps, CurvesFile, EmbeddingMap, NotebookCurves, attention, embeddings, generate,
                                live_curves, plot_lengths, plot_run, samples)
-from toyformer.models import build_model, record_attention
+from toyformer.models import build_model, hooks, record_attention
 from toyformer.report import write_report
 from toyformer.run import Run, load_run
 from toyformer.stats import mean_ci
@@ -49,7 +51,7 @@ __all__ = [
     "ModelConfig", "NotebookCurves", "Replicas", "ResultsStore", "Run", "RunConfig", "TaskConfig", "TrainConfig",
     "Vocab", "attention", "beam_search", "build_model", "by_length", "by_position", "diagnose", "embeddings",
     "evaluate", "evaluate_lengths", "format_table", "generate", "get_task", "greedy", "list_recipes", "list_tasks",
-    "live_curves", "load_replicas", "load_run", "load_sweep", "load_task_file", "mean_ci", "metric_figure",
-    "parse_lengths", "plot_lengths", "plot_run", "record_attention", "register_task", "run_recipe", "sample",
-    "samples", "sweep", "train", "train_replicas", "try_fixes", "tune", "write_report",
+    "hooks", "live_curves", "load_replicas", "load_run", "load_sweep", "load_task_file", "mean_ci", "metric_figure",
+    "parse_lengths", "plot_lengths", "plot_run", "record_attention", "register_task", "run_recipe", "run_with_cache",
+    "run_with_hooks", "sample", "samples", "sweep", "train", "train_replicas", "try_fixes", "tune", "write_report",
 ]

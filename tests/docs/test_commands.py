@@ -49,8 +49,9 @@ PAGES = ["README.md", "docs/index.md", "docs/architecture.md",
 
 # Pages whose blocks train many runs (recipes, sweeps, replicas, torch.compile): marked slow. The
 # others (the README first) stay in `make test-fast`, together well under a minute.
-SLOW_PAGES = {"docs/guide/decoding.md", "docs/guide/inspecting.md", "docs/guide/models.md", "docs/guide/recipes.md",
-              "docs/guide/replicas.md", "docs/guide/speed.md", "docs/guide/sweeps.md", "docs/guide/tune.md"}
+SLOW_PAGES = {"docs/guide/decoding.md", "docs/guide/explain.md", "docs/guide/inspecting.md", "docs/guide/models.md",
+              "docs/guide/recipes.md", "docs/guide/replicas.md", "docs/guide/speed.md", "docs/guide/sweeps.md",
+              "docs/guide/tune.md"}
 
 RUN_LANGUAGES = {"bash", "python"}
 TEXT_LANGUAGES = {"", "yaml", "toml", "text"}  # not run (written to a file when titled)
@@ -70,6 +71,7 @@ SUBSTITUTIONS = [
      ["--budget-s", "30", "--trials", "2", "--trial-s", "5", *TINY_TRAIN]),
     ("diagnose --try: 1 seed, 10 s in all", lambda a: a[0] == "diagnose" and "--try" in a,
      ["--budget-s", "10", "--seeds", "1"]),
+    ("explain: 64 examples per analysis", lambda a: a[0] == "explain" and "-n" not in a, ["-n", "64"]),
 ]
 # bench race runs the reference code from --reference DIR, which lives outside this repository: the
 # sandbox gets a stand-in folder whose scripts print the reference's result lines at once

@@ -15,6 +15,8 @@ Each benchmark is a module with ``run(args) -> dict`` (every number, written as 
   after another.
 - ``ui`` (``ui.py``): the results browser with 2,000 runs in its store, timed in headless
   chromium: the runs page to interactive and a filter's answer.
+- ``explain`` (``explain.py``): the analysis time of ``toyformer explain`` on every task's default
+  model, and what the hook points cost a training step.
 
 Speed targets live here, never in timed unit tests; measured results are committed under
 ``docs/results/``, each file naming the command that wrote it.

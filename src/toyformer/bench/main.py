@@ -1,4 +1,4 @@
-"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|all] [--quick] [--device D] [--json] [--out FILE]``
+"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|all] [--quick] [--device D] [--json] [--out FILE]``
 
 Prints one table per benchmark and writes every number as JSON (default
 ``runs/benchmarks/<name>.json``; ``--out`` names the file); ``--markdown FILE`` also writes the
@@ -14,13 +14,13 @@ import time
 import warnings
 from pathlib import Path
 
-from toyformer.bench import kernels, machine, peak, race, replicas, throughput, time_to_solve, ui
+from toyformer.bench import explain, kernels, machine, peak, race, replicas, throughput, time_to_solve, ui
 from toyformer.files import write_json, write_text
 from toyformer.errors import ConfigError
 
 # name -> module with run(args) -> dict and render(result) -> str
 BENCHMARKS = {"throughput": throughput, "peak": peak, "time-to-solve": time_to_solve, "replicas": replicas,
-              "kernels": kernels, "race": race, "ui": ui}
+              "kernels": kernels, "race": race, "ui": ui, "explain": explain}
 ALL = ("throughput", "time-to-solve")
 
 
@@ -32,7 +32,7 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice); small models on a "
                    "shared machine run best on 1")
     p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile contenders")
-    p.add_argument("--tasks", help="time-to-solve: comma-separated task names (default: every task)")
+    p.add_argument("--tasks", help="time-to-solve, explain: comma-separated task names (default: every task)")
     p.add_argument("--layouts", default="default",
                    help="time-to-solve: default (each task's own), all (every fitting layout but masked), or L1,L2")
     p.add_argument("--seeds", type=int, default=1, help="time-to-solve: seeds per (task, layout) (default 1)")

@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from toyformer.cli import (bench_commands, decode_commands, diagnose_commands, inspect_commands, recipe_commands,
-                           run_commands, sweep_commands, tune_commands, ui_commands)
+from toyformer.cli import (bench_commands, decode_commands, diagnose_commands, explain_commands, inspect_commands,
+                           recipe_commands, run_commands, sweep_commands, tune_commands, ui_commands)
 from toyformer.cli.args import Parser
 from toyformer.errors import ConfigError
 
-COMMAND_MODULES = [run_commands, decode_commands, inspect_commands, diagnose_commands, recipe_commands, sweep_commands,
-                   tune_commands, ui_commands, bench_commands]
+COMMAND_MODULES = [run_commands, decode_commands, inspect_commands, explain_commands, diagnose_commands, recipe_commands,
+                   sweep_commands, tune_commands, ui_commands, bench_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:

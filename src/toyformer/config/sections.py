@@ -154,6 +154,9 @@ class TrainConfig:
     # write TensorBoard event files here: scalars at each evaluation, attention and curves at the end
     # (pip install 'toyformer[tensorboard]'); where the logs go, not what is computed
     tensorboard: str | None = None
+    # log: also keep the weights at log-spaced steps in checkpoints/ (toyformer explain --over-training)
+    keep_checkpoints: Literal["last", "log"] = "last"
+    checkpoints_per_decade: int = field(default=8, metadata=between(1, 100))  # with keep_checkpoints=log
 
     def __post_init__(self):
         check(self, "train")

@@ -92,10 +92,11 @@ def _ticks(ax, axis: str, words: list[str], fontsize: float) -> None:
         ax.set_yticks(idx, texts, fontsize=fontsize)
 
 
-def attention_figure(maps, row: int = 0, names: list[str] | None = None):
+def attention_figure(maps, row: int = 0, names: list[str] | None = None, notes: dict | None = None):
     """A grid of attention maps for one example: one row per attention module (layers, in
     order: encoder, decoder self-attention, cross-attention), one column per head; queries down,
-    keys across, each labelled with its tokens.
+    keys across, each labelled with its tokens. ``notes`` ``{(module, head): text}`` (a head's
+    role, from ``toyformer explain``) go into the title of each panel.
 
     The grid is laid out by hand (constrained layout costs seconds on a hundred panels); in a
     big grid only the first head of each row carries the key labels (the heads share them).
@@ -132,7 +133,10 @@ def attention_figure(maps, row: int = 0, names: list[str] | None = None):
                     ax.set_ylabel(name, fontsize=8, fontweight="bold")
                 else:
                     ax.set_yticks([])
-                if r == 0:
+                note = (notes or {}).get((name, h))
+                if note is not None:
+                    ax.set_title(f"head {h}: {note}", fontsize=7)
+                elif r == 0:
                     ax.set_title(f"head {h}", fontsize=9)
         bar_height = min(3.0, height - top - bottom)
         cax = fig.add_axes(((width - right + 0.3) / width, (height - top - bar_height) / height, 0.15 / width, bar_height / height))
@@ -173,11 +177,14 @@ def _clean(values) -> list[float]:
     return [v if isinstance(v, (int, float)) and math.isfinite(v) else float("nan") for v in values]
 
 
-def curves_figure(metrics: list[dict], summary: dict | None = None, layout: str | None = None):
+def curves_figure(metrics: list[dict], summary: dict | None = None, layout: str | None = None,
+                  marks: dict[str, int] | None = None):
     """Loss, per-token accuracy and exact match for train and validation over steps.
 
     With a ``summary`` the chance level (ln C, 1/C), the target and the solving step are drawn.
     For the decoders the training exact match is teacher forced, validation's is greedy.
+    ``marks`` ``{label: step}`` flags steps on every panel (the phases ``toyformer explain``
+    found: memorised, generalised).
     """
     summary = summary or {}
     steps = [r["step"] for r in metrics]
@@ -208,6 +215,8 @@ def curves_figure(metrics: list[dict], summary: dict | None = None, layout: str 
                     ax.axhline(target["value"], color=TARGET, linestyle="--", linewidth=1, label="target")
             if summary.get("solved_at_step") is not None:
                 ax.axvline(summary["solved_at_step"], color=TARGET, linestyle="--", linewidth=0.8, label="solved")
+            for (label, step), colour in zip((marks or {}).items(), ("#8e44ad", "#27ae60", "#2c3e50")):
+                ax.axvline(step, color=colour, linestyle="-.", linewidth=1, label=f"{label} (step {step})")
             ax.set_title(title)
             ax.set_xlabel("step")
             ax.legend(loc="best")

@@ -2,10 +2,11 @@
 the KV cache for incremental decoding.
 
 Every attention module has a stable ``name`` (``encoder.blocks.0.attn``,
-``decoder.blocks.1.cross_attn``). While a recorder dict is attached (see
-``toyformer.models.record_attention``) the weights are stored under that name as
-``[batch, heads, queries, keys]``. ``impl`` chooses how attention is computed (``auto``: the
-fastest for the device; ``sdpa``, ``explicit``, ``few_keys``: see ``kernels``).
+``decoder.blocks.1.cross_attn``) and three hook points (``hookpoints``): ``pattern`` (the
+weights ``[batch, heads, queries, keys]``, computed explicitly only while a hook asks for them),
+``z`` (each head's output ``[batch, queries, heads, d_head]``) and ``out``. ``impl`` chooses how
+attention is computed (``auto``: the fastest for the device; ``sdpa``, ``explicit``,
+``few_keys``: see ``kernels``).
 
 Positional schemes plug in here at two of their three points: a ``Rotary`` rotates queries and
 keys (RoPE), and a float ``mask`` carries additive score biases (ALiBi, relative buckets) with
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from toyformer.models import kernels
+from toyformer.models.hookpoints import hookable
 from toyformer.tasks.base import PAD
 
 
@@ -99,7 +101,7 @@ class Attention(nn.Module):
         self.dropout = dropout
         self.name = name
         self.impl = impl  # replicas set "explicit": vmap has no batching rule for the fused kernel
-        self.recorder: dict | None = None
+        hookable(self, name, ("pattern", "z", "out"))
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
@@ -136,12 +138,17 @@ class Attention(nn.Module):
         [B, 1 or H, Tq, Tk]``. Returns ``[B, Tq, d]``."""
         q, k, v = self.project(x, context, rotary, cache)
         p = self.dropout if self.training else 0.0
-        impl = kernels.choose(self.impl, q, k, p, need_weights=self.recorder is not None)
-        y, weights = kernels.attend(q, k, v, mask, p, impl)  # [B, H, Tq, dh]
-        if self.recorder is not None:
-            self.recorder[self.name] = weights.detach()
+        tap = self.tap
+        if tap is not None and tap.wants("pattern"):  # the explicit path, the pattern hooked in it
+            weights = tap("pattern", kernels.attention_weights(q, k, mask))  # [B, H, Tq, Tk]
+            y = kernels.dropout(weights, p) @ v
+        else:
+            y, _ = kernels.attend(q, k, v, mask, p, kernels.choose(self.impl, q, k, p, need_weights=False))
         b, _, tq, _ = y.shape
-        return self.out(y.transpose(1, 2).reshape(b, tq, -1))  # [B, Tq, d]
+        z = y.transpose(1, 2)  # [B, Tq, H, dh]
+        if tap is None:
+            return self.out(z.reshape(b, tq, -1))  # [B, Tq, d]
+        return tap("out", self.out(tap("z", z).reshape(b, tq, -1)))
 
 
 def self_attention_mask(valid: torch.Tensor, causal: bool, start: int = 0) -> torch.Tensor:

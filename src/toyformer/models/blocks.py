@@ -4,6 +4,10 @@ A block is self-attention (+ cross-attention in a seq2seq decoder) + feed-forwar
 residual branch with the norm either before it (``pre``: ``x + f(norm(x))``) or after the sum
 (``post``: ``norm(x + f(x))``, the original Transformer and ``nn.TransformerEncoder``'s default).
 Post-norm stacks are what make deep models hard to train without warm-up (R0).
+
+Hook points (``hookpoints``): each block's residual stream ``resid_pre``, ``resid_mid`` (after
+self-attention), ``resid_cross`` (after cross-attention) and ``resid_post``; the feed-forward
+block's ``hidden`` (after the activation) and ``out``; the stack's ``final_norm``.
 """
 
 from __future__ import annotations
@@ -13,20 +17,24 @@ from torch import nn
 
 from toyformer.models.positional.alibi import ALiBi
 from toyformer.models.attention import Attention, KVCache, with_bias
+from toyformer.models.hookpoints import hookable
 from toyformer.models.kernels import Dropout, ReLU
 from toyformer.models.positional.relative_bias import RelativeBias
 from toyformer.models.positional.rope import Rotary
 
 
 class FeedForward(nn.Module):
-    def __init__(self, d_model: int, d_ff: int, dropout: float, activation: str):
+    def __init__(self, d_model: int, d_ff: int, dropout: float, activation: str, name: str = "ff"):
         super().__init__()
         self.up, self.down = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
         self.act = nn.GELU() if activation == "gelu" else ReLU()
         self.drop = Dropout(dropout)
+        hookable(self, name, ("hidden", "out"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, d] -> [B, T, d]
-        return self.down(self.drop(self.act(self.up(x))))
+        if self.tap is None:
+            return self.down(self.drop(self.act(self.up(x))))
+        return self.tap("out", self.down(self.drop(self.tap("hidden", self.act(self.up(x))))))
 
 
 class Block(nn.Module):
@@ -38,9 +46,10 @@ class Block(nn.Module):
         self.norm1 = nn.LayerNorm(d)
         self.cross_attn = Attention(d, cfg.n_heads, cfg.dropout, f"{name}.cross_attn", cfg.attention) if cross else None
         self.norm_cross = nn.LayerNorm(d) if cross else None
-        self.ff = FeedForward(d, cfg.d_ff, cfg.dropout, cfg.activation)
+        self.ff = FeedForward(d, cfg.d_ff, cfg.dropout, cfg.activation, f"{name}.ff")
         self.norm2 = nn.LayerNorm(d)
         self.drop = Dropout(cfg.dropout)
+        hookable(self, name, ("resid_pre", "resid_mid", *(("resid_cross",) if cross else ()), "resid_post"))
 
     def _residual(self, x, norm, f):
         if self.pre:
@@ -49,10 +58,18 @@ class Block(nn.Module):
 
     def forward(self, x, mask, rotary=None, memory=None, cross_mask=None, cache=None):
         """``x [B, T, d]``; ``mask [B, 1 or H, T, Tk]``; ``memory [B, S, d]`` with ``cross_mask``."""
+        tap = self.tap
+        if tap is not None:
+            x = tap("resid_pre", x)
         x = self._residual(x, self.norm1, lambda h: self.attn(h, None, mask, rotary, cache))
+        if tap is not None:
+            x = tap("resid_mid", x)
         if self.cross_attn is not None:
             x = self._residual(x, self.norm_cross, lambda h: self.cross_attn(h, memory, cross_mask, cache=cache))
-        return self._residual(x, self.norm2, self.ff)
+            if tap is not None:
+                x = tap("resid_cross", x)
+        x = self._residual(x, self.norm2, self.ff)
+        return x if tap is None else tap("resid_post", x)
 
 
 class Stack(nn.Module):
@@ -70,6 +87,8 @@ class Stack(nn.Module):
         self.rotary = Rotary(cfg.d_model // cfg.n_heads) if cfg.positional == "rope" else None
         self.window = cfg.attention_window
         self.score_bias: nn.Module | None = None
+        hookable(self, name, ("final_norm",))
+        self.hooks_last = True  # listed after its blocks
         if cfg.positional == "alibi":
             self.score_bias = ALiBi(cfg.n_heads)
         elif cfg.positional == "relative":
@@ -88,4 +107,4 @@ class Stack(nn.Module):
         rotary = self.rotary.at(pos) if self.rotary is not None else None
         for block in self.blocks:
             x = block(x, mask, rotary, memory, cross_mask, cache)
-        return self.final_norm(x)
+        return self.final_norm(x) if self.tap is None else self.tap("final_norm", self.final_norm(x))

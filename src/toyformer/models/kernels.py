@@ -182,10 +182,16 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p), None
     if impl == "few_keys":
         return few_keys_attention(q, k, v, mask, p), None
+    weights = attention_weights(q, k, mask)
+    return dropout(weights, p) @ v, weights
+
+
+def attention_weights(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The attention pattern ``[B, H, Tq, Tk]`` of the ``explicit`` implementation (arguments as
+    ``attend``): scaled scores, hidden keys at ``-inf``, ``softmax``."""
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # [B, H, Tq, Tk]
     scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
-    weights = softmax(scores)
-    return dropout(weights, p) @ v, weights
+    return softmax(scores)
 
 
 def few_keys_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,

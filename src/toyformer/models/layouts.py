@@ -1,7 +1,8 @@
 """The four layouts, thin variants over one embedder and one block stack, and ``build_model``.
 
 Every model maps a ``Batch`` to logits over the task vocabulary: ``[B, V]`` for the classifier,
-``[B, T, V]`` otherwise. ``build_model`` is the only place that switches on the layout.
+``[B, T, V]`` otherwise. ``build_model`` is the only place that switches on the layout. Hook
+points (``hookpoints``): ``logits`` on every model, ``pooled`` on the classifier.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from toyformer.data import Batch
 from toyformer.errors import ConfigError
 from toyformer.models.attention import KVCache, cross_attention_mask, self_attention_mask
 from toyformer.models.blocks import Stack
+from toyformer.models.hookpoints import hookable
 from toyformer.models.kernels import ReLU
 from toyformer.models.positional.abacus import Answer
 from toyformer.models.positional.embedder import Embedder
@@ -47,6 +49,7 @@ class Encoder(nn.Module):
                  digit_ids: torch.Tensor | None = None, cross: bool = False, answer: Answer = "none"):
         super().__init__()
         self.embed = Embedder(vocab_size, cfg, max_len, digit_ids, answer)
+        self.embed.hook_name = f"{name}.embed"
         self.stack = Stack(cfg, n_layers, name, causal, cross)
         self.causal = causal
 
@@ -78,16 +81,30 @@ class Classifier(nn.Module):
         self.pooling, self.width = cfg.pooling, width
         d_in = cfg.d_model * (width if cfg.pooling == "flatten" else 1)
         self.head = mlp_head(d_in, cfg.head_hidden, vocab_size)
+        hookable(self, "", ("pooled", "logits"))
+        self.hooks_last = True
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        tokens = batch.inputs
+        tokens = self.encoder_tokens(batch.inputs)
+        pooled = self.pool(self.encoder(tokens), tokens)
+        if self.tap is None:
+            return self.head(pooled)  # [B, V]
+        return self.tap("logits", self.head(self.tap("pooled", pooled)))
+
+    def encoder_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The tokens ``[B, T']`` the encoder reads for inputs ``[B, T]``: as they are, padded to the
+        width of flatten pooling, or with the empty slot appended (slot pooling)."""
         if self.pooling == "flatten":  # a fixed-width input: pad or reject
             if tokens.shape[1] > self.width:
                 raise ValueError(f"flatten pooling was built for width {self.width}, got {tokens.shape[1]}")
             tokens = F.pad(tokens, (0, self.width - tokens.shape[1]), value=PAD)
         if self.pooling == "slot":
             tokens = F.pad(tokens, (0, 1), value=PAD)  # the zero-vector slot of R1
-        h = self.encoder(tokens)  # [B, T, d]
+        return tokens
+
+    def pool(self, h: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """``h [B, T, d]`` over ``tokens [B, T]`` (from ``encoder_tokens``) -> ``[B, d]`` (flatten:
+        ``[B, T * d]``)."""
         if self.pooling == "mean":
             valid = (tokens != PAD).unsqueeze(-1).float()  # [B, T, 1]
             pooled = (h * valid).sum(1) / valid.sum(1).clamp(min=1)
@@ -97,7 +114,7 @@ class Classifier(nn.Module):
             pooled = h[:, -1]
         else:
             pooled = h.flatten(1)  # [B, T * d]
-        return self.head(pooled)  # [B, V]
+        return pooled
 
 
 class Tagger(nn.Module):
@@ -107,9 +124,12 @@ class Tagger(nn.Module):
         super().__init__()
         self.encoder = Encoder(cfg, vocab_size, max_len, "encoder", cfg.causal_encoder, cfg.n_layers, digit_ids)
         self.head = mlp_head(cfg.d_model, cfg.head_hidden, vocab_size)
+        hookable(self, "", ("logits",))
+        self.hooks_last = True
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        return self.head(self.encoder(batch.inputs))  # [B, T, V]
+        logits = self.head(self.encoder(batch.inputs))  # [B, T, V]
+        return logits if self.tap is None else self.tap("logits", logits)
 
 
 class CausalLM(nn.Module):
@@ -119,12 +139,15 @@ class CausalLM(nn.Module):
         super().__init__()
         self.decoder = Encoder(cfg, vocab_size, max_len, "decoder", True, cfg.n_layers, digit_ids, answer="after_sep")
         self.head = nn.Linear(cfg.d_model, vocab_size)
+        hookable(self, "", ("logits",))
+        self.hooks_last = True
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.logits(batch.inputs)
 
     def logits(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:  # [B, T] -> [B, T, V]
-        return self.head(self.decoder(tokens, cache=cache))
+        logits = self.head(self.decoder(tokens, cache=cache))
+        return logits if self.tap is None else self.tap("logits", logits)
 
     def start(self, prompt: torch.Tensor, max_new: int) -> tuple[torch.Tensor, KVCache]:
         """Incremental decoding: run the left-padded ``prompt [B, P]`` into a new cache with room
@@ -146,6 +169,8 @@ class Seq2Seq(nn.Module):
         n_dec = cfg.n_decoder_layers or cfg.n_layers
         self.decoder = Encoder(cfg, vocab_size, max_len, "decoder", True, n_dec, digit_ids, cross=True, answer="all")
         self.head = nn.Linear(cfg.d_model, vocab_size)
+        hookable(self, "", ("logits",))
+        self.hooks_last = True
 
     def forward(self, batch: Batch) -> torch.Tensor:
         memory = self.encoder(batch.inputs)
@@ -157,7 +182,8 @@ class Seq2Seq(nn.Module):
     def decode(self, tgt: torch.Tensor, memory: torch.Tensor, src_valid: torch.Tensor,
                cache: KVCache | None = None) -> torch.Tensor:
         """``tgt [B, T]`` decoder inputs (``<bos>`` first) -> logits ``[B, T, V]``."""
-        return self.head(self.decoder(tgt, memory, src_valid, cache))
+        logits = self.head(self.decoder(tgt, memory, src_valid, cache))
+        return logits if self.tap is None else self.tap("logits", logits)
 
     def start(self, src: torch.Tensor, max_new: int) -> tuple[torch.Tensor, KVCache]:
         """Incremental decoding: encode ``src [B, S]``, run ``<bos>``; logits ``[B, V]``, cache."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from toyformer.report.html import (Html, Section, badge, cards, esc, figure, join, para, plain, table, tokens,
                                    write)
 from toyformer.eval.diagnosis import reached_target
+from toyformer.report.explain_section import explain_section, phase_marks
 from toyformer.run import load_run
 from toyformer.run.directory import read_metrics
 from toyformer.tasks.base import SPECIALS
@@ -38,6 +39,7 @@ def run_page(run_dir: str | Path, device: str | None = None) -> tuple[str, str, 
         diagnosis_section(summary),
         curves_section(run),
         samples_section(run),
+        explain_section(run, run_dir),
         attention_section(run),
         embeddings_section(run),
         breakdown_section(run),
@@ -150,10 +152,11 @@ def curves_section(run) -> Section | None:
 
     if not run.metrics:
         return None
-    fig = curves_figure(run.metrics, run.summary, run.config.layout)
+    fig = curves_figure(run.metrics, run.summary, run.config.layout, phase_marks(run.run_dir))
     note = para("Training numbers are running averages since the previous evaluation (dropout on); "
                 "validation numbers come from the held-out set. For the decoders validation exact match is "
-                "measured on greedy decoding.", "muted")
+                "measured on greedy decoding. After `toyformer explain` the steps at which the run memorised and "
+                "generalised are flagged.", "muted")
     return Section("Learning curves", join(figure(fig, "learning curves"), note))
 
 

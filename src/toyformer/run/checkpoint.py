@@ -30,6 +30,37 @@ from toyformer.errors import ConfigError
 from toyformer.files import atomic_write, dumps
 
 FORMAT = "toyformer-checkpoint-2"
+KEPT = "checkpoints"  # train.keep_checkpoints=log: RUN_DIR/checkpoints/step_000100.safetensors, weights only
+
+
+def log_steps(total: int, per_decade: int) -> list[int]:
+    """Steps ``0 .. total`` at which ``train.keep_checkpoints=log`` keeps the weights: 0 (the
+    initialisation) and ``round(10 ** (i / per_decade))``.
+
+    >>> log_steps(100, 4)
+    [0, 1, 2, 3, 6, 10, 18, 32, 56, 100]
+    """
+    steps, i = {0}, 0
+    while (s := round(10 ** (i / per_decade))) <= total:
+        steps.add(s)
+        i += 1
+    return sorted(steps)
+
+
+def kept_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / KEPT / f"step_{step:06d}.safetensors"
+
+
+def kept_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """The weights kept at log-spaced steps, ``[(step, path), ...]`` in step order."""
+    folder = Path(run_dir) / KEPT
+    found = []
+    for path in folder.glob("step_*.safetensors") if folder.is_dir() else ():
+        try:
+            found.append((int(path.stem.removeprefix("step_")), path))
+        except ValueError:
+            continue
+    return sorted(found)
 
 
 def save_weights(path: Path, model: torch.nn.Module, metadata: dict | None = None) -> None:

@@ -5,6 +5,12 @@ out): read the training metrics, validate each replica still training, stop the 
 their target (time-to-solve is recorded), and with a run directory write the checkpoint and each
 replica's ``metrics.jsonl``. The step itself is a ``steps.SingleStep`` or ``steps.ReplicaStep``.
 
+With ``train.keep_checkpoints=log`` the weights of every replica still training are also kept
+at log-spaced steps (``checkpoint.log_steps``: the initialisation, then
+``train.checkpoints_per_decade`` per decade) in ``RUN_DIR/checkpoints/step_000100.safetensors``,
+weights only, so a run can be explained at any step (``toyformer explain --over-training``);
+their writing is not counted in ``wall_s``.
+
 Divergence: a training loss that is NaN or infinite stops that replica at the next evaluation
 (no host sync per step: the accumulator notes the first bad step on the device). Its weights go
 back to those of its last evaluation (the last finite ones; a replica that diverged before its
@@ -75,6 +81,16 @@ def restore(path: Path, stepper) -> dict:
     return state
 
 
+def keep_weights(stepper, step: int, active: torch.Tensor) -> None:
+    """Each training replica's weights at ``step`` into its run's ``checkpoints/`` (weights only)."""
+    for i, run in enumerate(stepper.runs):
+        if bool(active[i]):
+            stepper.load_into(i, run.model)
+            path = checkpoint.kept_path(run.run_dir, step)
+            path.parent.mkdir(exist_ok=True)
+            checkpoint.save_weights(path, run.model, {"step": step})
+
+
 def fit(stepper, quiet: bool = True, on_eval: Callable[[int, dict], None] | None = None, resume: bool = False,
         out: Path | None = None) -> dict:
     """Train ``stepper.runs`` to the end; with ``out`` checkpoint there and write each run's
@@ -101,11 +117,20 @@ def fit(stepper, quiet: bool = True, on_eval: Callable[[int, dict], None] | None
     for run in runs:
         run.model.train()
     stepper.snapshot(list(range(k)))
+    keep = set()
+    if out is not None and cfg.train.keep_checkpoints == "log":
+        keep = set(checkpoint.log_steps(total, cfg.train.checkpoints_per_decade))
+        if step == 0:
+            keep_weights(stepper, 0, active)
     stop = step >= total or not bool(active.any()) or (max_s is not None and wall_before >= max_s)
     while not stop:
         stepper.step(step, active)
         step += 1
         bar.update(1)
+        if step in keep:  # its time is not training time
+            t_keep = time.perf_counter()
+            keep_weights(stepper, step, active)
+            t0 += time.perf_counter() - t_keep
         wall = wall_before + time.perf_counter() - t0
         out_of_time = max_s is not None and wall >= max_s
         if step % cfg.eval.every and step < total and not out_of_time:

@@ -52,6 +52,7 @@ from torch import nn
 
 from toyformer.errors import ConfigError
 from toyformer.models.positional.abacus import Answer, digit_places, random_offset
+from toyformer.models.hookpoints import hookable
 from toyformer.models.kernels import Dropout
 from toyformer.tasks.base import PAD
 
@@ -114,6 +115,12 @@ class Embedder(nn.Module):
             self.register_buffer("digit_ids", digit_ids, persistent=False)
             self.answer = answer
         self.drop = Dropout(cfg.dropout)
+        # hook points: every term added to the token embedding (models/hookpoints.py)
+        learned_end = self.pos_end is not None
+        points = ("tok", *(("place",) if self.place is not None else ()),
+                  *(("pos",) if self.pos is not None or cfg.positional == "sinusoidal" else ()),
+                  *(("pos_end",) if learned_end else ()))
+        hookable(self, "embed", points)
 
     def positions(self, tokens: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T]
         if self.digits:  # abacus, position coupling; relative schemes need no offset
@@ -128,17 +135,18 @@ class Embedder(nn.Module):
 
     def forward(self, tokens: torch.Tensor, pos: torch.Tensor,
                 places: torch.Tensor | None = None) -> torch.Tensor:  # [B, T] -> [B, T, d]
-        x = self.tok(tokens)
+        tap = self.tap if self.tap is not None else lambda point, term: term
+        x = tap("tok", self.tok(tokens))
         if self.place is not None:
-            x = x + self.place(places.clamp(max=self.max_len - 1))
+            x = x + tap("place", self.place(places.clamp(max=self.max_len - 1)))
         end = from_end(tokens, pos) if self.both_ends else None  # [B, T]
         if self.pos is not None:
-            x = x + self.pos(pos.clamp(max=self.max_len - 1))
+            x = x + tap("pos", self.pos(pos.clamp(max=self.max_len - 1)))
             if end is not None:
-                x = x + self.pos_end(end.clamp(max=self.max_len - 1))
+                x = x + tap("pos_end", self.pos_end(end.clamp(max=self.max_len - 1)))
         elif self.positional == "sinusoidal" and end is not None:  # half the channels for each end
             half = self.d_model // 2
-            x = x + torch.cat([sinusoidal(pos, self.d_model - half), sinusoidal(end, half)], -1)
+            x = x + tap("pos", torch.cat([sinusoidal(pos, self.d_model - half), sinusoidal(end, half)], -1))
         elif self.positional == "sinusoidal":
-            x = x + sinusoidal(pos, self.d_model)
+            x = x + tap("pos", sinusoidal(pos, self.d_model))
         return self.drop(x)
