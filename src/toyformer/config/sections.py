@@ -117,6 +117,9 @@ class DataConfig:
     prompt_loss: bool = False  # causal layout: loss on the prompt's next tokens too (plain LM)
     # masked layout: share of tokens masked in training
     mask_prob: float = field(default=0.15, metadata=between(0, 1, lo_open=True))
+    # masked layout: random (BERT: random tokens of input and answer, in training) or answer (every
+    # answer token, in training as at evaluation: the Chomsky-hierarchy suite's protocol)
+    masking: Literal["random", "answer"] = "random"
     # train (and hold out) task lengths min_length..max_length
     min_length: int | None = field(default=None, metadata=at_least(1))
     max_length: int | None = field(default=None, metadata=at_least(1))
