@@ -72,14 +72,15 @@ def run(args) -> dict:
     overrides = ["train.steps=4", "eval.every=2", "eval.val_size=16", "eval.test_size=16"] if args.quick else []
     overrides += args.set
     rows = []
+    seeds = args.seeds or 1
     for task in tasks:
         for layout in layouts_of(task, args.layouts):
-            for seed in range(args.seeds):
+            for seed in range(seeds):
                 rows.append(solve(task, layout, seed, args.cap_s, args.device, overrides))
                 r = rows[-1]
                 print(f"time-to-solve {task} {layout} seed {seed}: {r['solved_at_s'] if r['solved'] else 'not solved'} s",
                       file=sys.stderr, flush=True)
-    return {"target": TARGET, "cap_s": args.cap_s, "quick": args.quick, "overrides": overrides, "seeds": args.seeds,
+    return {"target": TARGET, "cap_s": args.cap_s, "quick": args.quick, "overrides": overrides, "seeds": seeds,
             "layouts": args.layouts, "rows": rows, "pairs": pairs(rows)}
 
 
