@@ -22,14 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # One line per layer: its one job. A layer missing here gets the first sentence of its docstring.
 JOBS = {
     "cli": "the command line: thin, one function of the API per command",
-    "bench": "benchmarks users run: throughput, time to solve, replicas, kernels",
-    "experiments": "many runs: results store, sweeps, recipes R0-R4",
+    "bench": "benchmarks users run: throughput, time to solve, replicas, kernels, the Chomsky suite",
+    "experiments": "many runs: results store, sweeps, recipes R0-R4, the Chomsky suite",
     "report": "self-contained HTML pages",
     "inspect": "look inside a run: attention, embeddings, generation, plots, live curves",
     "training": "one loop for single runs and replicas; steps, optimiser, summary",
     "eval": "metrics, evaluation, decoding, lengths, diagnosis",
     "run": "Run, build, load_run: a run directory <-> a model and its task",
-    "models": "attention, blocks, positional schemes, layouts, kernels",
+    "models": "attention, blocks, positional schemes, layouts, kernels, an LSTM",
     "data": "examples -> batches per layout; held-out splits",
     "config": "typed, frozen, validated configuration",
     "tasks": "what to learn: a vocabulary and vectorised sampling",

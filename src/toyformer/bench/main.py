@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None, prog: str = "toyformer bench") -> int:
             result[name] = BENCHMARKS[name].run(args)
             result[name]["wall_s"] = time.perf_counter() - t0
             tables.append(BENCHMARKS[name].render(result[name]))
-    except ConfigError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # the bad-input contract: one line, as every toyformer command writes it
+        print(f"toyformer: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     text = "\n\n".join(tables)
     print(text)

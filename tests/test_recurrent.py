@@ -1,0 +1,78 @@
+"""The LSTM family: where it fits, what it refuses, that it reads left to right, and that it
+learns what the suite says an LSTM can (parity, beyond its training lengths)."""
+
+import pytest
+import torch
+
+from toyformer import ConfigError, RunConfig, train, train_replicas
+from toyformer.data import format_batch
+from toyformer.experiments.chomsky.score import model_predictor, protocol_score
+from toyformer.models import build_model
+from toyformer.models.recurrent import RecurrentEncoder
+from toyformer.tasks import get_task
+
+
+def lstm_config(task="parity", layout="masked", **model):
+    return RunConfig.from_dict({"task": task, "layout": layout,
+                                "model": {"family": "lstm", "d_model": 16, "n_layers": 1, **model},
+                                "train": {"steps": 4}, "eval": {"every": 4, "val_size": 8, "test_size": 8},
+                                "data": {"batch_size": 4, "masking": "answer"}})
+
+
+@pytest.mark.parametrize("task, layout", [("parity", "classifier"), ("reverse", "tagger"), ("parity", "masked"),
+                                          ("stack_manipulation", "masked")])
+def test_lstm_stands_in_for_the_encoder(task, layout):
+    cfg = lstm_config(task, layout)
+    model = build_model(cfg.model, layout, cfg.task.build(), (12, 12))
+    assert any(isinstance(m, torch.nn.LSTM) for m in model.modules())
+    ex = cfg.task.build().sample(3, torch.Generator().manual_seed(0), length=6)
+    logits = model(format_batch(ex, layout))
+    assert logits.shape[0] == 3 and torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("layout", ["causal", "seq2seq"])
+def test_layouts_with_a_decoder_are_refused(layout):
+    cfg = lstm_config("reverse", layout)
+    with pytest.raises(ConfigError, match="allowed layouts: classifier, tagger, masked"):
+        build_model(cfg.model, layout, cfg.task.build(), (8, 8))
+
+
+@pytest.mark.parametrize("option", [{"positional": "rope"}, {"random_positions": True}, {"attention_window": 2},
+                                    {"positions_from": "both"}, {"causal_encoder": True}])
+def test_transformer_only_options_are_refused(option):
+    with pytest.raises(ConfigError, match="model.family='lstm'"):
+        lstm_config(**option)
+
+
+def test_lstm_width_need_not_divide_by_heads():
+    assert lstm_config(d_model=30, n_heads=4).model.d_model == 30
+
+
+def test_lstm_seeds_are_not_batched_replicas():
+    with pytest.raises(ConfigError, match="cannot train as batched replicas"):
+        train_replicas(lstm_config(), k=2)
+
+
+def test_lstm_reads_left_to_right():
+    """An output depends only on the tokens up to it: changing a later token changes nothing before it."""
+    torch.manual_seed(0)
+    enc = RecurrentEncoder(vocab_size=9, hidden=8, n_layers=2)
+    x = torch.randint(5, 9, (4, 10))
+    y = x.clone()
+    y[:, 6] = torch.where(x[:, 6] == 5, 6, 5)
+    a, b = enc(x), enc(y)
+    assert torch.equal(a[:, :6], b[:, :6]) and not torch.equal(a[:, 6:], b[:, 6:])
+
+
+@pytest.mark.slow
+def test_lstm_learns_parity_beyond_its_training_lengths():
+    """Trained on lengths 1..40 (growing), right at every length 41..100: the suite's LSTM result."""
+    cfg = RunConfig.from_dict({
+        "task": "parity", "layout": "masked", "model": {"family": "lstm", "d_model": 64, "positional": "none"},
+        "data": {"batch_size": 32, "min_length": 1, "max_length": 40, "length_sampling": "curriculum",
+                 "masking": "answer", "holdout": "no"},
+        "train": {"steps": 1500, "lr": 1e-2, "weight_decay": 0.0, "warmup_steps": 0, "schedule": "constant"},
+        "eval": {"every": 1500, "val_size": 64, "test_size": 64, "target": None}})
+    run = train(cfg)
+    predict = model_predictor(run.model, "masked", run.device)
+    assert protocol_score(predict, get_task("parity"), list(range(41, 101, 10)), 64)["score"] >= 0.99
