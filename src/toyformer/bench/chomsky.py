@@ -17,6 +17,7 @@ a figure (measured and published heat maps) is written next to the markdown or J
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from importlib import resources
@@ -91,7 +92,7 @@ def run(args) -> dict:
             for t in p["tasks"] for c in p["columns"]]
     print(f"chomsky: {len(jobs)} cells, budget {budget.name} ({executor.description})", file=sys.stderr, flush=True)
     results, failed = [], []
-    t0 = time.perf_counter()
+    t0, load = time.perf_counter(), [os.getloadavg()[0]]
     try:
         for i, res, error in executor.run(run_cell, jobs):
             job = jobs[i]
@@ -106,6 +107,7 @@ def run(args) -> dict:
                   f"{best:.3f} ({len(res['runs'])} runs, {res['wall_s']:.0f} s)", file=sys.stderr, flush=True)
     finally:
         executor.close()
+    load.append(os.getloadavg()[0])
     cells = [summarise(r["task"], r["column"], r["runs"], SUITE[r["task"]].chance) for r in results]
     order = {(t, c): i for i, (t, c) in enumerate((j["task"], j["column"]) for j in jobs)}
     cells.sort(key=lambda c: order[(c["task"], c["column"])])
@@ -115,7 +117,7 @@ def run(args) -> dict:
               "seeds_as": "replicas" if p["batched"] else "runs", "runs_dir": str(p["runs_dir"]),
               "store": str(store.path) if store else None, "cells": cells, "failed": failed,
               "comparison": compare(cells, pub), "published_provenance": pub["provenance"],
-              "cells_wall_s": round(time.perf_counter() - t0, 1),
+              "cells_wall_s": round(time.perf_counter() - t0, 1), "load_average_1min": load, "cores": os.cpu_count(),
               "runs": [{k: r[k] for k in ("task", "column", "wall_s")} | {"scores": [
                   {k: x[k] for k in ("seed", "lr", "score", "train_score", "run_dir")} for x in r["runs"]]}
                   for r in results]}
@@ -159,7 +161,10 @@ def render(result: dict) -> str:
              f"({result['seeds_as']}); learning rates: transformer {', '.join(f'{x:g}' for x in b['lrs']['transformer'])}, "
              f"LSTM {', '.join(f'{x:g}' for x in b['lrs']['lstm'])}. Score: the reference code's accuracy (answer tokens "
              f"up to the end mark), averaged over every length 41..{result['max_test_length']} "
-             f"({result['n_per_length']} examples each); trained-range: the same at lengths 1..40.", ""]
+             f"({result['n_per_length']} examples each); trained-range: the same at lengths 1..40.",
+             f"Training and scoring took {result['cells_wall_s'] / 60:.1f} min; 1-minute load average "
+             f"{' -> '.join(f'{x:.1f}' for x in result['load_average_1min'])} (start -> end) on {result['cores']} cores.",
+             ""]
     head = ["task", "level", "column", "score (max)", "mean ± 95% CI (n)", "trained-range", "verdict",
             "published", "published verdict", "same verdict", "in seed spread"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
