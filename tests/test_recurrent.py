@@ -66,13 +66,30 @@ def test_lstm_reads_left_to_right():
 
 @pytest.mark.slow
 def test_lstm_learns_parity_beyond_its_training_lengths():
-    """Trained on lengths 1..40 (growing), right at every length 41..100: the suite's LSTM result."""
-    cfg = RunConfig.from_dict({
-        "task": "parity", "layout": "masked", "model": {"family": "lstm", "d_model": 64, "positional": "none"},
-        "data": {"batch_size": 32, "min_length": 1, "max_length": 40, "length_sampling": "curriculum",
-                 "masking": "answer", "holdout": "no"},
-        "train": {"steps": 1500, "lr": 1e-2, "weight_decay": 0.0, "warmup_steps": 0, "schedule": "constant"},
-        "eval": {"every": 1500, "val_size": 64, "test_size": 64, "target": None}})
-    run = train(cfg)
+    """The cpu budget's LSTM cell (lengths 1..40, growing; learning rate 1e-2) is right at every
+    length 41..100: the suite's LSTM result (and the committed run's cell, bit for bit)."""
+    from toyformer.experiments.chomsky.protocol import BUDGETS, cell_config
+
+    run = train(cell_config("parity_check", "lstm", BUDGETS["cpu"], seed=0, lr=1e-2))
     predict = model_predictor(run.model, "masked", run.device)
     assert protocol_score(predict, get_task("parity"), list(range(41, 101, 10)), 64)["score"] >= 0.99
+
+
+@pytest.mark.parametrize("family", ["transformer", "lstm"])
+def test_reports_of_suite_runs_read_the_answer_slots(family, tmp_path):
+    """The suite's layout (masked, answer slots) and the LSTM in the inspect and report layers:
+    the model's answers are read at the slots, a report is written (no attention drawn for an LSTM)."""
+    from toyformer import write_report
+    from toyformer.inspect.capture import predict, subject
+
+    model = {"family": "lstm", "d_model": 16, "positional": "none"} if family == "lstm" else {
+        "d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32}
+    cfg = RunConfig.from_dict({"task": "stack_manipulation", "model": model, "train": {"steps": 4},
+                               "eval": {"every": 4, "val_size": 8, "test_size": 8},
+                               "data": {"batch_size": 4, "min_length": 1, "max_length": 6}})
+    run = train(cfg, out_dir=tmp_path / "run")
+    ex = run.splits.test[:3]
+    answers = predict(subject(run), ex.input)
+    assert torch.equal((answers != 0).sum(1), (ex.target != 0).sum(1))  # one answer token per slot, row by row
+    page = write_report(tmp_path / "run").read_text()
+    assert ("Attention" in page) == (family == "transformer")

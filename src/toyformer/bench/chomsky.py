@@ -25,7 +25,7 @@ from pathlib import Path
 
 from toyformer.errors import ConfigError
 from toyformer.experiments.chomsky.cells import run_cell
-from toyformer.experiments.chomsky.protocol import BUDGETS, MODELS, PAPER_SCHEMES, SCHEMES, TRAIN_LENGTHS
+from toyformer.experiments.chomsky.protocol import BUDGETS, MODELS, PAPER_SCHEMES, SCHEMES, TRAIN_LENGTHS, verdict
 from toyformer.experiments.chomsky.table import compare, figure, summarise
 from toyformer.experiments.store import as_store, default_store_path, warn_not_recorded
 from toyformer.experiments.sweeps.executors import make_executor
@@ -118,6 +118,9 @@ def run(args) -> dict:
               "store": str(store.path) if store else None, "cells": cells, "failed": failed,
               "comparison": compare(cells, pub), "published_provenance": pub["provenance"],
               "cells_wall_s": round(time.perf_counter() - t0, 1), "load_average_1min": load, "cores": os.cpu_count(),
+              "train_s": round(sum(x["summary"]["wall_s"] for r in results for x in r["runs"]), 1),
+              "trained_now": sum(x["status"] != "done" for r in results for x in r["runs"]),
+              "score_s": round(sum(x["score_s"] for r in results for x in r["runs"]), 1),
               "runs": [{k: r[k] for k in ("task", "column", "wall_s")} | {"scores": [
                   {k: x[k] for k in ("seed", "lr", "score", "train_score", "run_dir")} for x in r["runs"]]}
                   for r in results]}
@@ -149,6 +152,15 @@ def _record(store, budget: str, res: dict, top: int) -> None:
         warn_not_recorded(store, exc)
 
 
+def _invocation(result: dict) -> str:
+    load = " -> ".join(f"{x:.1f}" for x in result["load_average_1min"])
+    if result["trained_now"] == 0:
+        return (f"This invocation trained nothing: it read every finished run and its score back and wrote the table "
+                f"({result['cells_wall_s'] / 60:.1f} min).")
+    return (f"This invocation trained or continued {result['trained_now']} runs in {result['cells_wall_s'] / 60:.1f} min "
+            f"of wall time; 1-minute load average {load} (start -> end) on {result['cores']} cores.")
+
+
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
@@ -157,14 +169,13 @@ def render(result: dict) -> str:
     b = result["budget"]
     cmp = result["comparison"]
     lines = [f"### The Chomsky-hierarchy suite: budget `{b['name']}`", "",
-             f"Budget `{b['name']}`: {b['note']}. Seeds per cell: {result['seeds']} "
-             f"({result['seeds_as']}); learning rates: transformer {', '.join(f'{x:g}' for x in b['lrs']['transformer'])}, "
+             f"Budget `{b['name']}`: {b['note']}. Seeds per cell and learning rate: {result['seeds']}"
+             f"{' (transformer seeds as ' + result['seeds_as'] + ')' if result['seeds'] > 1 else ''}; learning rates: transformer {', '.join(f'{x:g}' for x in b['lrs']['transformer'])}, "
              f"LSTM {', '.join(f'{x:g}' for x in b['lrs']['lstm'])}. Score: the reference code's accuracy (answer tokens "
              f"up to the end mark), averaged over every length 41..{result['max_test_length']} "
              f"({result['n_per_length']} examples each); trained-range: the same at lengths 1..40.",
-             f"Training and scoring took {result['cells_wall_s'] / 60:.1f} min; 1-minute load average "
-             f"{' -> '.join(f'{x:.1f}' for x in result['load_average_1min'])} (start -> end) on {result['cores']} cores.",
-             ""]
+             f"Training time of the runs (their own wall clocks): {result['train_s'] / 60:.1f} min; scoring: "
+             f"{result['score_s'] / 60:.1f} min. " + _invocation(result), ""]
     head = ["task", "level", "column", "score (max)", "mean ± 95% CI (n)", "trained-range", "verdict",
             "published", "published verdict", "same verdict", "in seed spread"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -184,7 +195,9 @@ def render(result: dict) -> str:
               f"- Published number within the seed spread (min..max over seeds): "
               + (f"{s['within']} of {s['cells']} cells." if s["cells"] else "not measured (one seed per cell)."),
               f"- Best toyformer transformer above the best published transformer: {bt['tasks']} of {bt['of']} tasks "
-              f"(above Deletang et al.'s transformer alone: {bt['beats_deletang']} of {bt['of']}).", ""]
+              f"(above Deletang et al.'s transformer alone: {bt['beats_deletang']} of {bt['of']}; a score at chance "
+              f"never counts as above).", ""]
+    lines += findings(cmp["rows"])
     if cmp["best"]:
         lines += ["| task | best toyformer transformer | score | best published transformer | published | above |",
                   "|---|---|---|---|---|---|"]
@@ -197,3 +210,31 @@ def render(result: dict) -> str:
     if result.get("figure"):
         lines += ["", f"![measured and published scores]({result['figure']})"]
     return "\n".join(lines)
+
+
+def findings(rows: list[dict]) -> list[str]:
+    """The cells whose verdict differs from the published one, sorted by what the trained-range
+    score says: the model did not learn the training lengths, or learned them and did not carry
+    the rule to longer inputs, or did better than published."""
+    missed = [r for r in rows if r["reproduced"] is False]
+    if not missed:
+        return []
+    rank = {"chance": 0, "between": 1, "solved": 2}
+    below = [r for r in missed if rank[r["verdict"]] < rank[r["published_verdict"]]]
+    above = [r for r in missed if rank[r["verdict"]] > rank[r["published_verdict"]]]
+    untrained = [r for r in below if verdict(r["train_max"], r["chance"]) != "solved"]
+    unextended = [r for r in below if r not in untrained]
+
+    def names(group):
+        return ", ".join(f"{r['task']} {r['column']} ({_pct(r['max'])} vs {_pct(r['published'])}; trained-range "
+                         f"{_pct(r['train_max'])})" for r in group)
+
+    out = ["#### The cells whose verdict differs", ""]
+    if untrained:
+        out.append(f"- Below the published verdict, not even solving the training lengths (trained-range below 90%) "
+                   f"within the budget: {names(untrained)}.")
+    if unextended:
+        out.append(f"- Below the published verdict although the training lengths are solved: {names(unextended)}.")
+    if above:
+        out.append(f"- Above the published verdict: {names(above)}.")
+    return out + [""]

@@ -100,19 +100,23 @@ def answer_width(s: Subject, inputs: torch.Tensor) -> int:
 
 @torch.no_grad()
 def masked_batch_for(s: Subject, inputs: torch.Tensor) -> Batch:
-    """The masked layout's batch for right-padded inputs ``[B, L]``: ``input ++ <unk> * A`` with
-    ``A`` the number of answer tokens the task gives inputs of that width (the width of its
-    widest answers for a task that has no length)."""
-    n_tok = int((inputs != PAD).sum(1).max())
+    """The masked layout's batch for right-padded inputs ``[B, L]``: each row's input followed by
+    one ``<unk>`` slot per token of the answer the task gives inputs of its length (the task's
+    widest answer where it has no length)."""
+    n_tok = (inputs != PAD).sum(1)  # [B]
     g = torch.Generator().manual_seed(0)
-    try:
-        ex = s.task.sample(1, g, length=n_tok)
-        width = ex.target.shape[1] if ex.input.shape[1] == n_tok else None
-    except ConfigError:  # a task without a length
-        width = None
-    if width is None:
-        width = int((s.task.sample(256, g).target != PAD).sum(1).max())
-    slots = torch.full((len(inputs), width), UNK, dtype=torch.long, device=inputs.device)
+    widths = {}
+    for n in n_tok.unique().tolist():  # one draw per distinct length, not per row
+        try:
+            ex = s.task.sample(1, g, length=n)
+            widths[n] = int((ex.target != PAD).sum()) if ex.input.shape[1] == n else None
+        except ConfigError:  # a task without a length
+            widths[n] = None
+        if widths[n] is None:
+            widths[n] = int((s.task.sample(256, g).target != PAD).sum(1).max())
+    width = torch.tensor([widths[n] for n in n_tok.tolist()], device=inputs.device)  # [B]
+    cols = torch.arange(int(width.max()), device=inputs.device).unsqueeze(0)
+    slots = torch.where(cols < width.unsqueeze(1), UNK, PAD)  # [B, A], right-padded per row
     return format_batch(Examples(inputs, slots), "masked", s.sep)
 
 
@@ -126,10 +130,12 @@ def predict(s: Subject, inputs: torch.Tensor) -> torch.Tensor:
     inputs = inputs.to(dev)
     if s.layout in ("causal", "seq2seq"):
         out = greedy(model, s.layout, inputs, answer_width(s, inputs), s.sep)
-    elif s.layout == "masked":
+    elif s.layout == "masked":  # the answers at each row's slots, right-padded
         batch = masked_batch_for(s, inputs)
-        slots = batch.labels != IGNORE
-        out = model(batch).argmax(-1)[slots].view(len(inputs), -1)
+        n_slots = (batch.labels != IGNORE).sum(1, keepdim=True)  # [B, 1]
+        keep = torch.arange(int(n_slots.max()), device=dev).unsqueeze(0) < n_slots
+        answers = model(batch).argmax(-1)[batch.labels != IGNORE]  # row by row
+        out = torch.full(keep.shape, PAD, dtype=torch.long, device=dev).masked_scatter(keep, answers)
     else:
         out = model(Batch(inputs, inputs)).argmax(-1)
         out = out.unsqueeze(1) if out.dim() == 1 else out.masked_fill(inputs == PAD, PAD)

@@ -54,13 +54,14 @@ def run_cell(task: str, column: str, budget: Budget, out: str, seeds: int | None
             base = Path(out) / task / column.replace("/", "-") / f"lr-{lr:g}"
             config = cell_config(task, column, budget, seed=0, lr=lr, max_test_length=top)
             if family == "transformer" and batched and seeds > 1:
-                rep, _ = train_replicas_into(base / "replicas", config, seeds, quiet=quiet)
-                trained = rep.runs
+                rep, status = train_replicas_into(base / "replicas", config, seeds, quiet=quiet)
+                trained, statuses = rep.runs, [status] * seeds
             else:
-                trained = [train_into(base / f"seed-{s}", config.with_overrides([f"seed={s}"]), quiet=quiet)[0]
-                           for s in range(seeds)]
-            for run in trained:
-                runs.append({"seed": run.config.seed, "lr": lr, "run_dir": str(run.run_dir),
+                done = [train_into(base / f"seed-{s}", config.with_overrides([f"seed={s}"]), quiet=quiet)
+                        for s in range(seeds)]
+                trained, statuses = [run for run, _ in done], [status for _, status in done]
+            for run, status in zip(trained, statuses):  # status: trained, resumed, or done (finished before)
+                runs.append({"seed": run.config.seed, "lr": lr, "run_dir": str(run.run_dir), "status": status,
                              "config": run.config.to_dict(), "summary": run.summary, **score_run(run, top, n)})
     finally:
         torch.set_num_threads(before)
