@@ -164,6 +164,22 @@ OPTION_CASES = [
     Case(["results", "--plot", "x=seed,y=test_token_acc", "--out", "p.gif"], "p.gif"),
     Case(["results", "--format", "xml"], "xml"),
     Case(["bench", "bogus"], "bogus"),
+    Case(["bench", "chomsky", "--tasks", "nosuchtask"], "nosuchtask"),
+    Case(["bench", "chomsky", "--tasks", "parity"], "parity"),  # the suite's name is parity_check
+    Case(["bench", "chomsky", "--models", "gru"], "gru"),
+    Case(["bench", "chomsky", "--schemes", "rope,bogus"], "bogus"),
+    Case(["bench", "chomsky", "--budget", "gigantic"], "gigantic"),
+    Case(["bench", "chomsky", "--max-test-length", "40"], "--max-test-length"),
+    Case(["bench", "chomsky", "--max-test-length", "x"], "--max-test-length"),
+    Case(["bench", "chomsky", "--seeds-as", "both"], "both"),
+    Case(["bench", "chomsky", "--workers", "0"], "--workers"),
+    Case(["bench", "chomsky", "--workers", "2", "--cluster", "tcp://127.0.0.1:1"], "--cluster"),
+    Case([*TRAIN, "--set", "model.family=lstm", "--set", "model.positional=rope"], "rope"),
+    Case([*TRAIN, "--set", "model.family=lstm", "--set", "model.random_positions=true"], "random_positions"),
+    Case([*TRAIN, "--set", "model.family=lstm", "--layout", "causal"], "lstm"),
+    Case(["train", "reverse", "--set", "model.family=lstm", "--replicas", "2", "--out", "out"], "lstm"),
+    Case(["train", "parity", "--set", "data.masking=answer", "--set", "model.family=gru", "--out", "out"],
+         "model.family"),
     Case(["tasks", "--task-file", "nowhere.py"], "nowhere.py"),
 ]
 OPTION_CASES += [  # where: every unbalanced or foreign expression names --where

@@ -62,7 +62,7 @@ def test_domain_is_distinct_and_consistent(name):
 def test_class_metadata_and_docstring_example(name):
     cls = task_class(name)
     assert cls.kind in ("classify", "tag", "seq2seq")
-    assert cls.default_layout in ("classifier", "tagger", "causal", "seq2seq")
+    assert cls.default_layout in ("classifier", "tagger", "causal", "seq2seq", "masked")
     assert isinstance(cls.holdout, bool)
     assert cls.description and "\n" not in cls.description and "Worked example" in cls.__doc__
 

@@ -1,4 +1,4 @@
-"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|all] [--quick] [--device D] [--json] [--out FILE]``
+"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|chomsky|all] [--quick] [--device D] [--json] [--out FILE]``
 
 Prints one table per benchmark and writes every number as JSON (default
 ``runs/benchmarks/<name>.json``; ``--out`` names the file); ``--markdown FILE`` also writes the
@@ -14,28 +14,31 @@ import time
 import warnings
 from pathlib import Path
 
-from toyformer.bench import explain, kernels, machine, peak, race, replicas, throughput, time_to_solve, ui
+from toyformer.bench import chomsky, explain, kernels, machine, peak, race, replicas, throughput, time_to_solve, ui
 from toyformer.files import write_json, write_text
 from toyformer.errors import ConfigError
 
 # name -> module with run(args) -> dict and render(result) -> str
 BENCHMARKS = {"throughput": throughput, "peak": peak, "time-to-solve": time_to_solve, "replicas": replicas,
-              "kernels": kernels, "race": race, "ui": ui, "explain": explain}
+              "kernels": kernels, "race": race, "ui": ui, "explain": explain, "chomsky": chomsky}
 ALL = ("throughput", "time-to-solve")
 
 
 def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Benchmarks: throughput, the matmul peak, time to solve, replicas.")
+    p = argparse.ArgumentParser(prog=prog, description="Benchmarks: throughput, the matmul peak, time to solve, replicas, "
+                                "kernels, the race, the Chomsky-hierarchy suite.")
     p.add_argument("what", nargs="?", default="throughput", choices=[*BENCHMARKS, "all"])
     p.add_argument("--quick", action="store_true", help="tiny step counts: checks the pipeline, not the numbers")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice); small models on a "
                    "shared machine run best on 1")
     p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile contenders")
-    p.add_argument("--tasks", help="time-to-solve, explain: comma-separated task names (default: every task)")
+    p.add_argument("--tasks", help="time-to-solve, explain: comma-separated task names (default: every task); "
+                   "chomsky: suite task names (default: all 15)")
     p.add_argument("--layouts", default="default",
                    help="time-to-solve: default (each task's own), all (every fitting layout but masked), or L1,L2")
-    p.add_argument("--seeds", type=int, default=1, help="time-to-solve: seeds per (task, layout) (default 1)")
+    p.add_argument("--seeds", type=int, help="time-to-solve: seeds per (task, layout) (default 1); chomsky: seeds per "
+                   "cell and learning rate (default: the budget's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="time-to-solve: a config override for every task (repeatable)")
     p.add_argument("--cap-s", type=float, default=300.0, help="time-to-solve: seconds per task at most")
@@ -46,6 +49,17 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
     p.add_argument("--steps-r4", type=int, default=40, help="replicas: steps of R4's model (default 40)")
     p.add_argument("--reference", metavar="DIR", help="race: the folder of the reference code (default ../shared/reference-code)")
     p.add_argument("--races", help="race: comma-separated races (default r0,r1,r2,r4)")
+    p.add_argument("--models", help="chomsky: lstm,transformer (default both)")
+    p.add_argument("--schemes", help="chomsky: the transformer's positional schemes (default: none, sinusoidal, "
+                   "learned, rope, alibi, relative, randomised; also random_<scheme>, both_ends)")
+    p.add_argument("--budget", help="chomsky: quick, cpu (default) or full (the papers' protocol)")
+    p.add_argument("--max-test-length", help="chomsky: test lengths 41..N (default: the budget's; the papers: 500)")
+    p.add_argument("--seeds-as", default="replicas", help="chomsky: replicas (transformer seeds as one batched run, "
+                   "default) or runs (one after another); LSTM seeds are always runs")
+    p.add_argument("--workers", help="chomsky: local worker processes (default 1)")
+    p.add_argument("--cluster", help="chomsky: a Dask scheduler address (tcp://host:8786)")
+    p.add_argument("--store", help="chomsky: the results store (default $TOYFORMER_RESULTS or runs/results.sqlite)")
+    p.add_argument("--runs-dir", help=f"chomsky: where the run directories go (default runs/bench/chomsky/BUDGET)")
     p.add_argument("--json", action="store_true", help="end with one JSON line holding every number")
     p.add_argument("--out", help="JSON file (default runs/benchmarks/NAME.json)")
     p.add_argument("--markdown", help="also write the table(s) with the machine and command to this file")
@@ -78,8 +92,8 @@ def main(argv: list[str] | None = None, prog: str = "toyformer bench") -> int:
             result[name] = BENCHMARKS[name].run(args)
             result[name]["wall_s"] = time.perf_counter() - t0
             tables.append(BENCHMARKS[name].render(result[name]))
-    except ConfigError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # the bad-input contract: one line, as every toyformer command writes it
+        print(f"toyformer: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     text = "\n\n".join(tables)
     print(text)

@@ -37,8 +37,10 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Transformer shape and the choices that decide success."""
+    """Transformer shape and the choices that decide success (or, with ``family=lstm``, an LSTM of
+    ``d_model`` hidden units in ``n_layers`` layers in place of the encoder)."""
 
+    family: Literal["transformer", "lstm"] = "transformer"  # lstm: models/recurrent.py
     d_model: int = field(default=64, metadata=at_least(1))
     n_heads: int = field(default=4, metadata=at_least(1))
     n_layers: int = field(default=2, metadata=at_least(1))
@@ -69,6 +71,9 @@ class ModelConfig:
 
     def __post_init__(self):
         check(self, "model")
+        if self.family == "lstm":
+            self._check_lstm()
+            return
         if self.d_model % self.n_heads:
             divisors = [h for h in range(1, self.d_model + 1) if self.d_model % h == 0]
             raise ConfigError(
@@ -104,6 +109,21 @@ class ModelConfig:
         if self.digit_positions and self.random_positions:
             raise ConfigError("model.digit_positions and model.random_positions exclude each other; set one")
 
+    def _check_lstm(self) -> None:
+        """An LSTM reads tokens in order: the transformer's position and attention options do not apply."""
+        if self.positional not in ("learned", "none"):  # learned: the default, unused
+            raise ConfigError(f"model.positional={self.positional!r} does not apply to model.family='lstm' (it reads "
+                              f"tokens in order); allowed: none")
+        for key, default in TRANSFORMER_ONLY.items():
+            if getattr(self, key) != default:
+                raise ConfigError(f"model.{key}={getattr(self, key)!r} does not apply to model.family='lstm'; "
+                                  f"allowed: {default!r} (the default)")
+
+
+TRANSFORMER_ONLY = {"random_positions": False, "digit_positions": False, "place_embedding": False,
+                    "positions_from": "start", "attention_window": None, "causal_encoder": False,
+                    "n_decoder_layers": None}
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -117,6 +137,9 @@ class DataConfig:
     prompt_loss: bool = False  # causal layout: loss on the prompt's next tokens too (plain LM)
     # masked layout: share of tokens masked in training
     mask_prob: float = field(default=0.15, metadata=between(0, 1, lo_open=True))
+    # masked layout: random (BERT: random tokens of input and answer, in training) or answer (every
+    # answer token, in training as at evaluation: the Chomsky-hierarchy suite's protocol)
+    masking: Literal["random", "answer"] = "random"
     # train (and hold out) task lengths min_length..max_length
     min_length: int | None = field(default=None, metadata=at_least(1))
     max_length: int | None = field(default=None, metadata=at_least(1))

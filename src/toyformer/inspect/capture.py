@@ -20,12 +20,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from toyformer.data import Batch, answer_tokens, causal_prompt, format_batch
+from toyformer.data import IGNORE, Batch, answer_tokens, causal_prompt, format_batch
 from toyformer.eval.decode import greedy
 from toyformer.errors import ConfigError
 from toyformer.models import record_attention
 from toyformer.models.positional.embedder import Embedder
-from toyformer.tasks.base import BOS, EOS, PAD, SEP, SPECIALS, Examples, Vocab
+from toyformer.tasks.base import BOS, EOS, PAD, SEP, SPECIALS, UNK, Examples, Vocab
 
 
 @dataclass
@@ -99,15 +99,43 @@ def answer_width(s: Subject, inputs: torch.Tensor) -> int:
 
 
 @torch.no_grad()
+def masked_batch_for(s: Subject, inputs: torch.Tensor) -> Batch:
+    """The masked layout's batch for right-padded inputs ``[B, L]``: each row's input followed by
+    one ``<unk>`` slot per token of the answer the task gives inputs of its length (the task's
+    widest answer where it has no length)."""
+    n_tok = (inputs != PAD).sum(1)  # [B]
+    g = torch.Generator().manual_seed(0)
+    widths = {}
+    for n in n_tok.unique().tolist():  # one draw per distinct length, not per row
+        try:
+            ex = s.task.sample(1, g, length=n)
+            widths[n] = int((ex.target != PAD).sum()) if ex.input.shape[1] == n else None
+        except ConfigError:  # a task without a length
+            widths[n] = None
+        if widths[n] is None:
+            widths[n] = int((s.task.sample(256, g).target != PAD).sum(1).max())
+    width = torch.tensor([widths[n] for n in n_tok.tolist()], device=inputs.device)  # [B]
+    cols = torch.arange(int(width.max()), device=inputs.device).unsqueeze(0)
+    slots = torch.where(cols < width.unsqueeze(1), UNK, PAD)  # [B, A], right-padded per row
+    return format_batch(Examples(inputs, slots), "masked", s.sep)
+
+
 def predict(s: Subject, inputs: torch.Tensor) -> torch.Tensor:
     """The model's own answers for right-padded inputs ``[B, L]``: ``[B, 1]`` class, ``[B, L]``
-    tags, or ``[B, A]`` greedy answers ending in ``<eos>`` for the decoders."""
+    tags, ``[B, A]`` greedy answers ending in ``<eos>`` for the decoders, or the ``[B, A]``
+    answers read at the masked layout's ``<unk>`` slots."""
     model, was_training = s.model, s.model.training
     model.eval()
     dev = next(model.parameters()).device
     inputs = inputs.to(dev)
     if s.layout in ("causal", "seq2seq"):
         out = greedy(model, s.layout, inputs, answer_width(s, inputs), s.sep)
+    elif s.layout == "masked":  # the answers at each row's slots, right-padded
+        batch = masked_batch_for(s, inputs)
+        n_slots = (batch.labels != IGNORE).sum(1, keepdim=True)  # [B, 1]
+        keep = torch.arange(int(n_slots.max()), device=dev).unsqueeze(0) < n_slots
+        answers = model(batch).argmax(-1)[batch.labels != IGNORE]  # row by row
+        out = torch.full(keep.shape, PAD, dtype=torch.long, device=dev).masked_scatter(keep, answers)
     else:
         out = model(Batch(inputs, inputs)).argmax(-1)
         out = out.unsqueeze(1) if out.dim() == 1 else out.masked_fill(inputs == PAD, PAD)
@@ -176,6 +204,10 @@ def attention(source, inputs=None, task=None, layout: str | None = None, sep: bo
         if s.layout in ("classifier", "tagger"):
             tokens["encoder"] = x
             s.model(Batch(x.to(dev), x.to(dev)))
+        elif s.layout == "masked":
+            batch = masked_batch_for(s, x.to(dev))
+            tokens["encoder"] = batch.inputs.cpu()
+            s.model(batch)
         elif s.layout == "causal":
             seq = torch.cat([causal_prompt(x, s.sep), outputs], 1)[:, :-1]  # what the model read
             tokens["decoder"] = seq

@@ -19,7 +19,11 @@ from toyformer.models.hookpoints import hookable
 from toyformer.models.kernels import ReLU
 from toyformer.models.positional.abacus import Answer
 from toyformer.models.positional.embedder import Embedder
+from toyformer.models.recurrent import RecurrentEncoder
 from toyformer.tasks.base import BOS, PAD
+
+# the layouts an LSTM can stand in for the encoder of (it has no decoder)
+RECURRENT_LAYOUTS = ("classifier", "tagger", "masked")
 
 # which task kinds each layout can learn
 FITS = {
@@ -70,6 +74,15 @@ class Encoder(nn.Module):
         return self.stack(self.embed(tokens, pos, places), mask, pos, k_pos, memory, cross, cache)
 
 
+def make_encoder(cfg, vocab_size: int, max_len: int, digit_ids: torch.Tensor | None = None) -> nn.Module:
+    """The encoder of a classifier or tagger: the transformer ``Encoder`` or, with
+    ``model.family=lstm``, a ``RecurrentEncoder`` (``models/recurrent.py``); both map ``[B, T]``
+    tokens to ``[B, T, d_model]``."""
+    if cfg.family == "lstm":
+        return RecurrentEncoder(vocab_size, cfg.d_model, cfg.n_layers, cfg.dropout)
+    return Encoder(cfg, vocab_size, max_len, "encoder", cfg.causal_encoder, cfg.n_layers, digit_ids)
+
+
 class Classifier(nn.Module):
     """Encoder, then pooling, then an MLP head. Pooling: the mean over real tokens, the first or
     last position, all positions flattened (R0), or ``slot``: an empty ``<pad>`` position is
@@ -77,7 +90,7 @@ class Classifier(nn.Module):
 
     def __init__(self, cfg, vocab_size: int, max_len: int, width: int, digit_ids: torch.Tensor | None = None):
         super().__init__()
-        self.encoder = Encoder(cfg, vocab_size, max_len, "encoder", cfg.causal_encoder, cfg.n_layers, digit_ids)
+        self.encoder = make_encoder(cfg, vocab_size, max_len, digit_ids)
         self.pooling, self.width = cfg.pooling, width
         d_in = cfg.d_model * (width if cfg.pooling == "flatten" else 1)
         self.head = mlp_head(d_in, cfg.head_hidden, vocab_size)
@@ -122,7 +135,7 @@ class Tagger(nn.Module):
 
     def __init__(self, cfg, vocab_size: int, max_len: int, digit_ids: torch.Tensor | None = None):
         super().__init__()
-        self.encoder = Encoder(cfg, vocab_size, max_len, "encoder", cfg.causal_encoder, cfg.n_layers, digit_ids)
+        self.encoder = make_encoder(cfg, vocab_size, max_len, digit_ids)
         self.head = mlp_head(cfg.d_model, cfg.head_hidden, vocab_size)
         hookable(self, "", ("logits",))
         self.hooks_last = True
@@ -213,6 +226,9 @@ def build_model(cfg, layout: str, task, widths: tuple[int, int]) -> nn.Module:
     table (``cfg.max_len`` or twice the widest sequence) and for flatten pooling.
     """
     check_fits(task.kind, layout, task.name)
+    if cfg.family == "lstm" and layout not in RECURRENT_LAYOUTS:
+        raise ConfigError(f"model.family='lstm' stands in for an encoder; layout {layout!r} has a decoder; "
+                          f"allowed layouts: {', '.join(RECURRENT_LAYOUTS)}")
     if cfg.pooling in ("flatten", "slot") and layout != "classifier":
         raise ConfigError(f"model.pooling={cfg.pooling!r} only applies to the classifier layout, not {layout!r}")
     if cfg.positions_from == "both" and layout not in ("classifier", "tagger", "masked"):

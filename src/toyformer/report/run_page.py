@@ -168,20 +168,24 @@ def samples_section(run) -> Section:
     return Section("Test examples", table(["input", "target", "model output", ""], rows, "mono"))
 
 
-def attention_section(run) -> Section:
+def attention_section(run) -> Section | None:
     from toyformer.inspect.capture import attention
     from toyformer.inspect.plots import attention_figure
 
+    if run.config.model.family != "transformer":  # an LSTM has no attention to draw
+        return None
     maps = attention(run, run.splits.test[:1])
     note = para("Test example 0. One row per attention module (layer), one column per head. Draw another example "
                 "with `toyformer plot RUN_DIR --what attention --sample I` or `--input \"...\"`.", "muted")
     return Section("Attention", join(figure(attention_figure(maps, 0), "attention maps"), note))
 
 
-def embeddings_section(run) -> Section:
+def embeddings_section(run) -> Section | None:
     from toyformer.inspect.capture import embeddings
     from toyformer.inspect.plots import embeddings_figure
 
+    if run.config.model.family != "transformer":  # an LSTM reads one-hot tokens: no embedding table
+        return None
     return Section("Embeddings", figure(embeddings_figure(embeddings(run)), "embeddings in 2-D"))
 
 

@@ -4,6 +4,7 @@ from toyformer.tasks import (  # noqa: F401  (each import registers its task)
     addition,
     alternating,
     arithmetic,
+    chomsky,
     copy,
     count_ones,
     lookup_table,

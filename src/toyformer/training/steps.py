@@ -83,7 +83,8 @@ def _train_data(run: Run) -> TrainData:
 def _format(run: Run, data: TrainData, step: int):
     cfg = run.config
     ex = data.batch(step).to(run.device)
-    return format_batch(ex, cfg.layout, cfg.data.sep, cfg.data.mask_prob, data.generator, cfg.data.prompt_loss)
+    masks = None if cfg.data.masking == "answer" else data.generator  # no generator: the answer is masked
+    return format_batch(ex, cfg.layout, cfg.data.sep, cfg.data.mask_prob, masks, cfg.data.prompt_loss)
 
 
 class SingleStep:

@@ -1,0 +1,168 @@
+"""The suite's protocol (Deletang et al. 2023; Ruoss et al. 2023) as toyformer configurations.
+
+Training draws one length per step uniformly from 1..40 (``data.min_length=1``,
+``data.max_length=40``, ``data.length_sampling=batch``); every model reads
+``input ++ <unk> * len(answer)`` and answers at the ``<unk>`` slots (``layout=masked``,
+``data.masking=answer``), as the reference code's encoder-only models read the input followed by
+empty output cells. Adam without weight decay at a constant learning rate, gradient norm clipped
+at 1, no early stop. Scoring: ``score.py``, at every length 41..``max_test_length``.
+
+A **budget** sets what the papers ran (``full``: 1,000,000 steps of batch 128 for each of 10 seeds
+and 3 learning rates, tested to length 500 on 512 examples per length, the 5-layer transformer and
+the 256-unit LSTM) or what a small machine can (``cpu``, ``quick``); every number the bench
+writes names its budget. The papers report, per cell, the **maximum** score over seeds and
+learning rates.
+
+A **column** of the table is ``lstm`` or ``transformer/<scheme>``; the schemes are toyformer's
+positional schemes (``SCHEMES``), ``randomised`` being Ruoss et al.'s random positions
+(``model.random_positions``) on a base scheme.
+
+>>> cell_config("parity_check", "transformer/rope", BUDGETS["quick"], seed=0, lr=1e-3).model.positional
+'rope'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from toyformer.config import RunConfig
+from toyformer.errors import ConfigError
+from toyformer.tasks import get_task
+from toyformer.tasks.chomsky import SUITE
+
+TRAIN_LENGTHS = (1, 40)
+
+SCHEMES = {  # name -> model settings over the budget's transformer
+    "none": {"positional": "none"},
+    "sinusoidal": {"positional": "sinusoidal"},
+    "learned": {"positional": "learned"},
+    "rope": {"positional": "rope"},
+    "alibi": {"positional": "alibi"},
+    "relative": {"positional": "relative"},
+    # Ruoss et al.: sorted random positions from 0..max_len-1 while training (on relative
+    # distances, their best base scheme); random_<base> picks another base
+    "randomised": {"positional": "relative", "random_positions": True},
+    **{f"random_{base}": {"positional": base, "random_positions": True}
+       for base in ("sinusoidal", "learned", "rope", "alibi", "relative")},
+    # toyformer's own options beyond the papers' schemes
+    "both_ends": {"positional": "sinusoidal", "positions_from": "both"},  # distance to the end too (R2)
+}
+PAPER_SCHEMES = ("none", "sinusoidal", "learned", "rope", "alibi", "relative", "randomised")
+MODELS = ("lstm", "transformer")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one bench invocation trains and tests, per cell."""
+
+    name: str
+    steps: dict  # model family -> training steps
+    batch_size: int
+    lrs: dict  # model family -> learning rates (each trains every seed)
+    seeds: int
+    max_test_length: int
+    n_per_length: int  # test examples per length
+    transformer: dict = field(default_factory=dict)
+    lstm_hidden: int = 256
+    length_sampling: str = "batch"  # batch: a uniform length per step (the papers); curriculum: growing
+    note: str = ""
+
+
+REFERENCE_TRANSFORMER = {"d_model": 64, "n_heads": 8, "n_layers": 5, "d_ff": 256, "dropout": 0.1, "norm": "post",
+                         "activation": "relu"}
+BUDGETS = {
+    "full": Budget("full", {"transformer": 1_000_000, "lstm": 1_000_000}, 128, {"transformer": (1e-4, 3e-4, 5e-4), "lstm": (1e-4, 3e-4, 5e-4)}, 10, 500,
+                   512, REFERENCE_TRANSFORMER, 256, "batch",
+                   "the papers' protocol: 1,000,000 steps of batch 128, lengths 1..40 drawn uniformly, 10 seeds x 3 "
+                   "learning rates, the 5-layer transformer and the 256-unit LSTM, 512 examples per length 41..500"),
+    # a shared 2-core CPU (the whole table in about 45 minutes): 1,000 transformer and 1,500 LSTM
+    # steps of batch 32 instead of 1,000,000 of 128, so the lengths 1..40 come in a growing order
+    # (a uniform draw from the start needs far more steps: an LSTM on parity, 2,000 steps of
+    # uniform lengths: chance; 1,500 of the curriculum: 1.0 at 41..100)
+    "cpu": Budget("cpu", {"transformer": 1000, "lstm": 1500}, 32, {"transformer": (1e-3,), "lstm": (3e-3, 1e-2)}, 1,
+                  100, 32,
+                  {"d_model": 64, "n_heads": 4, "n_layers": 2, "d_ff": 128, "dropout": 0.0, "norm": "pre",
+                   "activation": "relu"}, 128, "curriculum",
+                  "1,000 (transformer) and 1,500 (LSTM) steps of batch 32 on lengths 1..40 in a growing order "
+                  "(the curriculum), a 2-layer transformer (d_model 64) and a 128-unit LSTM, one seed, tested on 32 "
+                  "examples per length 41..100"),
+    "quick": Budget("quick", {"transformer": 4, "lstm": 4}, 8, {"transformer": (1e-3,), "lstm": (1e-3,)}, 2, 43, 4,
+                    {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32}, 16, "batch",
+                    "a pipeline check (4 steps, lengths 41..43): its numbers mean nothing"),
+}
+
+
+def column_model(column: str, budget: Budget) -> dict:
+    """The ``model`` section of a column: ``lstm`` or ``transformer/<scheme>``."""
+    family, _, scheme = column.partition("/")
+    if family == "lstm" and not scheme:
+        return {"family": "lstm", "d_model": budget.lstm_hidden, "n_layers": 1, "positional": "none"}
+    if family == "transformer" and scheme in SCHEMES:
+        return {**budget.transformer, **SCHEMES[scheme]}
+    raise ConfigError(f"unknown column {column!r}; allowed: lstm, " + ", ".join(f"transformer/{s}" for s in SCHEMES))
+
+
+def longest_sequence(task_name: str, max_test_length: int) -> int:
+    """Tokens the model reads at the longest test length: ``input ++ answer slots``."""
+    entry = SUITE[task_name]
+    ex = get_task(entry.task, **entry.params).sample(1, _probe(), length=max_test_length)
+    return ex.input.shape[1] + ex.target.shape[1]
+
+
+def cell_config(task_name: str, column: str, budget: Budget, seed: int, lr: float,
+                max_test_length: int | None = None) -> RunConfig:
+    """The run of one seed and learning rate of a (task, column) cell. ``model.max_len`` covers
+    the longest test sequence, so that no test position is clamped (learned positions beyond
+    the training lengths are untrained rows, and random positions are drawn from the whole range)."""
+    if task_name not in SUITE:
+        raise ConfigError(f"unknown suite task {task_name!r}; allowed: {', '.join(SUITE)}")
+    entry = SUITE[task_name]
+    model = column_model(column, budget)
+    family = model.get("family", "transformer")
+    if model.get("family") != "lstm":
+        model["max_len"] = longest_sequence(task_name, max_test_length or budget.max_test_length) + 8
+    lo, hi = TRAIN_LENGTHS
+    return RunConfig.from_dict({
+        "task": {"name": entry.task, **entry.params},
+        "layout": "masked",
+        "model": model,
+        "data": {"batch_size": budget.batch_size, "min_length": lo, "max_length": hi,
+                 "length_sampling": budget.length_sampling,
+                 "masking": "answer", "holdout": "no"},
+        "train": {"steps": budget.steps[family], "lr": lr, "weight_decay": 0.0, "beta2": 0.999, "warmup_steps": 0,
+                  "schedule": "constant", "grad_clip": 1.0},
+        "eval": {"every": budget.steps[family], "val_size": 64, "test_size": 64, "target": None, "batch_size": 64},
+        "seed": seed,
+        "device": "auto",
+    })
+
+
+def chance_band(chance: float) -> float:
+    """Scores below ``chance + CHANCE_MARGIN`` count as chance (max over many runs drifts above it)."""
+    return chance + CHANCE_MARGIN
+
+
+SOLVED = 0.9
+CHANCE_MARGIN = 0.05
+
+
+def verdict(score: float, chance: float) -> str:
+    """``solved`` (>= 90%), ``chance`` (below chance + 5 points) or ``between``.
+
+    >>> verdict(0.964, 0.5), verdict(0.524, 0.5), verdict(0.623, 0.5)
+    ('solved', 'chance', 'between')
+    """
+    if score >= SOLVED:
+        return "solved"
+    return "chance" if score < chance_band(chance) else "between"
+
+
+def borderline(score: float, chance: float, width: float = 0.02) -> bool:
+    """Within ``width`` of a verdict's boundary: a small change of the score flips the verdict."""
+    return min(abs(score - SOLVED), abs(score - chance_band(chance))) < width
+
+
+def _probe():
+    import torch
+
+    return torch.Generator().manual_seed(0)

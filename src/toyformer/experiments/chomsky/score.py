@@ -1,0 +1,87 @@
+"""The suite's score: the reference code's accuracy at every test length, averaged over the lengths.
+
+At one length the accuracy is the share of right answer tokens among those the task's
+``accuracy_mask`` counts (every answer token, or those up to the ``end`` mark of
+``stack_manipulation`` and the binary tasks), pooled over the examples drawn at that length; the
+score is the mean of these accuracies over the test lengths, each length weighing the same
+(``experiments/range_evaluation.py`` and ``example.py`` of the reference code).
+
+A predictor is any function ``examples -> [n, T_out]`` answer token ids, so the measure can be
+checked on constructed predictors (a perfect one scores 1, a constant one its share of the
+counted tokens) as well as on models.
+
+>>> task = get_task("parity")
+>>> perfect = lambda ex: ex.target
+>>> protocol_score(perfect, task, [41, 42], n=16)["score"]
+1.0
+"""
+
+from __future__ import annotations
+
+import torch
+
+from toyformer.data import IGNORE, format_batch
+from toyformer.errors import ConfigError
+from toyformer.tasks.base import PAD, Examples
+
+ONE_PASS = ("classifier", "tagger", "masked")  # layouts whose whole answer comes out of one forward pass
+ATTENTION_BUDGET = 2**25  # rows per evaluation batch: at most this many attention scores per head
+
+
+def accuracy_mask(task, target: torch.Tensor) -> torch.Tensor:
+    """The answer positions the suite counts ``[n, T]``: the task's own ``accuracy_mask`` where it
+    has one, else every answer token (not ``<pad>``)."""
+    mask = getattr(task, "accuracy_mask", None)
+    return mask(target) & (target != PAD) if mask is not None else target != PAD
+
+
+def accuracy(task, target: torch.Tensor, predicted: torch.Tensor) -> tuple[int, int]:
+    """Right and counted answer tokens (the reference code's measure, before the division)."""
+    if predicted.shape != target.shape:
+        raise ValueError(f"predictions {tuple(predicted.shape)} do not match the answers {tuple(target.shape)}")
+    counted = accuracy_mask(task, target)
+    return int(((predicted == target) & counted).sum()), int(counted.sum())
+
+
+def protocol_score(predict, task, lengths: list[int], n: int, seed: int = 1) -> dict:
+    """``predict(examples) -> [n, T_out]`` scored at every length of ``lengths`` on ``n`` fresh
+    examples each (drawn from ``seed`` and the length, the same for every predictor). Returns the
+    ``score`` (the mean over lengths) and ``per_length`` ``{length: accuracy}``."""
+    per_length = {}
+    for length in lengths:
+        ex = task.sample(n, torch.Generator().manual_seed(seed * 100_003 + length), length=length)
+        hits, counted = accuracy(task, ex.target, predict(ex).to(ex.target.device))
+        per_length[length] = hits / max(counted, 1)
+    return {"score": sum(per_length.values()) / len(per_length), "per_length": per_length}
+
+
+def model_predictor(model, layout: str, device, sep: bool = True, heads: int = 1):
+    """A predictor from a model whose layout answers in one pass (classifier, tagger, masked):
+    the argmax at each answer position, in evaluation mode, in batches small enough that the
+    attention scores of the longest test lengths fit in memory."""
+    if layout not in ONE_PASS:
+        raise ConfigError(f"the suite's score reads whole answers in one pass; layout {layout!r} decodes; "
+                          f"allowed layouts: {', '.join(ONE_PASS)}")
+
+    @torch.no_grad()
+    def predict(ex: Examples) -> torch.Tensor:
+        was_training = model.training
+        model.eval()
+        seq = ex.input.shape[1] + (ex.target.shape[1] if layout == "masked" else 0)
+        rows = max(1, ATTENTION_BUDGET // (heads * seq * seq))
+        out = [_answers(model, layout, ex[i : i + rows].to(device), sep).cpu() for i in range(0, len(ex), rows)]
+        model.train(was_training)
+        return torch.cat(out)
+
+    return predict
+
+
+def _answers(model, layout: str, ex: Examples, sep: bool) -> torch.Tensor:
+    batch = format_batch(ex, layout, sep)
+    pred = model(batch).argmax(-1)  # [B] or [B, T]
+    if layout == "classifier":
+        return pred.unsqueeze(1)
+    if layout == "tagger":
+        return pred[:, : ex.target.shape[1]]
+    answer = batch.labels != IGNORE  # masked: the <unk> slots, one per answer token
+    return pred[answer].view(len(ex), ex.target.shape[1])

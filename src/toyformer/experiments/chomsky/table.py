@@ -1,0 +1,130 @@
+"""The suite's table: each cell's runs summed up (the papers' maximum, the mean with a 95% CI over
+seeds, the verdict), set beside the published numbers, the goals checked, and the figure.
+
+Published numbers come as ``{"scores": {task: {"deletang2023": {...}, "ruoss2023": {...}}}}``
+(``toyformer/bench/chomsky_published.json``), in percent. A column's counterpart: ``lstm`` is
+Deletang et al.'s LSTM; ``transformer/<scheme>`` is Ruoss et al.'s column of that encoding
+(``randomised`` their randomised relative one); the best published transformer of a task is the
+best of Deletang et al.'s transformer and every Ruoss et al. column.
+
+>>> cell = summarise("parity_check", "lstm", [{"score": 1.0, "train_score": 1.0, "lr": 3e-3, "seed": 0}], 0.5)
+>>> cell["max"], cell["verdict"]
+(1.0, 'solved')
+"""
+
+from __future__ import annotations
+
+from toyformer.experiments.chomsky.protocol import borderline, verdict
+from toyformer.stats import mean_ci
+
+RUOSS = {"none": "none", "sinusoidal": "sinusoidal", "learned": "learned", "rope": "rope", "alibi": "alibi",
+         "relative": "relative", "randomised": "random_relative",
+         **{f"random_{b}": f"random_{b}" for b in ("sinusoidal", "learned", "rope", "alibi", "relative")}}
+
+
+def summarise(task: str, column: str, runs: list[dict], chance: float) -> dict:
+    """One cell: every run's score, the maximum (the papers' rule: over seeds and learning rates),
+    and the mean ± 95% CI over the seeds of the learning rate whose mean is best."""
+    by_lr: dict[float, list[dict]] = {}
+    for r in runs:
+        by_lr.setdefault(r["lr"], []).append(r)
+    best_lr = max(by_lr, key=lambda lr: sum(r["score"] for r in by_lr[lr]) / len(by_lr[lr]))
+    seeds = [r["score"] for r in by_lr[best_lr]]
+    mean, ci = mean_ci(seeds)
+    top = max(r["score"] for r in runs)
+    return {"task": task, "column": column, "chance": chance, "max": top, "mean": mean, "ci95": ci, "n": len(seeds),
+            "min_seed": min(seeds), "max_seed": max(seeds), "best_lr": best_lr, "runs": len(runs),
+            "train_max": max(r["train_score"] for r in runs), "verdict": verdict(top, chance),
+            "borderline": borderline(top, chance)}
+
+
+def published_for(published: dict, task: str, column: str) -> tuple[float, str] | None:
+    """The published score (as a fraction) of a column's counterpart and where it comes from."""
+    scores = published["scores"].get(task, {})
+    if column == "lstm":
+        return scores["deletang2023"]["lstm"] / 100, "Deletang et al. LSTM"
+    scheme = column.partition("/")[2]
+    if scheme in RUOSS and RUOSS[scheme] in scores.get("ruoss2023", {}):
+        return scores["ruoss2023"][RUOSS[scheme]] / 100, f"Ruoss et al. {RUOSS[scheme]}"
+    return None
+
+
+def best_published_transformer(published: dict, task: str) -> tuple[float, str]:
+    scores = published["scores"][task]
+    options = [(scores["deletang2023"]["transformer"], "Deletang et al. transformer")]
+    options += [(v, f"Ruoss et al. {k}") for k, v in scores["ruoss2023"].items()]
+    value, source = max(options, key=lambda o: o[0])
+    return value / 100, source
+
+
+def compare(cells: list[dict], published: dict) -> dict:
+    """Each cell beside its published counterpart, and the issue's goals: (1) every cell's verdict
+    as published, and the published number within the seed spread where the seeds allow it;
+    (2) the best toyformer transformer of each task above the best published transformer (a
+    score at chance never counts as above: there the difference is noise)."""
+    rows = []
+    for c in cells:
+        pub = published_for(published, c["task"], c["column"])
+        row = {**c, "published": None, "source": None, "published_verdict": None, "reproduced": None,
+               "within_spread": None}
+        if pub is not None:
+            value, source = pub
+            row.update(published=value, source=source, published_verdict=verdict(value, c["chance"]),
+                       published_borderline=borderline(value, c["chance"]))
+            row["reproduced"] = row["published_verdict"] == c["verdict"]
+            if c["n"] >= 2:
+                row["within_spread"] = c["min_seed"] - 1e-9 <= value <= c["max_seed"] + 1e-9
+        rows.append(row)
+    judged = [r for r in rows if r["reproduced"] is not None]
+    spread = [r for r in rows if r["within_spread"] is not None]
+    best = []
+    for task in dict.fromkeys(c["task"] for c in cells):
+        mine = [c for c in cells if c["task"] == task and c["column"].startswith("transformer/")]
+        if not mine:
+            continue
+        top = max(mine, key=lambda c: c["max"])
+        value, source = best_published_transformer(published, task)
+        deletang = published["scores"][task]["deletang2023"]["transformer"] / 100
+        # a score at chance above a published score at chance is noise, not a better model
+        learned = top["verdict"] != "chance"
+        best.append({"task": task, "column": top["column"], "score": top["max"], "published": value, "source": source,
+                     "beats": learned and top["max"] > value, "deletang": deletang,
+                     "beats_deletang": learned and top["max"] > deletang})
+    return {"rows": rows, "best": best,
+            "verdicts": {"reproduced": sum(r["reproduced"] for r in judged), "cells": len(judged)},
+            "spread": {"within": sum(r["within_spread"] for r in spread), "cells": len(spread)},
+            "beats": {"tasks": sum(b["beats"] for b in best), "of": len(best),
+                      "beats_deletang": sum(b["beats_deletang"] for b in best)}}
+
+
+def figure(cells: list[dict], published: dict, path, title: str) -> None:
+    """Two heat maps side by side, tasks x columns: the measured maximum and the published score."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from toyformer.files import atomic_write
+
+    tasks = list(dict.fromkeys(c["task"] for c in cells))
+    columns = list(dict.fromkeys(c["column"] for c in cells))
+    measured = {(c["task"], c["column"]): c["max"] for c in cells}
+    panels = [("measured (max over runs)", lambda t, k: measured.get((t, k))),
+              ("published", lambda t, k: (published_for(published, t, k) or (None,))[0])]
+    fig, axes = plt.subplots(1, 2, figsize=(2.2 + 1.1 * len(columns) * 2, 1.2 + 0.42 * len(tasks)), squeeze=False)
+    for ax, (name, value) in zip(axes[0], panels):
+        grid = [[value(t, k) for k in columns] for t in tasks]
+        shown = [[float("nan") if v is None else v for v in row] for row in grid]
+        ax.imshow(shown, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for i, row in enumerate(grid):
+            for j, v in enumerate(row):
+                ax.text(j, i, "-" if v is None else f"{100 * v:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if v is not None and v < 0.6 else "black")
+        ax.set_xticks(range(len(columns)), [k.replace("transformer/", "T/") for k in columns], rotation=45,
+                      ha="right", fontsize=8)
+        ax.set_yticks(range(len(tasks)), tasks, fontsize=8)
+        ax.set_title(name, fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
+    plt.close(fig)

@@ -1,0 +1,53 @@
+"""Cycle navigation (regular): where does a walk on a cycle of 5 states end?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS
+from toyformer.tasks.registry import register_task
+
+
+@register_task("cycle_navigation")
+@dataclass(frozen=True)
+class CycleNavigation:
+    """Walk on a cycle of ``states`` positions, starting at 0: action ``0`` steps left, ``1``
+    stays, ``2`` steps right (the reference code's action ids). The answer is the final position.
+
+    Worked example (``length=5, states=5``)::
+
+        input  2 0 1 0 0          (+1 -1 0 -1 -1 = -2)
+        target 3                  (-2 mod 5)
+    """
+
+    length: int = 20
+    states: int = 5
+
+    kind: ClassVar[str] = "classify"
+    default_layout: ClassVar[str] = "masked"
+    holdout: ClassVar[bool] = True
+    description: ClassVar[str] = "the end of a walk on a cycle of 5 states (Chomsky suite, regular)"
+    config_defaults: ClassVar[dict] = SUITE_DEFAULTS
+
+    def __post_init__(self):
+        check_range("task.length", self.length, 1)
+        check_range("task.states", self.states, 3, 100)
+
+    @property
+    def vocab(self) -> Vocab:
+        return Vocab([str(s) for s in range(self.states)])  # actions 0 1 2 and the states
+
+    def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
+        length = self.length if length is None else length
+        check_range("length", length, 1)
+        actions = torch.randint(3, (n, length), generator=generator)  # [n, L]
+        final = (actions - 1).sum(1, keepdim=True) % self.states  # [n, 1]
+        zero = self.vocab.id("0")
+        return Examples(actions + zero, final + zero)
+
+    def domain(self) -> Examples | None:
+        return None

@@ -1,0 +1,51 @@
+"""Even pairs (regular): is the number of ``01`` and ``10`` pairs even?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS
+from toyformer.tasks.registry import register_task
+
+
+@register_task("even_pairs")
+@dataclass(frozen=True)
+class EvenPairs:
+    """Count the neighbouring pairs ``01`` and ``10`` of a bit string: ``0`` if their number is
+    even, ``1`` if it is odd (the same as: do the first and last bit differ?).
+
+    Worked example (``length=7``)::
+
+        input  0 1 0 1 0 0 1      (2 x 10, 3 x 01: 5 pairs)
+        target 1                  (odd)
+    """
+
+    length: int = 20
+
+    kind: ClassVar[str] = "classify"
+    default_layout: ClassVar[str] = "masked"
+    holdout: ClassVar[bool] = True
+    description: ClassVar[str] = "is the number of 01 and 10 pairs even (Chomsky suite, regular)"
+    config_defaults: ClassVar[dict] = SUITE_DEFAULTS
+
+    def __post_init__(self):
+        check_range("task.length", self.length, 1)
+
+    @property
+    def vocab(self) -> Vocab:
+        return Vocab(["0", "1"])
+
+    def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
+        length = self.length if length is None else length
+        check_range("length", length, 1)
+        bits = torch.randint(2, (n, length), generator=generator)  # [n, L]
+        odd = (bits[:, 1:] != bits[:, :-1]).sum(1, keepdim=True) % 2  # [n, 1]
+        zero = self.vocab.id("0")
+        return Examples(bits + zero, odd + zero)
+
+    def domain(self) -> Examples | None:
+        return None

@@ -1,0 +1,141 @@
+"""The suite's protocol: its score on constructed predictors (a perfect one, a constant one,
+checked against a count made in plain Python with the reference code's mask rule), the score of
+a model read at the masked layout's slots, the configurations of the cells, the verdicts, and the
+published numbers."""
+
+import json
+from importlib import resources
+
+import pytest
+import torch
+
+from toyformer import ConfigError
+from toyformer.data import IGNORE, format_batch
+from toyformer.experiments.chomsky.protocol import BUDGETS, SCHEMES, cell_config, longest_sequence, verdict
+from toyformer.experiments.chomsky.score import accuracy, model_predictor, protocol_score
+from toyformer.experiments.chomsky.table import compare, published_for, summarise
+from toyformer.models import build_model
+from toyformer.tasks import get_task
+from toyformer.tasks.chomsky import SUITE
+
+LENGTHS = [41, 57, 100]
+
+
+def suite_task(name):
+    return get_task(SUITE[name].task, **SUITE[name].params)
+
+
+@pytest.mark.parametrize("name", list(SUITE))
+def test_a_perfect_predictor_scores_one(name):
+    result = protocol_score(lambda ex: ex.target, suite_task(name), LENGTHS, n=16)
+    assert result["score"] == 1.0 and set(result["per_length"]) == set(LENGTHS)
+
+
+@pytest.mark.parametrize("name", ["stack_manipulation", "binary_addition", "binary_multiplication", "duplicate_string",
+                                  "cycle_navigation", "bucket_sort"])
+def test_a_constant_predictor_scores_its_share_of_the_counted_tokens(name):
+    """Always answering "0": at each length, the share of "0" among the answer tokens up to and
+    including the end mark (or all of them), counted over the strings in plain Python; the score
+    is the plain mean over lengths."""
+    task = suite_task(name)
+    zero = task.vocab.id("0")
+    got = protocol_score(lambda ex: torch.full_like(ex.target, zero), task, LENGTHS, n=32, seed=7)
+    expected = []
+    for length in LENGTHS:
+        ex = task.sample(32, torch.Generator().manual_seed(7 * 100_003 + length), length=length)
+        hits = counted = 0
+        for row in ex.target.tolist():
+            tokens = [task.vocab.tokens[i] for i in row]
+            kept = tokens[: tokens.index("end") + 1] if "end" in tokens else tokens
+            hits += kept.count("0")
+            counted += len(kept)
+        expected.append(hits / counted)
+    assert got["score"] == pytest.approx(sum(expected) / len(expected))
+    assert 0 < got["score"] < 1
+
+
+def test_a_constant_class_is_right_about_half_the_time_on_parity():
+    task = suite_task("parity_check")
+    score = protocol_score(lambda ex: torch.full_like(ex.target, task.vocab.id("1")), task, LENGTHS, n=2000)["score"]
+    assert abs(score - 0.5) < 0.03
+
+
+def test_accuracy_refuses_misshapen_predictions():
+    task = suite_task("odds_first")
+    ex = task.sample(4, torch.Generator().manual_seed(0), length=6)
+    assert accuracy(task, ex.target, ex.target) == (24, 24)
+    with pytest.raises(ValueError):
+        accuracy(task, ex.target, ex.target[:, :3])
+
+
+@pytest.mark.parametrize("name", ["parity_check", "stack_manipulation", "duplicate_string"])
+def test_model_predictions_are_read_at_the_answer_slots(name):
+    """The predictor's answers are the argmax at the <unk> slots behind the input, in order."""
+    task = suite_task(name)
+    cfg = cell_config(name, "transformer/rope", BUDGETS["quick"], seed=0, lr=1e-3, max_test_length=44)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, "masked", task, (12, 12))
+    ex = task.sample(5, torch.Generator().manual_seed(1), length=9)
+    got = model_predictor(model, "masked", "cpu", heads=2)(ex)
+    batch = format_batch(ex, "masked")
+    model.eval()
+    logits = model(batch)
+    for row in range(5):
+        slots = (batch.labels[row] != IGNORE).nonzero().flatten()
+        assert slots.tolist() == list(range(ex.input.shape[1], ex.input.shape[1] + ex.target.shape[1]))
+        assert got[row].tolist() == logits[row, slots].argmax(-1).tolist()
+
+
+def test_cell_configs_follow_the_protocol():
+    cfg = cell_config("bucket_sort", "transformer/randomised", BUDGETS["full"], seed=3, lr=3e-4)
+    assert (cfg.task.name, cfg.task.params["vocab_size"], cfg.layout, cfg.data.masking) == ("sort", 5, "masked", "answer")
+    assert (cfg.data.min_length, cfg.data.max_length, cfg.data.length_sampling) == (1, 40, "batch")
+    assert (cfg.train.steps, cfg.data.batch_size, cfg.train.lr, cfg.train.weight_decay, cfg.train.schedule) == (
+        1_000_000, 128, 3e-4, 0.0, "constant")
+    assert (cfg.model.n_layers, cfg.model.d_model, cfg.model.n_heads, cfg.model.random_positions) == (5, 64, 8, True)
+    assert cfg.model.max_len >= longest_sequence("bucket_sort", 500) == 1000
+    lstm = cell_config("parity_check", "lstm", BUDGETS["full"], seed=0, lr=1e-4)
+    assert (lstm.model.family, lstm.model.d_model, lstm.model.n_layers) == ("lstm", 256, 1)
+    cpu_lstm = cell_config("even_pairs", "lstm", BUDGETS["cpu"], 0, 3e-3)
+    assert (cpu_lstm.data.length_sampling, cpu_lstm.train.steps) == ("curriculum", 1500)
+    with pytest.raises(ConfigError, match="unknown column"):
+        cell_config("even_pairs", "transformer/bogus", BUDGETS["cpu"], 0, 1e-3)
+    with pytest.raises(ConfigError, match="unknown suite task"):
+        cell_config("parity", "lstm", BUDGETS["cpu"], 0, 1e-3)
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+def test_every_scheme_builds(scheme):
+    cell_config("reverse_string", f"transformer/{scheme}", BUDGETS["quick"], 0, 1e-3)
+
+
+def test_verdicts():
+    assert [verdict(s, 0.5) for s in (1.0, 0.9, 0.899, 0.55, 0.549, 0.3)] == [
+        "solved", "solved", "between", "between", "chance", "chance"]
+    assert [verdict(s, 0.2) for s in (0.249, 0.25, 0.325)] == ["chance", "between", "between"]
+
+
+def published():
+    return json.loads(resources.files("toyformer.bench").joinpath("chomsky_published.json").read_text())
+
+
+def test_published_numbers_cover_every_task_and_column():
+    pub = published()
+    assert set(pub["scores"]) == set(SUITE) and pub["sources"]["deletang2023"]["table"] == "Table 2"
+    for name, s in pub["scores"].items():
+        assert set(s["deletang2023"]) == {"lstm", "transformer"} and len(s["ruoss2023"]) == 11
+        assert all(0 <= v <= 100 for v in [*s["deletang2023"].values(), *s["ruoss2023"].values()])
+        assert pub["chance"][name] == 100 * SUITE[name].chance
+    assert published_for(pub, "even_pairs", "transformer/randomised") == (1.0, "Ruoss et al. random_relative")
+    assert published_for(pub, "even_pairs", "transformer/both_ends") is None
+
+
+def test_comparison_counts_verdicts_spreads_and_wins():
+    run = lambda score, seed: {"score": score, "train_score": 1.0, "lr": 1e-3, "seed": seed}  # noqa: E731
+    cells = [summarise("parity_check", "lstm", [run(0.98, 0), run(1.0, 1)], 0.5),  # published 100: solved, in spread
+             summarise("parity_check", "transformer/none", [run(0.60, 0), run(0.70, 1)], 0.5),  # published chance
+             summarise("reverse_string", "transformer/both_ends", [run(0.97, 0)], 0.5)]  # above 95.1
+    cmp = compare(cells, published())
+    assert cmp["verdicts"] == {"reproduced": 1, "cells": 2} and cmp["spread"] == {"within": 1, "cells": 2}
+    assert cmp["beats"]["tasks"] == 2 and [b["beats"] for b in cmp["best"]] == [True, True]
+    assert cells[1]["mean"] == pytest.approx(0.65) and cells[1]["max"] == 0.70
