@@ -268,7 +268,9 @@ def make_recipe(target: str) -> list[str]:
 
 @contextlib.contextmanager
 def page_sandbox(tmp_path: Path, monkeypatch):
-    """A fresh working directory; tasks registered by the page are removed afterwards."""
+    """A fresh working directory; tasks and attention patterns registered by the page are removed
+    afterwards."""
+    from toyformer.explain import roles
     from toyformer.tasks import registry
 
     for name in ("examples", "scripts"):
@@ -276,12 +278,14 @@ def page_sandbox(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TOYFORMER_RESULTS", str(tmp_path / "runs" / "results.sqlite"))
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    before = dict(registry._REGISTRY)
+    before, patterns = dict(registry._REGISTRY), dict(roles._REGISTRY)
     try:
         yield
     finally:
         registry._REGISTRY.clear()
         registry._REGISTRY.update(before)
+        roles._REGISTRY.clear()  # attention patterns a page registered (docs/guide/explain.md)
+        roles._REGISTRY.update(patterns)
 
 
 @pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if p in SLOW_PAGES else p for p in PAGES])

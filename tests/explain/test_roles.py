@@ -10,6 +10,8 @@ from toyformer import ConfigError
 from toyformer.explain import head_roles, patterns, register_pattern
 from toyformer.explain.data import prepare
 from toyformer.explain.roles import PatternContext, _REGISTRY, pattern_scores
+
+BUILT_IN = set(_REGISTRY)  # the patterns toyformer ships, before any test registers its own
 from toyformer.run import build
 
 LENGTH = 6
@@ -102,7 +104,9 @@ def run_subject(run):
     return subject(run)
 
 
-def test_users_add_patterns_as_functions():
+def test_users_add_patterns_as_functions(monkeypatch):
+    for name in [n for n in _REGISTRY if n not in BUILT_IN]:  # another test's (or page's) own patterns
+        monkeypatch.delitem(_REGISTRY, name)
     run = positions_and_tokens(LENGTH)
     set_queries(run, lambda i: LENGTH - 1 if i < LENGTH else i)  # every query reads the last token
     register_pattern("last", lambda ctx: (ctx.k.col == ctx.k_len[:, None] - 1)[:, None, :].expand(
