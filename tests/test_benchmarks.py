@@ -140,6 +140,16 @@ def test_time_to_solve_covers_every_fitting_layout_and_seed(tmp_path):
     result = json.loads(out.read_text())["time-to-solve"]
     assert [(p["task"], p["layout"], p["seeds"]) for p in result["pairs"]] == [
         ("copy", "tagger", 2), ("copy", "causal", 2), ("copy", "seq2seq", 2)]
+    assert {r["cap_s"] for r in result["rows"]} == {30.0}  # no --cap-s: each task's own limit
+
+
+def test_time_to_solve_caps_arithmetic_at_its_own_limit(tmp_path):
+    out = tmp_path / "tts.json"
+    assert main(["time-to-solve", "--quick", "--tasks", "arithmetic,parity", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["time-to-solve"]["rows"]
+    assert [(r["task"], r["cap_s"]) for r in rows] == [("arithmetic", 120.0), ("parity", 30.0)]
+    assert main(["time-to-solve", "--quick", "--tasks", "parity", "--cap-s", "5", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["time-to-solve"]["rows"][0]["cap_s"] == 5.0
 
 
 def test_the_race_runs_the_reference_code_in_process(tmp_path):
@@ -152,7 +162,23 @@ def test_the_race_runs_the_reference_code_in_process(tmp_path):
     row = json.loads(out.read_text())["race"]["rows"][0]
     assert row["reference"]["steps"] == 20 and row["reference_acc"] == 0.05 and row["reference_s"] == 2.0
     assert row["toyformer"]["reached_reference_step"] is not None  # 5% is reached at the first evaluation
+    assert row["toyformer"]["config"]["eval"]["target"] == 0.999
+    (ref / "r1_lookup_table.py").write_text(  # a reference at 100%: toyformer does not stop at 99.9%
+        "print('r1 2layer_pad steps=3 loss=0.0 acc=1.000 steps_per_s=9 wall_s=2.0')\n")
+    assert main(["race", "--quick", "--races", "r1", "--reference", str(ref), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["race"]["rows"][0]["toyformer"]["config"]["eval"]["target"] == 1.0
     assert main(["race", "--races", "r1", "--reference", str(tmp_path / "nowhere")]) == 2
+
+
+def test_the_r0_race_states_its_reference_against_the_cap(tmp_path):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "r0_count_ones.py").write_text(
+        "import os\nprint(f\"r0 steps={os.environ['STEPS']} loss_last100=2.3 test_acc=0.100 samples_per_s=9 wall_s=700.0\")\n")
+    md = tmp_path / "race.md"
+    assert main(["race", "--quick", "--races", "r0", "--reference", str(ref), "--out", str(tmp_path / "r.json"),
+                 "--markdown", str(md)]) == 0
+    assert "R0's reference ran 20 steps in 700.0 s, OVER its 600 s cap." in md.read_text()
 
 
 def test_explain_benchmark_times_the_analysis_and_the_hook_points(tmp_path):

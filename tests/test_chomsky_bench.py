@@ -38,10 +38,12 @@ def test_quick_bench_trains_scores_records_and_tables_every_cell(tmp_path, capsy
     assert len(ResultsStore(tmp_path / "r.sqlite").query(where="sweep = 'chomsky-quick'")) == 12
 
 
-def test_seeds_as_runs_gives_a_run_directory_per_seed(tmp_path):
+def test_seeds_as_runs_gives_a_run_directory_per_seed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     result = bench(tmp_path, "--seeds-as", "runs", "--models", "transformer", "--seeds", "3")
     dirs = [s["run_dir"] for r in result["runs"] for s in r["scores"]]
     assert len(dirs) == 12 and all("/seed-" in d for d in dirs)
+    assert all(d.startswith("runs/") for d in dirs)  # under the working directory: relative, no machine's folders
 
 
 @pytest.mark.slow

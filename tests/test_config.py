@@ -90,6 +90,25 @@ def test_tuned_defaults_yield_to_conflicting_user_settings():
         cfg.with_overrides(["model.positional=abacus", "model.place_embedding=true"])
 
 
+def test_layout_defaults_apply_at_their_layout_and_yield_to_the_user():
+    causal = RunConfig.from_dict({"task": "parity", "layout": "causal"})
+    assert (causal.model.d_model, causal.model.n_layers, causal.data.batch_size) == (32, 3, 64)
+    assert RunConfig.from_dict({"task": "parity"}).model.head_hidden == (64,)  # default layout: config_defaults
+    mine = causal.with_overrides(["model.d_model=48", "train.steps=10"])
+    assert (mine.model.d_model, mine.model.n_layers, mine.train.steps) == (48, 3, 10)
+
+
+def test_every_layout_default_is_a_layout_the_task_fits_and_builds():
+    from toyformer.models import FITS
+    from toyformer.tasks import list_tasks, task_class
+
+    for name in list_tasks():
+        cls = task_class(name)
+        for layout in getattr(cls, "layout_defaults", {}):
+            assert layout != cls.default_layout and cls.kind in FITS[layout], (name, layout)
+            RunConfig.from_dict({"task": name, "layout": layout})  # builds: every key and value is valid
+
+
 def test_overrides_of_a_loaded_config_keep_its_values():
     full = RunConfig.from_dict({"task": "addition", "model": {"n_layers": 3}}).to_dict()
     cfg = RunConfig.from_dict(full).with_overrides(["train.lr=0.01"])

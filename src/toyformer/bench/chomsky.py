@@ -82,6 +82,13 @@ def plan(args) -> dict:
             "runs_dir": Path(args.runs_dir or RUNS_DIR) / name}
 
 
+def _shown(path: str) -> str:
+    """``path`` relative to the working directory when it lies under it, so a committed result
+    names no machine's folders."""
+    here, p = Path.cwd().resolve(), Path(path).resolve()
+    return str(p.relative_to(here)) if p.is_relative_to(here) else str(p)
+
+
 def run(args) -> dict:
     p = plan(args)
     budget = p["budget"]
@@ -122,7 +129,8 @@ def run(args) -> dict:
               "trained_now": sum(x["status"] != "done" for r in results for x in r["runs"]),
               "score_s": round(sum(x["score_s"] for r in results for x in r["runs"]), 1),
               "runs": [{k: r[k] for k in ("task", "column", "wall_s")} | {"scores": [
-                  {k: x[k] for k in ("seed", "lr", "score", "train_score", "run_dir")} for x in r["runs"]]}
+                  {k: x[k] for k in ("seed", "lr", "score", "train_score")} | {"run_dir": _shown(x["run_dir"])}
+                  for x in r["runs"]]}
                   for r in results]}
     if cells:
         where = Path(args.markdown or args.out or f"runs/benchmarks/chomsky{'-quick' if args.quick else ''}.json")

@@ -41,7 +41,8 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
                    "cell and learning rate (default: the budget's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="time-to-solve: a config override for every task (repeatable)")
-    p.add_argument("--cap-s", type=float, default=300.0, help="time-to-solve: seconds per task at most")
+    p.add_argument("--cap-s", type=float, default=None,
+                   help="time-to-solve: seconds per run at most (default: each task's target, 30 s; arithmetic 120 s)")
     p.add_argument("--k", type=int, default=16, help="replicas: replicas per batched run (default 16)")
     p.add_argument("--rounds", type=int, default=3, help="replicas: interleaved rounds; ui: page loads (default 3)")
     p.add_argument("--n-runs", type=int, default=2000, help="ui: runs in the store (default 2000)")

@@ -8,14 +8,15 @@ in this process with ``runpy`` and its own budget, set by the environment variab
 ======= ============================================== ===================================
 race    reference budget                               the accuracy it reports (metric)
 ======= ============================================== ===================================
-R0      ``STEPS`` steps (as many as fit ``R0_CAP_S``)  test accuracy (exact match)
+R0      its own default, one epoch (3,125 steps)       test accuracy (exact match)
 R1      3,000 steps, the 2-layer padded model          accuracy over the table (exact match)
 R2      20 epochs, N=200, M=20                         test token accuracy
 R4      100 epochs, sinusoidal positions               validation exact match (greedy)
 ======= ============================================== ===================================
 
-Then toyformer trains its best configuration for the task (the recipes' improved ones) with
-its validation target at 99.9%; from its ``metrics.jsonl`` the race reads the first evaluation
+Then toyformer trains its best configuration for the task (the recipes' improved ones) until
+validation reaches both 99.9% and the reference's accuracy (the reference can report 1.000);
+from its ``metrics.jsonl`` the race reads the first evaluation
 at which validation reached the reference's accuracy on the same metric (toyformer's held-out
 data are drawn from the same distribution as the reference's), and when the run reached 99.9%.
 The ratio is the reference's training seconds over toyformer's seconds to the same accuracy.
@@ -43,15 +44,22 @@ R0_CAP_S = 600.0
 TARGET = 0.999
 
 
+# R1's improved configuration with a shorter cosine schedule and an evaluation every 50 steps:
+# the fastest to the reference's accuracy of the schedules and batch sizes tried on 3 seeds
+R1_FAST = {**r1.IMPROVED, "train": {**r1.IMPROVED["train"], "steps": 1000}, "eval": {**r1.IMPROVED["eval"], "every": 50}}
+
+
 def _r0_steps(quick: bool) -> int:
-    return 20 if quick else 1100  # about R0_CAP_S at the reference's own speed on one CPU thread
+    """R0's budget is "until it solves or ``R0_CAP_S``": the reference does not solve, and its own
+    default of one epoch is its longest run (the race reports its wall time against the cap)."""
+    return 20 if quick else 3125
 
 
 RACES = {  # name -> (script, env, line pattern, accuracy field, toyformer config, metric)
     "r0": ("r0_count_ones.py", lambda q: {"STEPS": str(_r0_steps(q))}, r"^r0 ", "test_acc",
            {"task": {"name": "count_ones"}}, "exact_match"),
     "r1": ("r1_lookup_table.py", lambda q: {"EPOCHS": "20" if q else "3000"}, r"^r1 2layer_pad ", "acc",
-           {**r1.IMPROVED}, "exact_match"),
+           R1_FAST, "exact_match"),
     "r2": ("r2_reverse.py", lambda q: {"N": "200", "M": "20", "EPOCHS": "20", **({"MAX_STEPS": "20"} if q else {})},
            r"^r2 ", "test_token_acc", r2.improved_config(200, 20), "token_acc"),
     "r4": ("r4_arithmetic.py", lambda q: {"EPOCHS": "1" if q else "100", "POS": "1"}, r"^r4 ", "val_exact_match",
@@ -80,18 +88,22 @@ def run_reference(path: Path, env: dict, pattern: str) -> dict:
 
 
 def run_toyformer(config: dict, metric: str, reference_acc: float, quick: bool) -> dict:
-    """Train ``config`` to 99.9% validation ``metric``; when it first reached the reference's
-    accuracy, and when it reached 99.9%."""
-    cfg = RunConfig.from_dict(config).with_overrides({"eval.target_metric": metric, "eval.target": TARGET})
+    """Train ``config`` until validation ``metric`` reaches both the reference's accuracy and
+    99.9%; when it first reached each."""
+    target = max(TARGET, reference_acc)
+    cfg = RunConfig.from_dict(config).with_overrides({"eval.target_metric": metric, "eval.target": target})
     if quick:
         cfg = cfg.with_overrides({"train.steps": 20, "eval.every": 10, "eval.val_size": 64, "eval.test_size": 64})
     run = train(cfg)
     key = f"val_{metric}"
-    first = next((r for r in run.metrics if r.get(key) is not None and r[key] >= reference_acc), None)
-    s = run.summary
-    return {"config": cfg.to_dict(), "reached_reference_s": first["wall_s"] if first else None,
-            "reached_reference_step": first["step"] if first else None, "solved_at_s": s["solved_at_s"],
-            "solved_at_step": s["solved_at_step"], "wall_s": s["wall_s"], f"test_{metric}": s[f"test_{metric}"]}
+
+    def first(level: float) -> dict:
+        return next((r for r in run.metrics if r.get(key) is not None and r[key] >= level), {})
+
+    same, solved, s = first(reference_acc), first(TARGET), run.summary
+    return {"config": cfg.to_dict(), "reached_reference_s": same.get("wall_s"),
+            "reached_reference_step": same.get("step"), "solved_at_s": solved.get("wall_s"),
+            "solved_at_step": solved.get("step"), "wall_s": s["wall_s"], f"test_{metric}": s[f"test_{metric}"]}
 
 
 def run(args) -> dict:
@@ -113,7 +125,7 @@ def run(args) -> dict:
         ref_s = ref.get("wall_s", ref["process_s"])
         ratio = ref_s / tf["reached_reference_s"] if tf["reached_reference_s"] else None
         rows.append({"race": name, "metric": metric, "reference": ref, "reference_acc": acc, "reference_s": ref_s,
-                     "toyformer": tf, "ratio": ratio})
+                     "toyformer": tf, "ratio": ratio, **({"reference_cap_s": R0_CAP_S} if name == "r0" else {})})
         print(f"race {name}: reference {acc:.3f} in {ref_s:.1f} s; toyformer {tf['reached_reference_s']} s", file=sys.stderr,
               flush=True)
     return {"quick": args.quick, "target": TARGET, "rows": rows}
@@ -132,4 +144,9 @@ def render(result: dict) -> str:
         goal = "met" if r["ratio"] and r["ratio"] >= 10 else "NOT met"
         lines.append(f"| {r['race'].upper()} | {r['metric']} | {r['reference_acc']:.3f} | {r['reference_s']:.1f} | {same} "
                      f"| {ratio} | {solved} | {goal} |")
+    for r in result["rows"]:
+        if "reference_cap_s" in r:
+            within = "within" if r["reference_s"] <= r["reference_cap_s"] else "OVER"
+            lines.append(f"\n{r['race'].upper()}'s reference ran {r['reference']['steps']:.0f} steps in "
+                         f"{r['reference_s']:.1f} s, {within} its {r['reference_cap_s']:g} s cap.")
     return "\n".join(lines)

@@ -41,6 +41,21 @@ class ModularArithmetic:
         "train": {"lr": 1e-3, "weight_decay": 1.0},
         "eval": {"every": 20},
     }
+    # From `toyformer tune modular_arithmetic --layout L --seeds 3` (docs/results/time_to_solve.md).
+    layout_defaults: ClassVar[dict] = {
+        "causal": {
+            "model": {"d_model": 64, "n_layers": 1, "positional": "none"},
+            "data": {"batch_size": 256},
+            "train": {"lr": 7.80e-3, "weight_decay": 0.845, "warmup_steps": 200, "steps": 2000, "min_lr_ratio": 0.0841},
+            "eval": {"every": 20},
+        },
+        "seq2seq": {
+            "model": {"d_model": 128, "n_layers": 1, "positional": "none"},
+            "data": {"batch_size": 256},
+            "train": {"lr": 4.73e-3, "weight_decay": 0.826, "warmup_steps": 183, "steps": 500, "min_lr_ratio": 0.133},
+            "eval": {"every": 20},
+        },
+    }
 
     def __post_init__(self):
         check_range("task.modulus", self.modulus, 2, 500)

@@ -37,6 +37,21 @@ class Parity:
         "model": {"positional": "none", "head_hidden": [64], "init": "torch"},
         "eval": {"every": 20},
     }
+    # From `toyformer tune parity --layout L --seeds 3` (runs/campaign; docs/results/time_to_solve.md).
+    layout_defaults: ClassVar[dict] = {
+        "causal": {
+            "model": {"d_model": 32, "n_layers": 3, "positional": "none"},
+            "data": {"batch_size": 64},
+            "train": {"lr": 6.85e-4, "weight_decay": 0.0408, "warmup_steps": 20, "steps": 4000, "min_lr_ratio": 0.439},
+            "eval": {"every": 20},
+        },
+        "seq2seq": {
+            "model": {"d_model": 64, "n_layers": 1, "positional": "learned"},
+            "data": {"batch_size": 64},
+            "train": {"lr": 6.12e-4, "weight_decay": 0.127, "warmup_steps": 133, "steps": 4000, "min_lr_ratio": 0.422},
+            "eval": {"every": 20},
+        },
+    }
 
     def __post_init__(self):
         check_range("task.length", self.length, 1)
