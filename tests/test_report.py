@@ -1,44 +1,16 @@
 """The HTML report: self-contained, escaped, small, and checked in a real headless Chromium."""
 
 import html
-import os
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from hostile_pages import EVIL_TASK, EVIL_TOKENS, chromium_flags, chromium_or_skip
+
 from toyformer.cli import main
 
-EVIL_TOKENS = ["<script>alert(1)</script>", "<b>bold</b>", "&amp;", '"q"', "$x$", "a'b"]
-EVIL_TASK = '''
-from dataclasses import dataclass
-from typing import ClassVar
-import torch
-from toyformer import Examples, Vocab, register_task
-
-@register_task("evil<i>copy<b>")
-@dataclass(frozen=True)
-class EvilCopy:
-    """Copy a sequence of hostile tokens."""
-    length: int = 4
-    kind: ClassVar[str] = "tag"
-    default_layout: ClassVar[str] = "tagger"
-    holdout: ClassVar[bool] = False
-    description: ClassVar[str] = "copy <img src=x onerror=alert(2)> tokens"
-
-    @property
-    def vocab(self):
-        return Vocab(%r)
-
-    def sample(self, n, generator, length=None):
-        x = torch.randint(5, 11, (n, length or self.length), generator=generator)
-        return Examples(x, x.clone())
-
-    def domain(self):
-        return None
-''' % (EVIL_TOKENS,)
 SMALL = ["--set", "model.d_model=32", "--set", "model.n_heads=2", "--set", "model.n_layers=1",
          "--set", "eval.val_size=64", "--set", "eval.test_size=128", "--set", "eval.every=10", "--quiet"]
 
@@ -106,32 +78,12 @@ def test_the_report_shows_the_verdict_and_the_diagnosis(reports):
     assert solved.count("<img ") >= 4
 
 
-def _browser():
-    """Playwright and Debian's chromium, or the reason they cannot be used."""
-    try:
-        from playwright.sync_api import sync_playwright  # noqa: F401
-    except ImportError:
-        return None, "the playwright package is not installed (pip install playwright; no `playwright install`)"
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        return None, "no chromium executable (apt-get install -y chromium)"
-    return path, ""
-
-
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND"]
-
-
 def test_the_report_in_headless_chromium(reports):
-    executable, reason = _browser()
-    if executable is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the browser test: {reason}")
-        pytest.skip(reason)
+    executable = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(executable_path=executable, headless=True, args=chromium_flags())
         try:
             for name, path in reports.items():
                 page = browser.new_page()

@@ -18,39 +18,21 @@ import time
 from pathlib import Path
 
 import pytest
+from hostile_pages import chromium_flags, chromium_or_skip
 from ui_lab import EVIL_TOKENS, lab, row_id, server, tiny  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.slow  # a browser, a lab of runs and a run trained while its page watches: ~30 s
 ROOT = Path(__file__).resolve().parents[2]
-# as tests/test_report.py; the local server's address is the one name left to resolve
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 SCREENSHOT_MAX_BYTES = 200_000
-
-
-def _browser():
-    """Playwright and Debian's chromium, or the reason they cannot be used."""
-    try:
-        from playwright.sync_api import sync_playwright  # noqa: F401
-    except ImportError:
-        return None, "the playwright package is not installed (pip install playwright; no `playwright install`)"
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        return None, "no chromium executable (apt-get install -y chromium)"
-    return path, ""
 
 
 @pytest.fixture(scope="module")
 def browser():
-    executable, reason = _browser()
-    if executable is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the browser test: {reason}")
-        pytest.skip(reason)
+    executable = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        b = p.chromium.launch(executable_path=executable, headless=True, args=chromium_flags(local_server=True))
         try:
             yield b
         finally:

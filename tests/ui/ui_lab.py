@@ -15,34 +15,8 @@ pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 pytest.importorskip("plotly")
 
-EVIL_TOKENS = ["<script>alert(1)</script>", "<b>bold</b>", "&amp;", '"q"', "$x$", "a'b"]
-EVIL_TASK = '''
-from dataclasses import dataclass
-from typing import ClassVar
-import torch
-from toyformer import Examples, Vocab, register_task
+from hostile_pages import EVIL_TASK, EVIL_TOKENS  # noqa: E402, F401 (EVIL_TOKENS: for the test modules)
 
-@register_task("evil<i>copy<b>")
-@dataclass(frozen=True)
-class EvilCopy:
-    """Copy a sequence of hostile tokens."""
-    length: int = 4
-    kind: ClassVar[str] = "tag"
-    default_layout: ClassVar[str] = "tagger"
-    holdout: ClassVar[bool] = False
-    description: ClassVar[str] = "copy <img src=x onerror=alert(2)> tokens"
-
-    @property
-    def vocab(self):
-        return Vocab(%r)
-
-    def sample(self, n, generator, length=None):
-        x = torch.randint(5, 11, (n, length or self.length), generator=generator)
-        return Examples(x, x.clone())
-
-    def domain(self):
-        return None
-''' % (EVIL_TOKENS,)
 TINY = {"model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32},
         "train": {"steps": 40, "warmup_steps": 5}, "eval": {"every": 10, "val_size": 32, "test_size": 64},
         "data": {"batch_size": 32}}

@@ -13,8 +13,8 @@ every seed solves with test exact match >= 99.9% within ``TARGET_S`` seconds (``
 ``ARITHMETIC_S``).
 
 >>> row = solve("parity", "classifier", seed=0, cap_s=60)   # doctest: +SKIP
->>> row["solved_at_s"], row["test_exact_match"]             # doctest: +SKIP
-(3.1, 1.0)
+>>> row["solved"], row["solved_at_s"] <= row["cap_s"]       # doctest: +SKIP
+(True, True)
 """
 
 from __future__ import annotations

@@ -37,7 +37,8 @@ class Parity:
         "model": {"positional": "none", "head_hidden": [64], "init": "torch"},
         "eval": {"every": 20},
     }
-    # From `toyformer tune parity --layout L --seeds 3` (runs/campaign; docs/results/time_to_solve.md).
+    # the best configurations of `toyformer tune parity --layout L --seeds 3`; their time to solve is
+    # in docs/results/time_to_solve.md
     layout_defaults: ClassVar[dict] = {
         "causal": {
             "model": {"d_model": 32, "n_layers": 3, "positional": "none"},

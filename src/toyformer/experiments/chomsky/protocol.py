@@ -75,10 +75,9 @@ BUDGETS = {
                    512, REFERENCE_TRANSFORMER, 256, "batch",
                    "the papers' protocol: 1,000,000 steps of batch 128, lengths 1..40 drawn uniformly, 10 seeds x 3 "
                    "learning rates, the 5-layer transformer and the 256-unit LSTM, 512 examples per length 41..500"),
-    # a shared 2-core CPU (the whole table in about 45 minutes): 1,000 transformer and 1,500 LSTM
-    # steps of batch 32 instead of 1,000,000 of 128, so the lengths 1..40 come in a growing order
-    # (a uniform draw from the start needs far more steps: an LSTM on parity, 2,000 steps of
-    # uniform lengths: chance; 1,500 of the curriculum: 1.0 at 41..100)
+    # a shared 2-core CPU (its run time is in docs/results/chomsky.md): 1,000 transformer and
+    # 1,500 LSTM steps of batch 32 instead of 1,000,000 of 128, so the lengths 1..40 come in a
+    # growing order, which needs far fewer steps than a uniform draw from the start
     "cpu": Budget("cpu", {"transformer": 1000, "lstm": 1500}, 32, {"transformer": (1e-3,), "lstm": (3e-3, 1e-2)}, 1,
                   100, 32,
                   {"d_model": 64, "n_heads": 4, "n_layers": 2, "d_ff": 128, "dropout": 0.0, "norm": "pre",
