@@ -1,10 +1,16 @@
 """Golden runs: short runs, one per layout (and one replica run), whose weights and metrics must
-stay bit-for-bit what they were when ``tests/golden/runs.json`` was recorded.
+stay bit-for-bit what they were when ``tests/golden/runs.json`` was recorded, on any x86-64 CPU.
 
 A refactoring of the training loop, the models or the data path must not change a single bit of
 what a run computes. The digest is the sha256 of the tensors of ``model.safetensors`` (names,
 dtypes, shapes and bytes, in name order), so that a new key in the config stored in the file's
-metadata does not count as a change. CPU only: other devices round differently.
+metadata does not count as a change.
+
+What it promises: the runs are made in a child process started with the portable mode's pinned
+code paths (``toyformer.numerics.PORTABLE_ENV``: ATen's DEFAULT kernels, MKL's COMPATIBLE branch,
+oneDNN's SSE4.1 kernels, one thread), which every x86-64 CPU takes alike; so the record holds on
+any x86-64 machine, whatever code path the test process itself runs, and a change of one bit
+fails wherever it is made. Other CPUs (ARM) and other devices round differently: skipped there.
 
 Re-record (only for an intended change of the numbers, and say why in the commit)::
 
@@ -15,6 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +33,7 @@ from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import small_config  # noqa: E402
-from toyformer import train, train_replicas  # noqa: E402
+from toyformer import numerics, train, train_replicas  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden" / "runs.json"
 
@@ -77,42 +86,76 @@ def golden_run(name: str, out: Path) -> dict:
 
 
 NAMES = [*CASES, "replicas"]
+LEGACY = Path(__file__).parent / "golden" / "legacy"
 
 
-@pytest.mark.skipif(not GOLDEN.is_file(), reason="no golden file recorded")
-@pytest.mark.parametrize("name", NAMES)
-def test_runs_are_bit_identical_to_the_golden_record(tmp_path, name):
-    torch.set_num_threads(1)
-    expected = timeless(json.loads(GOLDEN.read_text())[name])
-    assert golden_run(name, tmp_path / name) == expected
+def legacy_run(name: str, out: Path) -> dict:
+    """``tests/golden/legacy``: the "classifier" run and the replica run killed after step 40 by
+    the version before the one checkpoint format (made under the pinned code paths); resumed now,
+    they must end as the golden runs end."""
+    import shutil
+
+    shutil.copytree(LEGACY / ("single" if name == "classifier" else "replicas"), out)
+    if name == "replicas":
+        train_replicas(None, out_dir=out, resume=True)
+        return {str(i): read_run(out / "replicas" / str(i)) for i in range(2)}
+    train(None, out_dir=out, resume=True)
+    return read_run(out)
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
+def emit(path: Path) -> None:
+    """Every golden case and legacy resume, made in this process, into ``path`` (JSON)."""
     import tempfile
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         record = {name: golden_run(name, Path(tmp) / name) for name in NAMES}
-    GOLDEN.parent.mkdir(exist_ok=True)
-    GOLDEN.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {GOLDEN}")
+        legacy = {name: legacy_run(name, Path(tmp) / "legacy" / name) for name in ("classifier", "replicas")}
+    path.write_text(json.dumps({"runs": record, "legacy": legacy, "code_path": numerics.code_path()}))
 
 
-@pytest.mark.skipif(not GOLDEN.is_file(), reason="no golden file recorded")
+def pinned_child(path: Path) -> dict:
+    """``emit`` in a child process started with the portable mode's pinned code paths."""
+    env = {**os.environ, **numerics.PORTABLE_ENV}
+    done = subprocess.run([sys.executable, __file__, "--emit", str(path)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(path.read_text())
+
+
+x86_only = pytest.mark.skipif(platform.machine() not in numerics.X86,
+                              reason="the golden record is of the x86-64 pinned code paths")
+
+
+@pytest.fixture(scope="module")
+def pinned(tmp_path_factory):
+    return pinned_child(tmp_path_factory.mktemp("golden") / "emitted.json")
+
+
+@x86_only
+def test_the_child_ran_on_the_pinned_code_paths(pinned):
+    assert pinned["code_path"]["portable"] and pinned["code_path"]["cpu_capability"] == "DEFAULT"
+
+
+@x86_only
+@pytest.mark.parametrize("name", NAMES)
+def test_runs_are_bit_identical_to_the_golden_record(pinned, name):
+    expected = json.loads(GOLDEN.read_text())[name]
+    assert pinned["runs"][name] == expected
+
+
+@x86_only
 @pytest.mark.parametrize("name", ["classifier", "replicas"])
-def test_checkpoints_of_the_old_format_resume_to_the_golden_result(tmp_path, name):
-    """``tests/golden/legacy``: the "classifier" run and the replica run killed after step 40 by
-    the version before the one checkpoint format; resumed now, they end bit-identical."""
-    import shutil
+def test_checkpoints_of_the_old_format_resume_to_the_golden_result(pinned, name):
+    expected = json.loads(GOLDEN.read_text())[name]
+    assert pinned["legacy"][name] == expected
 
-    torch.set_num_threads(1)
-    legacy = Path(__file__).parent / "golden" / "legacy" / ("single" if name == "classifier" else "replicas")
-    out = tmp_path / name
-    shutil.copytree(legacy, out)
-    expected = timeless(json.loads(GOLDEN.read_text())[name])
-    if name == "replicas":
-        train_replicas(None, out_dir=out, resume=True)
-        assert {str(i): read_run(out / "replicas" / str(i)) for i in range(2)} == expected
-    else:
-        train(None, out_dir=out, resume=True)
-        assert read_run(out) == expected
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--emit"]:
+    emit(Path(sys.argv[2]))
+elif __name__ == "__main__" and sys.argv[1:] == ["--record"]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = pinned_child(Path(tmp) / "emitted.json")["runs"]
+    GOLDEN.write_text(json.dumps(runs, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {GOLDEN}")

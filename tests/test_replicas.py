@@ -59,7 +59,7 @@ def test_replicas_equal_single_runs(task, layout, data, model):
 
 
 def test_early_stop_freezes_each_replica_at_its_own_step():
-    cfg = small_config(train={"steps": 400}, eval={"every": 5, "target": 1.0})
+    cfg = small_config(train={"steps": 400}, eval={"every": 5, "target": 0.99})
     rep = train_replicas(cfg, k=3)
     steps = [r.summary["solved_at_step"] for r in rep.runs]
     assert all(s is not None for s in steps) and len(set(steps)) > 1, steps
@@ -169,7 +169,7 @@ def test_cli_replicas_json_and_replica_dirs_are_run_dirs(tmp_path, capsys):
 
 
 def test_mean_ci_uses_students_t():
-    assert mean_ci([1.0, 2.0, 3.0]) == pytest.approx((2.0, 4.303 / 3**0.5))
+    assert mean_ci([1.0, 2.0, 3.0]) == pytest.approx((2.0, 4.3027 / 3**0.5), rel=1e-4)
     values = [float(v % 2) for v in range(16)]  # sd 0.5164, t(15) = 2.131
     assert mean_ci(values)[1] == pytest.approx(2.131 * 0.5164 / 4, rel=1e-3)
     assert mean_ci([0.7]) == (0.7, 0.0)

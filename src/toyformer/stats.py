@@ -1,22 +1,30 @@
-"""Summary statistics over repeated runs (seeds, replicas): the mean and a 95% confidence interval.
+"""The statistics behind every number toyformer shows: a mean over seeds with its 95% interval, a
+proportion (an accuracy over n examples) with its 95% interval, and the one-sided bound on an
+error rate that decides whether a run counts as solved. scipy computes them.
 
 >>> mean, half = mean_ci([0.9, 1.0, 0.95])
 >>> round(mean, 3), round(half, 3)
 (0.95, 0.124)
+>>> [round(v, 4) for v in proportion_ci(1998, 2000)]   # 99.9% right of 2,000: Wilson's 95% interval
+[0.9964, 0.9997]
+>>> round(error_bound(0, 2995), 5)   # no error in 2,995 examples: the error is below 0.1% (95%)
+0.001
+>>> needed(0.999)   # examples that must all be right to bound the error at 0.1%
+2995
 """
 
 from __future__ import annotations
 
 import math
 
-# two-sided 95% quantiles of Student's t for 1..30 degrees of freedom
-_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+from scipy import stats as _scipy
+
+CONFIDENCE = 0.95
 
 
 def t95(df: int) -> float:
-    """The 97.5% quantile of Student's t with ``df`` degrees of freedom (normal's 1.96 beyond 30)."""
-    return _T95[df - 1] if df <= len(_T95) else 1.96
+    """The 97.5% quantile of Student's t with ``df`` degrees of freedom."""
+    return float(_scipy.t.ppf(0.975, df))
 
 
 def mean_ci(values: list[float]) -> tuple[float, float]:
@@ -27,3 +35,38 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
         return mean, 0.0
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     return mean, t95(n - 1) * sd / math.sqrt(n)
+
+
+def proportion_ci(k: int, n: int) -> tuple[float, float]:
+    """Wilson's 95% interval of a proportion of ``k`` successes in ``n`` trials (inside [0, 1])."""
+    if n <= 0:
+        return 0.0, 1.0
+    ci = _scipy.binomtest(int(k), int(n)).proportion_ci(CONFIDENCE, method="wilson")
+    return max(0.0, float(ci.low)), min(1.0, float(ci.high))
+
+
+def error_bound(errors: int, n: int, confidence: float = CONFIDENCE) -> float:
+    """One-sided Clopper-Pearson upper bound of an error rate, from ``errors`` in ``n`` draws."""
+    if errors >= n:
+        return 1.0
+    return float(_scipy.beta.ppf(confidence, errors + 1, n - errors))
+
+
+def needed(target: float, confidence: float = CONFIDENCE) -> int:
+    """How many examples, all right, bound the error at ``1 - target`` (``target`` < 1)."""
+    return math.ceil(math.log(1 - confidence) / math.log(target))
+
+
+def allowed_errors(n: int, target: float, exhaustive: bool, confidence: float = CONFIDENCE) -> int:
+    """The most errors in ``n`` examples that still show an error rate at or below ``1 - target``:
+    counted (``exhaustive``: the examples are every input there is) or bounded at ``confidence``
+    (a sample of a larger domain); -1 when even none is not enough."""
+    if exhaustive:
+        return math.floor(round((1 - target) * n, 9))
+    if error_bound(0, n, confidence) > 1 - target:
+        return -1
+    lo, hi = 0, n  # the largest e with error_bound(e, n) <= 1 - target: bounds grow with e
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if error_bound(mid, n, confidence) <= 1 - target else (lo, mid - 1)
+    return lo

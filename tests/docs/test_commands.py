@@ -93,6 +93,12 @@ PYTHON_SUBSTITUTIONS = [
 EXEMPT = {
     "make test": "runs this very test suite",
     "make test-fast": "runs this very test suite",
+    "ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 make test": "runs this very test suite (on another code path: .ci/run does)",
+    "ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE make test": "runs this very test suite (on another code path: "
+                                                                 ".ci/run does)",
+    "ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE,STRICT ONEDNN_MAX_CPU_ISA=SSE41 python my_script.py":
+        "the user's own script; tests/test_numerics.py starts a portable run from an unpinned shell and checks that "
+        "it restarts pinned and repeats the golden bits",
     "make docs": "tests/docs/test_site.py builds the site with --strict",
     "make docs-serve": "a server that runs until it is stopped; test_site.py builds the same site",
     "dask scheduler": "starts a long-running Dask scheduler; the sweep --cluster line runs against a LocalCluster",

@@ -17,6 +17,8 @@ Each benchmark is a module with ``run(args) -> dict`` (every number, written as 
   chromium: the runs page to interactive and a filter's answer.
 - ``explain`` (``explain.py``): the analysis time of ``toyformer explain`` on every task's default
   model, and what the hook points cost a training step.
+- ``portable`` (``portable.py``): training speed on the portable mode's pinned code paths
+  (``train.portable=true``) against the CPU's own.
 
 Speed targets live here, never in timed unit tests; measured results are committed under
 ``docs/results/``, each file naming the command that wrote it.

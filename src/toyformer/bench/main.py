@@ -1,4 +1,4 @@
-"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|chomsky|all] [--quick] [--device D] [--json] [--out FILE]``
+"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|chomsky|portable|all] [--quick] [--device D] [--json] [--out FILE]``
 
 Prints one table per benchmark and writes every number as JSON (default
 ``runs/benchmarks/<name>.json``; ``--out`` names the file); ``--markdown FILE`` also writes the
@@ -14,19 +14,20 @@ import time
 import warnings
 from pathlib import Path
 
-from toyformer.bench import chomsky, explain, kernels, machine, peak, race, replicas, throughput, time_to_solve, ui
+from toyformer.bench import (chomsky, explain, kernels, machine, peak, portable, race, replicas, throughput,
+                             time_to_solve, ui)
 from toyformer.files import write_json, write_text
 from toyformer.errors import ConfigError
 
 # name -> module with run(args) -> dict and render(result) -> str
 BENCHMARKS = {"throughput": throughput, "peak": peak, "time-to-solve": time_to_solve, "replicas": replicas,
-              "kernels": kernels, "race": race, "ui": ui, "explain": explain, "chomsky": chomsky}
+              "kernels": kernels, "race": race, "ui": ui, "explain": explain, "chomsky": chomsky, "portable": portable}
 ALL = ("throughput", "time-to-solve")
 
 
 def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Benchmarks: throughput, the matmul peak, time to solve, replicas, "
-                                "kernels, the race, the Chomsky-hierarchy suite.")
+                                "kernels, the race, the Chomsky-hierarchy suite, the portable mode's cost.")
     p.add_argument("what", nargs="?", default="throughput", choices=[*BENCHMARKS, "all"])
     p.add_argument("--quick", action="store_true", help="tiny step counts: checks the pipeline, not the numbers")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -42,7 +43,7 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="time-to-solve: a config override for every task (repeatable)")
     p.add_argument("--cap-s", type=float, default=None,
-                   help="time-to-solve: seconds per run at most (default: each task's target, 30 s; arithmetic 120 s)")
+                   help="time-to-solve: seconds per run at most (default: no cap; each run ends when solved or at its train.steps)")
     p.add_argument("--k", type=int, default=16, help="replicas: replicas per batched run (default 16)")
     p.add_argument("--rounds", type=int, default=3, help="replicas: interleaved rounds; ui: page loads (default 3)")
     p.add_argument("--n-runs", type=int, default=2000, help="ui: runs in the store (default 2000)")

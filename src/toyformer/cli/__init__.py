@@ -10,12 +10,16 @@ finite weights); 1 a sweep with failed points.
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 
 from toyformer.cli import (bench_commands, decode_commands, diagnose_commands, explain_commands, inspect_commands,
                            recipe_commands, run_commands, sweep_commands, tune_commands, ui_commands)
 from toyformer.cli.args import Parser
+from toyformer import numerics
 from toyformer.errors import ConfigError
+from toyformer.numerics import NotPinned
 
 COMMAND_MODULES = [run_commands, decode_commands, inspect_commands, explain_commands, diagnose_commands, recipe_commands,
                    sweep_commands, tune_commands, ui_commands, bench_commands]
@@ -44,11 +48,31 @@ def main(argv: list[str] | None = None) -> int:
         for path in getattr(args, "task_file", []):
             load_task_file(path)
         return args.func(args)
+    except NotPinned as exc:  # train.portable=true: the code paths are pinned when the process starts
+        if os.environ.get(RESTARTED):
+            return error(str(exc))
+        return restart_pinned(argv)
     except ConfigError as exc:
         return error(str(exc))
     except OSError as exc:  # a path that cannot be written or read: /proc, a parent that is a file, a full disk
         where = f"{exc.filename!r}: " if exc.filename else ""
         return error(f"{where}{exc.strerror or exc}")
+
+
+RESTARTED = "TOYFORMER_PINNED_RESTART"
+
+
+def restart_pinned(argv: list[str] | None) -> int:
+    """Run the same command again in a process started with the portable mode's environment:
+    in place of this one from a shell (``argv`` None), as a child when called from Python."""
+    env = {**os.environ, **numerics.PORTABLE_ENV, RESTARTED: "1"}
+    command = [sys.executable, "-m", "toyformer", *(sys.argv[1:] if argv is None else argv)]
+    print(f"toyformer: train.portable=true: restarting with {numerics.shell_line()}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if argv is None:
+        os.execve(sys.executable, command, env)
+    return subprocess.call(command, env=env)
 
 
 def error(message: str) -> int:

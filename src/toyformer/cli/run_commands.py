@@ -220,7 +220,13 @@ def _report(result: dict, as_json: bool, out: Path | None) -> None:
         if isinstance(value, (dict, list)):
             continue
         shown = f"{value:.4f}" if isinstance(value, float) else value
+        if key == "test_exact_match" and "test_exact_match_ci95" in result:  # every accuracy with its n and interval
+            lo, hi = result["test_exact_match_ci95"]
+            shown = f"{shown}  (n={result['test_n']}, 95% CI {lo:.4f}-{hi:.4f})"
         print(f"{key:<18} {shown}")
+    note = (result.get("splits") or {}).get("note")
+    if note:
+        print(f"{'note':<18} {note}")
     if out is not None:
         print(f"{'run_dir':<18} {out}")
     if as_json:

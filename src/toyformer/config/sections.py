@@ -132,6 +132,8 @@ class DataConfig:
     batch_size: int = field(default=64, metadata=at_least(1))
     # None: a stream of fresh samples each step; N: a fixed pool
     train_size: int | None = field(default=None, metadata=at_least(1))
+    # a finite domain's share used for training (None: 70%; the rest is held out, 2/3 test, 1/3 validation)
+    train_share: float | None = field(default=None, metadata=between(0, 1, lo_open=True, hi_open=True))
     holdout: Literal["auto", "yes", "no"] = "auto"  # exclude test examples from training
     sep: bool = True  # causal layout: a <sep> token between prompt and answer
     prompt_loss: bool = False  # causal layout: loss on the prompt's next tokens too (plain LM)
@@ -180,9 +182,15 @@ class TrainConfig:
     # log: also keep the weights at log-spaced steps in checkpoints/ (toyformer explain --over-training)
     keep_checkpoints: Literal["last", "log"] = "last"
     checkpoints_per_decade: int = field(default=8, metadata=between(1, 100))  # with keep_checkpoints=log
+    # the same bits on every x86-64 CPU: pinned code paths, one thread (toyformer/numerics.py)
+    portable: bool = False
 
     def __post_init__(self):
         check(self, "train")
+        if self.portable and (self.compile or self.precision != "fp32"):
+            raise ConfigError(f"train.portable=true with train.compile={self.compile}, train.precision="
+                              f"{self.precision!r}: the portable mode pins the eager fp32 code paths; allowed: "
+                              "compile=false and precision=fp32, or portable=false")
         if self.tensorboard is not None and not self.tensorboard.strip():
             raise ConfigError("train.tensorboard='' names no directory; allowed: a directory path, or none")
 
@@ -196,8 +204,11 @@ class EvalConfig:
     test_size: int = field(default=2000, metadata=at_least(1))
     batch_size: int = field(default=500, metadata=at_least(1))
     target_metric: Literal["exact_match", "token_acc"] = "exact_match"
-    # stop when validation reaches this (None: never stop early)
-    target: float | None = field(default=1.0, metadata=between(0, 1))
+    # solved (and stopped) when the confirmation set shows at least this (None: never stop early);
+    # a stream's validation grows to the rows whose 100% bounds the error at 1 - target (eval/solved.py)
+    target: float | None = field(default=0.999, metadata=between(0, 1, lo_open=True))
+    # solved after this many confirming evaluations in a row
+    hold: int = field(default=2, metadata=at_least(1))
     # seed of the validation and test sets (the same for every run seed)
     seed: int = field(default=1234, metadata=SEEDS)
     decode: Literal["greedy", "beam"] = "greedy"  # how exact match decodes (causal, seq2seq)

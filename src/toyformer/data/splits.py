@@ -20,6 +20,14 @@
 
 Training data is a stream (fresh samples every step) or a fixed pool visited in epochs.
 
+**The confirmation set** (``Splits.confirm``), with a target (``eval.target``): the examples
+that, added to validation, decide whether the run is *solved* (``eval/solved.py``). On a finite
+domain it is the rest of the held-out part (the test part: validation and test together are every
+held-out input, so the check is exhaustive); without holdout, validation already is the whole
+domain. On a stream, fresh held-out rows (their own seed, kept out of training like validation
+and test) bring validation up to the size whose 100% bounds the error at ``1 - target`` with
+95% confidence (2,995 rows for 99.9%).
+
 **Length ranges** (``data.min_length`` .. ``data.max_length``, for length generalisation): the
 task's own length parameter is replaced by lengths drawn from the range (what a length is, is
 the task's business: symbols for ``reverse``, operand digits for ``addition``). Validation and
@@ -37,6 +45,7 @@ from dataclasses import dataclass
 import torch
 
 from toyformer.errors import ConfigError
+from toyformer.stats import needed
 from toyformer.tasks.base import Examples
 
 _MULT = 0x9E3779B97F4A7C15 - 2**64  # an odd 64-bit constant (as a signed int64)
@@ -91,6 +100,17 @@ class Splits:
     test: Examples
     pool: Examples | None  # training examples to draw from (finite domains, fixed pools)
     exclude: torch.Tensor | None  # sorted keys of held-out inputs, for streams
+    confirm: Examples | None = None  # with a target: the rows beyond val that confirm a solve
+    # errors on val (+ confirm) are counted, not bounded: every held-out input of a finite domain, or
+    # a stream with too few inputs outside the frequent ones to draw the rows that would bound them
+    exhaustive: bool = False
+    domain: int | None = None  # the size of a finite domain (None: a stream)
+
+    def sizes(self) -> dict:
+        """How many inputs each part holds (``train`` None for a stream)."""
+        return {"domain": self.domain, "train": None if self.pool is None else len(self.pool), "val": len(self.val),
+                "test": len(self.test), "confirm": len(self.val) + (0 if self.confirm is None else len(self.confirm)),
+                "exhaustive": self.exhaustive}
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -103,32 +123,70 @@ def make_splits(task, cfg) -> Splits:
     ev = cfg.eval
     lengths = Lengths.from_config(cfg.data)
     dom = task.domain() if lengths is None else None
+    targeted = ev.target is not None
     if dom is not None and holdout:
-        order = torch.randperm(len(dom), generator=_generator(ev.seed))
-        n_test = min(ev.test_size, len(dom) // 5)
-        n_val = min(ev.val_size, len(dom) // 10)
+        n_test, n_val = domain_split(len(dom), cfg)
         if n_test < 1 or n_val < 1:
             raise ConfigError(f"task {task.name!r} has only {len(dom)} examples, too few to hold out; set data.holdout=no")
+        order = torch.randperm(len(dom), generator=_generator(ev.seed))
         test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
+        unused = 0
         if cfg.data.train_size is not None:
+            unused = max(0, len(train) - cfg.data.train_size)  # neither trained on nor evaluated
             train = train[: cfg.data.train_size]
-        return Splits(dom[val], dom[test], dom[train], None)
+        return Splits(dom[val], dom[test], dom[train], None, dom[test] if targeted else None,
+                      exhaustive=unused == 0, domain=len(dom))
     if dom is not None:
-        return Splits(dom, dom, None, None)
+        return Splits(dom, dom, None, None, exhaustive=True, domain=len(dom))
     sample = task.sample if lengths is None else lengths.sampler(task)
     val = sample(ev.val_size, _generator(ev.seed))
     test = sample(ev.test_size, _generator(ev.seed + 1))
-    exclude = None
+    more = confirm_size(ev) - ev.val_size if targeted else 0
+    confirm = sample(more, _generator(ev.seed + 3)) if more > 0 else None
+    exclude, short = None, False
     if holdout:
-        frequent = frequent_inputs(sample, torch.cat([input_keys(val.input), input_keys(test.input)]), ev.seed)
-        if frequent is not None:  # draw validation and test again without them
+        held = [e for e in (val, test, confirm) if e is not None]
+        frequent = frequent_inputs(sample, torch.cat([input_keys(e.input) for e in held]), ev.seed)
+        if frequent is not None:  # draw the held-out sets again without them
             val = draw(task, ev.val_size, _generator(ev.seed), frequent, sample)
             test = draw(task, ev.test_size, _generator(ev.seed + 1), frequent, sample)
-        exclude = torch.cat([input_keys(val.input), input_keys(test.input)]).unique()  # sorted
+            if confirm is not None:  # a task with few inputs besides the frequent ones may not have them all
+                confirm = draw(task, more, _generator(ev.seed + 3), frequent, sample, partial=True)
+                short = len(confirm) < more
+        held = [e for e in (val, test, confirm) if e is not None]
+        exclude = torch.cat([input_keys(e.input) for e in held]).unique()  # sorted
+        if confirm is not None and starved(sample, exclude, ev.seed):  # few inputs: confirm on the held-out ones
+            confirm, short = test, True
+            exclude = torch.cat([input_keys(val.input), input_keys(test.input)]).unique()
     pool = None
     if cfg.data.train_size is not None:
         pool = draw(task, cfg.data.train_size, _generator(cfg.seed + 10_000), exclude, sample)
-    return Splits(val, test, pool, exclude)
+    return Splits(val, test, pool, exclude, confirm, exhaustive=short)
+
+
+def starved(sample, exclude: torch.Tensor, seed: int, probe: int = 4096) -> bool:
+    """Would holding out ``exclude`` leave training fewer than half of its draws? (A task whose
+    inputs are few: its held-out rows already cover much of it.)"""
+    keys = input_keys(sample(probe, _generator(seed + 4)).input)
+    return torch.isin(keys, exclude).float().mean().item() > 0.5
+
+
+def domain_split(size: int, cfg) -> tuple[int, int]:
+    """Test and validation inputs of a finite domain of ``size``: a fifth and a tenth (at most
+    ``eval.test_size`` and ``eval.val_size``), or, with ``data.train_share``, the rest of the
+    domain after training, two thirds test and one third validation."""
+    share, ev = cfg.data.train_share, cfg.eval
+    if share is None:
+        return min(ev.test_size, size // 5), min(ev.val_size, size // 10)
+    held = size - round(size * share)
+    n_test = min(ev.test_size, round(held * 2 / 3))
+    return n_test, min(ev.val_size, held - n_test)
+
+
+def confirm_size(ev) -> int:
+    """Validation rows needed on a stream for its 100% to bound the error at ``1 - eval.target``
+    (95%): at least ``eval.val_size``; a target of 1 is confirmed as one of 99.9%."""
+    return max(ev.val_size, needed(min(ev.target, 0.999)) if ev.target > 0 else 1)
 
 
 PROBE_FACTOR = 64  # training draws probed per held-out row
@@ -160,21 +218,27 @@ def frequent_inputs(sample, held_keys: torch.Tensor, seed: int, chunk: int = 16_
     return frequent if len(frequent) else None
 
 
-def draw(task, n: int, generator: torch.Generator, exclude: torch.Tensor | None, sample=None) -> Examples:
+def draw(task, n: int, generator: torch.Generator, exclude: torch.Tensor | None, sample=None,
+         partial: bool = False) -> Examples:
     """``n`` fresh examples, none of whose inputs is in ``exclude`` (sorted keys; the held-out
     inputs for training data, the frequent ones for validation and test); ``sample(n, generator)``
-    draws them (default ``task.sample``)."""
+    draws them (default ``task.sample``). With ``partial``, fewer when 100 attempts find no more."""
     sample = sample or task.sample
     if exclude is None:
         return sample(n, generator)
-    parts, have = [], 0
-    for _ in range(100):
-        ex = sample(max(n - have, 16), generator)
+    parts, have, tried = [], 0, 0
+    for attempt in range(100):
+        ask = max(n - have, 16)
+        if attempt >= 20:  # most draws are excluded (a small domain): ask for enough at once
+            ask = min(int(ask * (tried + 1) / (have + 1) * 1.1) + 1, 1 << 20)
+        ex = sample(ask, generator)
         ex = ex[~torch.isin(input_keys(ex.input), exclude)]
         parts.append(ex)
-        have += len(ex)
+        have, tried = have + len(ex), tried + ask
         if have >= n:
             return Examples.cat(parts)[:n]
+    if partial:
+        return Examples.cat(parts)
     raise ConfigError(f"task {task.name!r}: almost every sample is held out or too frequent to hold out; "
                       "set data.holdout=no or lower eval sizes")
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from toyformer.data import IGNORE, answer_tokens, format_batch, lengths
 from toyformer.eval.decode import decode as decode_answers
 from toyformer.eval.metrics import exact_match
+from toyformer.stats import proportion_ci
 from toyformer.tasks.base import PAD, Examples
 
 
@@ -167,4 +168,5 @@ def evaluate(run_dir: str | Path, device: str = "auto", beam_width: int | None =
     method = decode.get("decode", cfg.eval.decode)
     width = decode.get("beam_width", cfg.eval.beam_width)
     return {"task": cfg.task.name, "layout": cfg.layout, "run_dir": str(run_dir), "decode": method,
-            **({"beam_width": width} if method == "beam" else {}), **public(result, "test"), "test_n": result["n"]}
+            **({"beam_width": width} if method == "beam" else {}), **public(result, "test"), "test_n": result["n"],
+            "test_exact_match_ci95": list(proportion_ci(int(result["row_correct"].sum()), result["n"]))}

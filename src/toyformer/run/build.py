@@ -19,6 +19,7 @@ import torch
 
 from toyformer.config import RunConfig
 from toyformer.data import Splits, format_batch, make_splits
+from toyformer import numerics
 from toyformer.errors import ConfigError
 from toyformer.files import read_json
 from toyformer.models import build_model
@@ -51,6 +52,7 @@ def resolve_device(name: str) -> torch.device:
 def build(config: RunConfig, device: str | None = None) -> Run:
     """Task, splits and a freshly initialised model (seeded) for ``config``; validates the pair."""
     dev = resolve_device(device or config.device)
+    numerics.check(config.train.portable, dev)
     task = config.task.build()
     check_task(task)
     memory.check(memory.estimate(config, task), dev)  # before anything large is allocated

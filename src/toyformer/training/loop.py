@@ -35,7 +35,7 @@ from typing import Callable
 
 import torch
 
-from toyformer.eval import evaluate_config, public
+from toyformer.eval import evaluate_config, public, solved
 from toyformer.files import write_jsonl
 from toyformer.run import Run, checkpoint
 from toyformer.training.optim import lr_at
@@ -46,7 +46,7 @@ CHECKPOINT = "checkpoint.safetensors"
 def fresh_state(k: int) -> dict:
     return {"k": k, "step": 0, "wall_s": 0.0, "replicas": [
         {"solved_at_step": None, "solved_at_s": None, "stopped": None, "wall_s": None, "diverged_at_step": None,
-         "history": []} for _ in range(k)]}
+         "held": 0, "evidence": None, "history": []} for _ in range(k)]}
 
 
 def progress_bar(total: int, quiet: bool):
@@ -76,9 +76,23 @@ def restore(path: Path, stepper) -> dict:
         torch.cuda.set_rng_state(tensors["rng.cuda"], dev)
     for i, g in enumerate(stepper.generators):
         g.set_state(tensors[f"rng.data.{i}"])
-    for s in state["replicas"]:
+    for s in state["replicas"]:  # keys that older checkpoints lack
         s.setdefault("diverged_at_step", None)
+        s.setdefault("held", 0)
+        s.setdefault("evidence", None)
     return state
+
+
+def judge(run: Run, val: dict, s: dict, record: dict) -> None:
+    """Count this evaluation towards the solve (``eval/solved.py``): ``s["held"]`` confirming
+    evaluations in a row, the last one's evidence in ``s["evidence"]`` and in the record."""
+    evidence = solved.confirm(val, run.splits, run.config,
+                              lambda ex: evaluate_config(run.model, ex, run.config, run.device))
+    confirmed = evidence is not None and solved.allowed(evidence, run.config.eval.target)
+    s["held"] = s["held"] + 1 if confirmed else 0
+    s["evidence"] = None if evidence is None else evidence.to_dict()
+    if evidence is not None:
+        record["confirm_n"], record["confirm_errors"] = evidence.n, evidence.errors
 
 
 def keep_weights(stepper, step: int, active: torch.Tensor) -> None:
@@ -151,9 +165,10 @@ def fit(stepper, quiet: bool = True, on_eval: Callable[[int, dict], None] | None
             record = {"step": step, "wall_s": round(wall, 3), "lr": lr_at(step - 1, total, run.config.train), **train[i]}
             val = evaluate_config(run.model, run.splits.val, run.config, dev)
             record.update(public(val, "val"))
+            if run.config.eval.target is not None and s["solved_at_step"] is None:
+                judge(run, val, s, record)
             wall = wall_before + time.perf_counter() - t0
-            target = run.config.eval.target
-            if target is not None and val[run.config.eval.target_metric] >= target and s["solved_at_step"] is None:
+            if s["held"] >= run.config.eval.hold and s["solved_at_step"] is None:
                 s["solved_at_step"], s["solved_at_s"] = step, round(wall, 3)
             s["history"].append(record)
             if k == 1:

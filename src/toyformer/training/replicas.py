@@ -30,6 +30,7 @@ from typing import Callable
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
 from toyformer.files import read_json, write_json
+from toyformer.numerics import pinned_threads
 from toyformer.run import Run, build, directory, load_run
 from toyformer.training.loop import fit
 from toyformer.training.single import write_final
@@ -131,11 +132,12 @@ def train_replicas(config: RunConfig | None, k: int | None = None, out_dir: str 
 
 def _fit(runs: list[Run], values: dict, resume: bool, quiet: bool, out: Path | None = None,
          on_eval: Callable[[int, dict], None] | None = None) -> Replicas:
-    state = fit(ReplicaStep(runs), quiet, on_eval, resume, out)
-    for run, s in zip(runs, state["replicas"]):
-        run.summary = finish(run, s)
-        if out is not None:
-            write_final(run)
+    with pinned_threads(runs[0].config.train.portable):
+        state = fit(ReplicaStep(runs), quiet, on_eval, resume, out)
+        for run, s in zip(runs, state["replicas"]):
+            run.summary = finish(run, s)
+            if out is not None:
+                write_final(run)
     result = Replicas(runs, combine(runs, values), run_dir=out)
     if out is not None:
         write_json(out / "summary.json", result.summary)

@@ -14,6 +14,7 @@ from typing import Callable
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
 from toyformer.files import write_json
+from toyformer.numerics import pinned_threads
 from toyformer.run import Run, build, directory, load_run
 from toyformer.run.checkpoint import save_weights
 from toyformer.training.loop import fit
@@ -58,8 +59,9 @@ def train(
 
 def _fit(run: Run, resume: bool, quiet: bool, on_eval) -> Run:
     callback = None if on_eval is None else (lambda i, record: on_eval(record))
-    state = fit(SingleStep(run), quiet, callback, resume, run.run_dir)
-    run.summary = finish(run, state["replicas"][0])
+    with pinned_threads(run.config.train.portable):
+        state = fit(SingleStep(run), quiet, callback, resume, run.run_dir)
+        run.summary = finish(run, state["replicas"][0])
     if run.run_dir is not None:
         write_final(run)
     if hasattr(on_eval, "finish"):  # live plots draw their final state

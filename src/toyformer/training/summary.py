@@ -15,9 +15,10 @@ import platform
 
 import torch
 
-from toyformer.eval import by_length, by_position, chance_level, diagnose, evaluate_config
+from toyformer import numerics
+from toyformer.eval import by_length, by_position, chance_level, diagnose, evaluate_config, solved
 from toyformer.run import Run
-from toyformer.stats import mean_ci
+from toyformer.stats import mean_ci, proportion_ci
 
 HEADLINE = ("test_token_acc", "test_exact_match", "test_loss", "val_exact_match", "train_loss", "steps",
             "solved_at_step", "solved_at_s")
@@ -40,15 +41,20 @@ def finish(run: Run, state: dict) -> dict:
         "test_exact_match": test["exact_match"],
         "test_loss": test["loss"],
         "test_n": test["n"],
+        "test_exact_match_ci95": list(proportion_ci(int(test["row_correct"].sum()), test["n"])),
         "val_token_acc": last.get("val_token_acc"),
         "val_exact_match": last.get("val_exact_match"),
+        "solved": state["solved_at_step"] is not None,
         "solved_at_step": state["solved_at_step"],
         "solved_at_s": state["solved_at_s"],
-        "target": {"metric": cfg.eval.target_metric, "value": cfg.eval.target},
+        "target": {"metric": cfg.eval.target_metric, "value": cfg.eval.target, "hold": cfg.eval.hold,
+                   "evidence": state.get("evidence") if state["solved_at_step"] is not None else None},
+        "splits": {**run.splits.sizes(), "note": solved.note(run.splits, cfg.eval.target)},
         "task_params": cfg.task.params,
         "seed": cfg.seed,
         "device": str(run.device),
-        "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.machine()},
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.machine(),
+                    **numerics.code_path()},
         "chance": chance_level(run.splits.test, cfg.layout, cfg.data.sep),
         "test_by_position": by_position(test),
         "test_by_length": by_length(test),
