@@ -201,3 +201,12 @@ def test_portable_benchmark_times_every_contender(tmp_path):
     rows = json.loads(out.read_text())["portable"]["models"]
     assert [r["task"] for r in rows] == ["count_ones", "reverse", "arithmetic"]
     assert all(r["portable_over_native_1_thread"] > 0 and len(r["s_per_1000_steps"]) == 3 for r in rows)
+
+
+def test_hold_benchmark_measures_each_hold_on_fresh_rows(tmp_path):
+    out = tmp_path / "h.json"
+    assert main(["hold", "--quick", "--tasks", "reverse", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())["hold"]
+    assert [(h["task"], h["hold"], h["runs"]) for h in result["holds"]] == [("reverse", 1, 2), ("reverse", 2, 2),
+                                                                            ("reverse", 3, 2)]
+    assert all(0 <= r["fresh_error"] <= 1 and r["fresh_n"] == 200 for r in result["rows"])

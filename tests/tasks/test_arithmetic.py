@@ -78,3 +78,18 @@ def test_vocab_is_one_token_per_character():
 def test_bad_parameters(c):
     with pytest.raises(ConfigError, match="task.complexity=.* allowed: 1..17"):
         get_task("arithmetic", complexity=c)
+
+
+def test_reverse_answer_writes_digits_least_significant_first_and_reads_back():
+    from toyformer.tasks.base import readable_answer
+
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    plain = get_task("arithmetic", trim=False).sample(400, g())
+    task = get_task("arithmetic", trim=False, reverse_answer=True)
+    rev = task.sample(400, g())
+    assert torch.equal(rev.input, plain.input) and not torch.equal(rev.target, plain.target)
+    assert torch.equal(readable_answer(task, rev.target), plain.target)
+    v = task.vocab
+    row = next(i for i in range(400) if v.decode(plain.target[i]).startswith("-") and len(v.decode(plain.target[i])) > 9)
+    sign, *digits = v.decode(plain.target[row]).removesuffix(" <eos>").split()
+    assert v.decode(rev.target[row]).removesuffix(" <eos>").split() == [sign, *digits[::-1]]

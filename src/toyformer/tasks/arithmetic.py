@@ -23,11 +23,16 @@ class Arithmetic:
     Worked example (``complexity=3``)::
 
         input  - 4 2 + 9 7 0 <eos>
-        target 9 2 8 <eos>
+        target 9 2 8 <eos>            (reverse_answer: 8 2 9 <eos>; -17 as - 7 1 <eos>)
+
+    ``reverse_answer`` writes the answer's digits least significant first (the sign stays in
+    front): the order in which a carry or a borrow is computed, so the decoder's n-th digit is
+    the n-th place of both operands. Exact match is unchanged (one answer, one token sequence).
     """
 
     complexity: int = 3
     trim: bool = True
+    reverse_answer: bool = False
 
     kind: ClassVar[str] = "seq2seq"
     default_layout: ClassVar[str] = "seq2seq"
@@ -55,11 +60,15 @@ class Arithmetic:
         plus_id, minus_id, digit0 = v.id("+"), v.id("-"), v.id("0")
         one = torch.ones(n, dtype=torch.long)
 
-        def signed(x: torch.Tensor, dst: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
-            """Write ``x`` as ``[-]digits`` into ``dst`` at ``start``; return the end column."""
+        def signed(x: torch.Tensor, dst: torch.Tensor, start: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+            """Write ``x`` as ``[-]digits`` into ``dst`` at ``start`` (digits least significant
+            first with ``reverse``); return the end column."""
             neg = (x < 0).long()
             place(dst, torch.full((n, 1), minus_id), neg, start)
-            tok, width = number_tokens(x.abs(), digit0, c + 2)
+            tok, width = number_tokens(x.abs(), digit0, c + 2)  # [n, c+2], [n]
+            if reverse:
+                back = (width.unsqueeze(1) - 1 - torch.arange(c + 2)).clamp(min=0)  # [n, c+2]
+                tok = torch.gather(tok, 1, back)
             place(dst, tok, width, start + neg)
             return start + neg + width
 
@@ -69,7 +78,7 @@ class Arithmetic:
         end = signed(b, q, end + 1)
         place(q, torch.full((n, 1), EOS), one, end)
         ans = torch.zeros(n, c + 3, dtype=torch.long)  # [n, c+3]: the longest answer
-        end = signed(r, ans, torch.zeros(n, dtype=torch.long))
+        end = signed(r, ans, torch.zeros(n, dtype=torch.long), self.reverse_answer)
         place(ans, torch.full((n, 1), EOS), one, end)
         if self.trim:
             q, ans = q[:, : 2 * c + 3], ans[:, : c + 2]
