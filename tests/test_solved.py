@@ -110,3 +110,11 @@ def test_the_bound_and_the_allowed_errors_agree():
         assert e < 0 or stats.error_bound(e, n) <= 0.001 < stats.error_bound(e + 1, n)
     assert stats.allowed_errors(2994, 0.999, False) == -1
     assert stats.allowed_errors(1000, 0.999, True) == 1
+
+
+def test_a_target_of_1_on_a_stream_is_held_as_all_confirmation_rows_right():
+    from toyformer.eval.solved import Evidence, allowed
+
+    assert allowed(Evidence(n=2995, errors=0, exhaustive=False), 1.0)
+    assert not allowed(Evidence(n=2995, errors=1, exhaustive=False), 1.0)
+    assert not allowed(Evidence(n=76, errors=1, exhaustive=True), 1.0)

@@ -44,7 +44,13 @@ class Evidence:
 
 
 def allowed(evidence: Evidence, target: float) -> bool:
-    return evidence.errors <= allowed_errors(evidence.n, target, evidence.exhaustive)
+    return evidence.errors <= allowed_errors(evidence.n, bounded(target, evidence.exhaustive), evidence.exhaustive)
+
+
+def bounded(target: float, exhaustive: bool) -> float:
+    """The target a sample is held to: no sample bounds an error at 0, so on a stream a target
+    of 1 is held as 99.9% (the confirmation rows all right); counted sets keep theirs."""
+    return target if exhaustive else min(target, 0.999)
 
 
 def errors_of(result: dict, metric: str) -> tuple[int, int]:
@@ -64,7 +70,7 @@ def confirm(val: dict, splits, cfg, evaluate) -> Evidence | None:
     more_n = 0  # at most this many more rows (tokens): the screen never misses a set that would pass
     if rest is not None:
         more_n = len(rest) * (1 if metric == "exact_match" else rest.target.shape[-1])
-    if errors > allowed_errors(n + more_n, target, splits.exhaustive):
+    if errors > allowed_errors(n + more_n, bounded(target, splits.exhaustive), splits.exhaustive):
         return None
     if rest is not None:
         extra_n, extra_errors = errors_of(evaluate(rest), metric)
