@@ -52,6 +52,15 @@ class Addition:
                   "beta2": 0.98},
         "eval": {"every": 50},
     }
+    # `toyformer tune addition --layout seq2seq --seeds 3`: two narrow layers with ALiBi and the
+    # place embedding
+    layout_defaults: ClassVar[dict] = {
+        "seq2seq": {
+            "model": {"d_model": 32, "n_layers": 2, "d_ff": 64, "positional": "alibi", "place_embedding": True},
+            "train": {"lr": 3.4e-3, "warmup_steps": 60, "steps": 8000, "min_lr_ratio": 0.27, "weight_decay": 0.035},
+            "eval": {"every": 50},
+        },
+    }
 
     def __post_init__(self):
         check_range("task.digits", self.digits, 1, 1000)
