@@ -113,7 +113,7 @@ class Source:
         finally:
             con.close()
 
-    def _select(self, sql: str, params=()) -> list[tuple]:
+    def select(self, sql: str, params=()) -> list[tuple]:
         """``sql`` on the in-memory copy of the store's plain columns (``mirror``)."""
         return self.mirror.select(sql, params) if self.store_columns() else []
 
@@ -122,7 +122,7 @@ class Source:
         if "run_dir" not in self.store_columns():
             return {}
         out = {}
-        for row_id, run_dir, replica in self._select(f"SELECT id, run_dir, replica FROM {TABLE} "
+        for row_id, run_dir, replica in self.select(f"SELECT id, run_dir, replica FROM {TABLE} "
                                                      "WHERE run_dir IS NOT NULL ORDER BY id"):
             out[run_dir] = str(row_id)
             if replica == 0 and Path(run_dir).parent.name == "replicas":
@@ -157,7 +157,7 @@ class Source:
     def _walk_now(self) -> tuple[list[DirRun], list[Path]]:
         with self._walk_lock:  # one walk at a time
             try:
-                recorded = {d for (d,) in self._select(f"SELECT run_dir FROM {TABLE} WHERE run_dir IS NOT NULL")}
+                recorded = {d for (d,) in self.select(f"SELECT run_dir FROM {TABLE} WHERE run_dir IS NOT NULL")}
                 run_dirs, tunes = walk(self.runs, recorded)
                 found = [d for d in map(self._dir_run, run_dirs) if d is not None]
                 with self._lock:
@@ -186,7 +186,7 @@ class Source:
         directories first, then the store's rows, newest first. ``columns``: the store's columns
         to read (default: all plain ones); with ``test_exact_match``, its n and interval."""
         known = self.fields()
-        out = _filter([d.row for d in self.scan()], where, known)
+        out = filter_rows([d.row for d in self.scan()], where, known)
         store_columns = self.store_columns()
         if store_columns:
             chosen = store_columns if columns is None else [c for c in _with_interval(columns) if c in store_columns]
@@ -202,9 +202,9 @@ class Source:
         if '"status"' in sql or '"key"' in sql:  # fields the store has not: filter its rows in memory
             every = self._store_rows(None, known, self.store_columns())
             rows = [{"key": str(r[0]), "status": "recorded", **dict(zip(self.store_columns(), r))} for r in every]
-            return [tuple(r.get(c) for c in chosen) for r in _filter(rows, where, known)]
+            return [tuple(r.get(c) for c in chosen) for r in filter_rows(rows, where, known)]
         try:
-            return self._select(f"SELECT {', '.join(map(quote, chosen))} FROM {TABLE} WHERE {sql} ORDER BY id DESC",
+            return self.select(f"SELECT {', '.join(map(quote, chosen))} FROM {TABLE} WHERE {sql} ORDER BY id DESC",
                                 params)
         except sqlite3.OperationalError as exc:
             if "no such column" in str(exc):  # a field only unrecorded runs have
@@ -217,7 +217,7 @@ class Source:
         columns = [c for c in (columns or []) if c not in ("key", "status")]
         cols = ["key", "status", *_with_interval(columns)]
         known = self.fields()
-        out = [[r.get(c) for c in cols] for r in _filter([d.row for d in self.scan()], where, known)]
+        out = [[r.get(c) for c in cols] for r in filter_rows([d.row for d in self.scan()], where, known)]
         store_columns = self.store_columns()
         if store_columns:
             chosen = ["id", *[c for c in cols[2:] if c in store_columns and c != "id"]]
@@ -230,7 +230,7 @@ class Source:
         """The keys of the runs matching ``where``, in the table's order: what a filter of a table
         the page already holds needs."""
         known = self.fields()
-        keys = [r["key"] for r in _filter([d.row for d in self.scan()], where, known)]
+        keys = [r["key"] for r in filter_rows([d.row for d in self.scan()], where, known)]
         if self.store_columns():
             keys += [str(r[0]) for r in self._store_rows(where, known, ["id"])]
         return {"keys": keys, "count": len(keys)}
@@ -313,7 +313,7 @@ def _with_interval(columns: list[str]) -> list[str]:
     return [*columns, *[c for c in intervals.EXTRA if intervals.METRIC in columns and c not in columns]]
 
 
-def _filter(rows: list[dict], where: str | None, known: list[str]) -> list[dict]:
+def filter_rows(rows: list[dict], where: str | None, known: list[str]) -> list[dict]:
     """``rows`` matching ``where``, evaluated by SQLite in memory on the same SQL as the store's."""
     if not where or not where.strip():
         return rows

@@ -20,7 +20,7 @@ from toyformer.experiments.store.where import parse_where
 from toyformer.stats import t95
 from toyformer.ui import intervals
 from toyformer.ui.curves import NOT_SETTINGS, SETTINGS
-from toyformer.ui.data import Source, _filter
+from toyformer.ui.data import Source, filter_rows
 
 HIGHER = ("_token_acc", "_exact_match", "_exact_match_lo", "_exact_match_hi", "solved")
 LOWER = ("_loss", "solved_at_step", "solved_at_s", "wall_s")
@@ -102,7 +102,7 @@ def settings_groups(source: Source, where: str | None) -> dict:
     ``n`` and the values of ``fields``, the settings in which the groups differ) and ``of``, each
     run's key -> its group's index (groups in the order of their first run)."""
     of: dict[str, str] = {}
-    for row in _filter([d.row for d in source.scan()], where, source.fields()):
+    for row in filter_rows([d.row for d in source.scan()], where, source.fields()):
         of[row["key"]] = _settings_text(row)
     settings = [c for c in source.store_columns() if is_setting(c)]
     if settings:
@@ -135,7 +135,7 @@ def _store_settings(source: Source, where: str | None, settings: list[str]) -> d
         sql, params = "1", []
     columns = ", ".join(quote(c) for c in settings)
     try:
-        found = source._select(f"SELECT id, json_array({columns}) FROM {TABLE} WHERE {sql}", params)
+        found = source.select(f"SELECT id, json_array({columns}) FROM {TABLE} WHERE {sql}", params)
     except sqlite3.OperationalError as exc:
         if "no such column" in str(exc):  # a field only unrecorded runs have
             return {}

@@ -47,7 +47,7 @@ def tune_dirs(source: Source) -> list[Path]:
     tune rows (``DIR/trials/<n>[/replicas/<i>]``, ``DIR/best/seed_<s>``)."""
     found = list(source.tune_dirs())
     if "source" in source.store_columns() and "run_dir" in source.store_columns():
-        for (run_dir,) in source._select(f"SELECT MIN(run_dir) FROM {TABLE} WHERE source = 'tune' "
+        for (run_dir,) in source.select(f"SELECT MIN(run_dir) FROM {TABLE} WHERE source = 'tune' "
                                          "AND run_dir IS NOT NULL GROUP BY sweep, point LIKE 'best%'"):
             for parent in list(Path(run_dir).parents)[:4]:
                 if (parent / STUDY).is_file():
