@@ -411,12 +411,12 @@ def test_the_docs_screenshots(watched, lab, explained, tmp_path):
     wait_until(page, """(async () => (await (await fetch('/api/tunes')).json()).studies
                         .some(s => s.dir.endsWith('/shots')))()""")
     key = row_id(lab["store"], run) if update else row_id(lab["store"], explained["count"])
+    page.set_viewport_size({"width": 1200, "height": 900})  # before the charts are drawn: they fit it
     for path, ready, name, section in [(f"/tune?dir={study.resolve()}", "#page[data-settled]", "ui-tune.png", None),
-                                       (f"/run/{key}", "body[data-ready]", "ui-explain.png", "explain-section")]:
+                                       (f"/run/{key}", "body[data-ready]", "ui-explain.png", "attention-section")]:
         page.goto(w.base + path)
         page.wait_for_selector(ready, state="attached", timeout=60_000)
-        page.set_viewport_size({"width": 1200, "height": 900})
-        if section:
+        if section:  # the attention viewer with the head's role, and what it learned below it
             page.evaluate(f"document.getElementById('{section}').scrollIntoView()")
         shot = tmp_path / name
         page.screenshot(path=str(shot))
