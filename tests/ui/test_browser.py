@@ -3,9 +3,14 @@ the server on a free port. Every page opens without a console error and fetches 
 the network; a filter, a sort, a group, two runs selected and compared; the attention viewer's
 tooltip read back; hostile tokens shown as text with no script run; a run that is training
 updates its curves without a reload; a run directory removed while its page is open is a message.
+Part 2: the runs table's min/max/best, groups by every setting but the seed, export and parallel
+coordinates; compare by settings; a tune study's page and a running study that redraws itself;
+an explained run (roles on the attention viewer, ablations, curves by layer, a circuit with a
+hostile node name) and a run never explained (the command, no button).
 
 Skips where chromium or playwright is missing, except with ``CI=true``, where that fails.
-``UPDATE_SCREENSHOT=1`` also writes the README's screenshot, ``docs/ui.png``.
+``UPDATE_SCREENSHOT=1`` also writes the README's screenshot, ``docs/ui.png``, and the guide's
+``docs/ui-tune.png`` (a real tune) and ``docs/ui-explain.png`` (a run explained).
 """
 
 from __future__ import annotations

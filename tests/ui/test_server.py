@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import urllib.error
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
