@@ -20,6 +20,7 @@ import os
 import shutil
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -328,8 +329,10 @@ def test_a_study_page(watched, lab, server):
     wait_until(page, """(async () => (await (await fetch('/api/tunes')).json()).studies
                         .some(s => s.name === 'browsed'))()""")
     page.goto(w.base + "/tunes")
-    page.click("text=browsed")
-    page.wait_for_selector("#page[data-settled]", state="attached")
+    href = "/tune?dir=" + urllib.parse.quote(str(folder.resolve()), safe="")
+    assert page.locator(f"a[href='{href}']").inner_text() == "browsed"
+    page.goto(w.base + href)
+    page.wait_for_selector("#page[data-settled]", state="attached", timeout=90_000)
     traces = page.evaluate("document.getElementById('history').data.map(t => t.name)")
     assert traces == ["objective of a complete trial", "best so far", "pruned trial", "fail trial"]
     assert page.get_attribute("#page", "data-parallel") == "3"  # two searched keys and the objective
