@@ -49,7 +49,8 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
                    help="time-to-solve: seconds per run at most (default: no cap; each run ends when solved or at its train.steps)")
     p.add_argument("--k", type=int, default=16, help="replicas: replicas per batched run (default 16)")
     p.add_argument("--rounds", type=int, default=3, help="replicas: interleaved rounds; ui: page loads (default 3)")
-    p.add_argument("--n-runs", type=int, default=2000, help="ui: runs in the store (default 2000)")
+    p.add_argument("--runs", "--n-runs", dest="n_runs", type=int, default=10_000,
+                   help="ui: runs in the store, each with its run directory (default 10000)")
     p.add_argument("--steps-r1", type=int, default=200, help="replicas: steps of R1's model (default 200)")
     p.add_argument("--steps-r4", type=int, default=40, help="replicas: steps of R4's model (default 40)")
     p.add_argument("--reference", metavar="DIR", help="race, levers: the folder of the reference code (default "
