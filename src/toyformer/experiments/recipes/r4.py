@@ -17,7 +17,7 @@ from toyformer.data import TrainData, input_keys
 # post-norm (the standard nn.Transformer), padding masks, teacher forcing; Adam lr 1e-3, batch
 # 125, 100 epochs. The test set is 10,000 further formulas that no training step ever sees.
 ORIGINAL = {
-    "task": {"name": "arithmetic", "complexity": 3, "trim": True},
+    "task": {"name": "arithmetic", "complexity": 3, "trim": True, "reverse_answer": False},
     "layout": "seq2seq",
     "model": {"d_model": 64, "n_layers": 2, "n_heads": 4, "d_ff": 64, "dropout": 0.01, "norm": "post",
               "activation": "relu", "init": "torch"},
@@ -52,7 +52,7 @@ IMPROVED = {
 # The configuration before (the answer most significant digit first, feed-forward 256, batch 125 at
 # lr 2e-3 without clipping, a 12,000-step cosine): the last row of the levers table.
 PREVIOUS = {
-    "task": {"name": "arithmetic", "complexity": 3, "trim": False},
+    "task": {"name": "arithmetic", "complexity": 3, "trim": False, "reverse_answer": False},
     "layout": "seq2seq",
     "model": {"d_model": 64, "n_layers": 2, "n_heads": 4, "d_ff": 256, "dropout": 0.0, "norm": "post",
               "activation": "relu", "positional": "sinusoidal", "place_embedding": True, "init": "torch"},
