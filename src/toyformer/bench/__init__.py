@@ -19,6 +19,8 @@ Each benchmark is a module with ``run(args) -> dict`` (every number, written as 
   model, and what the hook points cost a training step.
 - ``portable`` (``portable.py``): training speed on the portable mode's pinned code paths
   (``train.portable=true``) against the CPU's own.
+- ``diagnose`` (``diagnose.py``): ``diagnose --try`` on runs broken in known ways: how often its
+  top recommendation fixes the run, and how long the search takes.
 
 Speed targets live here, never in timed unit tests; measured results are committed under
 ``docs/results/``, each file naming the command that wrote it.

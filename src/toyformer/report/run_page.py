@@ -9,6 +9,7 @@ from toyformer.report.html import (Html, Section, badge, cards, esc, figure, joi
                                    write)
 from toyformer.eval.diagnosis import reached_target
 from toyformer.report.explain_section import explain_section, phase_marks
+from toyformer.report.tried import tried_block
 from toyformer.run import load_run
 from toyformer.run.directory import read_metrics
 from toyformer.stats import accuracy_text
@@ -37,7 +38,7 @@ def run_page(run_dir: str | Path, device: str | None = None) -> tuple[str, str, 
     params = ", ".join(f"{k}={v}" for k, v in cfg.task.params.items())
     subtitle = f"task {cfg.task.name}({params}) · {cfg.layout} layout · seed {cfg.seed} · {run_dir}"
     sections = [
-        diagnosis_section(summary),
+        diagnosis_section(summary, run_dir),
         curves_section(run),
         samples_section(run),
         explain_section(run, run_dir),
@@ -154,9 +155,10 @@ def _num(value, spec: str = ".4f") -> str:
     return "—" if value is None else format(value, spec)
 
 
-def diagnosis_section(summary: dict) -> Section | None:
+def diagnosis_section(summary: dict, run_dir: str | Path | None = None) -> Section | None:
     if not summary:
         return None
+    tried = tried_block(Path(run_dir) / "try.json") if run_dir is not None else None
     findings = summary.get("diagnosis") or []
     if not findings:
         step = summary.get("solved_at_step")
@@ -174,7 +176,7 @@ def diagnosis_section(summary: dict) -> Section | None:
         blocks.append(join(Html(f'<div class="finding{mild}"><h3>'), esc(f["title"]), Html("</h3>"),
                            para(f["detail"]), Html("<h3>Evidence</h3>"), evidence,
                            Html("<h3>Settings known to matter</h3>"), settings, Html("</div>")))
-    return Section("Diagnosis", join(*blocks))
+    return Section("Diagnosis", join(*blocks, *([tried] if tried is not None else [])))
 
 
 def _status(setting: dict) -> str:
@@ -182,7 +184,7 @@ def _status(setting: dict) -> str:
     m = setting.get("measured")
     if m is None:
         return "likely" if setting["suspect"] else ""
-    when = f", {m['solved_at_s']['mean']:.1f} s to solve" if m.get("solved_at_s") else ""
+    when = f", {m['solved_at_s']['mean']:.1f} s to solve over those" if m.get("solved_at_s") else ""
     return (f"measured: {m['verdict']} ({m['change']}: {m['solved']}/{m['seeds']} seeds reached the target{when}; "
             f"final {m['final']['mean']:.3f})")
 
