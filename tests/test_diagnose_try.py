@@ -2,7 +2,8 @@
 halving within the budget; verdicts from effect sizes against the run's own config on the same
 seeds; the best change re-measured on fresh seeds; written into try.json, the diagnosis and the
 report. The search's logic is tested with a stand-in for training (fast); one small real search
-checks the whole path."""
+checks the whole path (slow: its budget is wall-clock seconds; the README's `diagnose --try` runs
+in the fast docs tests)."""
 
 from __future__ import annotations
 
@@ -132,11 +133,19 @@ def tried(tmp_path_factory):
     return run
 
 
+@pytest.mark.slow  # a real search: its budget is wall-clock seconds
 def test_a_real_search_measures_the_levers_on_every_seed(tried):
+    from toyformer.run.directory import run_config
+
     result = json.loads((tried / "try.json").read_text())
     changes = {c["change"]: c for c in result["changes"] if "error" not in c}
     assert result["symptoms"] and result["rungs"][0]["stage"] == "levers"
-    assert {"model.norm=pre", "model.n_layers=2", "train.warmup_steps=100"} <= set(changes)
+    config = run_config(tried).with_overrides({"eval.target": 0.999})
+    levers = [c.label for c in candidates(config, result["symptoms"], with_space=False)]
+    first = [c for c in levers if c in changes]
+    assert first and first == levers[: len(first)]  # the symptoms' levers, in the table's order
+    assert {"model.norm=pre", "model.n_layers=2", "train.warmup_steps=100"} & set(levers) == {
+        "model.norm=pre", "model.n_layers=2", "train.warmup_steps=100"}
     for c in changes.values():
         assert c["seeds"] == 2 and len(c["per_seed"]) == 2 and c["source"]
         assert c["verdict"] == verdict(c, c["baseline"])
@@ -149,6 +158,7 @@ def test_a_real_search_measures_the_levers_on_every_seed(tried):
     assert "fresh" in cap_dirs and any(d.startswith("cap") for d in cap_dirs)
 
 
+@pytest.mark.slow  # a real search: its budget is wall-clock seconds
 def test_the_diagnosis_and_the_report_show_the_measurements(tried):
     summary = json.loads((tried / "summary.json").read_text())
     result = json.loads((tried / "try.json").read_text())
@@ -174,3 +184,23 @@ def test_a_run_that_reached_its_target_has_nothing_to_try(tmp_path, capsys):
                  "--set", "eval.test_size=32", "--quiet", "--no-live-plot"]) == 0
     assert main(["diagnose", str(tmp_path / "ok"), "--try"]) == 2
     assert "nothing to fix" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # a real search: its budget is wall-clock seconds
+def test_bench_diagnose_reports_each_case(tmp_path, capsys):
+    from toyformer.bench.main import main as bench
+
+    out = tmp_path / "d.json"
+    assert bench(["diagnose", "--quick", "--cases", "lr_too_high", "--budget-s", "15", "--seeds", "2",
+                  "--runs-dir", str(tmp_path / "runs"), "--out", str(out), "--markdown", str(tmp_path / "d.md")]) == 0
+    result = json.loads(out.read_text())["diagnose"]
+    (case,) = result["cases"]
+    assert case["case"] == "lr_too_high" and case["known"] == ["train.lr"]
+    assert (tmp_path / "runs" / "lr_too_high" / "try.json").is_file()
+    if case["fixed"] is not None:  # the broken run missed its target, so the search ran
+        assert case["try_s"] > 0 and case["candidates"] > 0 and case["recommendation"]["verdict"] in VERDICTS
+        assert result["tried"] == 1 and result["fixed"] == int(case["fixed"])
+    table = (tmp_path / "d.md").read_text()
+    assert "| lr_too_high |" in table and "The top recommendation fixes" in table
+    assert bench(["diagnose", "--cases", "nope", "--out", str(out)]) == 2
+    assert "unknown case 'nope'; allowed: r0_as_described" in capsys.readouterr().err

@@ -28,6 +28,18 @@ def time_text(row: dict) -> str:
     return f"{t['mean']:.1f} s (1 of {t['of']} seeds)"
 
 
+HEADERS = ["change", "from", "cap s", "seeds solved", "seconds to solve (solved seeds)", "final test {metric} (n, 95% CI)",
+           "verdict against the run's own config"]
+
+
+def cells(row: dict) -> list[str]:
+    """A change's cells, in the order of ``HEADERS`` (the command's table, its markdown, the report)."""
+    if "error" in row:
+        return [row["change"], row["source"], "-", "-", "-", f"refused: {row['error']}", "-"]
+    return [row["change"], row["source"], f"{row['cap_s']:.1f}", f"{row['solved']}/{row['seeds']}", time_text(row),
+            final_text(row), row["verdict"]]
+
+
 def recommendation_text(result: dict) -> str:
     """One paragraph: the recommended change, where it came from, its verdict on fresh seeds, the numbers."""
     rec = result.get("recommendation")
@@ -38,7 +50,7 @@ def recommendation_text(result: dict) -> str:
     src = "the layout's default search space" if rec["source"] == "space" else (
         "a pair of the two best changes" if rec["source"] == "pair" else f"the {rec['source']} levers")
     text = (f"Recommended: {rec['change']} (from {src}). On {rec['seeds']} fresh seeds "
-            f"({', '.join(map(str, rec['seed_values']))}), at most {rec['cap_s']:.0f} s each: {rec['verdict']}; "
+            f"({', '.join(map(str, rec['seed_values']))}), at most {rec['cap_s']:.3g} s each: {rec['verdict']}; "
             f"{rec['solved']} of {rec['seeds']} solved")
     if rec.get("solved_at_s"):
         text += f" in {time_text(rec)}"
@@ -59,11 +71,8 @@ def tried_block(path: Path) -> Html | None:
         return None
     rec = result["recommendation"] or {}
     kind = {"fixes it": "good", "partly": "warn"}.get(rec.get("verdict"), "bad")
-    rows = [[r["change"], r["source"], "refused" if "error" in r else f"{r['cap_s']:.1f}",
-             "-" if "error" in r else f"{r['solved']}/{r['seeds']}", "-" if "error" in r else time_text(r),
-             r.get("error") or final_text(r), r.get("verdict") or "-"] for r in result["changes"]]
-    head = ["change", "from", "cap s", "seeds solved", "seconds to solve (solved seeds)",
-            f"final test {result['metric']} (n, 95% CI)", "verdict against the run's own config"]
+    rows = [cells(r) for r in result["changes"]]
+    head = [h.format(metric=result["metric"]) for h in HEADERS]
     note = (f"Symptoms {', '.join(result['symptoms'])}: {result['candidates']} changes, the symptoms' levers first, "
             f"then the layout's search space, by successive halving on {result['seeds']} seeds each, "
             f"{result['spent_s']:.0f} s of a {result['budget_s']:g} s budget (toyformer diagnose --try).")

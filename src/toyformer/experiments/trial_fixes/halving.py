@@ -66,6 +66,7 @@ class Search:
         self.start = time.perf_counter()
         self.runs_done, self.overhead_s, self.until_s = 0, 0.0, budget_s
         self.rungs: list[dict] = []
+        self.baseline: dict | None = None  # the run's own config at the last cap
 
     # --- budget -----------------------------------------------------------------------------------
     def left(self) -> float:
@@ -140,11 +141,12 @@ class Search:
             cap, where = rung_cap, f"cap{rung_cap:.3g}s"
             self.log(f"{stage} rung {r}: {len(alive)} change(s) and the baseline, {self.seeds} seeds each, "
                      f"at most {cap:.1f} s")
-            base = self.train(BASELINE, {}, cap, where)
-            base = None if "error" in base else base
+            if self.baseline is None or not self.baseline["finished"]:  # a finished one is the same at any cap
+                self.baseline = self.train(BASELINE, {}, cap, where)
+            base = None if "error" in self.baseline else self.baseline
             measured = []
             for c, before in alive:
-                if self.left() <= 0:
+                if self.left() <= 0 and measured:  # a rung trains one change at least
                     self.log(f"{stage} rung {r}: its budget ran out; {len(alive) - len(measured)} change(s) not trained")
                     break
                 row = before if before is not None and before["finished"] else self.train(c.label, c.overrides, cap,

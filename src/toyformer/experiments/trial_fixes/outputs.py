@@ -6,7 +6,7 @@ from the measured numbers."""
 from __future__ import annotations
 
 from toyformer.experiments.trial_fixes.measure import VERDICTS, rank
-from toyformer.report.tried import final_text, recommendation_text, time_text
+from toyformer.report.tried import HEADERS, cells, recommendation_text
 
 
 def ordered(rows: list[dict]) -> list[dict]:
@@ -17,15 +17,10 @@ def ordered(rows: list[dict]) -> list[dict]:
 
 def format_table(result: dict) -> str:
     """The changes as a table (``toyformer diagnose --try``), then the recommendation."""
-    metric = result["metric"]
-    lines = [f"{'change':<40} {'from':<16} {'cap s':>6} {'solved':>7}  {'seconds to solve':<26} "
-             f"{'final test ' + metric:<52} verdict"]
-    for r in result["changes"]:
-        if "error" in r:
-            lines.append(f"{r['change']:<40} {r['source']:<16} refused: {r['error']}")
-            continue
-        lines.append(f"{r['change']:<40} {r['source']:<16} {r['cap_s']:>6.1f} {r['solved']:>3}/{r['seeds']:<3}  "
-                     f"{time_text(r):<26} {final_text(r):<52} {r['verdict']}")
+    widths = (40, 10, 6, 12, 30, 50)
+    lines = []
+    for row in [[h.format(metric=result["metric"]) for h in HEADERS], *(cells(r) for r in result["changes"])]:
+        lines.append(" ".join(f"{c:<{w}}" for c, w in zip(row, widths)) + " " + row[-1])
     return "\n".join(lines + ["", recommendation_text(result)])
 
 
@@ -37,15 +32,9 @@ def markdown(result: dict, command: str, machine: str) -> str:
             f"Symptoms: {', '.join(result['symptoms'])}; {result['candidates']} changes tried by successive halving "
             f"(caps per rung: {caps} s), {result['seeds']} seeds each as batched replicas; target {metric} "
             f"{result['target']:g}; {result['spent_s']:.0f} s of {result['budget_s']:g}.", "",
-            recommendation_text(result), "",
-            f"| change | from | rung (cap s) | seeds solved | seconds to solve (mean ± 95% CI, solved seeds) | "
-            f"final test {metric} (mean, n, 95% CI) | verdict |", "|---|---|---|---|---|---|---|"]
-    for r in result["changes"]:
-        if "error" in r:
-            head.append(f"| `{r['change']}` | {r['source']} | - | - | - | refused: {r['error']} | - |")
-            continue
-        head.append(f"| `{r['change']}` | {r['source']} | {r['rung']} ({r['cap_s']:.1f}) | {r['solved']}/{r['seeds']} "
-                    f"| {time_text(r)} | {final_text(r)} | {r['verdict']} |")
+            recommendation_text(result), "", "| " + " | ".join(h.format(metric=metric) for h in HEADERS) + " |",
+            "|---" * len(HEADERS) + "|"]
+    head += ["| " + " | ".join(cells(r)) + " |" for r in result["changes"]]
     return "\n".join(head) + "\n"
 
 
