@@ -60,6 +60,12 @@ def test_the_memorising_levers_come_first_and_reach_grokking_weight_decay():
     chance = [c.label for c in candidates(post, ["chance"], with_space=False)]
     assert {"model.norm=pre", "model.n_layers=2", "train.warmup_steps=100"} <= set(chance)
     assert set(LEVERS) >= {"memorising", "chance", "diverged", "still_improving", "by_position", "by_length"}
+    bag = RunConfig.from_dict({"task": "reverse", "model": {"positional": "none"}, "data": {"min_length": 1,
+                                                                                          "max_length": 8}})
+    schemes = [c.overrides for c in candidates(bag, ["by_length"], with_space=False)]
+    assert {"model.positional": "learned", "model.positions_from": "both"} in schemes  # two overrides, one change
+    too_high = RunConfig.from_dict({"task": "reverse", "train": {"lr": 0.3}})
+    assert {"train.lr": 0.003} in [c.overrides for c in candidates(too_high, ["diverged"], with_space=False)]
     assert space_values("train.lr", {"log": [3e-4, 1e-2]}, 3e-3) == [0.001, 0.009]
     assert space_values("model.n_layers", {"int": [1, 4]}, 1) == [2]
     assert space_values("model.pooling", {"choices": ["mean", "first"]}, "mean") == ["first"]

@@ -28,7 +28,8 @@ SYMPTOMS = {"memorising": "memorising", "chance": "stuck at chance", "diverged":
 @dataclass(frozen=True)
 class Lever:
     """A setting to change for a symptom: ``key`` (a dotted config key), ``values(config)`` (the
-    values to try, given the run's config; none when the lever does not apply) and ``why``."""
+    values to try, given the run's config; none when the lever does not apply; a dict is several
+    overrides at once) and ``why``."""
 
     key: str
     values: Callable[[RunConfig], list]
@@ -91,9 +92,25 @@ def _narrower(c: RunConfig) -> list:
     return [half] if half >= 16 and half % c.model.n_heads == 0 else []
 
 
+BOTH_ENDS = {"model.positional": "learned", "model.positions_from": "both"}  # one rule for every length
+
+
+def _both_ends(c: RunConfig) -> list:
+    """From no positions, on a range of lengths: learned positions counted from both ends (a value
+    of several overrides at once)."""
+    return [BOTH_ENDS] if c.model.positional == "none" and c.data.min_length is not None else []
+
+
 def _other_schemes(c: RunConfig) -> list:
-    schemes = ["learned", "sinusoidal", "rope", "alibi", "relative"]
-    return [s for s in schemes if s != c.model.positional] if c.model.family == "transformer" else []
+    """Every other positional scheme (and, from none, learned from both ends)."""
+    if c.model.family != "transformer":
+        return []
+    return [s for s in ("learned", "sinusoidal", "rope", "alibi", "relative") if s != c.model.positional] + _both_ends(c)
+
+
+def _positions(c: RunConfig) -> list:
+    """From no positions in a layout that reads positions: learned ones (and from both ends)."""
+    return ["learned", *_both_ends(c)] if c.model.positional == "none" and c.layout != "classifier" else []
 
 
 LEVERS: dict[str, list[Lever]] = {
@@ -112,8 +129,10 @@ LEVERS: dict[str, list[Lever]] = {
         Lever("train.steps", _steps(3), "generalisation can come long after memorising (grokking)", "x3"),
     ],
     "chance": [
-        Lever("train.lr", _scaled(lambda c: c.train.lr, 1 / 3, 3, lo=1e-5, hi=0.03),
-              "too low and nothing moves in the steps given; too high and updates overshoot", "/3, x3"),
+        Lever("train.lr", lambda c: _scaled(lambda c: c.train.lr, 1 / 3, 3, lo=1e-5, hi=0.03)(c)
+              + ([3e-3] if not 1e-4 <= c.train.lr <= 1e-2 else []),
+              "too low and nothing moves in the steps given; too high and updates overshoot",
+              "/3, x3 (and 3e-3 from outside 1e-4..1e-2)"),
         Lever("train.warmup_steps", lambda c: [100] if c.train.warmup_steps < 100 else [],
               "warm-up lets Adam's moments settle before full-size steps", "100"),
         Lever("model.norm", lambda c: ["pre"] if c.model.norm == "post" else [],
@@ -121,8 +140,8 @@ LEVERS: dict[str, list[Lever]] = {
               "residual path clean", "pre"),
         Lever("model.n_layers", lambda c: [2] if c.model.n_layers > 2 else [c.model.n_layers + 1],
               "deep stacks are hard to start; one layer may be too few", "2 (or one more)"),
-        Lever("model.positional", lambda c: ["learned"] if c.model.positional == "none" and c.layout != "classifier"
-              else [], "without positions an encoder sees a bag of tokens", "learned"),
+        Lever("model.positional", _positions, "without positions an encoder sees a bag of tokens",
+              "learned (and from both ends)"),
     ],
     "diverged": [
         Lever("train.lr", lambda c: _scaled(lambda c: c.train.lr, 1 / 3, 1 / 10, lo=1e-5)(c)
@@ -143,7 +162,8 @@ LEVERS: dict[str, list[Lever]] = {
               "a decayed learning rate may have stopped the run short of its target", "constant (or cosine)"),
     ],
     "by_position": [
-        Lever("model.positional", _other_schemes, "the model must know where each token is", "the other schemes"),
+        Lever("model.positional", _other_schemes, "the model must know where each token is",
+              "the other schemes (from none: also learned from both ends)"),
         Lever("model.causal_encoder", lambda c: [False] if c.model.causal_encoder else [],
               "a causal encoder cannot see later tokens", "false"),
         Lever("model.n_layers", lambda c: [c.model.n_layers + 1], "routing by position may need another layer",
@@ -152,7 +172,7 @@ LEVERS: dict[str, list[Lever]] = {
     ],
     "by_length": [
         Lever("model.positional", _other_schemes, "positions beyond those seen in training have untrained encodings",
-              "the other schemes"),
+              "the other schemes (from none: also learned from both ends)"),
         Lever("model.positions_from", lambda c: ["both"] if c.model.positions_from == "start" and c.model.positional
               in ("learned", "sinusoidal") else [], "counting from both ends makes one rule for every length", "both"),
         Lever("model.n_layers", lambda c: [c.model.n_layers + 1], "longer inputs may need more depth", "one more"),
@@ -184,16 +204,17 @@ def candidates(config: RunConfig, symptoms: list[str], space: dict | None = None
     """The changes to try, in order: each symptom's levers (``LEVERS``), then ``space`` (default:
     the layout's default search space); each valid for ``config`` (a value the config refuses is
     left out) and new (a key=value tried once)."""
-    out: dict[tuple, Candidate] = {}
+    out: dict[str, Candidate] = {}
 
     def add(key: str, value, source: str, why: str) -> None:
-        if (key, repr(value)) in out:
+        overrides = value if isinstance(value, dict) else {key: value}
+        if repr(overrides) in out:
             return
         try:
-            config.with_overrides({key: value})
+            config.with_overrides(overrides)
         except ConfigError:
             return
-        out[(key, repr(value))] = Candidate({key: value}, source, why)
+        out[repr(overrides)] = Candidate(overrides, source, why)
 
     for symptom in dict.fromkeys(symptoms):
         for lever in LEVERS.get(symptom, []):
