@@ -9,7 +9,8 @@ fresh seeds (*fixes it*: every fresh seed solved), whether it is one of the case
 the recommendation fixes it; the table says how many cases were, and whether each search stayed
 within ``LIMIT_S``.
 
-Run directories go to ``--runs-dir`` (default ``runs/bench/diagnose``): ``CASE/`` is the broken
+``--quick`` trains every run for a few steps and gives each search at most ``QUICK_BUDGET_S``
+seconds: it checks the pipeline, not the numbers. Run directories go to ``--runs-dir`` (default ``runs/bench/diagnose``): ``CASE/`` is the broken
 run, with its ``try/`` and ``try.json``; a broken run that finished before is reused.
 
 >>> r = run_case("lr_too_high", budget_s=300)   # doctest: +SKIP
@@ -58,6 +59,7 @@ CASES: dict[str, tuple[str, dict, set[str]]] = {
         {"model.positional"}),
 }
 QUICK = {"train.steps": 20, "eval.every": 10, "eval.val_size": 32, "eval.test_size": 32}
+QUICK_BUDGET_S = 20.0  # --quick checks the pipeline: each search gets at most this
 
 
 def case_config(name: str, quick: bool = False) -> RunConfig:
@@ -107,8 +109,10 @@ def run(args) -> dict:
     names = args.cases.split(",") if args.cases else list(CASES)
     for name in names:
         case_config(name)  # every name checked before anything trains
-    budget = args.budget_s or (20.0 if args.quick else BUDGET_S)
+    budget = min(args.budget_s or QUICK_BUDGET_S, QUICK_BUDGET_S) if args.quick else (args.budget_s or BUDGET_S)
     seeds = args.seeds or (2 if args.quick else 3)
+    if not budget > 0 or seeds < 1:
+        raise ConfigError(f"--budget-s {budget:g} and --seeds {seeds}: allowed: --budget-s > 0 and --seeds >= 1")
     runs_dir = Path(args.runs_dir or ("runs/bench/diagnose" + ("-quick" if args.quick else "")))
     load = [os.getloadavg()[0]] if hasattr(os, "getloadavg") else []
     rows = []
