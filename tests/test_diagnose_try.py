@@ -130,6 +130,16 @@ def test_when_no_lever_fixes_it_the_space_is_searched_with_the_best_levers_carri
     assert result["found"] and result["best"][0].label == space[1].label
 
 
+def test_a_floor_keeps_the_first_changes_long_enough_to_show_something():
+    cands = _levers(9)
+    s = Scripted({}, cands, budget_s=100.0)
+    s.floor_s = 10.0
+    result = s.run()
+    tried = {t[0] for t in s.trained} - {BASELINE}
+    assert 2 <= len(tried) < 9 and result["rungs"][0]["cap_s"] >= 10.0
+    assert result["untried"] == [c.label for c in cands[len(tried):]]  # the table's last ones wait
+
+
 @pytest.fixture(scope="module")
 def tried(tmp_path_factory):
     run = tmp_path_factory.mktemp("try") / "run"

@@ -75,7 +75,8 @@ def tried_block(path: Path) -> Html | None:
     head = [h.format(metric=result["metric"]) for h in HEADERS]
     note = (f"Symptoms {', '.join(result['symptoms'])}: {result['candidates']} changes, the symptoms' levers first, "
             f"then the layout's search space, by successive halving on {result['seeds']} seeds each, "
-            f"{result['spent_s']:.0f} s of a {result['budget_s']:g} s budget (toyformer diagnose --try).")
+            f"{result['spent_s']:.0f} s of a {result['budget_s']:g} s budget (toyformer diagnose --try)."
+            + (f" Not tried, for the budget: {', '.join(result['untried'])}." if result.get("untried") else ""))
     return join(Html("<h3>Measured: what fixes it</h3>"),
                 Html(f'<div class="verdict">{badge(rec.get("verdict") or "not measured", kind)}'
                      f'<span>{esc(recommendation_text(result))}</span></div>'),

@@ -11,6 +11,8 @@ from toyformer.experiments.trial_fixes.outputs import mark, ordered
 from toyformer.files import read_json, write_json
 from toyformer.run import directory
 
+FLOOR = 0.25  # the first rung's cap: at least this share of the broken run's training seconds, if the budget allows
+
 
 def try_fixes(run_dir: str | Path, budget_s: float = 600.0, seeds: int = 3, quiet: bool = True, log=None,
               space: dict | None = None) -> dict:
@@ -36,12 +38,14 @@ def try_fixes(run_dir: str | Path, budget_s: float = 600.0, seeds: int = 3, quie
     changes = candidates(base, symptoms, space)
     log = log or (lambda line: None)
     log(f"symptoms: {', '.join(symptoms)}; {len(changes)} changes to try within {budget_s:g} s")
-    found = Search(base, changes, seeds, budget_s, run_dir / "try", quiet, log).run()
+    floor = FLOOR * (summary.get("wall_s") or 0.0)  # a share of the broken run's own training time
+    found = Search(base, changes, seeds, budget_s, run_dir / "try", quiet, log, floor).run()
     rows = ordered([{**_numbers(r), "change": r["change"], "overrides": r["overrides"]}
                     for r in found["rows"].values()])
     result = {"run_dir": str(run_dir), "budget_s": budget_s, "seeds": seeds, "target": target,
               "metric": config.eval.target_metric, "symptoms": symptoms, "candidates": len(changes),
               "rungs": found["rungs"], "stopped_at_fix": found["found"], "spent_s": round(found["spent_s"], 1),
+              "untried": found["untried"],
               "changes": rows, "recommendation": found["fresh"]}
     write_json(run_dir / "try.json", result)
     summary["diagnosis"] = mark(summary["diagnosis"], rows)

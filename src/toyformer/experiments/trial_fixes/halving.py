@@ -12,6 +12,9 @@ are left. Ranked by seeds solved, then time to solve, then validation (``measure
   cap-units the remaining rungs and the re-measure will use (a rung-``r`` run counts ``3^r``),
   after the measured overhead of the runs still to come (building, testing); a rung that ends
   early leaves more for the next.
+- **A floor**: when the budget would cap the first rung's runs below a quarter of the broken
+  run's own training time, the last candidates in the table's order wait (``untried``), so the
+  ones tried run long enough to show something; at least two are tried.
 - **No run twice**: each rung trains afresh under its longer cap (the loop ends a capped run for
   good), except a change whose seeds all ended before their cap (solved, diverged or at
   ``train.steps``): a longer cap would give the same run, so its result goes on as it is.
@@ -59,8 +62,10 @@ class Search:
     """One ``diagnose --try`` search (see the module doc); ``run()`` returns its record."""
 
     def __init__(self, config, candidates: list[Candidate], seeds: int, budget_s: float, folder: Path,
-                 quiet: bool = True, log=None):
+                 quiet: bool = True, log=None, floor_s: float = 0.0):
         self.config, self.seeds, self.budget_s, self.folder = config, seeds, budget_s, Path(folder)
+        self.floor_s = floor_s  # the shortest first cap worth training (see ``first_rung``)
+        self.untried: list[str] = []
         self.candidates, self.quiet, self.log = candidates, quiet, log or (lambda line: None)
         self.metric = config.eval.target_metric
         self.start = time.perf_counter()
@@ -83,6 +88,16 @@ class Search:
         units = sum((n + 1 + (pairs or j > 0)) * ETA ** j for j, n in enumerate(plan)) + 2 * ETA ** (len(plan) - 1)
         runs = sum(plan) + 2 * len(plan) + 2
         return max(0.5, (self.left() - runs * self.per_run_overhead()) / units)
+
+    def first_rung(self, alive: list) -> list:
+        """The candidates of a stage's first rung: all of them, or, when the budget would cap them
+        below ``floor_s`` (a share of the broken run's own training time: a change cut off long
+        before that shows nothing yet), the first ones in the table's order, at least two."""
+        keep = len(alive)
+        while keep > 2 and self.cap(survivors(keep), pairs=False) < self.floor_s:
+            keep -= 1
+        self.untried += [c.label for c, _ in alive[keep:]]
+        return alive[:keep]
 
     # --- training ---------------------------------------------------------------------------------
     def train(self, label: str, overrides: dict, cap: float, where: str, seed_offset: int = 0) -> dict:
@@ -117,7 +132,7 @@ class Search:
         if space and not found:
             carried = [] if best is None else self.top(rows, 2)
             best, found, cap = self.halve(carried + [(c, None) for c in space], rows, self.budget_s, "space")
-        return {"rungs": self.rungs, "rows": rows, "best": best, "found": found,
+        return {"rungs": self.rungs, "rows": rows, "best": best, "found": found, "untried": self.untried,
                 "fresh": self.fresh(best, found, cap) if best is not None else None,
                 "spent_s": time.perf_counter() - self.start}
 
@@ -131,6 +146,7 @@ class Search:
         seconds after the start; returns the best ``(candidate, row)``, whether it fixes the run,
         and the last rung's cap."""
         self.until_s = until_s
+        alive = self.first_rung(list(alive))
         best, found, cap, r = None, False, None, 0
         while alive:
             plan = survivors(len(alive))

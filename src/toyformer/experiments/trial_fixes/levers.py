@@ -129,17 +129,17 @@ LEVERS: dict[str, list[Lever]] = {
         Lever("train.steps", _steps(3), "generalisation can come long after memorising (grokking)", "x3"),
     ],
     "chance": [
-        Lever("train.lr", lambda c: _scaled(lambda c: c.train.lr, 1 / 3, 3, lo=1e-5, hi=0.03)(c)
-              + ([3e-3] if not 1e-4 <= c.train.lr <= 1e-2 else []),
-              "too low and nothing moves in the steps given; too high and updates overshoot",
-              "/3, x3 (and 3e-3 from outside 1e-4..1e-2)"),
-        Lever("train.warmup_steps", lambda c: [100] if c.train.warmup_steps < 100 else [],
-              "warm-up lets Adam's moments settle before full-size steps", "100"),
         Lever("model.norm", lambda c: ["pre"] if c.model.norm == "post" else [],
               "a post-norm stack deeper than a couple of layers often never leaves chance; pre-norm keeps the "
               "residual path clean", "pre"),
         Lever("model.n_layers", lambda c: [2] if c.model.n_layers > 2 else [c.model.n_layers + 1],
               "deep stacks are hard to start; one layer may be too few", "2 (or one more)"),
+        Lever("train.warmup_steps", lambda c: [100] if c.train.warmup_steps < 100 else [],
+              "warm-up lets Adam's moments settle before full-size steps", "100"),
+        Lever("train.lr", lambda c: _scaled(lambda c: c.train.lr, 1 / 3, 3, lo=1e-5, hi=0.03)(c)
+              + ([3e-3] if not 1e-4 <= c.train.lr <= 1e-2 else []),
+              "too low and nothing moves in the steps given; too high and updates overshoot",
+              "/3, x3 (and 3e-3 from outside 1e-4..1e-2)"),
         Lever("model.positional", _positions, "without positions an encoder sees a bag of tokens",
               "learned (and from both ends)"),
     ],

@@ -21,7 +21,8 @@ def format_table(result: dict) -> str:
     lines = []
     for row in [[h.format(metric=result["metric"]) for h in HEADERS], *(cells(r) for r in result["changes"])]:
         lines.append(" ".join(f"{c:<{w}}" for c, w in zip(row, widths)) + " " + row[-1])
-    return "\n".join(lines + ["", recommendation_text(result)])
+    untried = [f"Not tried, for the budget: {', '.join(result['untried'])}."] if result.get("untried") else []
+    return "\n".join(lines + untried + ["", recommendation_text(result)])
 
 
 def markdown(result: dict, command: str, machine: str) -> str:
@@ -31,7 +32,8 @@ def markdown(result: dict, command: str, machine: str) -> str:
     head = [f"Command: `{command}`  ", f"Machine: {machine}  ",
             f"Symptoms: {', '.join(result['symptoms'])}; {result['candidates']} changes tried by successive halving "
             f"(caps per rung: {caps} s), {result['seeds']} seeds each as batched replicas; target {metric} "
-            f"{result['target']:g}; {result['spent_s']:.0f} s of {result['budget_s']:g}.", "",
+            f"{result['target']:g}; {result['spent_s']:.0f} s of {result['budget_s']:g}."
+            + (f" Not tried, for the budget: {', '.join(result['untried'])}." if result.get("untried") else ""), "",
             recommendation_text(result), "", "| " + " | ".join(h.format(metric=metric) for h in HEADERS) + " |",
             "|---" * len(HEADERS) + "|"]
     head += ["| " + " | ".join(cells(r)) + " |" for r in result["changes"]]
