@@ -21,7 +21,6 @@ run, with its ``try/`` and ``try.json``; a broken run that finished before is re
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -84,8 +83,6 @@ def run_case(name: str, budget_s: float = BUDGET_S, seeds: int = 3, runs_dir: st
     what, _, known = CASES[name] if name in CASES else (None, None, None)
     config = case_config(name, quick)
     run_dir = Path(runs_dir) / name
-    if (run_dir / "try").exists():  # a search of an earlier invocation: this one measures its own
-        shutil.rmtree(run_dir / "try")
     run, status = train_into(run_dir, config)
     s = run.summary
     broken = {"status": status, "test_exact_match": s["test_exact_match"], "test_n": s.get("test_n"),

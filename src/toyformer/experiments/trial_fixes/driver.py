@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from toyformer.errors import ConfigError
@@ -37,6 +38,8 @@ def try_fixes(run_dir: str | Path, budget_s: float = 600.0, seeds: int = 3, quie
     symptoms = [f["symptom"] for f in summary["diagnosis"]]
     changes = candidates(base, symptoms, space)
     log = log or (lambda line: None)
+    if (run_dir / "try").exists():  # an earlier search's runs (other caps, other seeds): this one starts afresh
+        shutil.rmtree(run_dir / "try")
     log(f"symptoms: {', '.join(symptoms)}; {len(changes)} changes to try within {budget_s:g} s")
     floor = FLOOR * (summary.get("wall_s") or 0.0)  # a share of the broken run's own training time
     found = Search(base, changes, seeds, budget_s, run_dir / "try", quiet, log, floor).run()
