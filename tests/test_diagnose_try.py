@@ -13,7 +13,7 @@ import pytest
 
 from toyformer import RunConfig
 from toyformer.cli import main
-from toyformer.experiments.trial_fixes import LEVERS, candidates
+from toyformer.experiments.trial_fixes import LEVERS, candidates, table_markdown
 from toyformer.experiments.trial_fixes.halving import BASELINE, FRESH, Search, survivors
 from toyformer.experiments.trial_fixes.levers import Candidate, space_values
 from toyformer.experiments.trial_fixes.measure import VERDICTS, rank, verdict
@@ -193,6 +193,10 @@ def test_the_lever_table_is_printed(capsys):
     assert all(f"| {symptom} (" in out for symptom in LEVERS) and "`train.weight_decay`" in out
     assert main(["diagnose"]) == 2
     assert "needs a run directory" in capsys.readouterr().err
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "tune.md").read_text()
+    assert table_markdown() in guide  # the guide shows the table the code tries
 
 
 def test_a_run_that_reached_its_target_has_nothing_to_try(tmp_path, capsys):
