@@ -140,6 +140,36 @@ def test_a_floor_keeps_the_first_changes_long_enough_to_show_something():
     assert result["untried"] == [c.label for c in cands[len(tried):]]  # the table's last ones wait
 
 
+def test_the_report_and_the_browser_show_the_verdicts(tmp_path):
+    from toyformer.experiments.trial_fixes.outputs import mark, ordered
+    from toyformer.report.run_page import diagnosis_section
+    from toyformer.ui.run_page import run_page
+
+    fix = {**_row(3, low=0.97, high=1.0, t=4.0), "change": "train.weight_decay=1", "overrides":
+           {"train.weight_decay": 1.0}, "source": "memorising", "why": "", "cap_s": 20.0, "verdict": "fixes it"}
+    worse = {**_row(0, low=0.05, high=0.2), "change": "model.dropout=0.1", "overrides": {"model.dropout": 0.1},
+             "source": "memorising", "why": "", "cap_s": 20.0, "verdict": "makes it worse"}
+    rows = ordered([worse, fix])
+    result = {"metric": "exact_match", "symptoms": ["memorising"], "candidates": 2, "seeds": 3, "spent_s": 50.0,
+              "budget_s": 60.0, "untried": [], "changes": rows,
+              "recommendation": {**fix, "seed_values": [FRESH, FRESH + 1, FRESH + 2], "baseline": None}}
+    (tmp_path / "try.json").write_text(json.dumps(result))
+    settings = [{"key": k, "value": 0.0, "suspect": True, "why": "w"} for k in ("model.dropout", "train.weight_decay")]
+    summary = {"test_exact_match": 0.31, "test_n": 90, "test_exact_match_ci95": [0.22, 0.41], "steps": 100,
+               "params": 1000,
+               "diagnosis": mark([{"symptom": "memorising", "title": "Memorising", "detail": "d", "evidence": {},
+                                   "settings": settings}], rows)}
+    measured = [s["measured"]["verdict"] for s in summary["diagnosis"][0]["settings"]]
+    assert measured == ["fixes it", "makes it worse"]  # the fix first
+    report = diagnosis_section(summary, tmp_path).render()
+    page = run_page({"key": "1", "run_dir": tmp_path, "status": "recorded", "metrics": [], "summary": summary,
+                     "config": {"task": {"name": "modular_arithmetic"}, "layout": "classifier", "seed": 0}})
+    for html in (report, page):
+        assert "Measured: what fixes it" in html and "Recommended: train.weight_decay=1" in html
+        assert "measured: fixes it" in html and "measured: makes it worse" in html
+        assert "95% CI 0.970-1.000" in html and "n=90" in html and "(3 of 3 seeds)" in html
+
+
 @pytest.fixture(scope="module")
 def tried(tmp_path_factory):
     run = tmp_path_factory.mktemp("try") / "run"

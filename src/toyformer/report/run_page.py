@@ -9,7 +9,7 @@ from toyformer.report.html import (Html, Section, badge, cards, esc, figure, joi
                                    write)
 from toyformer.eval.diagnosis import reached_target
 from toyformer.report.explain_section import explain_section, phase_marks
-from toyformer.report.tried import tried_block
+from toyformer.report.tried import final_text, tried_block
 from toyformer.run import load_run
 from toyformer.run.directory import read_metrics
 from toyformer.stats import accuracy_text
@@ -186,7 +186,7 @@ def _status(setting: dict) -> str:
         return "likely" if setting["suspect"] else ""
     when = f", {m['solved_at_s']['mean']:.1f} s to solve over those" if m.get("solved_at_s") else ""
     return (f"measured: {m['verdict']} ({m['change']}: {m['solved']}/{m['seeds']} seeds reached the target{when}; "
-            f"final {m['final']['mean']:.3f})")
+            f"final {final_text(m)})")
 
 
 def _show(value) -> str:
