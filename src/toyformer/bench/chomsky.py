@@ -173,6 +173,13 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
 
+def _mean(r: dict) -> str:
+    """A cell's mean score over seeds with its 95% interval (inside [0, 1]; one seed has none)."""
+    if r["n"] < 2 or r.get("low") is None:
+        return f"{_pct(r['mean'])} ({r['n']} seed{'s' if r['n'] != 1 else ''})"
+    return f"{_pct(r['mean'])} ({_pct(r['low'])}-{_pct(r['high'])}, {r['n']} seeds)"
+
+
 def render(result: dict) -> str:
     b = result["budget"]
     cmp = result["comparison"]
@@ -184,7 +191,7 @@ def render(result: dict) -> str:
              f"({result['n_per_length']} examples each); trained-range: the same at lengths 1..40.",
              f"Training time of the runs (their own wall clocks): {result['train_s'] / 60:.1f} min; scoring: "
              f"{result['score_s'] / 60:.1f} min. " + _invocation(result), ""]
-    head = ["task", "level", "column", "score (max)", "mean ± 95% CI (n)", "trained-range", "verdict",
+    head = ["task", "level", "column", "score (max)", "mean (95% CI, seeds)", "trained-range", "verdict",
             "published", "published verdict", "same verdict", "in seed spread"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in cmp["rows"]:
@@ -192,7 +199,7 @@ def render(result: dict) -> str:
         same = "-" if r["reproduced"] is None else ("yes" if r["reproduced"] else "**no**") + mark
         spread = "-" if r["within_spread"] is None else ("yes" if r["within_spread"] else "no")
         lines.append(f"| {r['task']} | {SUITE[r['task']].level} | {r['column']} | {_pct(r['max'])} | "
-                     f"{_pct(r['mean'])} ± {100 * r['ci95']:.1f} ({r['n']}) | {_pct(r['train_max'])} | {r['verdict']} | "
+                     f"{_mean(r)} | {_pct(r['train_max'])} | {r['verdict']} | "
                      f"{_pct(r['published'])} | {r['published_verdict'] or '-'} | {same} | {spread} |")
     v, s, bt = cmp["verdicts"], cmp["spread"], cmp["beats"]
     lines += ["", f"Levels: {', '.join(f'{k} = {v}' for k, v in LEVELS.items())}. Verdicts: solved >= 90%, chance < "
