@@ -79,7 +79,8 @@ def test_groups_by_every_setting_but_the_seed_and_by_a_field(server, lab):
             members = [r for r in rows if r["model.d_model"] == grp["settings"]["model.d_model"]]
             assert sorted(k for k, j in g["of"].items() if j == i) == sorted(str(r["id"]) for r in members)
             mean, ci = mean_ci([r["test_token_acc"] for r in members])
-            assert grp["stats"]["test_token_acc"] == [pytest.approx(mean), pytest.approx(ci), 2]
+            low, high = max(0.0, mean - ci), min(1.0, mean + ci)  # an accuracy's interval inside [0, 1]
+            assert grp["stats"]["test_token_acc"] == [pytest.approx(mean), pytest.approx(low), pytest.approx(high), 2]
     _, _, every = get(server.base, "/api/runs/groups", group="*settings", columns="test_token_acc")
     assert sum(x["n"] for x in every["groups"]) == len(every["of"]) and "seed" not in every["fields"]
     assert {"task.name", "model.d_model"} <= set(every["fields"])

@@ -60,7 +60,7 @@ def runs_page() -> str:
 </div><div id="pager" class="pager"></div>
 <p class="muted">Test exact match: the value, its 95% interval (Wilson) and n, the test examples it was measured
 on. Under the table: the minimum, maximum and best of each numeric column over the filtered runs (best: the
-highest accuracy, the lowest loss or time); a group's row shows the mean ± the 95% CI half-width over its runs.</p>
+highest accuracy, the lowest loss or time); a group's row shows the mean, its 95% interval and n over its runs.</p>
 </section>
 <section><details id="parallel-block"><summary>Parallel coordinates of the filtered runs (the shown columns)</summary>
 <div class="row"><label>colour by <select id="parallel-color"></select></label><span id="parallel-note" class="muted">

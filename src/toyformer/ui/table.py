@@ -15,7 +15,7 @@ import sqlite3
 
 from toyformer.errors import ConfigError
 from toyformer.experiments.store.store import TABLE, quote
-from toyformer.experiments.store.table import FORMATS, flat
+from toyformer.experiments.store.table import FORMATS, flat, is_accuracy
 from toyformer.experiments.store.where import parse_where
 from toyformer.stats import t95
 from toyformer.ui import intervals
@@ -78,7 +78,7 @@ def groups(source: Source, where: str | None, group: str, columns: list[str]) ->
         for j in numeric:
             values = [v for v in (r[j] for r in rs) if type(v) in (int, float) and math.isfinite(v)]
             if values:
-                stats[shown["columns"][j]] = spread(values)
+                stats[shown["columns"][j]] = spread(values, is_accuracy(shown["columns"][j]))
         g["stats"] = stats
     return found
 
@@ -86,15 +86,23 @@ def groups(source: Source, where: str | None, group: str, columns: list[str]) ->
 _t95 = functools.lru_cache(maxsize=None)(t95)  # one quantile per group size, not one per cell
 
 
-def spread(values: list[float]) -> list:
-    """``[mean, half-width of the 95% t-interval (0 for one value), n]`` (``stats.mean_ci``,
-    with the t quantile computed once per n)."""
+def spread(values: list[float], accuracy: bool = False) -> list:
+    """``[mean, low, high, n]``: the mean and its 95% t-interval (``stats.mean_ci``, the t quantile
+    computed once per n; one value: its own interval). An accuracy's interval is cut to [0, 1]:
+    the true mean lies there, so the cut interval covers it as often and never shows an accuracy
+    above 1 (a bootstrap per group, as ``stats.seeds_interval`` does, is too slow for thousands
+    of groups).
+
+    >>> [round(v, 3) for v in spread([1.0, 0.98, 1.0], accuracy=True)]
+    [0.993, 0.965, 1.0, 3]
+    """
     n = len(values)
     mean = sum(values) / n
-    if n < 2:
-        return [mean, 0.0, n]
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return [mean, _t95(n - 1) * sd / math.sqrt(n), n]
+    half = 0.0 if n < 2 else _t95(n - 1) * math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) / math.sqrt(n)
+    low, high = mean - half, mean + half
+    if accuracy:
+        low, high = max(0.0, low), min(1.0, high)
+    return [mean, low, high, n]
 
 
 def settings_groups(source: Source, where: str | None) -> dict:

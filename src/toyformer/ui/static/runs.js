@@ -1,7 +1,7 @@
 // The runs page: every recorded run (and every run directory without a row) in one table, loaded
 // once. A filter (the --where language) is answered by the server with the keys it keeps; the
-// page sorts, groups (by a field, or by every setting but the seed, each group with the mean ±
-// 95% CI of its columns from the server), pages, and shows the min, max and best of each numeric
+// page sorts, groups (by a field, or by every setting but the seed, each group with the mean,
+// its 95% interval and n of its columns from the server), pages, and shows the min, max and best of each numeric
 // column. The filtered runs export as CSV or JSON, and draw as parallel coordinates.
 "use strict";
 (() => {
@@ -122,8 +122,8 @@
       el("td", {text: state.collapsed.has(item.group) ? "▸" : "▾"}), el("td", {colspan: 2, text: label}),
       state.columns.map(c => {
         const s = grp.stats[c];
-        return el("td", {class: "num", title: s ? `mean ± 95% CI half-width over ${s[2]} runs` : "",
-                         text: s ? `${fmt(s[0])} ± ${fmt(s[1])}` : ""});
+        return el("td", {class: "num", title: s ? `mean and its 95% interval over ${s[3]} runs` : "",
+                         text: s ? `${fmt(s[0])} [${fmt(s[1])}, ${fmt(s[2])}] n=${s[3]}` : ""});
       }));
   }
 
