@@ -41,7 +41,8 @@ def lever_config(change: dict | None, reference_acc: float, cap_s: float, quick:
     cfg = base.with_overrides({**(change or {}), "eval.target": reference_acc, "eval.hold": 1, "eval.every": 250,
                                "eval.val_size": 5000, "train.max_time_s": cap_s})
     if quick:
-        cfg = cfg.with_overrides({"train.steps": 20, "eval.every": 10, "eval.val_size": 64, "eval.test_size": 64})
+        cfg = cfg.with_overrides({"train.steps": 20, "eval.every": 10, "eval.val_size": 64, "eval.test_size": 64,
+                                  "eval.confirm_size": 64})
     return cfg
 
 
