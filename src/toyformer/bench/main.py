@@ -1,4 +1,4 @@
-"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|chomsky|portable|all] [--quick] [--device D] [--json] [--out FILE]``
+"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|explain-truth|chomsky|portable|all] [--quick] [--device D] [--json] [--out FILE]``
 
 Prints one table per benchmark and writes every number as JSON (default
 ``runs/benchmarks/<name>.json``; ``--out`` names the file); ``--markdown FILE`` also writes the
@@ -14,14 +14,15 @@ import time
 import warnings
 from pathlib import Path
 
-from toyformer.bench import (chomsky, explain, kernels, machine, peak, portable, race, replicas, throughput,
-                             time_to_solve, ui)
+from toyformer.bench import (chomsky, explain, explain_truth, kernels, machine, peak, portable, race, replicas,
+                             throughput, time_to_solve, ui)
 from toyformer.files import write_json, write_text
 from toyformer.errors import ConfigError
 
 # name -> module with run(args) -> dict and render(result) -> str
 BENCHMARKS = {"throughput": throughput, "peak": peak, "time-to-solve": time_to_solve, "replicas": replicas,
-              "kernels": kernels, "race": race, "ui": ui, "explain": explain, "chomsky": chomsky, "portable": portable}
+              "kernels": kernels, "race": race, "ui": ui, "explain": explain, "explain-truth": explain_truth,
+              "chomsky": chomsky, "portable": portable}
 ALL = ("throughput", "time-to-solve")
 
 
@@ -39,7 +40,7 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
     p.add_argument("--layouts", default="default",
                    help="time-to-solve: default (each task's own), all (every fitting layout but masked), or L1,L2")
     p.add_argument("--seeds", type=int, help="time-to-solve: seeds per (task, layout) (default 1); chomsky: seeds per "
-                   "cell and learning rate (default: the budget's)")
+                   "cell and learning rate (default: the budget's); explain-truth: seeds per planted circuit (default 2)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="time-to-solve: a config override for every task (repeatable)")
     p.add_argument("--cap-s", type=float, default=None,

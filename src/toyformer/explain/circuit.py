@@ -209,8 +209,8 @@ class Search:
 
 
 def _nodes(g: Graph) -> list[dict]:
-    return [{"name": w.name, "kind": w.kind, "stream": w.stream, "module": w.module, "head": w.head, "tl": w.tl}
-            for w in g.writers]
+    return [{"name": w.name, "kind": w.kind, "stream": w.stream, "order": w.order, "module": w.module, "head": w.head,
+             "tl": w.tl} for w in g.writers]
 
 
 def _edges(g: Graph) -> list[dict]:

@@ -193,13 +193,16 @@ class Source:
         return run_dir, row
 
     def run(self, key: str) -> dict:
-        """What the run page shows from files: config, summary, metrics, status, store row."""
+        """What the run page shows from files: config, summary, metrics, status, store row, and
+        the ``explain.json`` of ``toyformer explain`` (None if not explained)."""
         run_dir, row = self.resolve(key)
         config = _read(run_dir / "config.json")
         summary = _read(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
         status = "recorded" if row else dir_status(run_dir, writer_pid(run_dir))
+        explained = run_dir / "explain.json"
         return {"key": key, "run_dir": run_dir, "config": config, "summary": summary,
-                "metrics": read_metrics(run_dir), "status": status, "row": row}
+                "metrics": read_metrics(run_dir), "status": status, "row": row,
+                "explain": _read(explained) if explained.is_file() else None}
 
     def curves(self, key: str) -> dict:
         """A run's metrics as columns (``step``, ``wall_s``, each metric) and whether it finished."""

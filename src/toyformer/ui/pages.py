@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import types
 
+from toyformer.report.explain_section import circuit_parts
 from toyformer.report.html import Html, badge, esc, join, para, table
 from toyformer.report.run_page import diagnosis_section, headline
 
@@ -110,10 +111,20 @@ def run_page(info: dict) -> str:
         Html('<section id="breakdown-section"><h2>Accuracy by length and position</h2><div class="charts">'
              '<div id="by-position" class="chart half"></div><div id="by-length" class="chart half"></div></div>'
              '<p id="breakdown-note" class="muted"></p></section>'),
+        circuit_section(info.get("explain")),
         config_section(cfg),
     ]
     return layout(title, join(*sections), "run.js", "", plotly=True, header=head,
                   data={"key": key, "status": info["status"]})
+
+
+def circuit_section(explained: dict | None) -> Html:
+    """The circuit of ``toyformer explain --circuit`` (its graph and table), or how to get one."""
+    parts = circuit_parts(explained or {})
+    if not parts:
+        parts = [None, para("Not measured yet: `toyformer explain RUN_DIR --circuit` finds the smallest faithful and "
+                            "complete circuit under each ablation and draws it here.", "muted")]
+    return join(Html('<section id="circuit-section"><h2>Circuit</h2>'), *parts[1:], Html("</section>"))
 
 
 def config_section(cfg: dict) -> Html:

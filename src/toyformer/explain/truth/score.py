@@ -81,8 +81,9 @@ def label(row: dict) -> str:
     kind = stats.get("describes")
     if kind is None:
         return "mixed"
-    return {"offset": f"offset {stats[kind]['offset']:+d}", "position": f"position {stats[kind]['position']}",
-            "token": f"token {stats[kind]['token']!r}"}[kind]
+    if kind == "offset":
+        return f"offset {stats[kind]['offset']:+d}"
+    return f"position {stats[kind]['position']}" if kind == "position" else f"token {stats[kind]['token']!r}"
 
 
 def said(row: dict) -> str:

@@ -1,0 +1,43 @@
+"""Learning tests: heads that back each other up are named as one group, with the measurement of
+their joint ablation, where ablating them one at a time calls some of them unused.
+
+- ``copy --layout causal``: the heads of decoder layer 0 copy the token together;
+- ``reverse``: the mirror heads of encoder layer 0 do.
+
+The runs are trained in a child process on the portable mode's pinned code paths
+(``train.portable=true``: the same weights on every x86-64 CPU); the explanation runs here, and
+the assertions keep a margin for the rounding of this CPU.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from toyformer.explain import explain
+
+pytestmark = pytest.mark.slow
+
+
+def _portable(tmp_path, *args):
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "toyformer", "train", *args, "--set", "train.portable=true",
+                           "--out", str(out)], capture_output=True, text=True, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+@pytest.mark.parametrize("args, module", [(["copy", "--layout", "causal"], "decoder.blocks.0.attn"),
+                                          (["reverse"], "encoder.blocks.0.attn")])
+def test_heads_that_back_each_other_up_are_one_group_with_their_joint_ablation(tmp_path, args, module):
+    result = explain(_portable(tmp_path, *args), write=False)
+    found = [g for g in result["groups"] if g["module"] == module and g["redundant"]]
+    assert found, result["groups"]
+    g = max(found, key=lambda g: g["joint_drop"])
+    assert len(g["heads"]) >= 3 and g["joint_drop"] >= 0.5 and g["joint_drop"] >= 2 * g["sum_alone_drop"] + 0.1
+    joint = g["by_method"][g["method"]]["joint"][g["measure"]]
+    heads = f"{module} heads {', '.join(map(str, g['heads'][:-1]))} and {g['heads'][-1]}"
+    sentence = next(s for s in result["sentences"] if s.startswith(heads))
+    assert "do one job together: any one can be removed" in sentence
+    assert f"together: {g['baseline'][g['measure']]:.3f} -> {joint:.3f} ({g['method']} ablation)" in sentence
