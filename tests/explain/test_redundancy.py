@@ -4,9 +4,9 @@ their joint ablation, where ablating them one at a time calls some of them unuse
 - ``copy --layout causal``: the heads of decoder layer 0 copy the token together;
 - ``reverse``: the mirror heads of encoder layer 0 do.
 
-The runs are trained in a child process on the portable mode's pinned code paths
-(``train.portable=true``: the same weights on every x86-64 CPU); the explanation runs here, and
-the assertions keep a margin for the rounding of this CPU.
+The runs are trained and explained in child processes on the portable mode's pinned code paths
+(``train.portable=true``: the same weights, and the same measurements, on every x86-64 CPU; the
+``toyformer`` command restarts itself pinned for such a run), and the assertions keep a margin.
 """
 
 import os
@@ -15,7 +15,8 @@ import sys
 
 import pytest
 
-from toyformer.explain import explain
+from toyformer.cli import main
+from toyformer.explain import read_explain
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +32,9 @@ def _portable(tmp_path, *args):
 @pytest.mark.parametrize("args, module", [(["copy", "--layout", "causal"], "decoder.blocks.0.attn"),
                                           (["reverse"], "encoder.blocks.0.attn")])
 def test_heads_that_back_each_other_up_are_one_group_with_their_joint_ablation(tmp_path, args, module):
-    result = explain(_portable(tmp_path, *args), write=False)
+    run_dir = _portable(tmp_path, *args)
+    assert main(["explain", str(run_dir), "--no-report"]) == 0
+    result = read_explain(run_dir)
     found = [g for g in result["groups"] if g["module"] == module and g["redundant"]]
     assert found, result["groups"]
     g = max(found, key=lambda g: g["joint_drop"])

@@ -10,6 +10,7 @@ ROLE_TEXT = {"self": "a head that attends to its own position", "previous": "a p
              "first": "a first-token (sink) head", "mirror": "a mirror head", "same_token": "a same-token head",
              "induction": "an induction head", "same_place": "a same-digit-place head",
              "alignment": "a cross-attention alignment head", "uniform": "a uniform (averaging) head"}
+MAX_NODES = 8  # the circuit's nodes described in sentences (the most often kept)
 READS = {"q": "queries", "k": "keys", "v": "values", "mlp": "input", "output": "output", "memory": "output"}
 
 
@@ -85,8 +86,10 @@ def group_sentences(groups: list[dict]) -> list[str]:
         all_k = "both" if len(g["heads"]) == 2 else f"all {number(len(g['heads']))}"
         joint = f"{base:.3f} -> {m['joint'][g['measure']]:.3f}"
         if g["redundant"]:
-            out.append(f"{heads} are {what} that do one job together: any one can be removed ({name} at most "
-                       f"{base:.3f} -> {worst[g['measure']]:.3f}), {all_k} together: {joint} ({g['method']} ablation).")
+            alone = (f"{name} unchanged at {base:.3f}" if worst[g["measure"]] >= base else
+                     f"{name} at most {base:.3f} -> {worst[g['measure']]:.3f}")
+            out.append(f"{heads} are {what} that do one job together: any one can be removed ({alone}), {all_k} "
+                       f"together: {joint} ({g['method']} ablation).")
         else:
             out.append(f"{heads} ({what}) ablated together change {name} {joint} ({g['method']} ablation); one at a "
                        f"time at most {base:.3f} -> {worst[g['measure']]:.3f}.")
@@ -128,8 +131,10 @@ def _structure(c: dict, roles: list[dict]) -> list[str]:
     every = set(c["by_method"])
     by_name = {f"{r['module']} head {r['head']}": r for r in roles}
     out = []
-    for node in u["nodes"]:
-        if node["name"] in ("input", "output", "encoder input", "decoder input"):
+    nodes = [n for n in u["nodes"] if n["name"] not in ("input", "output", "encoder input", "decoder input")]
+    shown = sorted(nodes, key=lambda n: -len(n["methods"]))[:MAX_NODES]
+    for node in nodes:
+        if node not in shown:
             continue
         ins = [e for e in u["edges"] if e["to"] == node["name"]]
         outs = [e for e in u["edges"] if e["from"] == node["name"]]
@@ -146,6 +151,9 @@ def _structure(c: dict, roles: list[dict]) -> list[str]:
         backup = f" It is a backup under {listing(node['backup_in'])} ablation." if node.get("backup_in") else ""
         verb = "reads" if len(outs) == 1 else "read"
         out.append(f"In the circuit{when}, {what} reads {reads}" + (f"; {fed} {verb} it." if fed else ".") + backup)
+    if len(nodes) > len(shown):
+        out.append(f"The circuits have {len(nodes) - len(shown)} more nodes, kept under fewer ablations (explain.json "
+                   "has every edge).")
     return out
 
 

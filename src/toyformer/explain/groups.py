@@ -79,9 +79,11 @@ def groups(source, roles: list[dict], ablation: dict, inp, reference, seed: int 
 
 
 def _judge(g: dict, measure: str, base: dict) -> None:
-    """The method whose joint ablation changes most; redundant or not under it."""
+    """The method whose joint ablation changes most (on a tie: resample, then mean, then zero);
+    redundant or not under it."""
     drop = lambda r: base[measure] - r[measure]  # noqa: E731
-    method = max(g["by_method"], key=lambda m: drop(g["by_method"][m]["joint"]))
+    prefer = {"resample": 2, "mean": 1, "zero": 0}
+    method = max(g["by_method"], key=lambda m: (round(drop(g["by_method"][m]["joint"]), 9), prefer.get(m, -1)))
     m = g["by_method"][method]
     joint, alone = drop(m["joint"]), [drop(r) for r in m["alone"]]
     g["method"] = method

@@ -77,6 +77,10 @@ def _components(r: dict) -> list[str]:
         if role["role"] == "mixed" or w is None:
             continue
         what = role_text(role["role"])
+        does = description(role)
+        stats = role.get("attention") or {}
+        if does and stats[stats["describes"]]["mass"] >= role["score"]:  # a fixed rule fits it better still
+            what += f" that {does}"
         if name in used:
             out.append(f"{name} is {what} (score {role['score']:.2f}); ablating it ({w['method']}) changes "
                        f"{_change(w, base)}.")

@@ -39,8 +39,17 @@ class Plant:
 SHAPE = {"d_model": 32, "n_heads": 4, "n_layers": 2, "d_ff": 64, "positional": "learned"}
 
 
+class _Drawn:
+    """What the plants' tasks share: drawn afresh (no held-out domain), kept out of the registry."""
+
+    holdout: ClassVar[bool] = False
+
+    def domain(self):
+        return None
+
+
 @dataclass(frozen=True, eq=False)
-class Induction:
+class Induction(_Drawn):
     """``length`` distinct tokens of ``vocab_size``, then one of the first ``length - 1`` again;
     the answer is the token after its first occurrence (``a c f b e d f`` -> ``b``)."""
 
@@ -49,7 +58,6 @@ class Induction:
     name: ClassVar[str] = "induction"
     kind: ClassVar[str] = "classify"
     default_layout: ClassVar[str] = "causal"
-    holdout: ClassVar[bool] = False
     description: ClassVar[str] = "the token after the earlier occurrence of the last token"
 
     @property
@@ -63,12 +71,9 @@ class Induction:
         x = torch.cat([prompt, prompt.gather(1, k)], 1)
         return Examples(x, prompt.gather(1, k + 1))
 
-    def domain(self):
-        return None
-
 
 @dataclass(frozen=True, eq=False)
-class Neighbours:
+class Neighbours(_Drawn):
     """``length`` digits of ``0..modulus-1``; at each position the sum of its neighbours modulo
     ``modulus`` (``1 4 2`` -> ``4 3 4``)."""
 
@@ -77,7 +82,6 @@ class Neighbours:
     name: ClassVar[str] = "neighbours"
     kind: ClassVar[str] = "tag"
     default_layout: ClassVar[str] = "tagger"
-    holdout: ClassVar[bool] = False
     description: ClassVar[str] = "the sum of the two neighbours"
 
     @property
@@ -94,9 +98,6 @@ class Neighbours:
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
         x = torch.randint(self.modulus, (n, self.length), generator=generator)
         return Examples(x + (len(self.vocab) - self.modulus), self.answer(*_neighbours(x, x)))
-
-    def domain(self):
-        return None
 
 
 def _neighbours(before_of: torch.Tensor, after_of: torch.Tensor):
