@@ -4,8 +4,6 @@ browser's run page draw the graph; a head's attention is described by offset, po
 token, and the description is tested by replacing the attention with it; inputs are checked
 against the run's input tokens and lengths."""
 
-import json
-
 import pytest
 import torch
 from torch import nn
@@ -20,7 +18,7 @@ from toyformer.explain.data import prepare
 from toyformer.explain.describe import depends_on
 from toyformer.explain.roles import context
 from toyformer.inspect.capture import subject
-from toyformer.ui.pages import run_page
+from toyformer.ui.explanation import explanation
 
 LENGTH = 6
 
@@ -39,12 +37,11 @@ def test_explain_with_the_circuit_writes_it_and_draws_it(tmp_path, capsys):
         assert f"Under {method} ablation a circuit of {len(found['kept'])} of {len(c['edges'])} edges" in out
     page = (run_dir / "report.html").read_text()
     assert "<h3>Circuit</h3>" in page and ("<svg" in page) == bool(c["circuit"]["edges"])
-    info = {"key": "d:rev", "run_dir": run_dir, "config": json.loads((run_dir / "config.json").read_text()),
-            "summary": {}, "metrics": [], "status": "recorded", "row": None, "explain": saved}
-    html = run_page(info)
-    assert 'id="circuit-section"' in html and "kept with the rest ablated" in html
-    bare = run_page({**info, "explain": None})
-    assert "Not measured yet: `toyformer explain RUN_DIR --circuit`" in bare
+    drawn = explanation(run_dir, None)["circuit"]  # what the results browser's run page draws
+    assert len(drawn["edges"]) == len(c["circuit"]["edges"])
+    assert {n["name"] for n in drawn["nodes"]} >= {n["name"] for n in c["circuit"]["nodes"]}
+    for method, found in c["by_method"].items():
+        assert drawn["facts"][method].startswith(f"{len(found['kept'])} {found['units']}, ")
 
 
 def test_without_the_flag_no_circuit_is_measured(tmp_path):
