@@ -24,7 +24,7 @@ from toyformer.run import build
 LAYOUTS = {
     "tagger": ("reverse", "tagger", {}),
     "causal": ("reverse", "causal", {"positional": "rope"}),
-    "seq2seq": ({"name": "arithmetic", "complexity": 1}, "seq2seq", {}),
+    "seq2seq": ({"name": "arithmetic", "complexity": 1}, "seq2seq", {"norm": "pre"}),  # its default is post-norm
     "classifier": ("count_ones", "classifier", {}),
 }
 
