@@ -207,6 +207,8 @@ def test_explain_truth_benchmark_scores_compiled_and_planted_circuits(tmp_path):
     assert result["roles"]["n"] == 5 and 0 <= result["roles"]["ci"][0] <= result["roles"]["ci"][1] <= 1
     text = md.read_text()
     assert "ACDC" in text and "Conmy et al." in text and "Head roles of the planted heads right:" in text
+    learned = sum(r["exact_match"] >= 0.95 for r in result["planted"])  # 60 quick steps: most do not learn
+    assert (f"Only {learned} of 3 planted models learned their task" in text) == (learned < 3)
 
 
 @pytest.mark.slow

@@ -119,3 +119,24 @@ def test_a_token_that_is_no_input_of_the_run_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "token '5' is in the vocabulary of task 'count_ones' but never in its inputs; allowed: 0 1" in err
     assert not (tmp_path / "count" / "explain.json").exists()
+
+
+@pytest.mark.parametrize("used_only, backed", [(0.3, True), (0.05, False)])
+def test_heads_that_change_nothing_alone_but_back_up_the_others_are_named(used_only, backed):
+    from toyformer.explain.circuit_text import group_sentences
+    from toyformer.explain.groups import _judge
+
+    em = lambda v: {"exact_match": v}  # noqa: E731
+    g = {"module": "m", "heads": [0, 1, 2, 3], "kind": "role", "label": "mirror", "value": "mirror",
+         "by_method": {"resample": {"joint": em(0.0), "alone": [em(1.0), em(1.0), em(0.391), em(0.752)],
+                                    "used_only": em(used_only)}}}
+    _judge(g, "exact_match", em(1.0))
+    g["measure"], g["baseline"] = "exact_match", em(1.0)
+    assert not g["redundant"] and ("backed_up" in g) == backed
+    (sentence,) = group_sentences([g])
+    if backed:
+        assert sentence == ("m heads 0, 1, 2 and 3 (mirror heads) share one job: heads 0 and 1 change nothing alone "
+                            "but back up heads 2 and 3: ablating heads 2 and 3 gives 1.000 -> 0.300, all four "
+                            "together: 1.000 -> 0.000 (resample ablation); one at a time at most 1.000 -> 0.391.")
+    else:  # ablating the used heads alone does it: the idle ones are not said to back them up
+        assert "back up" not in sentence and "ablated together change exact match 1.000 -> 0.000" in sentence

@@ -34,6 +34,7 @@ from toyformer.inspect.capture import Subject
 from toyformer.stats import proportion_ci
 
 N = 512
+LEARNED = 0.95  # a planted model whose exact match is below this did not learn its task
 
 
 def published() -> dict:
@@ -136,6 +137,12 @@ def render(res: dict) -> str:
             lines.append(f"| {r['plant']} | {r['seed']} | {r['exact_match']:.3f} (n {r['n']}, {lo:.3f}-{hi:.3f}) | "
                          f"{r['interchange']:.3f} | {alone} | {m} | {_auc(s['edge_auc'])} | {_auc(s['attribution_auc'])} | "
                          f"{_auc(s['node_auc'])} | {'yes' if s['exact'] else 'no'} | {roles} |")
+    learned = [r for r in res["planted"] if r["exact_match"] >= LEARNED]
+    if len(learned) < len(res["planted"]):
+        steps = sorted({r["steps"] for r in res["planted"]})
+        lines.append(f"\nOnly {len(learned)} of {len(res['planted'])} planted models learned their task (exact match "
+                     f">= {LEARNED} after {', '.join(map(str, steps))} steps): the scores and role labels of the "
+                     "others say nothing of the method.")
     ro = res["roles"]
     lines += ["\n**Summary beside the published figures** (edge ROC AUC; toyformer: mean over the models, minimum in "
               "brackets)\n", "| truth | ablation | toyformer | published |", "|---|---|---|---|"]

@@ -90,10 +90,20 @@ def group_sentences(groups: list[dict]) -> list[str]:
                      f"{name} at most {base:.3f} -> {worst[g['measure']]:.3f}")
             out.append(f"{heads} are {what} that do one job together: any one can be removed ({alone}), {all_k} "
                        f"together: {joint} ({g['method']} ablation).")
+        elif g.get("backed_up"):
+            b = g["backed_up"]
+            out.append(f"{heads} ({what}) share one job: {_heads(b['backups'])} change nothing alone but back up "
+                       f"{_heads(b['heads'])}: ablating {_heads(b['heads'])} gives {base:.3f} -> "
+                       f"{b['joint'][g['measure']]:.3f}, {all_k} together: {joint} ({g['method']} ablation); one at a "
+                       f"time at most {base:.3f} -> {worst[g['measure']]:.3f}.")
         else:
             out.append(f"{heads} ({what}) ablated together change {name} {joint} ({g['method']} ablation); one at a "
                        f"time at most {base:.3f} -> {worst[g['measure']]:.3f}.")
     return out
+
+
+def _heads(heads: list) -> str:
+    return f"head{'s' if len(heads) > 1 else ''} {listing(heads)}"
 
 
 def circuit_sentences(c: dict, roles: list[dict] | None = None) -> list[str]:

@@ -6,7 +6,9 @@ attention module with the same role (``roles``), or, for heads with no named rol
 description (``describe``: the same offset, position or token). Each group is ablated jointly
 (every head at once, each ablation method) beside each head alone. A group is *redundant* when
 its joint ablation changes the measure by at least ``JOINT`` and by at least twice the sum of its
-heads' changes alone: they do one job together. The circuits' backups (``circuit``) are such
+heads' changes alone: they do one job together. Where some of its heads change nothing alone and
+others do, the others are also ablated without them: when adding them changes the measure by
+``JOINT`` more, they back the others up (``backed_up``). The circuits' backups (``circuit``) are such
 helpers too.
 
 **Descriptions.** For each used head with no named role (ablating it changes the answers by
@@ -73,6 +75,9 @@ def groups(source, roles: list[dict], ablation: dict, inp, reference, seed: int 
             joint = score(runner.without(values, writers=writers), labels)
             alone = [rows[(f"{g['module']} head {h}", method)] for h in g["heads"]]
             g["by_method"][method] = {"joint": joint, "alone": [{k: r[k] for k in joint} for r in alone]}
+            used = [w for w, r in zip(writers, alone) if base[measure] - r[measure] >= USED]
+            if 0 < len(used) < len(writers):  # the heads used alone, ablated without the others
+                g["by_method"][method]["used_only"] = score(runner.without(values, writers=used), labels)
         g["measure"], g["baseline"] = measure, base
         _judge(g, measure, base)
     return found
@@ -90,6 +95,10 @@ def _judge(g: dict, measure: str, base: dict) -> None:
     g["joint_drop"], g["max_alone_drop"], g["sum_alone_drop"] = joint, max(alone), sum(max(a, 0.0) for a in alone)
     g["redundant"] = joint >= JOINT and joint >= 2 * g["sum_alone_drop"]
     g["used"] = joint >= USED
+    # heads no ablation alone changes, that back the others up: ablating them as well adds JOINT or more
+    idle = [h for h, a in zip(g["heads"], alone) if a < USED] if "used_only" in m else []
+    if idle and not g["redundant"] and joint - drop(m["used_only"]) >= JOINT:
+        g["backed_up"] = {"backups": idle, "heads": [h for h in g["heads"] if h not in idle], "joint": m["used_only"]}
 
 
 def check_descriptions(source, roles: list[dict], ablation: dict, inp, task=None, layout: str | None = None
