@@ -191,6 +191,24 @@ def test_explain_benchmark_times_the_analysis_and_the_hook_points(tmp_path):
     assert all(r["analysis_s"] > 0 and r["met"] for r in result["tasks"])
     assert {h["model"] for h in result["hooks"]} == {"R1 (2 layers, padded)", "R4 (sinusoidal)", "reverse (defaults)"}
     assert all(h["idle_ms"] > 0 and h["hooked_ms"] > 0 and h["points"] >= 20 for h in result["hooks"])
+    assert all(r["circuit_s"] > 0 and r["edges"] > 0 and r["circuit_passes"][1] == 15 for r in result["tasks"])
+
+
+@pytest.mark.slow
+def test_explain_truth_benchmark_scores_compiled_and_planted_circuits(tmp_path):
+    out, md = tmp_path / "truth.json", tmp_path / "truth.md"
+    assert main(["explain-truth", "--quick", "--seeds", "1", "--out", str(out), "--markdown", str(md)]) == 0
+    result = json.loads(out.read_text())["explain-truth"]
+    assert [r["program"] for r in result["compiled"]] == ["reverse", "sort", "hist", "frac_prevs", "dyck"]
+    for r in result["compiled"]:  # compiled weights need no training: exact even in the quick run
+        assert r["exact_match"] == 1.0
+        assert all(s["edge_auc"] == 1.0 for m, s in r["by_method"].items() if m in ("zero", "resample"))
+    assert [r["plant"] for r in result["planted"]] == ["reverse", "induction", "neighbours"]
+    assert result["roles"]["n"] == 5 and 0 <= result["roles"]["ci"][0] <= result["roles"]["ci"][1] <= 1
+    text = md.read_text()
+    assert "ACDC" in text and "Conmy et al." in text and "Head roles of the planted heads right:" in text
+    learned = sum(r["exact_match"] >= 0.95 for r in result["planted"])  # 60 quick steps: most do not learn
+    assert (f"Only {learned} of 3 planted models learned their task" in text) == (learned < 3)
 
 
 @pytest.mark.slow

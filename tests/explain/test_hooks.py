@@ -65,8 +65,13 @@ def test_shapes_of_the_cached_activations(key):
         if name.endswith("pattern"):
             assert x.dim() == 4 and x.shape[:2] == (3, h)
             torch.testing.assert_close(x.sum(-1), torch.ones_like(x.sum(-1)))
-        elif name.endswith(".z"):
+        elif name.endswith(".scores"):
+            assert x.dim() == 4 and x.shape[:2] == (3, h)
+            torch.testing.assert_close(x.softmax(-1), cache[name.replace("scores", "pattern")])
+        elif name.endswith((".z", ".q", ".k", ".v")):
             assert x.shape[0] == 3 and x.shape[2:] == (h, d // h)
+        elif name.endswith((".q_in", ".k_in", ".v_in", ".result")):
+            assert x.shape[0] == 3 and x.shape[2:] == (h, d)
         elif name.endswith("ff.hidden"):
             assert x.shape[-1] == run.config.model.d_ff
         elif name == "logits":

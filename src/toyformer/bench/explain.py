@@ -1,11 +1,14 @@
 """``toyformer bench explain [--quick] [--tasks a,b]``: how long ``toyformer explain`` takes, and
 what the hook points cost.
 
-**Analysis time.** Every task's default configuration (its default layout and model) is trained
+**Analysis time.** Every task's default configuration (its default layout and model; every task
+but the Chomsky suite's, which ``bench chomsky`` measures; ``--tasks`` names any) is trained
 briefly (``STEPS`` steps: the model has its default size, the weights need not be good), then
 ``toyformer.explain.explain`` runs its fast preset on the run directory. The target: at most
-``TARGET_S`` seconds of analysis per task (roles, ablations, probes, logit lens; loading the run
-is timed apart).
+``TARGET_S`` seconds of analysis per task (roles, ablations, groups, probes, logit lens; loading
+the run is timed apart). Then the circuits of ``explain --circuit`` (``toyformer.explain.circuit``,
+every ablation, the fast preset's examples) are timed on the same run: target ``CIRCUIT_S``
+seconds for the whole ``explain --circuit`` (the fast preset's analysis plus the circuits).
 
 **Hook points.** Training steps (``SingleStep``: batch, forward, backward, AdamW) of R1's
 2-layer model, R4's model and the default reverse tagger, interleaved over rounds, medians:
@@ -29,13 +32,15 @@ import torch
 from toyformer.config import RunConfig
 from toyformer.experiments.recipes import r1, r4
 from toyformer.explain import explain
+from toyformer.explain.circuit import circuit
 from toyformer.models.hookpoints import hook_names, hooks
 from toyformer.run import build
-from toyformer.tasks import list_tasks
+from toyformer.tasks import list_tasks, task_class
 from toyformer.training import SingleStep, train
 
 STEPS = 100
 TARGET_S = 30.0
+CIRCUIT_S = 120.0
 HOOKED = {"R1 (2 layers, padded)": (r1.PADDED, ["model.n_layers=2"]),
           "R4 (sinusoidal)": (r4.ORIGINAL, ["model.positional=sinusoidal", "train.epochs=none"]),
           "reverse (defaults)": ({"task": {"name": "reverse"}}, [])}
@@ -55,11 +60,17 @@ def _analysis(tasks: list[str], quick: bool) -> list[dict]:
             res = explain(out, n=32 if quick else None, write=False)
             wall = time.perf_counter() - t0
             t = res["timings"]
+            t0 = time.perf_counter()
+            c = circuit(run, n=32 if quick else 512)
+            circuit_s = time.perf_counter() - t0
             rows.append({"task": name, "layout": cfg.layout, "params": run.summary["params"],
                          "load_s": t["load_s"], "analysis_s": t["analysis_s"], "wall_s": wall,
-                         **{k: t[f"{k}_s"] for k in ("roles", "ablation", "probes", "lens", "dla")},
-                         "met": t["analysis_s"] <= TARGET_S})
-            print(f"{name}: {t['analysis_s']:.2f} s of analysis", flush=True)
+                         **{k: t[f"{k}_s"] for k in ("roles", "ablation", "groups", "probes", "lens", "dla")},
+                         "met": t["analysis_s"] <= TARGET_S, "circuit_s": circuit_s,
+                         "circuit_passes": [c["cost"]["forward"], c["cost"]["backward"]], "edges": len(c["edges"]),
+                         "with_circuit_s": t["analysis_s"] + circuit_s,
+                         "met_circuit": t["analysis_s"] + circuit_s <= CIRCUIT_S})
+            print(f"{name}: {t['analysis_s']:.2f} s of analysis, circuits {circuit_s:.2f} s", flush=True)
     return rows
 
 
@@ -108,25 +119,32 @@ def _check_cost() -> float:
 
 
 def run(args) -> dict:
-    tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else sorted(list_tasks())
+    suite = {t for t in list_tasks() if task_class(t).__module__.startswith("toyformer.tasks.chomsky.")}
+    tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else sorted(set(list_tasks()) - suite)
     load_before = os.getloadavg()[0]
     rows = _analysis(tasks, args.quick)
     hooked = _step_times(2 if args.quick else 20, 1 if args.quick else 9)
     return {"steps_trained": 3 if args.quick else STEPS, "examples": 32 if args.quick else 512, "target_s": TARGET_S,
-            "tasks": rows, "hooks": hooked, "all_met": all(r["met"] for r in rows),
+            "circuit_target_s": CIRCUIT_S, "tasks": rows, "hooks": hooked, "all_met": all(r["met"] for r in rows),
+            "all_met_circuit": all(r["met_circuit"] for r in rows),
             "load_average": [load_before, os.getloadavg()[0]]}
 
 
 def render(res: dict) -> str:
-    lines = ["| task | layout | parameters | load s | roles s | ablation s | probes s | lens + DLA s | analysis s | "
-             f"<= {res['target_s']:.0f} s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    c_target = res.get("circuit_target_s", 120.0)
+    lines = ["| task | layout | parameters | load s | roles s | ablation s | groups s | probes s | lens + DLA s | "
+             f"analysis s | <= {res['target_s']:.0f} s | edges | circuit passes f/b | circuits s | with circuits s | "
+             f"<= {c_target:.0f} s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["tasks"]:
         lines.append(f"| {r['task']} | {r['layout']} | {r['params']:,} | {r['load_s']:.2f} | {r['roles']:.2f} | "
-                     f"{r['ablation']:.2f} | {r['probes']:.2f} | {r['lens'] + r['dla']:.2f} | {r['analysis_s']:.2f} | "
-                     f"{'met' if r['met'] else 'NOT met'} |")
+                     f"{r['ablation']:.2f} | {r.get('groups', 0.0):.2f} | {r['probes']:.2f} | {r['lens'] + r['dla']:.2f} | "
+                     f"{r['analysis_s']:.2f} | {'met' if r['met'] else 'NOT met'} | {r.get('edges', '—')} | "
+                     f"{'/'.join(map(str, r.get('circuit_passes', ['—'])))} | {r.get('circuit_s', float('nan')):.2f} | "
+                     f"{r.get('with_circuit_s', float('nan')):.2f} | {'met' if r.get('met_circuit') else 'NOT met'} |")
     n = res.get("examples", 512)
     lines.append(f"\nEach task's default model after {res['steps_trained']} training steps; the fast preset of "
-                 f"`toyformer explain` (up to {n} test and {n} validation examples; fewer where the task has fewer).\n")
+                 f"`toyformer explain` (up to {n} test and {n} validation examples; fewer where the task has fewer), and "
+                 f"the circuits `explain --circuit` adds (every ablation, the same examples; passes over all of them).\n")
     lines += ["| model | hook points | step ms, no hook | step ms, no-op hooks | ratio | ratio of fastest "
               "rounds | idle points, bound |", "|---|---|---|---|---|---|---|"]
     for h in res["hooks"]:

@@ -1,4 +1,4 @@
-"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|chomsky|portable|hold|levers|diagnose|all] [--quick] [--device D] [--json] [--out FILE]``
+"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|explain-truth|chomsky|portable|hold|levers|diagnose|all] [--quick] [--device D] [--json] [--out FILE]``
 
 Prints one table per benchmark and writes every number as JSON (default
 ``runs/benchmarks/<name>.json``; ``--out`` names the file); ``--markdown FILE`` also writes the
@@ -14,15 +14,15 @@ import time
 import warnings
 from pathlib import Path
 
-from toyformer.bench import (chomsky, diagnose, explain, hold, kernels, levers, machine, peak, portable, race,
-                             replicas, throughput, time_to_solve, ui)
+from toyformer.bench import (chomsky, diagnose, explain, explain_truth, hold, kernels, levers, machine, peak, portable,
+                             race, replicas, throughput, time_to_solve, ui)
 from toyformer.files import write_json, write_text
 from toyformer.errors import ConfigError
 
 # name -> module with run(args) -> dict and render(result) -> str
 BENCHMARKS = {"throughput": throughput, "peak": peak, "time-to-solve": time_to_solve, "replicas": replicas,
-              "kernels": kernels, "race": race, "ui": ui, "explain": explain, "chomsky": chomsky, "portable": portable,
-              "hold": hold, "levers": levers, "diagnose": diagnose}
+              "kernels": kernels, "race": race, "ui": ui, "explain": explain, "explain-truth": explain_truth,
+              "chomsky": chomsky, "portable": portable, "hold": hold, "levers": levers, "diagnose": diagnose}
 ALL = ("throughput", "time-to-solve")
 
 
@@ -42,7 +42,7 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
                    help="time-to-solve: default (each task's own), all (every fitting layout but masked), or L1,L2")
     p.add_argument("--seeds", type=int, help="time-to-solve: seeds per (task, layout) (default 1); hold: seeds per "
                    "(task, hold) (default 20); chomsky: seeds per cell and learning rate (default: the budget's); "
-                   "diagnose: seeds per change (default 3)")
+                   "diagnose: seeds per change (default 3); explain-truth: seeds per planted circuit (default 2)")
     p.add_argument("--cases", help="diagnose: comma-separated broken cases (default: all; see toyformer.bench.diagnose)")
     p.add_argument("--budget-s", type=float, help="diagnose: seconds of each case's diagnose --try (default 480)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from toyformer.data import IGNORE, Batch, format_batch, lengths
 from toyformer.errors import ConfigError
-from toyformer.inspect.capture import Subject, as_inputs, predict, subject
+from toyformer.inspect.capture import Subject, as_inputs, parse_input, predict, subject
 from toyformer.models.hookpoints import hooks
 from toyformer.models.positional.abacus import digit_places
 from toyformer.tasks.base import PAD, Examples
@@ -212,6 +212,44 @@ def score(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
             "loss": r["loss"].sum().item() / count}
 
 
+def check_inputs(s: Subject, inputs: str | None, corrupt: str | None = None) -> None:
+    """Token strings for a run: every token one of those its inputs hold, the number of tokens
+    one of the lengths its inputs have, and a corrupted input as long as the clean one. One-line
+    ConfigError naming the bad value and the allowed ones."""
+    texts = [(t, w) for t, w in ((inputs, "input"), (corrupt, "corrupted input")) if t is not None]
+    if not texts or s.run is None:
+        return
+    name = f"task {s.task.name!r}"
+    ids = {w: parse_input(s.task.vocab, t, name) for t, w in texts}
+    if len(ids) == 2 and len(ids["input"]) != len(ids["corrupted input"]):
+        raise ConfigError(f"clean and corrupted inputs must have the same number of tokens; got "
+                          f"{len(ids['input'])} and {len(ids['corrupted input'])}")
+    seen = Examples.cat([s.run.splits.val, s.run.splits.test, s.task.sample(1024, torch.Generator().manual_seed(0))])
+    tokens = sorted(set(seen.input.unique().tolist()) - {PAD})
+    sizes = sorted(set(lengths(seen.input).tolist()))
+    allowed = " ".join(s.task.vocab.tokens[i] for i in tokens)
+    for text, what in texts:
+        bad = [i for i in ids[what].tolist() if i not in tokens]
+        if bad:
+            raise ConfigError(f"{what} {text!r}: token {s.task.vocab.tokens[bad[0]]!r} is in the vocabulary of {name} "
+                              f"but never in its inputs; allowed: {allowed}")
+        if len(ids[what]) not in sizes:
+            contiguous = sizes == list(range(sizes[0], sizes[-1] + 1)) and len(sizes) > 2
+            span = f"{sizes[0]}..{sizes[-1]}" if contiguous else ", ".join(map(str, sizes))
+            raise ConfigError(f"{what} {text!r} has {len(ids[what])} tokens, a length this run's inputs never have; "
+                              f"allowed: {span} tokens")
+
+
+def paired(s: Subject, n: int, inputs: Examples | None = None, reference: Examples | None = None
+           ) -> tuple[Inputs, Inputs]:
+    """``n`` test examples to score and ``n`` validation examples to take means and resamples
+    from (or ``inputs`` and ``reference``), prepared together so that their positions align."""
+    test = held_out(s, n) if inputs is None else inputs
+    ref = held_out(s, n, "val") if reference is None else reference
+    both = prepare(s, Examples.cat([test, ref]))
+    return both.rows(slice(0, len(test))), both.rows(slice(len(test), None))
+
+
 def held_out(s: Subject, n: int, split: str = "test") -> Examples:
     """The first ``n`` examples of the run's ``split`` (a bare model has none: a ConfigError)."""
     if s.run is None:
@@ -220,5 +258,5 @@ def held_out(s: Subject, n: int, split: str = "test") -> Examples:
     return ex[:n]
 
 
-__all__ = ["Frame", "Inputs", "cached", "examples_for", "forward", "held_out", "out_stream", "prepare", "row_scores",
+__all__ = ["Frame", "Inputs", "cached", "check_inputs", "paired", "examples_for", "forward", "held_out", "out_stream", "prepare", "row_scores",
            "score", "stream_names", "subject"]

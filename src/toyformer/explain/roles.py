@@ -38,6 +38,7 @@ import torch
 
 from toyformer.errors import ConfigError
 from toyformer.explain.data import Frame, Inputs, cached, held_out, prepare
+from toyformer.explain.describe import attention_stats
 from toyformer.inspect.capture import subject
 from toyformer.models.attention import Attention
 
@@ -228,27 +229,37 @@ def role_of(scores: dict[str, float | None], threshold: float = THRESHOLD) -> tu
     return ("mixed", None, None) if mass is None else ("mixed", mass[0], mass[1])
 
 
-def head_roles(source, inputs=None, names=None, threshold: float = THRESHOLD, n: int = 256) -> list[dict]:
-    """Score every head of the model of ``source`` against ``names`` (default: every registered
-    pattern) on ``inputs`` (default: ``n`` test examples, teacher forced).
+def head_roles(source, inputs=None, names=None, threshold: float = THRESHOLD, n: int = 256, task=None,
+               layout: str | None = None) -> list[dict]:
+    """Score every head of the model of ``source`` (a Run, a run directory, or a model with
+    ``task`` and ``layout``) against ``names`` (default: every registered pattern) on ``inputs``
+    (default: ``n`` test examples, teacher forced).
 
     Returns one row per head: ``module``, ``head``, ``scores`` ``{pattern: score or None}``,
-    ``role`` and its ``score``, and ``best``: the role, or for a ``mixed`` head its best pattern. An unknown pattern name is a one-line ConfigError listing the
-    valid ones.
+    ``role`` and its ``score``, ``best``: the role, or for a ``mixed`` head its best pattern, and
+    ``attention``: its best offset, position and token with their mass (``describe``). An
+    unknown pattern name is a one-line ConfigError listing the valid ones.
     """
     names = check_patterns(names)
-    s = subject(source)
+    s = subject(source, task, layout)
     inp = prepare(s, held_out(s, n) if inputs is None else inputs)
     modules = [m for m in s.model.modules() if isinstance(m, Attention)]
     _, acts = cached(s.model, inp, [f"{m.name}.pattern" for m in modules])
     rows = []
     for m in modules:
-        q, k, cross = _frames(inp, m.name)
-        stack = s.model.decoder if m.name.startswith("decoder") else s.model.encoder
-        ctx = PatternContext(q, k, cross, (k.col >= 0).sum(1), inp.input_len, not cross and stack.causal)
+        ctx = context(s, inp, m.name)
         per = pattern_scores(acts[f"{m.name}.pattern"], ctx, names)
+        stats = attention_stats(acts[f"{m.name}.pattern"], ctx, s.task.vocab)
         for h in range(m.n_heads):
             scores = {p: per[p][h] for p in names}
             role, sc, best = role_of(scores, threshold)
-            rows.append({"module": m.name, "head": h, "scores": scores, "role": role, "score": sc, "best": best})
+            rows.append({"module": m.name, "head": h, "scores": scores, "role": role, "score": sc, "best": best,
+                         "attention": stats[h]})
     return rows
+
+
+def context(s, inp: Inputs, module: str) -> PatternContext:
+    """The ``PatternContext`` of attention module ``module`` of ``s``'s model on ``inp``."""
+    q, k, cross = _frames(inp, module)
+    stack = s.model.decoder if module.startswith("decoder") else s.model.encoder
+    return PatternContext(q, k, cross, (k.col >= 0).sum(1), inp.input_len, not cross and stack.causal)

@@ -11,13 +11,11 @@ encoder.blocks.0.attn head 1 is a mirror head (score 0.93); ablating it (mean) c
 from __future__ import annotations
 
 from toyformer.explain.ablation import effect, worst
+from toyformer.explain.circuit_text import circuit_sentences, depends, description, group_sentences, role_text
 from toyformer.explain.phases import GENERALISED, KEY_SHARE
 from toyformer.explain.probes import READABLE, readable_from
 
 USED = 0.01  # an ablation that changes exact match or token accuracy by this much changes the answers
-ROLE_TEXT = {"self": "self-attention (own position)", "previous": "previous-token", "first": "first-token (sink)",
-             "mirror": "mirror", "same_token": "same-token", "induction": "induction", "same_place": "same-digit-place",
-             "alignment": "cross-attention alignment", "uniform": "uniform (averaging)"}
 TARGET_TEXT = {"position": "The position", "token": "The input token", "previous_token": "The previous input token",
                "mirror_token": "The token at the mirrored position", "answer": "The answer token"}
 
@@ -27,6 +25,10 @@ def sentences(r: dict) -> list[str]:
     out = _header(r)
     if r.get("ablation"):
         out += _components(r)
+    if r.get("groups"):
+        out += group_sentences(r["groups"])
+    if r.get("circuit"):
+        out += circuit_sentences(r["circuit"], r.get("roles"))
     if r.get("probes"):
         out += _probes(r["probes"])
     if r.get("lens"):
@@ -74,12 +76,16 @@ def _components(r: dict) -> list[str]:
         w = biggest.get(name)
         if role["role"] == "mixed" or w is None:
             continue
-        what = ROLE_TEXT.get(role["role"], role["role"])
+        what = role_text(role["role"])
+        does = description(role)
+        stats = role.get("attention") or {}
+        if does and stats[stats["describes"]]["mass"] >= role["score"]:  # a fixed rule fits it better still
+            what += f" that {does}"
         if name in used:
-            out.append(f"{name} is a {what} head (score {role['score']:.2f}); ablating it ({w['method']}) changes "
+            out.append(f"{name} is {what} (score {role['score']:.2f}); ablating it ({w['method']}) changes "
                        f"{_change(w, base)}.")
         else:
-            out.append(f"{name} looks like a {what} head (score {role['score']:.2f}), but no ablation of it changes "
+            out.append(f"{name} looks like {what} (score {role['score']:.2f}), but no ablation of it changes "
                        f"exact match or token accuracy by {USED} or more (at most {effect(w)[0]:.3f}): not used.")
     for name in used:
         if name in roles and roles[name]["role"] != "mixed":
@@ -87,8 +93,13 @@ def _components(r: dict) -> list[str]:
         w = biggest[name]
         if name in roles and roles[name].get("best") is not None:
             role = roles[name]
+            does = description(role)
+            does = f"it {does}; " if does else ""
             out.append(f"{name} fits no single pattern (best: {role['best']} {role['score']:.2f}) but is used: "
-                       f"ablating it ({w['method']}) changes {_change(w, base)}.")
+                       f"{does}ablating it ({w['method']}) changes {_change(w, base)}.{depends(role)}")
+        elif name in roles and description(roles[name]):
+            out.append(f"{name} fits no named pattern but is used: it {description(roles[name])}; ablating it "
+                       f"({w['method']}) changes {_change(w, base)}.{depends(roles[name])}")
         else:
             out.append(f"{name} is used: ablating it ({w['method']}) changes {_change(w, base)}.")
     unused = [n for n in names if n not in used]
@@ -212,7 +223,7 @@ def _over_training(ot: dict) -> list[str]:
     out = []
     for h in ot["heads"]:
         if h["role"] != "mixed" and h["appeared_at"] is not None:
-            out.append(f"{h['module']} head {h['head']} became a {ROLE_TEXT.get(h['role'], h['role'])} head at step "
+            out.append(f"{h['module']} head {h['head']} became {role_text(h['role'])} at step "
                        f"{h['appeared_at']} (score {h['scores'][-1]:.2f} at the end).")
     firsts: dict = {}
     for p in ot["probes"]:

@@ -40,9 +40,12 @@ class Subject:
 
 
 def subject(source, task=None, layout: str | None = None, sep: bool = True, device: str | None = None) -> Subject:
-    """Accept a ``Run``, a run directory, or a model (then ``task`` and ``layout`` are required)."""
+    """Accept a ``Run``, a run directory, a model (then ``task`` and ``layout`` are required), or
+    a ``Subject`` as it is."""
     from toyformer.run import Run, load_run
 
+    if isinstance(source, Subject):
+        return source
     if isinstance(source, (str, Path)):
         source = load_run(source, device=device)
     if isinstance(source, Run):
@@ -52,7 +55,7 @@ def subject(source, task=None, layout: str | None = None, sep: bool = True, devi
         if task is None or layout is None:
             raise ConfigError("inspecting a bare model needs its task and layout")
         return Subject(source, task, layout, sep)
-    raise ConfigError(f"cannot inspect a {type(source).__name__}; allowed: a Run, a run directory, or a model")
+    raise ConfigError(f"cannot inspect a {type(source).__name__}; allowed: a Run, a run directory, a model, or a Subject")
 
 
 def parse_input(vocab: Vocab, text: str, task_name: str = "the task") -> torch.Tensor:

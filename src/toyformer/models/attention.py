@@ -2,11 +2,16 @@
 the KV cache for incremental decoding.
 
 Every attention module has a stable ``name`` (``encoder.blocks.0.attn``,
-``decoder.blocks.1.cross_attn``) and three hook points (``hookpoints``): ``pattern`` (the
-weights ``[batch, heads, queries, keys]``, computed explicitly only while a hook asks for them),
-``z`` (each head's output ``[batch, queries, heads, d_head]``) and ``out``. ``impl`` chooses how
-attention is computed (``auto``: the fastest for the device; ``sdpa``, ``explicit``,
-``few_keys``: see ``kernels``).
+``decoder.blocks.1.cross_attn``) and its hook points (``hookpoints``): ``q_in``, ``k_in``,
+``v_in`` (the residual stream each head reads, one copy per head ``[batch, tokens, heads,
+d_model]``, before the block's norm), ``q``, ``k``, ``v`` (``[batch, tokens, heads, d_head]``,
+after RoPE), ``scores`` (before the softmax, ``[batch, heads, queries, keys]``), ``pattern`` (the
+weights), ``z`` (each head's output ``[batch, queries, heads, d_head]``), ``result`` (each head's
+output through the output projection, ``[batch, queries, heads, d_model]``, without its bias)
+and ``out``. Reading a point changes nothing; only a hook that replaces ``q_in``/``k_in``/
+``v_in``, ``scores`` or ``result`` makes the module compute that part head by head, explicitly
+(``pattern`` is always computed explicitly). ``impl`` chooses how attention is computed
+(``auto``: the fastest for the device; ``sdpa``, ``explicit``, ``few_keys``: see ``kernels``).
 
 Positional schemes plug in here at two of their three points: a ``Rotary`` rotates queries and
 keys (RoPE), and a float ``mask`` carries additive score biases (ALiBi, relative buckets) with
@@ -22,6 +27,9 @@ from torch import nn
 from toyformer.models import kernels
 from toyformer.models.hookpoints import hookable
 from toyformer.tasks.base import PAD
+
+SPLIT = ("q_in", "k_in", "v_in")  # the per-head inputs
+POINTS = (*SPLIT, "q", "k", "v", "scores", "pattern", "z", "result", "out")
 
 
 class KVCache:
@@ -101,7 +109,7 @@ class Attention(nn.Module):
         self.dropout = dropout
         self.name = name
         self.impl = impl  # replicas set "explicit": vmap has no batching rule for the fused kernel
-        hookable(self, name, ("pattern", "z", "out"))
+        hookable(self, name, POINTS)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
@@ -110,6 +118,16 @@ class Attention(nn.Module):
     def _keys_values(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         k, v = (self._heads(t) for t in self.kv(context).chunk(2, dim=-1))  # [B, H, Tk, dh]
         return k, v
+
+    def _tap(self, point: str, t: torch.Tensor) -> torch.Tensor:
+        """``t [B, H, T, dh]`` through the hooks of ``point`` (q, k or v; ``[B, T, H, dh]`` there)."""
+        tap = self.tap
+        if tap is None or not tap.wants(point):
+            return t
+        return tap(point, t.transpose(1, 2)).transpose(1, 2)
+
+    def _tapped(self, q, k, v):
+        return self._tap("q", q), self._tap("k", k), self._tap("v", v)
 
     def project(self, x: torch.Tensor, context: torch.Tensor | None, rotary=None,
                 cache: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -122,33 +140,75 @@ class Attention(nn.Module):
             k, v = self._keys_values(x)
             if rotary is not None:
                 q, k = rotary(q), rotary(k)
+            q, k, v = self._tapped(q, k, v)
             if cache is not None:
                 k, v = cache.extend(self.name, k, v)  # [B, H, Tk, dh], Tk = all tokens so far
-        elif cache is not None:
-            if self.name not in cache.static:
-                cache.static[self.name] = self._keys_values(context)
-            k, v = cache.static[self.name]
-        else:
+            return q, k, v
+        if cache is None:
+            return self._tapped(q, *self._keys_values(context))
+        if self.name not in cache.static:
             k, v = self._keys_values(context)
-        return q, k, v
+            cache.static[self.name] = (self._tap("k", k), self._tap("v", v))
+        return (self._tap("q", q), *cache.static[self.name])
+
+    def _split(self, x: torch.Tensor, context: torch.Tensor | None, norm, rotary, cache):
+        """Queries, keys and values when a hook asks for the per-head inputs: ``x`` (and a
+        self-attention context) arrive before the block's ``norm``; each head gets its own copy
+        ``[B, T, H, d]`` at ``q_in``/``k_in``/``v_in``. Read-only hooks leave the usual path."""
+        h = self.n_heads
+        ctx = x if context is None else context
+        copies = [x[:, :, None].expand(-1, -1, h, -1), ctx[:, :, None].expand(-1, -1, h, -1)]
+        ins = [self.tap(p, copies[p != "q_in"]) for p in SPLIT]
+        if all(t is copies[p != "q_in"] for p, t in zip(SPLIT, ins)):  # only read
+            return self.project(norm(x), None if context is None else context, rotary, cache)
+        if cache is not None:
+            raise ValueError("a hook that replaces q_in, k_in or v_in needs a whole forward pass, not cached decoding")
+        xq, xk, xv = norm(ins[0]), *((norm(t) for t in ins[1:]) if context is None else ins[1:])
+        d = x.shape[-1]
+        w_k, w_v = self.kv.weight.view(2, h, self.d_head, d)
+        b_k, b_v = self.kv.bias.view(2, h, 1, self.d_head)
+
+        def per_head(t, w, b):  # [B, T, H, d] -> [B, H, T, dh]
+            return torch.einsum("bthd,hed->bhte", t, w) + b
+
+        q = per_head(xq, self.q.weight.view(h, self.d_head, d), self.q.bias.view(h, 1, self.d_head))
+        k, v = per_head(xk, w_k, b_k), per_head(xv, w_v, b_v)
+        if rotary is not None and context is None:
+            q, k = rotary(q), rotary(k)
+        return self._tapped(q, k, v)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None, mask: torch.Tensor,
-                rotary=None, cache: KVCache | None = None) -> torch.Tensor:
+                rotary=None, cache: KVCache | None = None, norm=None) -> torch.Tensor:
         """``x [B, Tq, d]`` attends to ``context [B, Tk, d]`` (None: itself) under ``mask
-        [B, 1 or H, Tq, Tk]``. Returns ``[B, Tq, d]``."""
-        q, k, v = self.project(x, context, rotary, cache)
-        p = self.dropout if self.training else 0.0
+        [B, 1 or H, Tq, Tk]``. Returns ``[B, Tq, d]``. ``norm``: the block passes its norm (and
+        ``x`` before it) only while a hook asks for ``q_in``, ``k_in`` or ``v_in``."""
         tap = self.tap
-        if tap is not None and tap.wants("pattern"):  # the explicit path, the pattern hooked in it
-            weights = tap("pattern", kernels.attention_weights(q, k, mask))  # [B, H, Tq, Tk]
-            y = kernels.dropout(weights, p) @ v
+        if tap is not None and norm is not None:
+            q, k, v = self._split(x, context, norm, rotary, cache)
         else:
+            q, k, v = self.project(x, context, rotary, cache)
+        p = self.dropout if self.training else 0.0
+        y = None
+        if tap is not None and (tap.wants("pattern") or tap.wants("scores")):  # the explicit path, hooked in it
+            scores = kernels.attention_scores(q, k, mask)  # [B, H, Tq, Tk]
+            hooked = tap("scores", scores)
+            if tap.wants("pattern") or hooked is not scores:
+                weights = tap("pattern", kernels.softmax(hooked))  # [B, H, Tq, Tk]
+                y = kernels.dropout(weights, p) @ v
+        if y is None:
             y, _ = kernels.attend(q, k, v, mask, p, kernels.choose(self.impl, q, k, p, need_weights=False))
         b, _, tq, _ = y.shape
         z = y.transpose(1, 2)  # [B, Tq, H, dh]
         if tap is None:
             return self.out(z.reshape(b, tq, -1))  # [B, Tq, d]
-        return tap("out", self.out(tap("z", z).reshape(b, tq, -1)))
+        z = tap("z", z)
+        if tap.wants("result"):
+            w = self.out.weight.view(-1, self.n_heads, self.d_head)  # [d, H, dh]
+            result = torch.einsum("bthe,dhe->bthd", z, w)  # [B, Tq, H, d]
+            hooked = tap("result", result)
+            if hooked is not result:
+                return tap("out", hooked.sum(2) + self.out.bias)
+        return tap("out", self.out(z.reshape(b, tq, -1)))
 
 
 def self_attention_mask(valid: torch.Tensor, causal: bool, start: int = 0) -> torch.Tensor:

@@ -7,7 +7,8 @@ Post-norm stacks are what make deep models hard to train without warm-up (R0).
 
 Hook points (``hookpoints``): each block's residual stream ``resid_pre``, ``resid_mid`` (after
 self-attention), ``resid_cross`` (after cross-attention) and ``resid_post``; the feed-forward
-block's ``hidden`` (after the activation) and ``out``; the stack's ``final_norm``.
+block's ``in`` (the residual as it reads it, before its norm), ``hidden`` (after the activation)
+and ``out``; the stack's ``final_norm``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from toyformer.models.positional.alibi import ALiBi
-from toyformer.models.attention import Attention, KVCache, with_bias
+from toyformer.models.attention import SPLIT, Attention, KVCache, with_bias
 from toyformer.models.hookpoints import hookable
 from toyformer.models.kernels import Dropout, ReLU
 from toyformer.models.positional.relative_bias import RelativeBias
@@ -29,7 +30,7 @@ class FeedForward(nn.Module):
         self.up, self.down = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
         self.act = nn.GELU() if activation == "gelu" else ReLU()
         self.drop = Dropout(dropout)
-        hookable(self, name, ("hidden", "out"))
+        hookable(self, name, ("in", "hidden", "out"))  # "in" is applied by the block, before its norm
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, d] -> [B, T, d]
         if self.tap is None:
@@ -56,20 +57,43 @@ class Block(nn.Module):
             return x + self.drop(f(norm(x)))
         return norm(x + self.drop(f(x)))
 
+    def _attend(self, attn: Attention, x, norm, context, mask, rotary, cache):
+        """The attention branch; while a hook asks for its per-head inputs the module gets ``x``
+        before the norm (and the norm: pre-norm applies it per head; post-norm reads ``x`` as it is)."""
+        if attn.tap is None or not attn.tap.wants_any(SPLIT):
+            return self._residual(x, norm, lambda h: attn(h, context, mask, rotary, cache))
+        if self.pre:
+            return x + self.drop(attn(x, context, mask, rotary, cache, norm=norm))
+        return norm(x + self.drop(attn(x, context, mask, rotary, cache, norm=_same)))
+
+    def _feed_forward(self, x):
+        """The feed-forward branch; a hook on ``ff.in`` may change what it reads, not the residual."""
+        tap = self.ff.tap
+        if tap is None or not tap.wants("in"):
+            return self._residual(x, self.norm2, self.ff)
+        h = tap("in", x)
+        if self.pre:
+            return x + self.drop(self.ff(self.norm2(h)))
+        return self.norm2(x + self.drop(self.ff(h)))
+
     def forward(self, x, mask, rotary=None, memory=None, cross_mask=None, cache=None):
         """``x [B, T, d]``; ``mask [B, 1 or H, T, Tk]``; ``memory [B, S, d]`` with ``cross_mask``."""
         tap = self.tap
         if tap is not None:
             x = tap("resid_pre", x)
-        x = self._residual(x, self.norm1, lambda h: self.attn(h, None, mask, rotary, cache))
+        x = self._attend(self.attn, x, self.norm1, None, mask, rotary, cache)
         if tap is not None:
             x = tap("resid_mid", x)
         if self.cross_attn is not None:
-            x = self._residual(x, self.norm_cross, lambda h: self.cross_attn(h, memory, cross_mask, cache=cache))
+            x = self._attend(self.cross_attn, x, self.norm_cross, memory, cross_mask, None, cache)
             if tap is not None:
                 x = tap("resid_cross", x)
-        x = self._residual(x, self.norm2, self.ff)
+        x = self._feed_forward(x)
         return x if tap is None else tap("resid_post", x)
+
+
+def _same(x):
+    return x
 
 
 class Stack(nn.Module):

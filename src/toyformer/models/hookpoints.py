@@ -17,10 +17,15 @@ name                                shape                   TransformerLens
 ``{stack}.blocks.{i}.resid_mid``    ``[B, T, d]``           ``blocks.{i}.hook_resid_mid``
 ``{stack}.blocks.{i}.resid_cross``  ``[B, T, d]``           (after cross-attention; seq2seq)
 ``{stack}.blocks.{i}.resid_post``   ``[B, T, d]``           ``blocks.{i}.hook_resid_post``
+``{...}.attn.q_in`` (``k_in``, ``v_in``) ``[B, T, H, d]``   ``blocks.{i}.hook_q_input`` (...)
+``{...}.attn.q`` (``k``, ``v``)     ``[B, T, H, d_head]``   ``blocks.{i}.attn.hook_q`` (...)
+``{...}.attn.scores``               ``[B, H, Tq, Tk]``      ``blocks.{i}.attn.hook_attn_scores``
 ``{...}.attn.pattern``              ``[B, H, Tq, Tk]``      ``blocks.{i}.attn.hook_pattern``
 ``{...}.attn.z``                    ``[B, Tq, H, d_head]``  ``blocks.{i}.attn.hook_z``
+``{...}.attn.result``               ``[B, Tq, H, d]``       ``blocks.{i}.attn.hook_result``
 ``{...}.attn.out``                  ``[B, Tq, d]``          ``blocks.{i}.hook_attn_out``
 ``{...}.cross_attn.*``              as ``attn``             (no cross-attention there)
+``{stack}.blocks.{i}.ff.in``        ``[B, T, d]``           ``blocks.{i}.hook_mlp_in``
 ``{stack}.blocks.{i}.ff.hidden``    ``[B, T, d_ff]``        ``blocks.{i}.mlp.hook_post``
 ``{stack}.blocks.{i}.ff.out``       ``[B, T, d]``           ``blocks.{i}.hook_mlp_out``
 ``{stack}.final_norm``              ``[B, T, d]``           ``ln_final.hook_normalized``
@@ -29,10 +34,15 @@ name                                shape                   TransformerLens
 =================================== ======================= ===================================
 
 ``{stack}`` is ``encoder`` or ``decoder``; ``z`` is each head's output before the output
-projection (the weighted values), so setting ``z[:, :, h]`` to zero removes head ``h``. A hook is
+projection (the weighted values), so setting ``z[:, :, h]`` to zero removes head ``h``. ``q_in``,
+``k_in``, ``v_in`` and ``ff.in`` are the residual stream as each head and the feed-forward block
+read it, before the block's norm (cross-attention: ``k_in``/``v_in`` are copies of the encoder's
+output), so that one head's input can be changed alone (path patching, circuits). A hook is
 ``fn(activation, name)``; what it returns (if not ``None``) replaces the activation downstream.
 Asking for ``pattern`` makes that attention module compute its weights explicitly (the fused
-kernel does not return them); the output is the same up to rounding.
+kernel does not return them); the output is the same up to rounding. Hooks that only read the
+other points change nothing; replacing ``q_in``/``k_in``/``v_in``, ``scores`` or ``result`` makes
+the module compute that part head by head (the same up to rounding).
 
 >>> with hooks(model, {"encoder.blocks.0.attn.pattern": lambda w, name: print(name, w.shape)}):  # doctest: +SKIP
 ...     model(batch)
@@ -65,6 +75,9 @@ class Tap:
 
     def wants(self, point: str) -> bool:
         return self.prefix + point in self.table
+
+    def wants_any(self, points) -> bool:
+        return any(self.prefix + p in self.table for p in points)
 
     def __call__(self, point: str, x: torch.Tensor) -> torch.Tensor:
         name = self.prefix + point

@@ -186,12 +186,17 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     return dropout(weights, p) @ v, weights
 
 
+def attention_scores(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The scores before the softmax ``[B, H, Tq, Tk]`` of the ``explicit`` implementation
+    (arguments as ``attend``): scaled dot products, hidden keys at ``-inf``."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # [B, H, Tq, Tk]
+    return scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+
+
 def attention_weights(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The attention pattern ``[B, H, Tq, Tk]`` of the ``explicit`` implementation (arguments as
-    ``attend``): scaled scores, hidden keys at ``-inf``, ``softmax``."""
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # [B, H, Tq, Tk]
-    scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
-    return softmax(scores)
+    ``attend``): ``softmax`` of ``attention_scores``."""
+    return softmax(attention_scores(q, k, mask))
 
 
 def few_keys_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,

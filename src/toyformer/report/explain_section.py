@@ -1,7 +1,9 @@
 """The "What it learned" section of a run's report, from the ``explain.json`` that
 ``toyformer explain`` wrote: the account in sentences, the ablation table, the role of each head
-(also on the attention grid), the probes, the logit lens, direct logit attribution, activation
-patching and the analyses over training when they were measured."""
+(also on the attention grid) with what its attention does, the groups of heads ablated together,
+the circuit (its graph and, per ablation, its size, faithfulness, completeness and cost), the
+probes, the logit lens, direct logit attribution, activation patching and the analyses over
+training when they were measured."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from pathlib import Path
 
 from toyformer.explain import read_explain
 from toyformer.explain.ablation import effect, worst
+from toyformer.explain.circuit_text import description
+from toyformer.report.circuit_graph import circuit_svg
 from toyformer.report.html import Html, Section, esc, figure, join, para, table
 
 ABLATION_ROWS = 15
@@ -35,7 +39,8 @@ def explain_section(run, run_dir: str | Path) -> Section:
         note += f"; the run is now at step {current}: explain it again to update this section"
     parts = [para(note + ".", "muted"),
              Html("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in data["sentences"]) + "</ul>")]
-    parts += _ablation(data) + _roles(run, data) + _probes(data) + _lens(data) + _patching(data) + _training(run, data)
+    parts += (_ablation(data) + _roles(run, data) + _groups(data) + circuit_parts(data) + _probes(data) + _lens(data)
+              + _patching(data) + _training(run, data))
     return Section("What it learned", join(*parts), "explain")
 
 
@@ -64,9 +69,10 @@ def _roles(run, data: dict) -> list[Html]:
         w = worst(ab_rows, f"{r['module']} head {r['head']}")
         change = "" if w is None else f"{effect(w)[0]:.3f} ({w['method']})"
         score = "—" if r["score"] is None else f"{r['score']:.2f}"
-        rows.append([r["module"], r["head"], r["role"], score, change])
+        rows.append([r["module"], r["head"], r["role"], score, description(r) or "", change])
         notes[(r["module"], r["head"])] = f"{r['role']} {score}"
-    out = [Html("<h3>Head roles</h3>"), table(["module", "head", "role", "score", "largest ablation change"], rows, "mono")]
+    out = [Html("<h3>Head roles</h3>"), table(["module", "head", "role", "score", "attention", "largest ablation change"],
+                                              rows, "mono")]
     out.append(_grid(run, data, notes))
     return out
 
@@ -80,6 +86,48 @@ def _grid(run, data: dict, notes: dict) -> Html:
     what = "your input" if data.get("input") else "test example 0"
     return join(figure(attention_figure(maps, 0, notes=notes), "attention maps with head roles"),
                 para(f"Attention on {what}, each head titled with its role and score.", "muted"))
+
+
+def _groups(data: dict) -> list[Html]:
+    found = [g for g in data.get("groups") or [] if g.get("by_method")]
+    if not found:
+        return []
+    rows = []
+    for g in found:
+        m = g["by_method"][g["method"]]
+        key = g["measure"]
+        rows.append([g["module"], ", ".join(map(str, g["heads"])), g["label"] if g["kind"] == "role" else
+                     f"{g['kind']} {g['value']}", g["method"], f"{g['baseline'][key]:.3f}",
+                     f"{min(r[key] for r in m['alone']):.3f}", f"{m['joint'][key]:.3f}", "yes" if g["redundant"] else "no"])
+    return [Html("<h3>Heads that share a role, ablated together</h3>"),
+            table(["module", "heads", "shared", "ablation", "intact", "worst alone", "together", "one job together"],
+                  rows, "mono")]
+
+
+def circuit_parts(data: dict) -> list[Html]:
+    """The circuit's graph and its table per ablation (also on the results browser's run page)."""
+    c = data.get("circuit")
+    if not c:
+        return []
+    unit = "edges" if c["separable"] else "nodes"
+    total = len(c["edges"]) if c["separable"] else len(c["nodes"])
+    rows = [[m, f"{len(f['kept'])} of {total}", ", ".join(n for n in f["nodes"] if n not in f["backups"]),
+             ", ".join(f["backups"]) or "—", f"{f['faithful']:.3f} (from {f['target']:.3f})", f"{f['ablated']:.3f}",
+             "yes" if f["complete"] else "no", f"{f['cost']['forward']} / {f['cost']['backward']}"]
+            for m, f in c["by_method"].items()]
+    svg = circuit_svg(c, data.get("roles"))
+    text = (f"The smallest set of {unit} that keeps {c['measure'].replace('_', ' ')} with everything else ablated, "
+            f"on {c['n']} test examples; complete when ablating it (and its backups) destroys the answer. "
+            "Edges ranked by EAP-IG and confirmed by path patching; passes are forward / backward.")
+    out = [Html("<h3>Circuit</h3>"), para(text, "muted")]
+    if svg:
+        out.append(Html(f'<div class="circuit-graph">{svg}</div>'))
+    out.append(table(["ablation", unit, "nodes", "backups", "kept with the rest ablated", "circuit ablated", "complete",
+                      "passes"], rows, "mono"))
+    if c["circuit"].get("interpbench"):
+        edges = "; ".join(f"{a} -> {b}" for a, b in c["circuit"]["interpbench"])
+        out.append(para(f"As InterpBench writes it: {edges}", "muted mono"))
+    return out
 
 
 def _probes(data: dict) -> list[Html]:

@@ -3,7 +3,8 @@ account in sentences, each head's role (written on the attention viewer), the ab
 by effect, the probe and logit-lens curves by layer, the phases (marked on the learning curves)
 and, when the explanation has one, the circuit as a graph of nodes and edges.
 
-A circuit is read from ``explain.json["circuit"]``: ``nodes`` (names, or objects with ``name``
+A circuit is read from ``explain.json["circuit"]`` (of ``toyformer explain --circuit``: its union
+over the ablations, ``found``), or any circuit with ``nodes`` (names, or objects with ``name``
 and optionally ``kind``, ``layer``, ``score``, ``role``, ``description``) and ``edges`` (objects
 with ``source`` and ``target``, or ``[source, target, score]``; optionally ``score``); its
 other plain values (faithfulness, completeness, costs) are shown as they are. A node's place in
@@ -45,7 +46,7 @@ def explanation(run_dir: Path, current_step: int | None) -> dict:
         "probes": probe_curves(data.get("probes") or []),
         "lens": lens_curves(data.get("lens") or []),
         "phases": data.get("phases"),
-        "circuit": circuit(data["circuit"]) if isinstance(data.get("circuit"), dict) else None,
+        "circuit": circuit(found(data["circuit"])) if isinstance(data.get("circuit"), dict) else None,
     }
 
 
@@ -78,6 +79,23 @@ def lens_curves(lens: list[dict]) -> list[dict]:
         for k in ("layer", "exact_match", "token_acc", "loss"):
             c[k].append(r.get(k))
     return list(curves.values())
+
+
+def found(raw: dict) -> dict:
+    """The circuit to draw: of ``toyformer explain --circuit``'s result (the model's whole graph
+    with ``by_method`` and the union ``circuit``), the union's nodes and edges, and per ablation
+    one line of what it kept and cost; any other circuit as it is."""
+    union = raw.get("circuit")
+    if not isinstance(union, dict) or not isinstance(raw.get("by_method"), dict):
+        return raw
+    facts = {"measure": raw.get("measure"), "examples": raw.get("n")}
+    for method, f in raw["by_method"].items():
+        facts[method] = (f"{len(f['kept'])} {f['units']}, {f['measure'].replace('_', ' ')} {f['faithful']:.3f} kept "
+                         f"(target {f['target']:.3f}), {f['ablated']:.3f} with the circuit ablated "
+                         f"({'complete' if f['complete'] else 'not complete'}), backups: "
+                         f"{', '.join(f['backups']) or 'none'}; {f['cost']['forward']} forward and "
+                         f"{f['cost']['backward']} backward passes")
+    return {"nodes": union.get("nodes") or [], "edges": union.get("edges") or [], **facts}
 
 
 def circuit(raw: dict) -> dict:
