@@ -37,10 +37,12 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Transformer shape and the choices that decide success (or, with ``family=lstm``, an LSTM of
-    ``d_model`` hidden units in ``n_layers`` layers in place of the encoder)."""
+    """Transformer shape and the choices that decide success (or, with a recurrent ``family``, a
+    recurrent network of ``d_model`` hidden units in place of the encoder: ``lstm`` and ``rnn`` of
+    ``n_layers`` layers, ``stack_rnn`` and ``tape_rnn`` of one)."""
 
-    family: Literal["transformer", "lstm"] = "transformer"  # lstm: models/recurrent.py
+    # lstm, rnn: models/recurrent.py; stack_rnn, tape_rnn (an RNN with a stack or a tape): models/memory_rnn.py
+    family: Literal["transformer", "lstm", "rnn", "stack_rnn", "tape_rnn"] = "transformer"
     d_model: int = field(default=64, metadata=at_least(1))
     n_heads: int = field(default=4, metadata=at_least(1))
     n_layers: int = field(default=2, metadata=at_least(1))
@@ -72,8 +74,8 @@ class ModelConfig:
 
     def __post_init__(self):
         check(self, "model")
-        if self.family == "lstm":
-            self._check_lstm()
+        if self.family != "transformer":
+            self._check_recurrent()
             return
         if self.d_model % self.n_heads:
             divisors = [h for h in range(1, self.d_model + 1) if self.d_model % h == 0]
@@ -110,15 +112,20 @@ class ModelConfig:
         if self.digit_positions and self.random_positions:
             raise ConfigError("model.digit_positions and model.random_positions exclude each other; set one")
 
-    def _check_lstm(self) -> None:
-        """An LSTM reads tokens in order: the transformer's position and attention options do not apply."""
+    def _check_recurrent(self) -> None:
+        """A recurrent network reads tokens in order: the transformer's position and attention options
+        do not apply; the memory networks have one recurrent layer, as the reference's."""
+        family = self.family
         if self.positional not in ("learned", "none"):  # learned: the default, unused
-            raise ConfigError(f"model.positional={self.positional!r} does not apply to model.family='lstm' (it reads "
-                              f"tokens in order); allowed: none")
+            raise ConfigError(f"model.positional={self.positional!r} does not apply to model.family={family!r} (it "
+                              f"reads tokens in order); allowed: none")
         for key, default in TRANSFORMER_ONLY.items():
             if getattr(self, key) != default:
-                raise ConfigError(f"model.{key}={getattr(self, key)!r} does not apply to model.family='lstm'; "
+                raise ConfigError(f"model.{key}={getattr(self, key)!r} does not apply to model.family={family!r}; "
                                   f"allowed: {default!r} (the default)")
+        if family in ("stack_rnn", "tape_rnn") and self.n_layers != 1:
+            raise ConfigError(f"model.n_layers={self.n_layers} with model.family={family!r}: its recurrent network "
+                              "has one layer beside its memory; allowed: 1")
 
 
 TRANSFORMER_ONLY = {"random_positions": False, "digit_positions": False, "place_embedding": False,

@@ -19,10 +19,10 @@ from toyformer.models.hookpoints import hookable
 from toyformer.models.kernels import ReLU
 from toyformer.models.positional.abacus import Answer
 from toyformer.models.positional.embedder import Embedder
-from toyformer.models.recurrent import RecurrentEncoder
+from toyformer.models.recurrent import recurrent_encoder
 from toyformer.tasks.base import BOS, PAD
 
-# the layouts an LSTM can stand in for the encoder of (it has no decoder)
+# the layouts a recurrent network can stand in for the encoder of (it has no decoder)
 RECURRENT_LAYOUTS = ("classifier", "tagger", "masked")
 
 # which task kinds each layout can learn
@@ -75,11 +75,11 @@ class Encoder(nn.Module):
 
 
 def make_encoder(cfg, vocab_size: int, max_len: int, digit_ids: torch.Tensor | None = None) -> nn.Module:
-    """The encoder of a classifier or tagger: the transformer ``Encoder`` or, with
-    ``model.family=lstm``, a ``RecurrentEncoder`` (``models/recurrent.py``); both map ``[B, T]``
-    tokens to ``[B, T, d_model]``."""
-    if cfg.family == "lstm":
-        return RecurrentEncoder(vocab_size, cfg.d_model, cfg.n_layers, cfg.dropout)
+    """The encoder of a classifier or tagger: the transformer ``Encoder`` or, with a recurrent
+    ``model.family`` (lstm, rnn, stack_rnn, tape_rnn), a recurrent network (``models/recurrent.py``);
+    each maps ``[B, T]`` tokens to ``[B, T, d_model]``."""
+    if cfg.family != "transformer":
+        return recurrent_encoder(cfg, vocab_size)
     return Encoder(cfg, vocab_size, max_len, "encoder", cfg.causal_encoder, cfg.n_layers, digit_ids)
 
 
@@ -226,8 +226,8 @@ def build_model(cfg, layout: str, task, widths: tuple[int, int]) -> nn.Module:
     table (``cfg.max_len`` or twice the widest sequence) and for flatten pooling.
     """
     check_fits(task.kind, layout, task.name)
-    if cfg.family == "lstm" and layout not in RECURRENT_LAYOUTS:
-        raise ConfigError(f"model.family='lstm' stands in for an encoder; layout {layout!r} has a decoder; "
+    if cfg.family != "transformer" and layout not in RECURRENT_LAYOUTS:
+        raise ConfigError(f"model.family={cfg.family!r} stands in for an encoder; layout {layout!r} has a decoder; "
                           f"allowed layouts: {', '.join(RECURRENT_LAYOUTS)}")
     if cfg.pooling in ("flatten", "slot") and layout != "classifier":
         raise ConfigError(f"model.pooling={cfg.pooling!r} only applies to the classifier layout, not {layout!r}")

@@ -13,7 +13,8 @@ the 256-unit LSTM) or what a small machine can (``cpu``, ``quick``); every numbe
 writes names its budget. The papers report, per cell, the **maximum** score over seeds and
 learning rates.
 
-A **column** of the table is ``lstm`` or ``transformer/<scheme>``; the schemes are toyformer's
+A **column** of the table is a recurrent family (``lstm``; ``rnn``, ``stack_rnn`` and ``tape_rnn``,
+Deletang et al.'s other baselines) or ``transformer/<scheme>``; the schemes are toyformer's
 positional schemes (``SCHEMES``), ``randomised`` being Ruoss et al.'s random positions
 (``model.random_positions``) on a base scheme.
 
@@ -48,7 +49,15 @@ SCHEMES = {  # name -> model settings over the budget's transformer
     "both_ends": {"positional": "sinusoidal", "positions_from": "both"},  # distance to the end too (R2)
 }
 PAPER_SCHEMES = ("none", "sinusoidal", "learned", "rope", "alibi", "relative", "randomised")
-MODELS = ("lstm", "transformer")
+RECURRENT = ("lstm", "rnn", "stack_rnn", "tape_rnn")  # the budget's "lstm" steps, rates and width serve them all
+MODELS = (*RECURRENT, "transformer")
+DEFAULT_MODELS = ("lstm", "transformer")
+
+
+def steps_key(column: str) -> str:
+    """The key of a column's steps and learning rates in a ``Budget``: ``transformer``, or ``lstm``
+    for every recurrent family (the papers train them all alike)."""
+    return "transformer" if column.startswith("transformer") else "lstm"
 
 
 @dataclass(frozen=True)
@@ -92,13 +101,15 @@ BUDGETS = {
 
 
 def column_model(column: str, budget: Budget) -> dict:
-    """The ``model`` section of a column: ``lstm`` or ``transformer/<scheme>``."""
+    """The ``model`` section of a column: a recurrent family (one layer of the budget's width) or
+    ``transformer/<scheme>``."""
     family, _, scheme = column.partition("/")
-    if family == "lstm" and not scheme:
-        return {"family": "lstm", "d_model": budget.lstm_hidden, "n_layers": 1, "positional": "none"}
+    if family in RECURRENT and not scheme:
+        return {"family": family, "d_model": budget.lstm_hidden, "n_layers": 1, "positional": "none"}
     if family == "transformer" and scheme in SCHEMES:
         return {**budget.transformer, **SCHEMES[scheme]}
-    raise ConfigError(f"unknown column {column!r}; allowed: lstm, " + ", ".join(f"transformer/{s}" for s in SCHEMES))
+    raise ConfigError(f"unknown column {column!r}; allowed: {', '.join(RECURRENT)}, "
+                      + ", ".join(f"transformer/{s}" for s in SCHEMES))
 
 
 def longest_sequence(task_name: str, max_test_length: int) -> int:
@@ -117,8 +128,8 @@ def cell_config(task_name: str, column: str, budget: Budget, seed: int, lr: floa
         raise ConfigError(f"unknown suite task {task_name!r}; allowed: {', '.join(SUITE)}")
     entry = SUITE[task_name]
     model = column_model(column, budget)
-    family = model.get("family", "transformer")
-    if model.get("family") != "lstm":
+    family = steps_key(column)
+    if family == "transformer":
         model["max_len"] = longest_sequence(task_name, max_test_length or budget.max_test_length) + 8
     lo, hi = TRAIN_LENGTHS
     return RunConfig.from_dict({
