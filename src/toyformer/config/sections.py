@@ -58,6 +58,8 @@ class ModelConfig:
     relative_max_distance: int = field(default=128, metadata=at_least(1))
     # self-attention only to keys at most this many positions away
     attention_window: int | None = field(default=None, metadata=at_least(0))
+    window_sink: bool = False  # the window keeps keys at position 0 visible (with digit positions: non-digits)
+    number_embedding: bool = False  # also add a learned embedding of which number each digit is in
     activation: Literal["relu", "gelu"] = "gelu"
     # classifier only; slot: read the answer at an extra empty (<pad>) position (R1's padding)
     pooling: Literal["mean", "first", "last", "flatten", "slot"] = "mean"
@@ -109,6 +111,9 @@ class ModelConfig:
                 f"model.positions_from='both' needs model.positional=sinusoidal or learned without digit or random "
                 f"positions, got model.positional={self.positional!r}"
             )
+        if self.window_sink and self.attention_window is None:
+            raise ConfigError("model.window_sink=true keeps keys visible through an attention window; set "
+                              "model.attention_window too (allowed: window_sink=false without a window)")
         if self.digit_positions and self.random_positions:
             raise ConfigError("model.digit_positions and model.random_positions exclude each other; set one")
 
@@ -129,6 +134,7 @@ class ModelConfig:
 
 
 TRANSFORMER_ONLY = {"random_positions": False, "digit_positions": False, "place_embedding": False,
+                    "number_embedding": False, "window_sink": False,
                     "positions_from": "start", "attention_window": None, "causal_encoder": False,
                     "n_decoder_layers": None}
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from toyformer.models import kernels
 from toyformer.models.hookpoints import hookable
+from toyformer.models.local_attention import Local, local_attend
 from toyformer.tasks.base import PAD
 
 
@@ -135,11 +136,13 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, context: torch.Tensor | None, mask: torch.Tensor,
                 rotary=None, cache: KVCache | None = None) -> torch.Tensor:
         """``x [B, Tq, d]`` attends to ``context [B, Tk, d]`` (None: itself) under ``mask
-        [B, 1 or H, Tq, Tk]``. Returns ``[B, Tq, d]``."""
+        [B, 1 or H, Tq, Tk]`` (or a ``Local`` plan of candidate keys). Returns ``[B, Tq, d]``."""
         q, k, v = self.project(x, context, rotary, cache)
         p = self.dropout if self.training else 0.0
         tap = self.tap
-        if tap is not None and tap.wants("pattern"):  # the explicit path, the pattern hooked in it
+        if isinstance(mask, Local):  # a long windowed input at evaluation: only the candidate keys are scored
+            y, _ = local_attend(q, k, v, mask)
+        elif tap is not None and tap.wants("pattern"):  # the explicit path, the pattern hooked in it
             weights = tap("pattern", kernels.attention_weights(q, k, mask))  # [B, H, Tq, Tk]
             y = kernels.dropout(weights, p) @ v
         else:

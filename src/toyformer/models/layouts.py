@@ -61,17 +61,17 @@ class Encoder(nn.Module):
                 src_valid: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
         if cache is None:
             pos = k_pos = self.embed.positions(tokens)  # [B, T]
-            places = self.embed.places(tokens)
+            places, numbers = self.embed.places(tokens), self.embed.numbers(tokens)
             mask = self_attention_mask(tokens != PAD, self.causal)  # [B, 1, T, T]
         else:
             history = cache.append(tokens)  # [B, Tk]
             k_pos = self.embed.positions(history)
             pos = k_pos[:, cache.start :]
-            places = self.embed.places(history)
-            places = None if places is None else places[:, cache.start :]
+            places, numbers = (None if t is None else t[:, cache.start :]
+                               for t in (self.embed.places(history), self.embed.numbers(history)))
             mask = self_attention_mask(history != PAD, self.causal, cache.start)  # [B, 1, T, Tk]
         cross = None if memory is None else cross_attention_mask(src_valid, tokens.shape[1])
-        return self.stack(self.embed(tokens, pos, places), mask, pos, k_pos, memory, cross, cache)
+        return self.stack(self.embed(tokens, pos, places, numbers), mask, pos, k_pos, memory, cross, cache)
 
 
 def make_encoder(cfg, vocab_size: int, max_len: int, digit_ids: torch.Tensor | None = None) -> nn.Module:
@@ -262,13 +262,14 @@ def init_of(init: str, layout: str) -> str:
 
 
 def check_positional(cfg, task) -> torch.Tensor | None:
-    """Reject a positional scheme that does not fit the task; the digit ids for abacus and
-    ``model.digit_positions``."""
-    if cfg.positional != "abacus" and not cfg.digit_positions and not cfg.place_embedding:
+    """Reject a positional scheme that does not fit the task; the ids that count as digits for
+    abacus, ``model.digit_positions`` and the number embedding."""
+    if cfg.positional != "abacus" and not cfg.digit_positions and not cfg.place_embedding and not cfg.number_embedding:
         return None
     if not getattr(task, "numeric", False):
         option = ("model.positional='abacus'" if cfg.positional == "abacus" else
-                  "model.digit_positions=true" if cfg.digit_positions else "model.place_embedding=true")
+                  "model.digit_positions=true" if cfg.digit_positions else
+                  "model.place_embedding=true" if cfg.place_embedding else "model.number_embedding=true")
         raise ConfigError(
             f"{option} needs a task made of numbers (addition, arithmetic, ...); task {task.name!r} is not; "
             f"allowed here: model.positional=none, sinusoidal, learned, rope, alibi, relative without digit_positions"

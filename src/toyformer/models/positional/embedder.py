@@ -35,6 +35,12 @@ places of ``abacus``, without a random offset) is added on top of whatever the s
 a model keeps the order of its tokens (sequence positions) and also sees which digits have the
 same significance (Abacus embeddings, McLeish et al. 2024, used beside sequence positions).
 
+With ``model.number_embedding`` a learned embedding of which number each digit belongs to (the
+first operand, the second, the answer: ``abacus.number_index``) is added too. Digit places alone
+make the units of both operands look alike to an attention head (same token embeddings, same
+place); with the number index a head can read one operand's digit and another head the other's,
+and the index does not depend on how many digits the numbers have.
+
 With ``model.positions_from=both`` (encoder inputs only: classifier, tagger, masked) an absolute
 scheme also encodes each token's distance to the last real token: ``sinusoidal`` spends half of
 the channels on each count, ``learned`` adds a second table. A rule such as "position i reads the
@@ -51,10 +57,12 @@ import torch
 from torch import nn
 
 from toyformer.errors import ConfigError
-from toyformer.models.positional.abacus import Answer, digit_places, random_offset
+from toyformer.models.positional.abacus import Answer, digit_places, number_index, random_offset
 from toyformer.models.hookpoints import hookable
 from toyformer.models.kernels import Dropout
 from toyformer.tasks.base import PAD
+
+MAX_NUMBERS = 16  # rows of the number-index table; a later number shares the last row
 
 
 def positions(tokens: torch.Tensor) -> torch.Tensor:
@@ -111,6 +119,7 @@ class Embedder(nn.Module):
         self.both_ends = cfg.positions_from == "both"
         self.pos_end = nn.Embedding(max_len, d) if self.both_ends and self.pos is not None else None
         self.place = nn.Embedding(max_len, d) if cfg.place_embedding else None
+        self.number = nn.Embedding(MAX_NUMBERS, d) if cfg.number_embedding else None
         if digit_ids is not None:  # abacus: which tokens are digits, and which are answer
             self.register_buffer("digit_ids", digit_ids, persistent=False)
             self.answer = answer
@@ -118,6 +127,7 @@ class Embedder(nn.Module):
         # hook points: every term added to the token embedding (models/hookpoints.py)
         learned_end = self.pos_end is not None
         points = ("tok", *(("place",) if self.place is not None else ()),
+                  *(("number",) if self.number is not None else ()),
                   *(("pos",) if self.pos is not None or cfg.positional == "sinusoidal" else ()),
                   *(("pos_end",) if learned_end else ()))
         hookable(self, "embed", points)
@@ -133,12 +143,18 @@ class Embedder(nn.Module):
         """The digit places ``model.place_embedding`` adds (None without it)."""
         return None if self.place is None else digit_places(tokens, self.digit_ids, self.answer)
 
-    def forward(self, tokens: torch.Tensor, pos: torch.Tensor,
-                places: torch.Tensor | None = None) -> torch.Tensor:  # [B, T] -> [B, T, d]
+    def numbers(self, tokens: torch.Tensor) -> torch.Tensor | None:  # [B, T] -> [B, T] number index
+        """Which number each digit is in, ``model.number_embedding`` adds (None without it)."""
+        return None if self.number is None else number_index(tokens, self.digit_ids)
+
+    def forward(self, tokens: torch.Tensor, pos: torch.Tensor, places: torch.Tensor | None = None,
+                numbers: torch.Tensor | None = None) -> torch.Tensor:  # [B, T] -> [B, T, d]
         tap = self.tap if self.tap is not None else lambda point, term: term
         x = tap("tok", self.tok(tokens))
         if self.place is not None:
             x = x + tap("place", self.place(places.clamp(max=self.max_len - 1)))
+        if self.number is not None:
+            x = x + tap("number", self.number(numbers.clamp(max=MAX_NUMBERS - 1)))
         end = from_end(tokens, pos) if self.both_ends else None  # [B, T]
         if self.pos is not None:
             x = x + tap("pos", self.pos(pos.clamp(max=self.max_len - 1)))
