@@ -106,7 +106,16 @@ def test_cell_configs_follow_the_protocol():
 
 @pytest.mark.parametrize("scheme", list(SCHEMES))
 def test_every_scheme_builds(scheme):
-    cell_config("reverse_string", f"transformer/{scheme}", BUDGETS["quick"], 0, 1e-3)
+    task = "parity_check" if scheme == "scratchpad" else "reverse_string"
+    cell_config(task, f"transformer/{scheme}", BUDGETS["quick"], 0, 1e-3)
+
+
+def test_the_scratchpad_column_is_a_decoder_of_the_regular_tasks():
+    cfg = cell_config("modular_arithmetic", "transformer/scratchpad", BUDGETS["cpu"], 0, 1e-3)
+    assert (cfg.task.name, cfg.task.params["of"], cfg.layout) == ("scratchpad", "modular_arithmetic_simple", "causal")
+    assert cfg.model.symbol_positions and cfg.model.attention_window == 1 and cfg.data.max_length == 40
+    with pytest.raises(ConfigError, match="needs a regular task with an automaton, not 'reverse_string'"):
+        cell_config("reverse_string", "transformer/scratchpad", BUDGETS["cpu"], 0, 1e-3)
 
 
 @pytest.mark.parametrize("column", ["rnn", "stack_rnn", "tape_rnn"])

@@ -305,6 +305,25 @@ def test_the_window_sink_keeps_the_non_digits_visible_at_every_place():
 
 
 @pytest.mark.parametrize("layout", ["causal", "seq2seq"])
+def test_symbol_positions_couple_the_ith_symbol_and_the_ith_answer_token(layout):
+    from toyformer.eval.decode import greedy
+
+    task = get_task("scratchpad", of="parity")
+    torch.manual_seed(0)
+    cfg = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, positional="relative", symbol_positions=True,
+                      relative_max_distance=3, attention_window=1, window_sink=True, number_embedding=True)
+    model = build_model(cfg, layout, task, (32, 32)).eval()
+    ex = task.sample(3, torch.Generator().manual_seed(0), length=5)
+    if layout == "causal":
+        tokens = format_batch(ex, layout).inputs  # 5 bits <sep> 5 states, the answer (<eos> is not read)
+        assert model.decoder.embed.positions(tokens)[0].tolist() == [1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 6]
+        assert model.decoder.embed.numbers(tokens)[0].tolist() == [1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 2, 2]
+    else:
+        assert model.encoder.embed.positions(ex.input)[0].tolist() == [1, 2, 3, 4, 5]
+    assert torch.equal(greedy(model, layout, ex.input, 7), greedy(model, layout, ex.input, 7, cache=False))
+
+
+@pytest.mark.parametrize("layout", ["causal", "seq2seq"])
 @pytest.mark.parametrize("positional, sink", [("relative", True), ("relative", False), ("alibi", True),
                                               ("rope", False)])
 def test_local_attention_gives_the_dense_answers(layout, positional, sink, monkeypatch):
@@ -369,6 +388,8 @@ def test_abacus_is_rejected_for_a_task_that_is_not_numbers():
     ({"positional": "abacus", "place_embedding": True}, "place_embedding=true adds digit places"),
     ({"positional": "rope", "positions_from": "both"}, "positions_from='both' needs model.positional=sinusoidal"),
     ({"positional": "relative", "window_sink": True}, "window_sink=true keeps keys visible through an attention window"),
+    ({"positional": "relative", "symbol_positions": True, "digit_positions": True}, "symbol_positions=true replaces"),
+    ({"positional": "none", "symbol_positions": True}, "symbol_positions=true replaces"),
     ({"positional": "learned", "positions_from": "both", "random_positions": True}, "positions_from='both'"),
 ])
 def test_positional_config_errors(cfg, message):

@@ -26,7 +26,7 @@ from pathlib import Path
 from toyformer.errors import ConfigError
 from toyformer.experiments.chomsky.cells import run_cell
 from toyformer.experiments.chomsky.protocol import (BUDGETS, DEFAULT_MODELS, MODELS, PAPER_SCHEMES, RECURRENT, SCHEMES,
-                                                   SOLVED, TRAIN_LENGTHS, verdict)
+                                                   SCRATCHPAD_TASKS, SOLVED, TRAIN_LENGTHS, verdict)
 from toyformer.experiments.chomsky.table import compare, figure, summarise
 from toyformer.experiments.store import as_store, default_store_path, warn_not_recorded
 from toyformer.experiments.sweeps.executors import make_executor
@@ -76,6 +76,11 @@ def plan(args) -> dict:
     workers = _positive(args.workers, "--workers") or 1
     if args.seeds_as not in ("replicas", "runs"):
         raise ConfigError(f"--seeds-as {args.seeds_as!r}: allowed: replicas, runs")
+    if "scratchpad" in schemes and "transformer" in models:
+        other = [t for t in tasks if t not in SCRATCHPAD_TASKS]
+        if other:
+            raise ConfigError(f"--schemes scratchpad applies to the regular tasks with an automaton; --tasks has "
+                              f"{', '.join(other)}; allowed: {', '.join(SCRATCHPAD_TASKS)}")
     columns = [m for m in RECURRENT if m in models] + (
         [f"transformer/{s}" for s in schemes] if "transformer" in models else [])
     return {"budget": budget, "tasks": tasks, "columns": columns, "max_test_length": top, "seeds": seeds,

@@ -52,6 +52,8 @@ class ModelConfig:
     positional: Literal["none", "sinusoidal", "learned", "rope", "alibi", "relative", "abacus"] = "learned"
     random_positions: bool = False  # training positions: a sorted random subset of 0..max_len-1
     digit_positions: bool = False  # position coupling: the scheme's positions are digit places (abacus.py)
+    # position coupling by index: the i-th input symbol and the i-th answer token share position i (scratchpads)
+    symbol_positions: bool = False
     place_embedding: bool = False  # also add a learned embedding of each digit's place in its number
     positions_from: Literal["start", "both"] = "start"  # both: also encode each token's distance to the end
     # relative: log buckets up to here; <= 8 clips distances instead
@@ -99,6 +101,12 @@ class ModelConfig:
                 f"model.digit_positions=true does not apply to model.positional={self.positional!r} "
                 f"(abacus already indexes digit places); allowed with: sinusoidal, learned, rope, alibi, relative"
             )
+        if self.symbol_positions and (self.positional in ("none", "abacus") or self.digit_positions
+                                      or self.random_positions or self.place_embedding):
+            raise ConfigError(
+                f"model.symbol_positions=true replaces the positions of model.positional={self.positional!r} by "
+                "symbol indices; allowed with positional sinusoidal, learned, rope, alibi or relative, and without "
+                "digit_positions, random_positions and place_embedding")
         if self.place_embedding and (self.positional == "abacus" or self.digit_positions):
             raise ConfigError(
                 "model.place_embedding=true adds digit places to sequence positions; with "
@@ -133,7 +141,8 @@ class ModelConfig:
                               "has one layer beside its memory; allowed: 1")
 
 
-TRANSFORMER_ONLY = {"random_positions": False, "digit_positions": False, "place_embedding": False,
+TRANSFORMER_ONLY = {"random_positions": False, "digit_positions": False, "symbol_positions": False,
+                    "place_embedding": False,
                     "number_embedding": False, "window_sink": False,
                     "positions_from": "start", "attention_window": None, "causal_encoder": False,
                     "n_decoder_layers": None}

@@ -97,8 +97,9 @@ class Stack(nn.Module):
         if cfg.positional == "alibi":
             self.score_bias = ALiBi(cfg.n_heads)
         elif cfg.positional == "relative":
-            # digit places are not ordered like the sequence: keys may be at higher places
-            self.score_bias = RelativeBias(cfg.n_heads, not causal or cfg.digit_positions, cfg.relative_max_distance)
+            # digit places (symbol indices) are not ordered like the sequence: keys may be at higher places
+            coupled = cfg.digit_positions or cfg.symbol_positions
+            self.score_bias = RelativeBias(cfg.n_heads, not causal or coupled, cfg.relative_max_distance)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, k_pos: torch.Tensor | None = None,
                 memory=None, cross_mask=None, cache: KVCache | None = None) -> torch.Tensor:

@@ -20,7 +20,7 @@ from toyformer.models.kernels import ReLU
 from toyformer.models.positional.abacus import Answer
 from toyformer.models.positional.embedder import Embedder
 from toyformer.models.recurrent import recurrent_encoder
-from toyformer.tasks.base import BOS, PAD
+from toyformer.tasks.base import BOS, PAD, SPECIALS
 
 # the layouts a recurrent network can stand in for the encoder of (it has no decoder)
 RECURRENT_LAYOUTS = ("classifier", "tagger", "masked")
@@ -263,7 +263,10 @@ def init_of(init: str, layout: str) -> str:
 
 def check_positional(cfg, task) -> torch.Tensor | None:
     """Reject a positional scheme that does not fit the task; the ids that count as digits for
-    abacus, ``model.digit_positions`` and the number embedding."""
+    abacus, ``model.digit_positions`` and the number embedding (with ``model.symbol_positions``:
+    every symbol of the task's vocabulary)."""
+    if cfg.symbol_positions:  # every task symbol counts (not the specials: <pad>, <sep>, ...)
+        return torch.arange(len(SPECIALS), len(task.vocab))
     if cfg.positional != "abacus" and not cfg.digit_positions and not cfg.place_embedding and not cfg.number_embedding:
         return None
     if not getattr(task, "numeric", False):

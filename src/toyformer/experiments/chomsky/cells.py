@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from toyformer.experiments.chomsky.protocol import TRAIN_LENGTHS, Budget, cell_config, steps_key
-from toyformer.experiments.chomsky.score import model_predictor, protocol_score
+from toyformer.experiments.chomsky.score import DECODING, model_predictor, protocol_score
 from toyformer.files import read_json, write_json
 
 SCORE_FILE = "chomsky_score.json"
@@ -82,8 +82,9 @@ def score_run(run, max_test_length: int, n: int) -> dict:
     t0 = time.perf_counter()
     heads = run.config.model.n_heads if run.config.model.family == "transformer" else 1
     predict = model_predictor(run.model, run.config.layout, run.device, run.config.data.sep, heads)
-    test = protocol_score(predict, run.task, list(range(hi + 1, max_test_length + 1)), n, SCORE_SEED)
-    trained = protocol_score(predict, run.task, list(range(lo, hi + 1)), n, SCORE_SEED)
+    pooled = run.config.layout in DECODING  # a decoder's steps run once for all lengths
+    test = protocol_score(predict, run.task, list(range(hi + 1, max_test_length + 1)), n, SCORE_SEED, pooled)
+    trained = protocol_score(predict, run.task, list(range(lo, hi + 1)), n, SCORE_SEED, pooled)
     result = {"score": test["score"], "train_score": trained["score"],
               "per_length": {str(k): v for k, v in test["per_length"].items()},
               "score_s": round(time.perf_counter() - t0, 3)}

@@ -30,6 +30,12 @@ places of ``abacus.py`` instead of sequence positions: ``learned`` on digit plac
 (a random offset per row while training), ``rope``/``alibi``/``relative`` then see distances
 between places (no offset: they ignore a common shift).
 
+With ``model.symbol_positions`` (position coupling by index) every task symbol counts as a
+"digit" and places are counted from the left in every run of symbols: the ``i``-th symbol of the
+prompt and the ``i``-th token of the answer share position ``i`` (``<sep>`` and the other specials
+have 0). A scratchpad token that reads "the input symbol of my index" (``tasks/scratchpad.py``)
+then meets the same distances at every length.
+
 With ``model.place_embedding`` a learned embedding of each digit's place in its number (the
 places of ``abacus``, without a random offset) is added on top of whatever the scheme gives, so
 a model keeps the order of its tokens (sequence positions) and also sees which digits have the
@@ -113,7 +119,8 @@ class Embedder(nn.Module):
         self.tok = nn.Embedding(vocab_size, d, padding_idx=PAD)
         self.positional, self.max_len, self.d_model = cfg.positional, max_len, d
         self.random = cfg.random_positions
-        self.digits = cfg.positional == "abacus" or cfg.digit_positions  # positions are digit places
+        # positions are digit places (or, with symbol_positions, indices of symbols counted from the left)
+        self.digits = cfg.positional == "abacus" or cfg.digit_positions or cfg.symbol_positions
         self.absolute = cfg.positional in ("learned", "sinusoidal", "abacus")  # added to the embeddings
         self.pos = nn.Embedding(max_len, d) if cfg.positional in ("learned", "abacus") else None
         self.both_ends = cfg.positions_from == "both"
@@ -122,7 +129,7 @@ class Embedder(nn.Module):
         self.number = nn.Embedding(MAX_NUMBERS, d) if cfg.number_embedding else None
         if digit_ids is not None:  # abacus: which tokens are digits, and which are answer
             self.register_buffer("digit_ids", digit_ids, persistent=False)
-            self.answer = answer
+            self.answer = "all" if cfg.symbol_positions else answer
         self.drop = Dropout(cfg.dropout)
         # hook points: every term added to the token embedding (models/hookpoints.py)
         learned_end = self.pos_end is not None
