@@ -18,7 +18,9 @@ import pytest
 
 from toyformer import numerics
 
-SOLVED_BY_DEFAULT = ["parity", "modular_arithmetic", "sort", "addition", "arithmetic", "reverse", "copy"]
+# the tasks whose defaults were tuned, where a portable run takes under a minute (sort's and
+# arithmetic's take minutes: their solves at every layout are measured by the benchmark only)
+SOLVED_BY_DEFAULT = ["parity", "modular_arithmetic", "addition", "reverse", "copy"]
 
 
 def portable_run(task: str, tmp_path) -> dict:

@@ -23,16 +23,17 @@ class Arithmetic:
     Worked example (``complexity=3``)::
 
         input  - 4 2 + 9 7 0 <eos>
-        target 9 2 8 <eos>            (reverse_answer: 8 2 9 <eos>; -17 as - 7 1 <eos>)
+        target 8 2 9 <eos>            (reverse_answer=false: 9 2 8 <eos>; -17 is - 7 1 <eos>)
 
-    ``reverse_answer`` writes the answer's digits least significant first (the sign stays in
-    front): the order in which a carry or a borrow is computed, so the decoder's n-th digit is
-    the n-th place of both operands. Exact match is unchanged (one answer, one token sequence).
+    ``reverse_answer`` (the default) writes the answer's digits least significant first (the sign
+    stays in front): the order in which a carry or a borrow is computed, so the decoder's n-th
+    digit is the n-th place of both operands; answers are shown in reading order. Exact match is
+    unchanged (one answer, one token sequence); ``reverse_answer=false`` is R4's own order.
     """
 
     complexity: int = 3
     trim: bool = True
-    reverse_answer: bool = False
+    reverse_answer: bool = True
 
     kind: ClassVar[str] = "seq2seq"
     default_layout: ClassVar[str] = "seq2seq"
@@ -40,6 +41,27 @@ class Arithmetic:
     description: ClassVar[str] = "signed a+b / a-b in R4's format (R4)"
     numeric: ClassVar[bool] = True  # digit tokens: model.positional=abacus applies
     length_param: ClassVar[str] = "complexity"
+
+    # The encoder-decoder of R4's improved configuration (``recipes/r4.py``), trained longer: with
+    # the answer least significant digit first (the default) and a place embedding, the n-th digit
+    # is the n-th place of both operands. The model ends with an error near the 0.1% that *solved*
+    # allows, so the confirmation set is 20,000 formulas (12 errors for the same bound). The causal
+    # layout needs four layers for the comparison that decides the sign.
+    config_defaults: ClassVar[dict] = {
+        "model": {"d_ff": 64, "norm": "post", "activation": "relu", "positional": "sinusoidal", "place_embedding": True},
+        "train": {"lr": 2e-3, "steps": 12_000, "warmup_steps": 300, "grad_clip": 1.0, "min_lr_ratio": 0.0,
+                  "weight_decay": 0.0, "beta2": 0.999},
+        "eval": {"every": 250, "val_size": 1000, "confirm_size": 20_000},
+    }
+    layout_defaults: ClassVar[dict] = {
+        "causal": {
+            "model": {"n_layers": 4, "d_ff": 128, "norm": "post", "activation": "relu", "positional": "sinusoidal",
+                      "place_embedding": True, "init": "torch"},
+            "train": {"lr": 2e-3, "steps": 12_000, "warmup_steps": 300, "grad_clip": 1.0, "min_lr_ratio": 0.0,
+                      "weight_decay": 0.0},
+            "eval": {"every": 250, "val_size": 1000, "confirm_size": 20_000},
+        },
+    }
 
     def __post_init__(self):
         check_range("task.complexity", self.complexity, 1, 17)
