@@ -39,7 +39,13 @@ REGULAR = ("parity", "even_pairs", "cycle_navigation", "modular_arithmetic_simpl
 @dataclass(frozen=True)
 class Scratchpad:
     """``of`` (a regular task with an automaton) at ``length``, its running states written out
-    before its answer."""
+    before its answer.
+
+    Worked example (``of=parity, length=4``)::
+
+        input  1 0 1 1
+        target q1 q1 q0 q1 1      (the parity after each bit, then the answer)
+    """
 
     of: str = "parity"
     length: int = 20

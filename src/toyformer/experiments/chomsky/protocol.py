@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
+from toyformer.models.recurrent import RECURRENT
 from toyformer.tasks import get_task
 from toyformer.tasks.chomsky import SUITE
 
@@ -54,7 +55,7 @@ SCHEMES = {  # name -> model settings over the budget's transformer
 }
 SCRATCHPAD_TASKS = ("parity_check", "even_pairs", "cycle_navigation", "modular_arithmetic")
 PAPER_SCHEMES = ("none", "sinusoidal", "learned", "rope", "alibi", "relative", "randomised")
-RECURRENT = ("lstm", "rnn", "stack_rnn", "tape_rnn")  # the budget's "lstm" steps, rates and width serve them all
+# RECURRENT (models/recurrent.py): the budget's "lstm" steps, rates and width serve them all
 MODELS = (*RECURRENT, "transformer")
 DEFAULT_MODELS = ("lstm", "transformer")
 

@@ -16,7 +16,7 @@ best of Deletang et al.'s transformer and every Ruoss et al. column.
 
 from __future__ import annotations
 
-from toyformer.experiments.chomsky.protocol import borderline, verdict
+from toyformer.experiments.chomsky.protocol import RECURRENT, borderline, verdict
 from toyformer.stats import mean_ci
 
 RUOSS = {"none": "none", "sinusoidal": "sinusoidal", "learned": "learned", "rope": "rope", "alibi": "alibi",
@@ -39,9 +39,6 @@ def summarise(task: str, column: str, runs: list[dict], chance: float) -> dict:
             "min_seed": min(seeds), "max_seed": max(seeds), "best_lr": best_lr, "runs": len(runs),
             "train_max": max(r["train_score"] for r in runs), "verdict": verdict(top, chance),
             "borderline": borderline(top, chance)}
-
-
-RECURRENT = ("lstm", "rnn", "stack_rnn", "tape_rnn")  # columns of Deletang et al.'s Table 2 beside the transformer
 
 
 def provenance(published: dict, paper: str, task: str, column: str) -> str | None:

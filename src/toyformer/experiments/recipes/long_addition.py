@@ -24,6 +24,10 @@ local and the same at every length:
   feed-forward block adds them with the carry), and the operands' lengths are drawn independently
   (``task.min_digits=1 .. task.digits=10``), so unequal lengths are met in training.
 
+Every setting the configuration relies on is pinned, so that the task's tuned defaults
+(``Addition.config_defaults``: a place embedding, a wide feed-forward block, its schedule) never
+fill in for an ablation that leaves one out.
+
 Training is counted in steps, not seconds, so that a loaded machine changes the time a run takes
 and not what it learns; runs use one torch thread, and the table gives each run's CPU seconds
 (what it costs on one core of this machine when it has the core to itself) beside its wall seconds. Exact match is greedy decoding,
@@ -45,7 +49,7 @@ CONFIG = {
     "layout": "causal",
     "model": {"d_model": 64, "n_heads": 4, "n_layers": 1, "d_ff": 256, "positional": "relative",
               "digit_positions": True, "relative_max_distance": 3, "attention_window": 1, "window_sink": True,
-              "number_embedding": True},
+              "number_embedding": True, "place_embedding": False},
     "data": {"batch_size": 64},
     "train": {"steps": 1500, "lr": 3e-3, "warmup_steps": 100, "min_lr_ratio": 0.01, "weight_decay": 0.0},
     "eval": {"every": 1500, "val_size": 256, "test_size": 500, "target": None},
