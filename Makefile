@@ -13,10 +13,10 @@ demo: setup
 	$(VENV)/toyformer report runs/demo
 
 test: setup
-	$(VENV)/python -m pytest
+	$(VENV)/python -m pytest -n auto --dist loadfile
 
 test-fast: setup
-	$(VENV)/python -m pytest -m "not slow"
+	$(VENV)/python -m pytest -n auto --dist loadfile -m "not slow"
 
 bench: setup
 	$(VENV)/python -m benchmarks all

@@ -181,6 +181,11 @@ OPTION_CASES = [
     Case(["train", "parity", "--set", "data.masking=answer", "--set", "model.family=gru", "--out", "out"],
          "model.family"),
     Case(["tasks", "--task-file", "nowhere.py"], "nowhere.py"),
+    Case(["diagnose"], "run directory"),
+    Case(["diagnose", "nowhere", "--try"], "nowhere"),
+    Case(["diagnose", "nowhere", "--try", "--budget-s", "0"], "--budget-s"),
+    Case(["diagnose", "nowhere", "--try", "--seeds", "0"], "--seeds"),
+    Case(["bench", "diagnose", "--cases", "memorising,nosuchcase"], "nosuchcase"),
 ]
 OPTION_CASES += [  # where: every unbalanced or foreign expression names --where
     Case(["results", "--where", expr], "--where", id=f"where {expr[:20]}")

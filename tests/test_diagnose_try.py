@@ -1,5 +1,9 @@
-"""toyformer diagnose --try: each suspect setting measured on seeds, the verdicts written into the
-diagnosis, and the report shows them."""
+"""toyformer diagnose --try: the symptoms' levers first, then the layout's search space, by successive
+halving within the budget; verdicts from effect sizes against the run's own config on the same
+seeds; the best change re-measured on fresh seeds; written into try.json, the diagnosis and the
+report. The search's logic is tested with a stand-in for training (fast); one small real search
+checks the whole path (slow: its budget is wall-clock seconds; the README's `diagnose --try` runs
+in the fast docs tests)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,12 @@ import json
 
 import pytest
 
+from toyformer import RunConfig
 from toyformer.cli import main
+from toyformer.experiments.trial_fixes import LEVERS, candidates, table_markdown
+from toyformer.experiments.trial_fixes.halving import BASELINE, FRESH, Search, survivors
+from toyformer.experiments.trial_fixes.levers import Candidate, space_values
+from toyformer.experiments.trial_fixes.measure import VERDICTS, rank, verdict
 
 FAILING = ["train", "count_ones", "--set", "model.norm=post", "--set", "model.n_layers=6", "--set", "train.warmup_steps=0",
            "--set", "train.lr=0.02", "--set", "model.pooling=flatten", "--set", "train.steps=60", "--set", "eval.every=20",
@@ -15,40 +24,209 @@ FAILING = ["train", "count_ones", "--set", "model.norm=post", "--set", "model.n_
            "--no-live-plot"]
 
 
+def _row(solved, seeds=3, low=0.0, high=0.2, val=0.1, finished=False, t=None):
+    row = {"seeds": seeds, "solved": solved, "final": {"mean": (low + high) / 2, "low": low, "high": high, "n": 90},
+           "val": val, "finished": finished, "wall_s": 1.0, "per_seed": [0.1] * seeds, "seed_values": [0, 1, 2]}
+    if t is not None:
+        row["solved_at_s"] = {"mean": t, "ci95": 0.5, "slowest": t, "solved": solved, "of": seeds}
+    return row
+
+
+def test_verdicts_come_from_effect_sizes_against_the_baseline():
+    base = _row(0, low=0.28, high=0.34)
+    assert verdict(_row(3, t=5.0), base) == "fixes it"
+    assert verdict(_row(0, low=0.93, high=0.97), base) == "partly"  # a clear gain: the intervals do not overlap
+    assert verdict(_row(1, low=0.2, high=0.6), base) == "partly"    # more seeds solved
+    assert verdict(_row(0, low=0.30, high=0.60), base) == "does not"  # overlapping intervals: no clear gain
+    assert verdict(_row(0, low=0.01, high=0.1), base) == "makes it worse"
+    assert verdict(_row(0, low=0.93, high=0.97), _row(1, low=0.2, high=0.5)) == "does not"  # mixed evidence
+    assert set(VERDICTS) == {"fixes it", "partly", "does not", "makes it worse"}
+    ranked = sorted([_row(0, val=0.9), _row(3, t=9.0), _row(3, t=2.0), _row(1, val=0.1)], key=rank)
+    assert [(r["solved"], r.get("solved_at_s", {}).get("mean")) for r in ranked] == [(3, 2.0), (3, 9.0), (1, None),
+                                                                                      (0, None)]
+
+
+def test_the_memorising_levers_come_first_and_reach_grokking_weight_decay():
+    cfg = RunConfig.from_dict({"task": "modular_arithmetic", "train": {"weight_decay": 0.0}})
+    found = candidates(cfg, ["memorising"])
+    labels = [c.label for c in found]
+    assert labels[:5] == ["train.weight_decay=0.1", "train.weight_decay=0.3", "train.weight_decay=1",
+                          "data.train_share=0.8", "data.train_share=0.9"]
+    assert {c.source for c in found[:5]} == {"memorising"} and found[-1].source == "space"
+    assert len(labels) == len(set(labels))  # a key=value is tried once
+    stream = RunConfig.from_dict({"task": {"name": "reverse", "length": 6}})  # no finite domain: no training share
+    assert not any(c.overrides.get("data.train_share") for c in candidates(stream, ["memorising"], with_space=False))
+    post = RunConfig.from_dict({"task": "count_ones", "model": {"norm": "post", "n_layers": 12}, "train": {"warmup_steps": 0}})
+    chance = [c.label for c in candidates(post, ["chance"], with_space=False)]
+    assert {"model.norm=pre", "model.n_layers=2", "train.warmup_steps=100"} <= set(chance)
+    assert set(LEVERS) >= {"memorising", "chance", "diverged", "still_improving", "by_position", "by_length"}
+    bag = RunConfig.from_dict({"task": "reverse", "model": {"positional": "none"}, "data": {"min_length": 1,
+                                                                                          "max_length": 8}})
+    schemes = [c.overrides for c in candidates(bag, ["by_length"], with_space=False)]
+    assert {"model.positional": "learned", "model.positions_from": "both"} in schemes  # two overrides, one change
+    too_high = RunConfig.from_dict({"task": "reverse", "train": {"lr": 0.3}})
+    assert {"train.lr": 0.003} in [c.overrides for c in candidates(too_high, ["diverged"], with_space=False)]
+    assert space_values("train.lr", {"log": [3e-4, 1e-2]}, 3e-3) == [0.001, 0.009]
+    assert space_values("model.n_layers", {"int": [1, 4]}, 1) == [2]
+    assert space_values("model.pooling", {"choices": ["mean", "first"]}, "mean") == ["first"]
+
+
+class Scripted(Search):
+    """A search whose training is a table: label -> row (missing: nothing solved, low validation)."""
+
+    def __init__(self, table, candidates, budget_s=100.0):
+        cfg = RunConfig.from_dict({"task": "count_ones"})
+        super().__init__(cfg, candidates, 3, budget_s, "/nonexistent")
+        self.table, self.trained = table, []
+
+    def train(self, label, overrides, cap, where, seed_offset=0):
+        self.trained.append((label, round(cap, 3), where, seed_offset))
+        return {"change": label, "overrides": overrides, **self.table.get(label, _row(0, val=0.01)), "cap_s": cap}
+
+
+def _levers(n, source="chance"):
+    return [Candidate({"train.lr": 0.001 * (i + 1)}, source) for i in range(n)]
+
+
+def test_halving_keeps_a_third_with_the_pair_and_longer_caps_then_re_measures_on_fresh_seeds():
+    cands = _levers(9) + [Candidate({"train.warmup_steps": 100}, "chance")]
+    table = {cands[2].label: _row(0, val=0.9), cands[-1].label: _row(0, val=0.8)}
+    s = Scripted(table, cands)
+    result = s.run()
+    rung0 = [t for t in s.trained if t[2] == s.trained[0][2]]
+    assert len(rung0) == 11 and rung0[0][0] == BASELINE  # every change and the baseline, same cap
+    later = [t for t in s.trained if t[2] not in (rung0[0][2], "fresh")]
+    pair = f"{cands[2].label} + {cands[-1].label}"
+    assert pair in {t[0] for t in later}  # the two best of different keys, together
+    assert len({t[0] for t in later} - {BASELINE}) == 4 + 1  # a third of 10, and the pair
+    caps = [r["cap_s"] for r in result["rungs"]]
+    assert caps == sorted(caps) and caps[1] > caps[0]
+    fresh = [t for t in s.trained if t[2] == "fresh"]
+    assert fresh[0][3] == FRESH and fresh[1][0] == BASELINE  # no fix: the baseline beside it, same fresh seeds
+    assert result["fresh"]["verdict"] in VERDICTS and not result["found"]
+
+
+def test_a_fix_stops_the_search_and_the_space_waits_for_the_levers():
+    levers = _levers(4)
+    space = [Candidate({"model.d_model": 32}, "space"), Candidate({"model.d_model": 128}, "space")]
+    s = Scripted({levers[1].label: _row(3, t=4.0, finished=True)}, levers + space)
+    result = s.run()
+    assert result["found"] and result["best"][0].label == levers[1].label
+    assert not any("d_model" in t[0] for t in s.trained)  # a lever fixed it: the search space is never trained
+    assert [t[0] for t in s.trained if t[2] == "fresh"] == [levers[1].label]  # it fixes it: no baseline needed
+    assert result["fresh"]["verdict"] == "fixes it"
+
+
+def test_when_no_lever_fixes_it_the_space_is_searched_with_the_best_levers_carried():
+    levers = _levers(3)
+    space = [Candidate({"model.d_model": d}, "space") for d in (16, 32, 128)]
+    finished = _row(0, val=0.7, finished=True)
+    s = Scripted({levers[0].label: finished, space[1].label: _row(3, t=2.0)}, levers + space)
+    result = s.run()
+    stages = [r["stage"] for r in result["rungs"]]
+    assert stages[0] == "levers" and "space" in stages
+    carried = [t for t in s.trained if t[0] == levers[0].label]
+    assert len(carried) == 1  # finished before its cap: carried into the next stage without training again
+    assert result["found"] and result["best"][0].label == space[1].label
+
+
+def test_a_floor_keeps_the_first_changes_long_enough_to_show_something():
+    cands = _levers(9)
+    s = Scripted({}, cands, budget_s=100.0)
+    s.floor_s = 10.0
+    result = s.run()
+    tried = {t[0] for t in s.trained} - {BASELINE}
+    assert 2 <= len(tried) < 9 and result["rungs"][0]["cap_s"] >= 10.0
+    assert result["untried"] == [c.label for c in cands[len(tried):]]  # the table's last ones wait
+
+
+def test_the_report_and_the_browser_show_the_verdicts(tmp_path):
+    from toyformer.experiments.trial_fixes.outputs import mark, ordered
+    from toyformer.report.run_page import diagnosis_section
+    from toyformer.ui.run_page import run_page
+
+    fix = {**_row(3, low=0.97, high=1.0, t=4.0), "change": "train.weight_decay=1", "overrides":
+           {"train.weight_decay": 1.0}, "source": "memorising", "why": "", "cap_s": 20.0, "verdict": "fixes it"}
+    worse = {**_row(0, low=0.05, high=0.2), "change": "model.dropout=0.1", "overrides": {"model.dropout": 0.1},
+             "source": "memorising", "why": "", "cap_s": 20.0, "verdict": "makes it worse"}
+    rows = ordered([worse, fix])
+    result = {"metric": "exact_match", "symptoms": ["memorising"], "candidates": 2, "seeds": 3, "spent_s": 50.0,
+              "budget_s": 60.0, "untried": [], "changes": rows,
+              "recommendation": {**fix, "seed_values": [FRESH, FRESH + 1, FRESH + 2], "baseline": None}}
+    (tmp_path / "try.json").write_text(json.dumps(result))
+    settings = [{"key": k, "value": 0.0, "suspect": True, "why": "w"} for k in ("model.dropout", "train.weight_decay")]
+    summary = {"test_exact_match": 0.31, "test_n": 90, "test_exact_match_ci95": [0.22, 0.41], "steps": 100,
+               "params": 1000,
+               "diagnosis": mark([{"symptom": "memorising", "title": "Memorising", "detail": "d", "evidence": {},
+                                   "settings": settings}], rows)}
+    measured = [s["measured"]["verdict"] for s in summary["diagnosis"][0]["settings"]]
+    assert measured == ["fixes it", "makes it worse"]  # the fix first
+    report = diagnosis_section(summary, tmp_path).render()
+    page = run_page({"key": "1", "run_dir": tmp_path, "status": "recorded", "metrics": [], "summary": summary,
+                     "config": {"task": {"name": "modular_arithmetic"}, "layout": "classifier", "seed": 0}})
+    for html in (report, page):
+        assert "Measured: what fixes it" in html and "Recommended: train.weight_decay=1" in html
+        assert "measured: fixes it" in html and "measured: makes it worse" in html
+        assert "95% CI 0.970-1.000" in html and "n=90" in html and "(3 of 3 seeds)" in html
+
+
 @pytest.fixture(scope="module")
 def tried(tmp_path_factory):
     run = tmp_path_factory.mktemp("try") / "run"
     assert main([*FAILING, "--out", str(run)]) == 0
     assert json.loads((run / "summary.json").read_text())["diagnosis"]
-    assert main(["diagnose", str(run), "--try", "--budget-s", "40", "--seeds", "2", "--quiet"]) == 0
+    assert main(["diagnose", str(run), "--try", "--budget-s", "30", "--seeds", "2", "--quiet"]) == 0
     return run
 
 
-def test_each_suspect_setting_is_measured_on_every_seed(tried):
+@pytest.mark.slow  # a real search: its budget is wall-clock seconds
+def test_a_real_search_measures_the_levers_on_every_seed(tried):
+    from toyformer.run.directory import run_config
+
     result = json.loads((tried / "try.json").read_text())
-    changes = {c["change"]: c for c in result["changes"]}
-    assert {"model.norm=pre", "model.n_layers=2", "train.warmup_steps=100", "model.pooling=mean"} <= set(changes)
+    changes = {c["change"]: c for c in result["changes"] if "error" not in c}
+    assert result["symptoms"] and result["rungs"][0]["stage"] == "levers"
+    config = run_config(tried).with_overrides({"eval.target": 0.999})
+    levers = [c.label for c in candidates(config, result["symptoms"], with_space=False)]
+    first = [c for c in levers if c in changes]
+    assert first and first == levers[: len(first)]  # the symptoms' levers, in the table's order
+    assert {"model.norm=pre", "model.n_layers=2", "train.warmup_steps=100"} & set(levers) == {
+        "model.norm=pre", "model.n_layers=2", "train.warmup_steps=100"}
     for c in changes.values():
-        assert c["seeds"] == 2 and len(c["per_seed"]) == 2
-        assert c["verdict"] == ("fixes it" if c["solved"] == 2 else "partly" if c["solved"] else "does not")
-        assert (tried / "try" / c["change"] / "replicas" / "1" / "summary.json").is_file()
+        assert c["seeds"] == 2 and len(c["per_seed"]) == 2 and c["source"]
+        assert c["verdict"] == verdict(c, c["baseline"])
+        assert 0 <= c["final"]["low"] <= c["final"]["mean"] <= c["final"]["high"] <= 1
+        t = c.get("solved_at_s")
+        assert (t is None) == (c["solved"] == 0) and (t is None or t["solved"] == c["solved"])
+    rec = result["recommendation"]
+    assert rec["change"] in changes and rec["seed_values"] == [FRESH, FRESH + 1] and rec["verdict"] in VERDICTS
+    cap_dirs = [p.name for p in (tried / "try").iterdir()]
+    assert "fresh" in cap_dirs and any(d.startswith("cap") for d in cap_dirs)
 
 
-def test_the_diagnosis_says_measured_instead_of_suspect(tried):
+@pytest.mark.slow  # a real search: its budget is wall-clock seconds
+def test_the_diagnosis_and_the_report_show_the_measurements(tried):
     summary = json.loads((tried / "summary.json").read_text())
     result = json.loads((tried / "try.json").read_text())
-    verdicts = {c["change"]: c["verdict"] for c in result["changes"]}
+    verdicts = {c["change"]: c["verdict"] for c in result["changes"] if "error" not in c}
     measured = [s for f in summary["diagnosis"] for s in f["settings"] if "measured" in s]
     assert measured and all(s["measured"]["verdict"] == verdicts[s["measured"]["change"]] for s in measured)
-    first = summary["diagnosis"][0]["settings"][0]
-    best = result["changes"][0]["verdict"]
-    assert first.get("measured", {}).get("verdict") == best  # settings sorted: what measured best first
-
-
-def test_the_report_shows_the_measurements(tried):
     assert main(["report", str(tried)]) == 0
     html = (tried / "report.html").read_text()
-    assert "measured: " in html and "seeds reached the target" in html
+    assert "Measured: what fixes it" in html and "Recommended: " in html and "measured: " in html
+    assert result["recommendation"]["change"] in html
+
+
+def test_the_lever_table_is_printed(capsys):
+    assert main(["diagnose", "--levers"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"| {symptom} (" in out for symptom in LEVERS) and "`train.weight_decay`" in out
+    assert main(["diagnose"]) == 2
+    assert "needs a run directory" in capsys.readouterr().err
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "tune.md").read_text()
+    assert table_markdown() in guide  # the guide shows the table the code tries
 
 
 def test_a_run_that_reached_its_target_has_nothing_to_try(tmp_path, capsys):
@@ -56,3 +234,23 @@ def test_a_run_that_reached_its_target_has_nothing_to_try(tmp_path, capsys):
                  "--set", "eval.test_size=32", "--quiet", "--no-live-plot"]) == 0
     assert main(["diagnose", str(tmp_path / "ok"), "--try"]) == 2
     assert "nothing to fix" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # a real search: its budget is wall-clock seconds
+def test_bench_diagnose_reports_each_case(tmp_path, capsys):
+    from toyformer.bench.main import main as bench
+
+    out = tmp_path / "d.json"
+    assert bench(["diagnose", "--quick", "--cases", "lr_too_high", "--budget-s", "15", "--seeds", "2",
+                  "--runs-dir", str(tmp_path / "runs"), "--out", str(out), "--markdown", str(tmp_path / "d.md")]) == 0
+    result = json.loads(out.read_text())["diagnose"]
+    (case,) = result["cases"]
+    assert case["case"] == "lr_too_high" and case["known"] == ["train.lr"]
+    assert (tmp_path / "runs" / "lr_too_high" / "try.json").is_file()
+    if case["fixed"] is not None:  # the broken run missed its target, so the search ran
+        assert case["try_s"] > 0 and case["candidates"] > 0 and case["recommendation"]["verdict"] in VERDICTS
+        assert result["tried"] == 1 and result["fixed"] == int(case["fixed"])
+    table = (tmp_path / "d.md").read_text()
+    assert "| lr_too_high |" in table and "The top recommendation fixes" in table
+    assert bench(["diagnose", "--cases", "nope", "--out", str(out)]) == 2
+    assert "unknown case 'nope'; allowed: r0_as_described" in capsys.readouterr().err

@@ -155,8 +155,10 @@ def test_cli_replicas_json_and_replica_dirs_are_run_dirs(tmp_path, capsys):
     text = capsys.readouterr().out
     result = json.loads(text.strip().splitlines()[-1])
     assert [r["seed"] for r in result["replicas"]] == [0, 1]
-    assert set(result["mean"]) >= {"test_token_acc", "test_exact_match"} and "test_exact_match" in result["ci95"]
-    assert "+-" in text and result["run_dir"] == str(out)
+    assert set(result["mean"]) >= {"test_token_acc", "test_exact_match"} and "test_exact_match" in result["interval95"]
+    lo, hi = result["interval95"]["test_exact_match"]  # the mean of accuracies: an interval inside [0, 1]
+    assert 0 <= lo <= result["mean"]["test_exact_match"] <= hi <= 1 and "test_exact_match" not in result["ci95"]
+    assert "(mean of 2 seeds, n=32, 95% CI " in text and result["run_dir"] == str(out)
     assert read_json(out / "summary.json")["k"] == 2
     rows = ResultsStore().query(columns=["replica", "n_replicas", "seed", "test_token_acc"])  # the default store
     assert sorted((r["replica"], r["n_replicas"], r["seed"]) for r in rows) == [(0, 2, 0), (1, 2, 1)]

@@ -153,6 +153,31 @@ def test_the_verdict_follows_the_numbers():
     assert "None" not in text
 
 
+def test_solved_is_the_summarys_and_names_its_evidence():
+    from toyformer.report.run_page import verdict
+
+    stream = _verdict_summary(
+        solved=True, solved_at_step=400, solved_at_s=3.2, diagnosis=[], test_exact_match=1.0, test_n=2000,
+        test_exact_match_ci95=[0.998, 1.0],
+        target={"metric": "exact_match", "value": 0.999, "hold": 2,
+                "evidence": {"n": 2995, "errors": 0, "exhaustive": False, "error_bound": 0.0009998}},
+        splits={"domain": None, "train": None, "val": 512, "test": 2000, "confirm": 2995, "exhaustive": False, "note": None})
+    badge, kind, text = verdict(stream, [])
+    assert (badge, kind) == ("solved", "good") and "step 400" in text and "3.20 s" in text
+    assert "no error in 2,995 validation rows: error <= 0.1% (95%), held for 2 evaluations in a row" in text
+    assert "test exact_match 1.0000 (n=2,000, 95% CI 0.9980-1.0000)" in text
+    domain = {**stream, "target": {**stream["target"], "evidence": {"n": 76, "errors": 0, "exhaustive": True,
+                                                                     "error_bound": 0.0}},
+              "splits": {**stream["splits"], "domain": 256, "train": 180, "note": "the held-out part is 76 inputs"}}
+    badge, kind, text = verdict(domain, [])
+    assert kind == "good" and "all 76 held-out inputs right, counted" in text and "the held-out part is 76" in text
+    # validation reached the target but the evidence did not confirm it: the summary says not solved
+    missed = {**stream, "solved": False, "solved_at_step": None, "diagnosis": [{"title": "Memorising"}],
+              "test_exact_match": 0.98, "target": {**stream["target"], "evidence": None}}
+    badge, kind, text = verdict(missed, [])
+    assert (badge, kind) == ("not solved", "bad") and "Memorising" in text and "n=2,000" in text
+
+
 def _page_text(path):
     return re.sub(r"<style>.*?</style>", "", Path(path).read_text(), flags=re.S)
 

@@ -102,13 +102,18 @@ def test_pivot_puts_numbers_in_the_right_cells(store):
     assert n == 2 and mean == pytest.approx(0.55) and ci == pytest.approx(mean_ci([0.6, 0.5])[1])
     md = table.markdown()
     assert "| length | vocab_size=5 | vocab_size=7 |" in md
-    assert "| 20 | 0.8000 | 0.5500 ± 0.6353 (n=2) |" in md
+    # an accuracy's mean never gets a t-interval (0.55 ± 0.64 would leave [0, 1]): the bootstrap over the runs
+    assert "| 20 | 0.8000 | 0.5500 (mean of 2 runs, 95% CI 0.5000-0.6000) |" in md
     rows = list(csv.reader(io.StringIO(table.csv())))
-    assert rows[0][:2] == ["task.length", "vocab_size=5"]
-    assert float(rows[2][4]) == pytest.approx(0.55) and rows[2][6] == "2"
+    assert rows[0][:6] == ["task.length", "vocab_size=5", "vocab_size=5 lo", "vocab_size=5 hi", "vocab_size=5 runs",
+                           "vocab_size=5 examples"]
+    assert float(rows[2][6]) == pytest.approx(0.55) and rows[2][9] == "2"
     cells = json.loads(table.json())["cells"]
     assert {(c["row"]["task.length"], c["col"]["task.vocab_size"]): c["n"] for c in cells} == {
         (10, 5): 1, (10, 7): 1, (20, 5): 1, (20, 7): 2}
+    assert all(0 <= c["low"] <= c["mean"] <= c["high"] <= 1 and c["ci95"] is None for c in cells)
+    steps = store.pivot("task.length", "task.vocab_size", "wall_s").markdown()  # not an accuracy: mean ± CI
+    assert "1.5000 ± 0.0000 (n=2)" in steps
 
 
 def test_pivot_rejects_a_text_value_and_unknown_fields(store):
@@ -213,8 +218,10 @@ def test_replicas_are_rows_of_one_run_and_share_a_cell(tmp_path):
                           machine="m", git_rev="g")
     rows = st.query()
     assert [(r["replica"], r["n_replicas"]) for r in rows] == [(0, 3), (1, 3), (2, 3)]
-    mean, ci, n = st.pivot("task.length", None, "test_token_acc").cell(10)
-    assert n == 3 and mean == pytest.approx(0.8) and ci == pytest.approx(mean_ci([0.7, 0.8, 0.9])[1])
+    mean, ci, n = st.pivot("task.length", None, "wall_s").cell(10)
+    assert n == 3 and mean == pytest.approx(1.5) and ci == pytest.approx(mean_ci([1.5, 1.5, 1.5])[1])
+    mean, lo, hi, examples = st.pivot("task.length", None, "test_token_acc").interval(10)
+    assert mean == pytest.approx(0.8) and 0.7 <= lo < mean < hi <= 0.9 and examples is None
 
 
 def _finished_run(run_dir, config, summary):
@@ -267,3 +274,38 @@ def test_results_plot_errors_name_the_plot_option(store, tmp_path, capsys):
     assert "unknown --plot x field 'nosuch'" in err and "--rows" not in err and len(err.strip().splitlines()) == 1
     assert main(argv + ["x=length,y=norm"]) == 2
     assert "--plot y metric 'model.norm' is not a number" in capsys.readouterr().err
+
+
+def test_test_exact_match_has_its_interval_and_solved_follows_the_summary(tmp_path):
+    st = ResultsStore(tmp_path / "r.sqlite")
+    summary = {**_summary(1.0, solved=100), "test_exact_match": 0.999, "test_n": 2000,
+               "test_exact_match_ci95": [0.9964, 0.9997], "solved": False}  # validation reached it, the evidence did not
+    st.record_summary(_config(10, 5), summary, tmp_path / "a", machine="m", git_rev="g")
+    st.record_summary(_config(10, 5, seed=1), {**_summary(0.5), "test_n": 50}, tmp_path / "b", machine="m", git_rev="g")
+    a, b = st.query()
+    assert (a["test_n"], a["test_exact_match_lo"], a["test_exact_match_hi"], a["solved"]) == (2000, 0.9964, 0.9997, 0)
+    assert b["solved"] == 0 and b["test_exact_match_lo"] < 0.25 < b["test_exact_match_hi"]  # Wilson from test_n
+    assert [r["id"] for r in st.query(where="test_exact_match_lo > 0.99")] == [a["id"]]
+    single = st.pivot("seed", None, "test_exact_match").markdown()
+    assert "| 0 | 0.9990 (n=2,000, 95% CI 0.9964-0.9997) |" in single
+    both = st.pivot("task.length", None, "test_exact_match").interval(10)
+    assert both[3] == 2050 and 0 <= both[1] < both[0] < both[2] <= 1
+
+
+def test_an_older_store_gets_the_interval_columns_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)  # a store written before the interval's columns existed
+    con.execute('CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_dir TEXT, replica INTEGER NOT NULL '
+                'DEFAULT 0, test_exact_match REAL, test_n INTEGER, solved INTEGER, "task.name" TEXT, '
+                'UNIQUE (run_dir, replica))')
+    con.execute('INSERT INTO runs (run_dir, test_exact_match, test_n, solved, "task.name") '
+                "VALUES ('/old', 0.5, 100, 0, 'reverse')")
+    con.commit()
+    con.close()
+    (old,) = ResultsStore(path, read_only=True).query()  # read only: computed, nothing written
+    assert old["test_exact_match_lo"] == pytest.approx(0.4038, abs=1e-4) and old["test_exact_match_hi"] > 0.5
+    st = ResultsStore(path)
+    st.record_summary(_config(10, 5), {**_summary(1.0), "test_n": 10}, tmp_path / "new", machine="m", git_rev="g")
+    old, new = st.query(where="test_exact_match_lo is not null")  # filled in the table itself
+    assert old["run_dir"] == "/old" and old["test_exact_match_lo"] == pytest.approx(0.4038, abs=1e-4)
+    assert new["test_exact_match_lo"] < 0.5 < new["test_exact_match_hi"] < 1  # 5 of 10

@@ -32,12 +32,12 @@ def test_replica_points_record_one_row_per_replica_and_resume(tmp_path):
         saved = json.loads((p.run_dir / "summary.json").read_text())
         assert [r["test_token_acc"] for r in mine] == [r["test_token_acc"] for r in saved["replicas"]]
         assert mine[1]["run_dir"] == str(p.run_dir / "replicas" / "1")
-        # the table's cell holds both replicas: their mean, CI and n
-        mean, ci, n = first.table.cell(p.point.config.model.d_model)
-        assert n == 2 and mean == pytest.approx(saved["mean"]["test_token_acc"])
-        assert ci == pytest.approx(saved["ci95"]["test_token_acc"])
+        # the table's cell holds both replicas: their mean, its interval inside [0, 1], and their test examples
+        mean, lo, hi, examples = first.table.interval(p.point.config.model.d_model)
+        assert mean == pytest.approx(saved["mean"]["test_token_acc"]) and examples == 64
+        assert [lo, hi] == pytest.approx(saved["interval95"]["test_token_acc"]) and 0 <= lo <= mean <= hi <= 1
     table = (out / "table.md").read_text()
-    assert table.count("(n=2)") == 2 and "±" in table
+    assert table.count("(mean of 2 runs, n=64, 95% CI ") == 2 and "±" not in table
     assert "replicas per seed" in (out / "report.html").read_text()
     assert (out / "test_token_acc_by_d_model.png").is_file()
 
@@ -57,9 +57,10 @@ def test_cli_replicas_overrides_the_spec(tmp_path, capsys):
     argv = ["sweep", str(spec_file), "--out", str(tmp_path / "sw"), "--store", str(tmp_path / "r.sqlite"), "--quiet"]
     assert main(argv + ["--replicas", "3", "--json"]) == 0
     out = capsys.readouterr().out
-    assert "(n=3)" in out and "±" in out
+    assert "(mean of 3 runs, n=96, 95% CI " in out
     (point,) = json.loads(out.strip().splitlines()[-1])["points"]
-    assert point["replicas"] == 3 and set(point["ci95"]) >= {"test_token_acc", "test_exact_match"}
+    assert point["replicas"] == 3 and set(point["interval95"]) >= {"test_token_acc", "test_exact_match"}
+    assert point["test_n"] == 96 and "test_exact_match" not in point["ci95"]
     # the same directory with another replica count is never silently reused
     assert main(argv + ["--replicas", "2"]) == 2
     assert "was trained with replicas: 3, not 2" in capsys.readouterr().err

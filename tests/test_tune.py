@@ -36,9 +36,46 @@ def test_a_small_tune_records_its_trials_and_writes_the_best_config(tmp_path):
     assert r["remeasured"]["n"] == 3 and len(r["remeasured"]["seeds"]) == 3
     rows = ResultsStore(store).query(where="source = 'tune'")
     complete = r["states"]["COMPLETE"]
-    assert len(rows) == complete + 3  # every complete trial, and the best config on 3 fresh seeds
+    same = r["defaults"] is r["remeasured"] or r["defaults"] == r["remeasured"]
+    # every complete trial, the best config on 3 fresh seeds, and the defaults on the same seeds
+    assert len(rows) == complete + 3 + (0 if same else 3)
     assert {row["sweep"] for row in rows} == {"count_ones-classifier"}
     assert set(r["best"]["params"]) == set(SPACE)
+
+
+def test_the_gain_is_the_defaults_against_the_best_on_the_same_seeds(tmp_path, capsys):
+    slow = {**BASE, "train": {**BASE["train"], "lr": 1e-4}}  # defaults that solve nothing in 40 steps
+    out = tmp_path / "t"
+    assert main(["tune", "--config", _write(tmp_path, slow), "--space", _write(tmp_path, {"space": SPACE}, "space.yaml"),
+                 "--budget-s", "120", "--trials", "3", "--trial-s", "20", "--out", str(out), "--no-store",
+                 "--json"]) == 0
+    text = capsys.readouterr().out
+    r = json.loads(text.strip().splitlines()[-1])
+    best, defaults, g = r["remeasured"], r["defaults"], r["gain"]
+    assert defaults["seeds"] == best["seeds"] and g["seeds"] == best["seeds"]
+    seeds = sorted(int(p.name.split("_")[1]) for p in (out / "defaults").iterdir())
+    assert seeds == best["seeds"]
+    lr = {json.loads((p / "config.json").read_text())["train"]["lr"] for p in (out / "defaults").iterdir()}
+    assert lr == {1e-4}  # the base config, without the searched values
+    assert (g["best_solved"], g["defaults_solved"]) == (best["solved"], defaults["solved"])
+    em = defaults["test_exact_match"]
+    assert 0 <= em["low"] <= em["mean"] <= em["high"] <= 1 and em["n"] == 3 * 6  # count_ones length 6: 6 inputs
+    if g["ratio"] is not None:
+        times = lambda m: [x["solved_at_s"] if x["solved"] else 20 for x in m["runs"]]  # noqa: E731
+        assert g["ratio"] == pytest.approx(sum(times(defaults)) / sum(times(best)))
+        assert g["ratio_is"] == ("exact" if defaults["solved"] == 3 else "at least")
+        assert f"{g['ratio']:.1f}x as fast" in text
+    else:
+        assert best["solved"] < 3 and "no ratio" in text
+    summary = (out / "summary.md").read_text()
+    assert "## Gain over the defaults" in summary and "| defaults | " in summary and "95% CI" in summary
+
+
+def _write(tmp_path, data, name="base.yaml") -> str:
+    import yaml
+
+    (tmp_path / name).write_text(yaml.safe_dump(data))
+    return str(tmp_path / name)
 
 
 def test_the_best_config_reproduces_its_trial(tmp_path):

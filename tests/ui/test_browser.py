@@ -108,7 +108,7 @@ def test_every_page_opens(watched, server, lab):
     for path in (f"/run/{count}", f"/run/{evil}", f"/compare?run={count}&run={evil}", "/sweep?name=widths"):
         w.open(path, "body[data-ready]")
         assert page.locator(".js-plotly-plot").count() >= 1, path
-    assert page.locator("#pivot td.cell").count() == 2 and "(n=2)" in page.inner_text("#pivot")
+    assert page.locator("#pivot td.cell").count() == 2 and "(mean of 2 runs, n=" in page.inner_text("#pivot")
     page.goto(server.base + "/sweeps")
     assert page.locator("a[href='/sweep?name=widths']").count() == 1
     w.check()
@@ -324,6 +324,9 @@ def test_a_study_page(watched, lab, server):
     runs = sorted((lab["runs"] / "sweeps" / "widths" / "runs").iterdir())
     folder = lab["runs"] / "tune" / "browsed"
     synthetic_study(folder, runs, name="browsed")
+    for i, run in enumerate(runs[:3]):  # the best configuration re-measured on fresh seeds
+        (folder / "best" / f"seed_{i}").mkdir(parents=True)
+        shutil.copy(run / "summary.json", folder / "best" / f"seed_{i}" / "summary.json")
     w = watched()
     page = w.open("/tunes", "nav.top")
     wait_until(page, """(async () => (await (await fetch('/api/tunes')).json()).studies
@@ -342,6 +345,8 @@ def test_a_study_page(watched, lab, server):
     link = page.locator("#trials tbody tr").nth(1).locator("a")
     assert link.get_attribute("href") == f"/run/{row_id(lab['store'], runs[1])}" and "(best)" in link.inner_text()
     assert page.evaluate("document.getElementById('importances').data[0].y.length") == 2
+    remeasured = page.inner_text("#remeasured")  # the seeds' mean exact match with its interval and examples
+    assert "of 3 fresh seeds reached the target" in remeasured and "n=192" in remeasured and "undefined" not in remeasured
     w.check()
 
 

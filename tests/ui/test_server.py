@@ -119,9 +119,13 @@ def test_the_sweep_pivot_is_the_stores_pivot(server, lab):
             assert (p["cells"][i][j]["mean"], p["cells"][i][j]["n"]) == (pytest.approx(mean), n)
     _, _, by_width = get(server.base, "/api/sweep/pivot", name="widths", rows="model.d_model", value="test_token_acc")
     cell = by_width["cells"][0][0]
-    assert cell["n"] == 2 and "±" in cell["text"] and "(n=2)" in cell["text"] and len(cell["keys"]) == 2
+    assert cell["n"] == 2 and "(mean of 2 runs, n=128, 95% CI " in cell["text"] and len(cell["keys"]) == 2
+    assert 0 <= cell["low"] <= cell["mean"] <= cell["high"] <= 1 and cell["examples"] == 128
     _, _, plot = get(server.base, "/api/sweep/plot", name="widths", x="model.d_model", y="test_token_acc")
     assert plot["series"][0]["x"] == [8, 16] and plot["series"][0]["n"] == [2, 2]
+    for s in plot["series"]:  # an accuracy's interval (stats.seeds_interval) stays inside [0, 1]
+        assert all(0 <= lo <= m <= hi <= 1 for lo, m, hi in zip(s["low"], s["mean"], s["high"]))
+        assert s["examples"] == [128, 128]  # the two seeds' test examples, pooled
     status, _, bad = get(server.base, "/api/sweep/pivot", name="widths", rows="model.colour", value="test_token_acc")
     assert status == 400 and "model.colour" in bad["error"]
     assert get(server.base, "/api/sweep", name="nope")[0] == 404

@@ -23,6 +23,8 @@ Each benchmark is a module with ``run(args) -> dict`` (every number, written as 
   R4 configuration fast against the reference code.
 - ``hold`` (``hold.py``): how many confirming evaluations in a row a solve needs (``eval.hold``):
   each hold's false solves, by the true error of the solved runs on fresh rows, and its cost.
+- ``diagnose`` (``diagnose.py``): ``diagnose --try`` on runs broken in known ways: how often its
+  top recommendation fixes the run, and how long the search takes.
 
 Speed targets live here, never in timed unit tests; measured results are committed under
 ``docs/results/``, each file naming the command that wrote it.

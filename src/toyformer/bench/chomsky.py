@@ -205,6 +205,13 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
 
+def _mean(r: dict) -> str:
+    """A cell's mean score over seeds with its 95% interval (inside [0, 1]; one seed has none)."""
+    if r["n"] < 2 or r.get("low") is None:
+        return f"{_pct(r['mean'])} ({r['n']} seed{'s' if r['n'] != 1 else ''})"
+    return f"{_pct(r['mean'])} ({_pct(r['low'])}-{_pct(r['high'])}, {r['n']} seeds)"
+
+
 def render(result: dict) -> str:
     b = result["budget"]
     cmp = result["comparison"]
@@ -222,7 +229,7 @@ def render(result: dict) -> str:
              f"{result['score_s'] / 60:.1f} min. " + _invocation(result), ""]
     sources = _sources(cmp)
     per_seed = any(r["n"] > 1 and "seed_scores" in r for r in cmp["rows"])
-    head = ["task", "level", "column", "score (max)", "mean ± 95% CI (n)", *(["per seed"] if per_seed else []),
+    head = ["task", "level", "column", "score (max)", "mean (95% CI, seeds)", *(["per seed"] if per_seed else []),
             "trained-range", "verdict", "published", "provenance", "published verdict", "same verdict", "in seed spread"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in cmp["rows"]:
@@ -230,7 +237,7 @@ def render(result: dict) -> str:
         same = "-" if r["reproduced"] is None else ("yes" if r["reproduced"] else "**no**") + mark
         spread = "-" if r["within_spread"] is None else ("yes" if r["within_spread"] else "no")
         lines.append(f"| {r['task']} | {SUITE[r['task']].level} | {r['column']} | {_pct(r['max'])} | "
-                     f"{_pct(r['mean'])} ± {100 * r['ci95']:.1f} ({r['n']}) | "
+                     f"{_mean(r)} | "
                      + (f"{', '.join(_pct(x) for x in r.get('seed_scores', []))} | " if per_seed else "")
                      + f"{_pct(r['train_max'])} | {r['verdict']} | "
                      f"{_published(r)} | {_provenance(r, sources)} | {r['published_verdict'] or '-'} | {same} | "

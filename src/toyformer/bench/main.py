@@ -1,4 +1,4 @@
-"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|chomsky|portable|hold|levers|all] [--quick] [--device D] [--json] [--out FILE]``
+"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|chomsky|portable|hold|levers|diagnose|all] [--quick] [--device D] [--json] [--out FILE]``
 
 Prints one table per benchmark and writes every number as JSON (default
 ``runs/benchmarks/<name>.json``; ``--out`` names the file); ``--markdown FILE`` also writes the
@@ -14,21 +14,21 @@ import time
 import warnings
 from pathlib import Path
 
-from toyformer.bench import (chomsky, explain, hold, kernels, levers, machine, peak, portable, race, replicas,
-                             throughput, time_to_solve, ui)
+from toyformer.bench import (chomsky, diagnose, explain, hold, kernels, levers, machine, peak, portable, race,
+                             replicas, throughput, time_to_solve, ui)
 from toyformer.files import write_json, write_text
 from toyformer.errors import ConfigError
 
 # name -> module with run(args) -> dict and render(result) -> str
 BENCHMARKS = {"throughput": throughput, "peak": peak, "time-to-solve": time_to_solve, "replicas": replicas,
               "kernels": kernels, "race": race, "ui": ui, "explain": explain, "chomsky": chomsky, "portable": portable,
-              "hold": hold, "levers": levers}
+              "hold": hold, "levers": levers, "diagnose": diagnose}
 ALL = ("throughput", "time-to-solve")
 
 
 def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Benchmarks: throughput, the matmul peak, time to solve, replicas, "
-                                "kernels, the race, the Chomsky-hierarchy suite, the portable mode's cost.")
+                                "kernels, the race, the Chomsky-hierarchy suite, the portable mode's cost, the measured diagnosis.")
     p.add_argument("what", nargs="?", default="throughput", choices=[*BENCHMARKS, "all"])
     p.add_argument("--quick", action="store_true", help="tiny step counts: checks the pipeline, not the numbers")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -41,8 +41,10 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
     p.add_argument("--layouts", default="default",
                    help="time-to-solve: default (each task's own), all (every fitting layout but masked), or L1,L2")
     p.add_argument("--seeds", type=int, help="time-to-solve: seeds per (task, layout) (default 1); hold: seeds per "
-                   "(task, hold) (default 20); chomsky: seeds per "
-                   "cell and learning rate (default: the budget's)")
+                   "(task, hold) (default 20); chomsky: seeds per cell and learning rate (default: the budget's); "
+                   "diagnose: seeds per change (default 3)")
+    p.add_argument("--cases", help="diagnose: comma-separated broken cases (default: all; see toyformer.bench.diagnose)")
+    p.add_argument("--budget-s", type=float, help="diagnose: seconds of each case's diagnose --try (default 480)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="time-to-solve: a config override for every task (repeatable)")
     p.add_argument("--cap-s", type=float, default=None,
@@ -66,7 +68,8 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
     p.add_argument("--workers", help="chomsky: local worker processes (default 1)")
     p.add_argument("--cluster", help="chomsky: a Dask scheduler address (tcp://host:8786)")
     p.add_argument("--store", help="chomsky: the results store (default $TOYFORMER_RESULTS or runs/results.sqlite)")
-    p.add_argument("--runs-dir", help=f"chomsky: where the run directories go (default runs/bench/chomsky/BUDGET)")
+    p.add_argument("--runs-dir", help="chomsky: where the run directories go (default runs/bench/chomsky/BUDGET); "
+                   "diagnose: default runs/bench/diagnose")
     p.add_argument("--from", dest="from_file", metavar="JSON", help="chomsky: re-render the --out JSON of an earlier "
                    "run beside the current published numbers and their provenance (trains nothing)")
     p.add_argument("--json", action="store_true", help="end with one JSON line holding every number")

@@ -1,4 +1,5 @@
-"""``toyformer diagnose RUN_DIR [--try]``: why a run missed its target, suspected or measured."""
+"""``toyformer diagnose RUN_DIR [--try]``: why a run missed its target, suspected or measured;
+``toyformer diagnose --levers``: the lever table ``--try`` starts from."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from toyformer.files import dumps
 def register(sub) -> None:
     from toyformer.cli import add_task_file
 
-    d = sub.add_parser("diagnose", help="why a run missed its target; --try measures which setting fixes it")
-    d.add_argument("run_dir")
+    d = sub.add_parser("diagnose", help="why a run missed its target; --try finds and measures the change that fixes it")
+    d.add_argument("run_dir", nargs="?", help="a finished run directory")
     d.add_argument("--try", dest="try_", action="store_true",
-                   help="train each suspect setting changed alone (and the lr/steps levers) on --seeds seeds")
+                   help="try the symptoms' levers, then the layout's search space, by successive halving on --seeds "
+                        "seeds; re-measure the best on fresh seeds")
+    d.add_argument("--levers", action="store_true", help="print the lever table (symptom -> settings to try) and exit")
     d.add_argument("--budget-s", type=number(float, greater_than(0)), default=600.0, metavar="SECONDS",
-                   help="with --try: training seconds for all the changes together (default 600)")
+                   help="with --try: wall-clock seconds for the whole search and the re-measure (default 600)")
     d.add_argument("--seeds", type=number(int, at_least(1)), default=3, help="with --try: seeds per change (default 3)")
     d.add_argument("--markdown", metavar="FILE", help="with --try: also write the table, the command and the machine")
     d.add_argument("--quiet", action="store_true", help="no line per change")
@@ -30,6 +33,13 @@ def cmd_diagnose(args) -> int:
     from toyformer.files import read_json
     from toyformer.run.directory import read_config
 
+    if args.levers:
+        from toyformer.experiments.trial_fixes import table_markdown
+
+        print(table_markdown())
+        return 0
+    if args.run_dir is None:
+        raise ConfigError("diagnose needs a run directory (or --levers for the lever table)")
     read_config(args.run_dir)  # a clear error when it is not a run directory
     summary_path = f"{args.run_dir}/summary.json"
     if args.try_:
@@ -63,18 +73,10 @@ def _markdown(args, result: dict) -> None:
     from pathlib import Path
 
     from toyformer.bench import machine
+    from toyformer.experiments.trial_fixes import markdown
     from toyformer.files import write_text
 
     m = machine()
     command = f"toyformer diagnose {args.run_dir} --try --budget-s {args.budget_s:g} --seeds {args.seeds}"
-    head = (f"Command: `{command}`  \nMachine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, "
-            f"torch {m['torch']}, Python {m['python']}  \nEach change: {result['seeds']} seeds as batched replicas, "
-            f"at most {result['cap_s']:.0f} s, target {result['metric']} {result['target']:g}\n\n")
-    rows = ["| change | seeds solved | seconds to solve (mean ± 95% CI) | final (mean ± 95% CI) | verdict |",
-            "|---|---|---|---|---|"]
-    for r in result["changes"]:
-        t = r.get("solved_at_s")
-        when = f"{t['mean']:.1f} ± {t['ci95']:.1f}" if t else "-"
-        final = f"{r['final']['mean']:.3f} ± {r['final']['ci95']:.3f}"
-        rows.append(f"| `{r['change']}` | {r['solved']}/{r['seeds']} | {when} | {final} | measured: {r['verdict']} |")
-    write_text(Path(args.markdown), head + "\n".join(rows) + "\n")
+    where = f"{m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}, Python {m['python']}"
+    write_text(Path(args.markdown), markdown(result, command, where))

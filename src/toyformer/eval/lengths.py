@@ -25,6 +25,7 @@ from toyformer.data import format_batch
 from toyformer.eval.evaluate import evaluate_config
 from toyformer.models.positional.embedder import Embedder
 from toyformer.run import memory
+from toyformer.stats import proportion_ci
 
 
 def parse_lengths(text: str) -> list[int]:
@@ -113,10 +114,12 @@ def format_table(result: dict) -> str:
     """A markdown table; lengths inside the trained range are marked ``*``, lengths whose
     positions a too short table clamped ``!``."""
     lo, hi = result["trained"] or (None, None)
-    lines = ["| length | token_acc | exact_match | n |", "|---:|---:|---:|---:|"]
+    lines = ["| length | token_acc | exact_match | n | exact_match 95% CI |", "|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
         mark = ("*" if lo is not None and lo <= r["length"] <= hi else "") + ("!" if r.get("clamped") else "")
-        lines.append(f"| {r['length']}{mark} | {r['token_acc']:.4f} | {r['exact_match']:.4f} | {r['n']} |")
+        low, high = proportion_ci(round(r["exact_match"] * r["n"]), r["n"])
+        lines.append(f"| {r['length']}{mark} | {r['token_acc']:.4f} | {r['exact_match']:.4f} | {r['n']} | "
+                     f"{low:.4f}-{high:.4f} |")
     if lo is not None:
         lines.append(f"\n`*` trained lengths ({lo}..{hi})")
     if any(r.get("clamped") for r in result["rows"]):

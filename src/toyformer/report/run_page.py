@@ -9,8 +9,10 @@ from toyformer.report.html import (Html, Section, badge, cards, esc, figure, joi
                                    write)
 from toyformer.eval.diagnosis import reached_target
 from toyformer.report.explain_section import explain_section, phase_marks
+from toyformer.report.tried import final_text, tried_block
 from toyformer.run import load_run
 from toyformer.run.directory import read_metrics
+from toyformer.stats import accuracy_text
 from toyformer.tasks.base import SPECIALS
 
 METRIC_ROWS = 60  # the metrics table shows at most this many evaluations (evenly spaced)
@@ -36,7 +38,7 @@ def run_page(run_dir: str | Path, device: str | None = None) -> tuple[str, str, 
     params = ", ".join(f"{k}={v}" for k, v in cfg.task.params.items())
     subtitle = f"task {cfg.task.name}({params}) · {cfg.layout} layout · seed {cfg.seed} · {run_dir}"
     sections = [
-        diagnosis_section(summary),
+        diagnosis_section(summary, run_dir),
         curves_section(run),
         samples_section(run),
         explain_section(run, run_dir),
@@ -52,23 +54,29 @@ def run_page(run_dir: str | Path, device: str | None = None) -> tuple[str, str, 
 
 def verdict(summary: dict, metrics: list[dict]) -> tuple[str, str, str]:
     """``(badge text, badge kind, sentence)`` for the headline, each built from the run's numbers:
-    "solved" only when the run stopped at its target and its test metric reaches the target too."""
+    "solved" only when the summary says so (``eval/solved.py``), on the evidence it names; a
+    summary written before it said so: when validation reached the target and test did too."""
     target = summary.get("target") or {}
     metric, goal = target.get("metric", "exact_match"), target.get("value")
     if not summary:
         step = metrics[-1]["step"] if metrics else 0
         return "in progress", "info", f"Not finished: last checkpoint at step {step}."
     test = summary.get(f"test_{metric}")
-    tested = f"test {metric} {test:.4f}" if test is not None else f"no test {metric}"
+    tested = test_text(summary, metric)
     goal_text = f"target {goal:g}" if goal is not None else "goal 1.0"
     goal = 1.0 if goal is None else goal
+    note = f" Note: {summary['splits']['note']}." if (summary.get("splits") or {}).get("note") else ""
     if summary.get("diverged"):
         d = summary["diverged"]
         kept = f"those of step {d['weights_from_step']}" if d.get("weights_from_step") else "the initial ones"
         return ("diverged", "bad", f"Diverged at step {d['step']}: the training loss was NaN or infinite; the weights "
-                f"are {kept}. {tested.capitalize()} ({goal_text}).")
+                f"are {kept}. {tested[0].upper() + tested[1:]} ({goal_text}).")
     step = summary.get("solved_at_step")
-    if step is not None:
+    if "solved" in summary and summary["solved"]:
+        evidence = evidence_text(target, summary.get("splits"))
+        return "solved", "good", (f"Solved at step {step} in {_num(summary.get('solved_at_s'), '.2f')} s: "
+                                  f"validation {metric} reached {goal:g} with {evidence}; {tested}.{note}")
+    if step is not None and "solved" not in summary:  # a summary from before solved was decided on evidence
         reached = f"Reached validation {metric} ≥ {goal:g} at step {step} in {_num(summary.get('solved_at_s'), '.2f')} s"
         if test is not None and test >= goal:
             return "solved", "good", f"{reached}; {tested}."
@@ -77,9 +85,47 @@ def verdict(summary: dict, metrics: list[dict]) -> tuple[str, str, str]:
     if not summary.get("diagnosis"):
         if target.get("value") is None and test is not None and test >= 1.0:
             return "finished", "info", f"Ran {steps} steps without an early-stop target; {tested}."
-        return "finished", "info", f"Ran {steps} steps; {tested} ({goal_text}); no diagnosis recorded."
+        return "finished", "info", f"Ran {steps} steps; {tested} ({goal_text}); no diagnosis recorded.{note}"
     first = summary["diagnosis"][0]["title"]
-    return "not solved", "bad", f"{tested.capitalize()} ({goal_text}) after {steps} steps. {first}."
+    return "not solved", "bad", f"{tested[0].upper() + tested[1:]} ({goal_text}) after {steps} steps. {first}.{note}"
+
+
+def test_text(summary: dict, metric: str) -> str:
+    """``test exact_match 0.9990 (n=2,000, 95% CI 0.9964-0.9997)``: the test number with its size and
+    interval (exact match; the summary's own)."""
+    value = summary.get(f"test_{metric}")
+    if value is None:
+        return f"no test {metric}"
+    if metric == "exact_match" and summary.get("test_exact_match_ci95"):
+        return f"test {metric} {accuracy_text(value, summary['test_exact_match_ci95'], summary.get('test_n'))}"
+    return f"test {metric} {value:.4f}"
+
+
+def evidence_text(target: dict, splits: dict | None) -> str:
+    """What a solve rests on, in words, from the summary's ``target`` (``evidence``: n, errors,
+    exhaustive, error_bound; ``hold``) and ``splits``: "no error in 2,995 validation rows: error
+    <= 0.1% (95%)" for a sample, "all 76 held-out inputs right, counted" for a finite domain."""
+    e = target.get("evidence")
+    if not e:
+        return "evidence not recorded"
+    tokens = target.get("metric") == "token_acc"
+    splits = splits or {}
+    if not e["exhaustive"]:
+        rows = "validation answer tokens" if tokens else "validation rows"
+        errors = "no error" if e["errors"] == 0 else f"{e['errors']:,} error{'s' if e['errors'] > 1 else ''}"
+        text = f"{errors} in {e['n']:,} {rows}: error <= {_percent(e['error_bound'])} (95%)"
+    else:
+        whole = splits.get("train") is None and splits.get("domain") is not None
+        inputs = ("answer tokens of the domain's inputs" if whole else "held-out answer tokens") if tokens else (
+            "inputs of the domain" if whole else "held-out inputs")
+        text = (f"all {e['n']:,} {inputs} right, counted" if e["errors"] == 0 else
+                f"{e['errors']:,} of {e['n']:,} {inputs} wrong, counted: error {_percent(e['error_bound'])}")
+    hold = target.get("hold")
+    return text + (f", held for {hold} evaluations in a row" if hold and hold > 1 else "")
+
+
+def _percent(rate: float) -> str:
+    return f"{100 * rate:.2g}%"
 
 
 def headline(run) -> Html:
@@ -88,7 +134,9 @@ def headline(run) -> Html:
     parts = [Html(f'<div class="verdict">{badge(text, kind)}<span>{esc(sentence)}</span></div>')]
     if s:
         solved = s.get("solved_at_s") if kind == "good" else None
-        n_test = f"on {s['test_n']} held-out examples" if s.get("test_n") is not None else ""
+        ci = s.get("test_exact_match_ci95")
+        n_test = (f"n={s['test_n']:,}" + (f" · 95% CI {ci[0]:.4f}-{ci[1]:.4f}" if ci else "")
+                  if s.get("test_n") is not None else "")
         parts.append(cards([
             ("time to solve", f"{solved:.2f} s" if solved is not None else "—",
              f"step {s['solved_at_step']}" if solved is not None
@@ -107,9 +155,10 @@ def _num(value, spec: str = ".4f") -> str:
     return "—" if value is None else format(value, spec)
 
 
-def diagnosis_section(summary: dict) -> Section | None:
+def diagnosis_section(summary: dict, run_dir: str | Path | None = None) -> Section | None:
     if not summary:
         return None
+    tried = tried_block(Path(run_dir) / "try.json") if run_dir is not None else None
     findings = summary.get("diagnosis") or []
     if not findings:
         step = summary.get("solved_at_step")
@@ -127,7 +176,7 @@ def diagnosis_section(summary: dict) -> Section | None:
         blocks.append(join(Html(f'<div class="finding{mild}"><h3>'), esc(f["title"]), Html("</h3>"),
                            para(f["detail"]), Html("<h3>Evidence</h3>"), evidence,
                            Html("<h3>Settings known to matter</h3>"), settings, Html("</div>")))
-    return Section("Diagnosis", join(*blocks))
+    return Section("Diagnosis", join(*blocks, *([tried] if tried is not None else [])))
 
 
 def _status(setting: dict) -> str:
@@ -135,9 +184,9 @@ def _status(setting: dict) -> str:
     m = setting.get("measured")
     if m is None:
         return "likely" if setting["suspect"] else ""
-    when = f", {m['solved_at_s']['mean']:.1f} s to solve" if m.get("solved_at_s") else ""
+    when = f", {m['solved_at_s']['mean']:.1f} s to solve over those" if m.get("solved_at_s") else ""
     return (f"measured: {m['verdict']} ({m['change']}: {m['solved']}/{m['seeds']} seeds reached the target{when}; "
-            f"final {m['final']['mean']:.3f})")
+            f"final {final_text(m)})")
 
 
 def _show(value) -> str:

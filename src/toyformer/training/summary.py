@@ -1,11 +1,13 @@
 """What a finished run reports: the test numbers, time-to-solve, the diagnosis; for replicas
-each replica's headline numbers and their mean with a 95% confidence interval.
+each replica's headline numbers and their mean with a 95% confidence interval (for an accuracy,
+``interval95``: ``stats.seeds_interval``, inside [0, 1]; for the rest, ``ci95``: a t-interval's
+half-width).
 
 >>> run.summary["test_exact_match"], run.summary["solved_at_step"]            # doctest: +SKIP
 (1.0, 200)
 >>> print(format_table(replicas.summary))                                      # doctest: +SKIP
-replica   seed        lr   test_token_acc  test_exact_match  solved_at_step  steps
-      0      0     0.003           1.0000            1.0000             200    200
+replica   seed        lr   test_token_acc  test_exact_match  test_n  solved_at_step  steps
+      0      0     0.003           1.0000            1.0000    2000             200    200
 ...
 """
 
@@ -18,10 +20,11 @@ import torch
 from toyformer import numerics
 from toyformer.eval import by_length, by_position, chance_level, diagnose, evaluate_config, solved
 from toyformer.run import Run
-from toyformer.stats import mean_ci, proportion_ci
+from toyformer.stats import accuracy_text, mean_ci, proportion_ci, seeds_interval
 
 HEADLINE = ("test_token_acc", "test_exact_match", "test_loss", "val_exact_match", "train_loss", "steps",
             "solved_at_step", "solved_at_s")
+ACCURACIES = ("test_token_acc", "test_exact_match", "val_exact_match")  # their means get interval95, not ci95
 
 
 def finish(run: Run, state: dict) -> dict:
@@ -70,16 +73,18 @@ def finish(run: Run, state: dict) -> dict:
 
 
 def combine(runs: list[Run], values: dict[str, list] | None = None) -> dict:
-    """The replica run's summary: each replica's headline numbers, their ``mean`` and ``ci95``
-    (half-width of a 95% t-interval; ``solved_at_*`` over the replicas that solved), and with a
-    swept key one ``groups`` entry per value."""
+    """The replica run's summary: each replica's headline numbers (with ``test_n`` and ``solved``),
+    their ``mean``, ``interval95`` (the accuracies: ``[low, high]``, ``stats.seeds_interval``) and
+    ``ci95`` (the other numbers: half-width of a 95% t-interval; ``solved_at_*`` over the replicas
+    that solved), and with a swept key one ``groups`` entry per value."""
     rows = [{"replica": i, "seed": r.config.seed, "lr": r.config.train.lr, "run_dir": str(r.run_dir) if r.run_dir else None,
-             **{m: r.summary.get(m) for m in HEADLINE},
+             **{m: r.summary.get(m) for m in HEADLINE}, "test_n": r.summary.get("test_n"),
+             "solved": r.summary.get("solved", r.summary.get("solved_at_step") is not None),
              **({"diverged_at_step": r.summary["diverged"]["step"]} if "diverged" in r.summary else {})}
             for i, r in enumerate(runs)]
     first = runs[0].summary
     summary = {"task": first["task"], "layout": first["layout"], "k": len(runs), "params": first["params"],
-               "solved": sum(r["solved_at_step"] is not None for r in rows),
+               "solved": sum(bool(r["solved"]) for r in rows),
                "diverged": sum("diverged" in r.summary for r in runs), "replicas": rows,
                **aggregate(rows), "wall_s": max(r.summary["wall_s"] for r in runs),
                "target": first["target"], "machine": first["machine"], "device": first["device"]}
@@ -91,25 +96,40 @@ def combine(runs: list[Run], values: dict[str, list] | None = None) -> dict:
 
 
 def aggregate(rows: list[dict]) -> dict:
-    """``{"mean": {metric: ...}, "ci95": {metric: ...}}`` over the rows' non-missing values."""
-    mean, ci = {}, {}
+    """``{"mean": {metric: ...}, "interval95": {accuracy: [low, high]}, "ci95": {other: half-width}}``
+    over the rows' non-missing values; a test accuracy pools the rows' ``test_n`` examples when
+    each row knows it (a summary written before ``test_n`` was: the bootstrap over seeds alone)."""
+    mean, interval, ci = {}, {}, {}
     for m in HEADLINE:
-        vals = [r[m] for r in rows if r.get(m) is not None]
-        if vals:
-            mean[m], ci[m] = mean_ci(vals)
-    return {"mean": mean, "ci95": ci}
+        have = [r for r in rows if r.get(m) is not None]
+        if not have:
+            continue
+        if m in ACCURACIES:
+            sizes = [r.get("test_n") for r in have] if m.startswith("test_") else []
+            mean[m], *interval[m] = seeds_interval([r[m] for r in have], sizes if sizes and all(sizes) else None)
+        else:
+            mean[m], ci[m] = mean_ci([r[m] for r in have])
+    return {"mean": mean, "interval95": interval, "ci95": ci}
 
 
 def format_table(summary: dict) -> str:
-    """The replicas one per line, then the mean +- 95% CI line (``toyformer train --replicas``)."""
-    cols = ("test_token_acc", "test_exact_match", "solved_at_step", "steps")
+    """The replicas one per line, then the mean line: each accuracy with its 95% interval and the
+    test examples of all replicas, the rest ± a 95% CI (``toyformer train --replicas``)."""
+    cols = ("test_token_acc", "test_exact_match", "test_n", "solved_at_step", "steps")
     fmt = lambda v: "-" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))  # noqa: E731
     lines = [f"{'replica':>7} {'seed':>6} {'lr':>9} " + " ".join(f"{c:>16}" for c in cols)]
     for r in summary["replicas"]:
-        lines.append(f"{r['replica']:>7} {r['seed']:>6} {r['lr']:>9.3g} " + " ".join(f"{fmt(r[c]):>16}" for c in cols))
+        lines.append(f"{r['replica']:>7} {r['seed']:>6} {r['lr']:>9.3g} "
+                     + " ".join(f"{fmt(r.get(c)):>16}" for c in cols))
     groups = summary.get("groups") or [{"lr": None, **summary}]
     for g in groups:
-        cells = [f"{g['mean'][c]:.4f} +- {g['ci95'][c]:.4f}" if c in g["mean"] else "-" for c in cols]
         label = "mean" if g["lr"] is None else f"lr {g['lr']:.3g}"
-        lines.append(f"{label:>24} " + " ".join(f"{c:>16}" for c in cells))
+        members = [r for r in summary["replicas"] if g["lr"] is None or r["lr"] == g["lr"]]
+        n = sum(r.get("test_n") or 0 for r in members) or None
+        of = f"{len(members)} seeds"
+        parts = [f"{c} " + accuracy_text(g["mean"][c], g.get("interval95", {}).get(c), n if c.startswith("test_") else None, of)
+                 for c in ACCURACIES if c in g["mean"]]
+        parts += [f"{c} {g['mean'][c]:.1f} +- {g['ci95'][c]:.1f}" for c in ("solved_at_step", "steps")
+                  if c in g.get("ci95", {})]
+        lines.append(f"{label:>24}: " + "; ".join(parts))
     return "\n".join(lines)

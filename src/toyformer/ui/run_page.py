@@ -1,8 +1,9 @@
 """The run page's HTML: the verdict and headline numbers, *solved* with its evidence, the
-diagnosis and the config rendered here (every user string escaped); the learning curves (with
-the phases ``toyformer explain`` found), test examples, the attention viewer (with each head's
-role), embeddings, accuracy by length and position, and what the run learned (sentences,
-ablations by effect, probe and logit-lens curves by layer, the circuit) drawn by ``run.js``.
+diagnosis (with what ``diagnose --try`` measured, from ``try.json``) and the config rendered
+here (every user string escaped); the learning curves (with the phases ``toyformer explain``
+found), test examples, the attention viewer (with each head's role), embeddings, accuracy by
+length and position, and what the run learned (sentences, ablations by effect, probe and
+logit-lens curves by layer, the circuit) drawn by ``run.js``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def run_page(info: dict) -> str:
     head = join(Html("<h1>"), esc(title), Html(" "), badge(*STATUS[info["status"]]),
                 Html(f'</h1><div class="sub">{esc(sub)}</div>'),
                 headline(types.SimpleNamespace(summary=summary, metrics=info["metrics"])))
-    sections = [s for s in (solved_section(summary), diagnosis_section(summary)) if s is not None]
+    sections = [s for s in (solved_section(summary), diagnosis_section(summary, info["run_dir"])) if s is not None]
     sections = [s if isinstance(s, Html) else s.render() for s in sections]
     sections += [
         Html('<section id="curves-section"><h2>Learning curves</h2><div class="row"><label>x <select id="x">'

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from toyformer.errors import ConfigError
-from toyformer.experiments.store.table import KEY_METRICS, NOT_SWEPT, pivot, short, varying_fields
+from toyformer.experiments.store.table import KEY_METRICS, NOT_SWEPT, is_accuracy, pivot, short, varying_fields
 from toyformer.files import read_json
 from toyformer.ui import intervals
 from toyformer.ui.data import FINAL_METRICS, RunGone, Source
@@ -88,8 +88,9 @@ def _fields(text: str | list | None) -> list[str]:
 
 
 def sweep_pivot(source: Source, name: str, rows: str | list, cols: str | list | None, value: str) -> dict:
-    """The pivot of ``value`` by ``rows`` x ``cols`` over the sweep's runs: every cell's mean, 95%
-    CI half-width, n and text (``mean ± ci (n=k)``), and the keys of the runs in it."""
+    """The pivot of ``value`` by ``rows`` x ``cols`` over the sweep's runs: every cell's mean, its
+    95% interval (``low``, ``high``: see ``_bounds``), n runs and text (the store's table's), and
+    the keys of the runs in it."""
     data = sweep_rows(source, name)
     known = [k for k in data[0] if k not in NOT_SWEPT or k in ("point", "replica")]
     names = ("rows field", "columns field", "value")
@@ -104,25 +105,41 @@ def sweep_pivot(source: Source, name: str, rows: str | list, cols: str | list | 
         line = []
         for j, ck in enumerate(table.col_keys):
             stats = table.cell(rk, ck)
+            low, high, examples = _bounds(table, rk, ck) if stats else (None, None, None)
             line.append(None if (rk, ck) not in table.cells else {
                 "text": text.rows[i][len(table.rows) + j], "mean": stats[0] if stats else None,
-                "ci95": stats[1] if stats else None, "n": stats[2] if stats else 0, "keys": members.get((rk, ck), [])})
+                "low": low, "high": high, "examples": examples, "n": stats[2] if stats else 0,
+                "keys": members.get((rk, ck), [])})
         cells.append(line)
     return {"rows": table.rows, "cols": table.cols, "value": table.value, "headers": text.headers,
             "row_keys": [list(k) for k in table.row_keys], "col_keys": [list(k) for k in table.col_keys],
             "cells": cells}
 
 
+def _bounds(table, rk, ck) -> tuple:
+    """``(low, high, test examples)``: a cell's 95% interval. An accuracy's is
+    ``stats.seeds_interval`` (inside [0, 1], pooled over the runs' test examples); another
+    metric's the mean ± a t-interval's half-width (examples None)."""
+    if is_accuracy(table.value):
+        _, low, high, examples = table.interval(rk, ck)
+        return low, high, examples
+    mean, half, _ = table.cell(rk, ck)
+    return mean - half, mean + half, None
+
+
 def sweep_plot(source: Source, name: str, x: str, y: str, lines: str | None = None) -> dict:
     """A plot of the spec: ``y`` against ``x``, one series per value of ``lines``, each point the
-    mean over the runs there with its 95% CI half-width and n."""
+    mean over the runs there with its 95% interval (``low``, ``high``) and n runs. An accuracy's
+    interval is ``stats.seeds_interval`` (inside [0, 1]; ``examples``: the runs' test examples),
+    another metric's the mean ± a t-interval's half-width."""
     data = sweep_rows(source, name)
     table = pivot(data, x, lines, y, names=("plot x field", "plot lines field", "plot y metric"))
     series = []
     for ck in table.col_keys:
         pts = [(rk[0], table.cell(rk, ck)) for rk in table.row_keys]
-        pts = [(v, c) for v, c in pts if c is not None]
+        pts = [(v, c, _bounds(table, (v,), ck)) for v, c in pts if c is not None]
         label = ", ".join(f"{short(f)}={json.dumps(v) if isinstance(v, str) else v}" for f, v in zip(table.cols, ck))
-        series.append({"label": label or table.value, "x": [v for v, _ in pts], "mean": [c[0] for _, c in pts],
-                       "ci95": [c[1] for _, c in pts], "n": [c[2] for _, c in pts]})
+        series.append({"label": label or table.value, "x": [v for v, _, _ in pts], "mean": [c[0] for _, c, _ in pts],
+                       "low": [b[0] for _, _, b in pts], "high": [b[1] for _, _, b in pts],
+                       "n": [c[2] for _, c, _ in pts], "examples": [b[2] for _, _, b in pts]})
     return {"x": table.rows[0], "y": table.value, "lines": table.cols[0] if table.cols else None, "series": series}

@@ -1,5 +1,5 @@
-"""The suite's table: each cell's runs summed up (the papers' maximum, the mean with a 95% CI over
-seeds, the verdict), set beside the published numbers, the goals checked, and the figure.
+"""The suite's table: each cell's runs summed up (the papers' maximum, the mean with its 95%
+interval over seeds, ``stats.seeds_interval``: inside [0, 1], the verdict), set beside the published numbers, the goals checked, and the figure.
 
 Published numbers come as ``{"scores": {task: {"deletang2023": {...}, "ruoss2023": {...}}}}``
 (``toyformer/bench/chomsky_published.json``), in percent, with ``checks``: which cells a printed
@@ -17,7 +17,7 @@ best of Deletang et al.'s transformer and every Ruoss et al. column.
 from __future__ import annotations
 
 from toyformer.experiments.chomsky.protocol import RECURRENT, borderline, verdict
-from toyformer.stats import mean_ci
+from toyformer.stats import seeds_interval
 
 RUOSS = {"none": "none", "sinusoidal": "sinusoidal", "learned": "learned", "rope": "rope", "alibi": "alibi",
          "relative": "relative", "randomised": "random_relative",
@@ -26,16 +26,18 @@ RUOSS = {"none": "none", "sinusoidal": "sinusoidal", "learned": "learned", "rope
 
 def summarise(task: str, column: str, runs: list[dict], chance: float) -> dict:
     """One cell: every run's score, the maximum (the papers' rule: over seeds and learning rates),
-    and the mean ± 95% CI over the seeds of the learning rate whose mean is best."""
+    and the mean with its 95% interval (``low``, ``high``: a bootstrap over the seeds; a score
+    averages accuracies over lengths, so it pools no single count of examples) over the seeds of
+    the learning rate whose mean is best."""
     by_lr: dict[float, list[dict]] = {}
     for r in runs:
         by_lr.setdefault(r["lr"], []).append(r)
     best_lr = max(by_lr, key=lambda lr: sum(r["score"] for r in by_lr[lr]) / len(by_lr[lr]))
     seeds = [r["score"] for r in by_lr[best_lr]]
-    mean, ci = mean_ci(seeds)
+    mean, low, high = seeds_interval(seeds)
     top = max(r["score"] for r in runs)
-    return {"task": task, "column": column, "chance": chance, "max": top, "mean": mean, "ci95": ci, "n": len(seeds),
-            "seed_scores": [r["score"] for r in sorted(by_lr[best_lr], key=lambda r: r["seed"])],
+    return {"task": task, "column": column, "chance": chance, "max": top, "mean": mean, "low": low, "high": high,
+            "n": len(seeds), "seed_scores": [r["score"] for r in sorted(by_lr[best_lr], key=lambda r: r["seed"])],
             "min_seed": min(seeds), "max_seed": max(seeds), "best_lr": best_lr, "runs": len(runs),
             "train_max": max(r["train_score"] for r in runs), "verdict": verdict(top, chance),
             "borderline": borderline(top, chance)}

@@ -17,6 +17,7 @@ import torch
 from toyformer.files import write_json, write_text
 from toyformer.config import RunConfig
 from toyformer.experiments.store import record_run
+from toyformer.stats import accuracy_text, proportion_ci
 from toyformer.run import Run
 from toyformer.training import train_into
 
@@ -72,6 +73,17 @@ class RecipeResult:
 def num(value, spec: str = ".3f") -> str:
     """A measured number for a sentence; ``"n/a"`` when it was not measured (never ``None``)."""
     return "n/a" if value is None else format(value, spec)
+
+
+def exact(value, n: int | None) -> str:
+    """An exact match over ``n`` examples as every table shows it: with n and Wilson's 95% interval.
+
+        >>> exact(0.95, 100)
+        '0.9500 (n=100, 95% CI 0.8883-0.9785)'
+    """
+    if value is None or not n:
+        return num(value, ".4f")
+    return accuracy_text(value, proportion_ci(round(value * n), n), n)
 
 
 def solved(value, target: float, solved_at_step) -> bool:

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from toyformer.eval.lengths import evaluate_lengths
-from toyformer.experiments.recipes.base import Context, RecipeResult, Table
+from toyformer.experiments.recipes.base import Context, RecipeResult, Table, exact
 
 BUDGET_S = 1800.0  # seconds of training per addition scheme (the 30 minutes)
 ADDITION_LENGTHS = [10, 20, 30, 50, 100]
@@ -74,7 +74,7 @@ def _config(ctx: Context, base: dict, task: dict, model: dict, budget: float, ra
 
 
 def _em_row(name: str, run, result: dict) -> list:
-    return [name, *[r["exact_match"] for r in result["rows"]], run.summary["steps"], run.summary["wall_s"]]
+    return [name, *[exact(r["exact_match"], r["n"]) for r in result["rows"]], run.summary["steps"], run.summary["wall_s"]]
 
 
 PRESETS = ("schemes", "addition")

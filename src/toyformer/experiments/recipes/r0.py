@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from toyformer.experiments.recipes.base import Context, RecipeResult, Table, num, outcome, solved
-from toyformer.stats import mean_ci
+from toyformer.stats import accuracy_text, seeds_interval
 
 # R0 as described: token embedding (no positional encoding), nn.TransformerEncoder of 12 post-LN
 # layers, d_model 32, 4 heads, feed-forward 2048, dropout 0.1, ReLU, PyTorch's initialisation;
@@ -48,51 +48,63 @@ def run(ctx: Context) -> RecipeResult:
     ablation_seeds = seeds[:3]
 
     def measure(label: str, overrides: dict, seeds: list[int] = seeds, stop: bool = False) -> dict:
-        finals, losses, n_solved, steps = [], [], 0, []
+        finals, losses, n_solved, steps, sizes = [], [], 0, [], []
         for seed in seeds:
             extra = ["eval.target=1.0", "eval.every=25"] if stop else []
             cfg = ctx.config(ORIGINAL).with_overrides([f"{k}={v}" for k, v in overrides.items()] + [f"seed={seed}"] + extra)
             s = ctx.train(f"{label.replace(' ', '_')}-s{seed}", cfg).summary
             finals.append(round(s["test_exact_match"], 4))
+            sizes.append(s["test_n"])
             if s["train_loss"] is not None:  # None: the run diverged before its first evaluation
                 losses.append(s["train_loss"])
             n_solved += s["test_exact_match"] == 1.0
             steps.append(s["steps"])
-        acc, ci = mean_ci(finals)
-        return {"label": label, "acc": acc, "ci": ci, "solved": n_solved,
+        acc, lo, hi = seeds_interval(finals, sizes)
+        return {"label": label, "acc": acc, "low": lo, "high": hi, "test_n": sizes, "solved": n_solved,
                 "loss": sum(losses) / len(losses) if losses else None, "per_seed": finals, "steps": min(steps)}
 
     original = measure("original", {})
     rows = [["as described (reported)", None, 2.4, 0.10, None],
             ["as described (measured here)", f"{original['solved']}/{len(seeds)}", original["loss"],
-             original["acc"], original["per_seed"]]]
+             _accuracy(original), original["per_seed"]]]
     improved_cfg = ctx.config({"task": {"name": "count_ones"}}, quick={"train.steps": 20})
     improved = ctx.train("improved", improved_cfg).summary
     rows.append(["toyformer defaults", "1/1" if solved(improved["test_exact_match"], 1.0, improved["solved_at_step"])
-                 else "0/1", improved["train_loss"], improved["test_exact_match"], [improved["test_exact_match"]]])
+                 else "0/1", improved["train_loss"], accuracy_text(improved["test_exact_match"],
+                                                                    improved["test_exact_match_ci95"], improved["test_n"]),
+                 [round(improved["test_exact_match"], 4)]])
     res.tables.append(Table("Reported, reproduced and improved",
-                            ["configuration", "seeds solved", "final train loss", "test accuracy", "per seed"], rows,
+                            ["configuration", "seeds solved", "final train loss", "test accuracy (n, 95% CI)", "per seed"],
+                            rows,
                             note=f"Chance: loss ln 10 = {CHANCE:.3f}, accuracy 0.10. Improved: toyformer's defaults "
                                  f"(2 pre-norm layers, d_model 64, mean pooling, warm-up + cosine): "
                                  f"{_improved_outcome(improved)}."))
     ablation = [measure(label, o, ablation_seeds, stop=True) for label, o in ABLATION.items()]
     base = {**original, "label": "original", "per_seed": original["per_seed"][:len(ablation_seeds)]}
-    base["acc"], base["ci"] = mean_ci(base["per_seed"])
+    base["test_n"] = original["test_n"][:len(ablation_seeds)]
+    base["acc"], base["low"], base["high"] = seeds_interval(base["per_seed"], base["test_n"])
     base["solved"] = sum(a == 1.0 for a in base["per_seed"])
     res.tables.append(Table(
         "Ablation: one change to the original configuration",
-        ["change", "seeds solved", "mean test accuracy", "95% CI", "per seed", "mean final train loss"],
-        [[a["label"], f"{a['solved']}/{len(ablation_seeds)}", a["acc"], a["ci"], a["per_seed"], a["loss"]]
+        ["change", "seeds solved", "mean test accuracy (n, 95% CI)", "per seed", "mean final train loss"],
+        [[a["label"], f"{a['solved']}/{len(ablation_seeds)}", _accuracy(a), a["per_seed"], a["loss"]]
          for a in [base, *ablation]],
         note=f"Seeds {', '.join(map(str, ablation_seeds))}; each changed run stops as soon as all 10 inputs are "
              f"counted right (its final loss is the one at that point). The original row is the "
              f"{original['steps']}-step runs above.",
     ))
     res.findings = findings(original, base, ablation, improved)
-    keep = ("test_exact_match", "train_loss", "solved_at_step", "solved_at_s", "steps", "wall_s", "diverged")
+    keep = ("test_exact_match", "test_n", "test_exact_match_ci95", "train_loss", "solved_at_step", "solved_at_s",
+            "steps", "wall_s", "diverged")
     res.numbers = {"original": original, "improved": {k: improved[k] for k in keep if k in improved},
                    "ablation": {a["label"]: a for a in ablation}, "costs_s": ctx.costs}
     return res
+
+
+def _accuracy(m: dict) -> str:
+    """A measured row's mean test accuracy with its test examples and 95% interval (``stats.seeds_interval``)."""
+    seeds = len(m["per_seed"])
+    return accuracy_text(m["acc"], (m["low"], m["high"]), sum(m["test_n"]), f"{seeds} seeds" if seeds > 1 else None)
 
 
 def _improved_outcome(improved: dict) -> str:

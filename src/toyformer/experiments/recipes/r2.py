@@ -8,7 +8,7 @@ import torch
 from toyformer.inspect.capture import attention
 from toyformer.eval.lengths import evaluate_lengths
 from toyformer.inspect.plots import plot_run
-from toyformer.experiments.recipes.base import Context, RecipeResult, Table, solved
+from toyformer.experiments.recipes.base import Context, RecipeResult, Table, exact, solved
 
 ROWS = [(100, 10), (100, 20), (200, 10), (200, 20), (500, 10), (500, 20), (1000, 10), (1000, 20)]
 REPORTED = {(100, 10): 1.0, (100, 20): 1.0, (200, 10): 0.8527, (200, 20): 0.4870, (500, 10): 0.1003,
@@ -128,8 +128,9 @@ def run(ctx: Context, budget_s: float = 240.0) -> RecipeResult:
         fig, mirror = _attention_figure(ctx, better, n, m)
         res.figures.append(fig)
         short = "" if orig["steps"] >= FULL_STEPS else f" ({orig['steps']}/{FULL_STEPS} steps)"
-        rows.append([n, m, REPORTED[(n, m)], orig["test_token_acc"], orig["test_exact_match"], f"{orig['wall_s']:.0f}{short}",
-                     at_n["token_acc"], at_n["exact_match"], b["solved_at_step"], b["wall_s"], mirror])
+        rows.append([n, m, REPORTED[(n, m)], orig["test_token_acc"], exact(orig["test_exact_match"], orig.get("test_n")),
+                     f"{orig['wall_s']:.0f}{short}", at_n["token_acc"], exact(at_n["exact_match"], at_n["n"]),
+                     b["solved_at_step"], b["wall_s"], mirror])
         numbers[f"N{n}_M{m}"] = {
             "reported": REPORTED[(n, m)],
             "as_described": {k: orig[k] for k in ("test_token_acc", "test_exact_match", "steps", "wall_s")},
@@ -140,7 +141,8 @@ def run(ctx: Context, budget_s: float = 240.0) -> RecipeResult:
     n_test = at_n["n"]
     res.tables.append(Table(
         "Test token accuracy as described and improved",
-        ["N", "M", "reported", "as described", "exact", "wall s (steps if shortened)", "improved", "exact",
+        ["N", "M", "reported", "as described", "exact (n, 95% CI)", "wall s (steps if shortened)", "improved",
+         "exact (n, 95% CI)",
          "solved at step", "improved wall s", "attention on N-1-i"], rows,
         note=f"As described = 20 epochs of 50,000 samples ({FULL_STEPS} steps), capped at "
              f"{orig_cfg.train.max_time_s:g} s per row on this CPU, tested on its {orig['test_n']:,} test sequences: a "

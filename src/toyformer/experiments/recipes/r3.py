@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from toyformer.data import IGNORE, format_batch
-from toyformer.experiments.recipes.base import Context, RecipeResult, Table, outcome
+from toyformer.experiments.recipes.base import Context, RecipeResult, Table, exact, outcome
 
 SMALL = {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "positional": "sinusoidal"}
 OBJECTIVES = {
@@ -60,7 +60,8 @@ def run(ctx: Context) -> RecipeResult:
         run_ = runs[layout] = ctx.train(layout, cfg)
         s = run_.summary
         sees, predicts = what_it_sees(run_.task, layout)
-        rows.append([label, sees, predicts, s["params"], s["test_token_acc"], s["test_exact_match"],
+        rows.append([label, sees, predicts, s["params"], s["test_token_acc"],
+                     exact(s["test_exact_match"], s.get("test_n")),
                      s["solved_at_step"], s["solved_at_s"]])
         numbers[layout] = {k: s[k] for k in ("params", "test_token_acc", "test_exact_match", "solved_at_step",
                                              "solved_at_s", "steps", "wall_s")}
@@ -68,7 +69,7 @@ def run(ctx: Context) -> RecipeResult:
     res.tables.append(Table(
         "Same data, three objectives",
         ["objective", "the model is given", "and predicts (. = no loss)", "params", "test token acc",
-         "test exact match", "solved at step", "solved at s"], rows,
+         "test exact match (n, 95% CI)", "solved at step", "solved at s"], rows,
         note="The encoder reads the whole input at once (bidirectional); the decoder writes the answer one token "
              "at a time, each position seeing only the ones before it and, through cross-attention, the encoder. "
              "The masked-token model reads input and answer together with random tokens hidden by <unk> and "

@@ -9,7 +9,7 @@ import torch
 from toyformer.eval.evaluate import evaluate_config
 from toyformer.models.positional.abacus import digit_places
 from toyformer.inspect.plots import plot_run
-from toyformer.experiments.recipes.base import Context, RecipeResult, Table, num
+from toyformer.experiments.recipes.base import Context, RecipeResult, Table, exact, num
 from toyformer.data import TrainData, input_keys
 
 # As described: 10,000 fixed training formulas (seeded), 5,000 validation formulas from another
@@ -120,26 +120,27 @@ def run(ctx: Context) -> RecipeResult:
         r = ctx.train(f"as_described_{pe}", cfg)
         val = decoding(r, "val")
         overlap = training_overlap(r, r.summary["steps"])
-        rows.append([f"as described, positional {pe}", REPORTED[pe], val["token_acc"], val["greedy"], val["beam"],
+        rows.append([f"as described, positional {pe}", REPORTED[pe], val["token_acc"], exact(val["greedy"], val["n"]),
+                     exact(val["beam"], val["n"]),
                      val["greedy_same_widths"], val["greedy_other_widths"], overlap, r.summary["wall_s"]])
         numbers[f"as_described_{pe}"] = {"reported_val_token_acc": REPORTED[pe], **{f"val_{k}": v for k, v in val.items()},
                                          "train_val_test_overlap": overlap, "wall_s": r.summary["wall_s"]}
     improved = ctx.train("improved", ctx.config(IMPROVED, {"train.max_time_s": 5}))
     val, test = decoding(improved, "val"), decoding(improved, "test")
     overlap = training_overlap(improved, improved.summary["steps"])
-    rows.append(["improved", None, val["token_acc"], val["greedy"], val["beam"], val["greedy_same_widths"],
-                 val["greedy_other_widths"], overlap, improved.summary["wall_s"]])
+    rows.append(["improved", None, val["token_acc"], exact(val["greedy"], val["n"]), exact(val["beam"], val["n"]),
+                 val["greedy_same_widths"], val["greedy_other_widths"], overlap, improved.summary["wall_s"]])
     numbers["improved"] = {**{f"val_{k}": v for k, v in val.items()}, **{f"test_{k}": v for k, v in test.items()},
                            "train_val_test_overlap": overlap, "steps": improved.summary["steps"],
                            "solved_at_step": improved.summary["solved_at_step"],
                            "solved_at_s": improved.summary["solved_at_s"], "wall_s": improved.summary["wall_s"]}
     res.tables.append(Table(
         f"Validation ({val['n']:,} formulas): per-token accuracy and exact match",
-        ["configuration", "reported token acc", "token acc", "exact (greedy)", "exact (beam 4)",
+        ["configuration", "reported token acc", "token acc", "exact (greedy; n, 95% CI)", "exact (beam 4; n, 95% CI)",
          "exact, operands of equal width", "exact, unequal width", "training inputs that are val/test inputs",
          "wall s"], rows,
-        note=f"Improved on {test['n']:,} fresh test formulas: exact match {test['greedy']:.4f} greedy, "
-             f"{test['beam']:.4f} beam, token accuracy {test['token_acc']:.4f}. The overlap column replays "
+        note=f"Improved on {test['n']:,} fresh test formulas: exact match {exact(test['greedy'], test['n'])} greedy, "
+             f"{exact(test['beam'], test['n'])} beam, token accuracy {test['token_acc']:.4f}. The overlap column replays "
              f"every training batch and counts inputs equal to a validation or test input."))
     fig = "r4_embeddings.png"
     plot_run(ctx.out / "runs" / "as_described_sinusoidal", "embeddings", out=ctx.out / fig)
@@ -182,8 +183,8 @@ def _beam_finding(on: dict, imp: dict) -> str:
 
 
 def _improved_finding(imp: dict) -> str:
-    text = (f"Improved: exact match {imp['val_greedy']:.4f} on the {imp['val_n']:,} validation formulas and "
-            f"{imp['test_greedy']:.4f} on {imp['test_n']:,} fresh ones, after {imp['steps']} steps "
+    text = (f"Improved: exact match {exact(imp['val_greedy'], imp['val_n'])} on the validation formulas and "
+            f"{exact(imp['test_greedy'], imp['test_n'])} on {imp['test_n']:,} fresh ones, after {imp['steps']} steps "
             f"({imp['wall_s']:.0f} s).")
     overlap = imp["train_val_test_overlap"]
     if overlap == 0:

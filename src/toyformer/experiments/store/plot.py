@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from toyformer.errors import ConfigError
 from toyformer.inspect.plots import _figure, _style
-from toyformer.experiments.store.table import pivot, short
+from toyformer.experiments.store.table import is_accuracy, pivot, short
 
 COLORS = ["#3b6fb6", "#e07a2f", "#2e8b57", "#c0392b", "#8e44ad", "#7f8c8d", "#b8860b", "#17a2b8"]
 
@@ -52,14 +52,17 @@ def metric_figure(rows: list[dict], x: str, y: str, lines: str | None = None, kn
                 continue
             px = [p for p, _ in points]
             mean = [c[0] for _, c in points]
-            ci = [c[1] for _, c in points]
+            if is_accuracy(table.value):  # the band of an accuracy stays inside [0, 1] (stats.seeds_interval)
+                bands = [table.interval(rk, ck)[1:3] for rk in table.row_keys if table.cell(rk, ck) is not None]
+            else:
+                bands = [(c[0] - c[1], c[0] + c[1]) for _, c in points]
             color = COLORS[j % len(COLORS)]
             label = ", ".join(f"{short(f)}={v}" for f, v in zip(table.cols, ck)) if table.cols else None
             ax.plot(px, mean, marker="o", markersize=4, color=color, label=label)
             drawn += 1
-            if any(ci):
-                ax.fill_between(px, [m - c for m, c in zip(mean, ci)], [m + c for m, c in zip(mean, ci)],
-                                color=color, alpha=0.18, linewidth=0)
+            if any(hi > lo for lo, hi in bands):
+                ax.fill_between(px, [lo for lo, _ in bands], [hi for _, hi in bands], color=color, alpha=0.18,
+                                linewidth=0)
         if not numeric or len(xs) <= 12:  # a tick at every swept value
             ax.set_xticks(pos, [str(v) for v in xs])
         ax.set_xlabel(table.rows[0])

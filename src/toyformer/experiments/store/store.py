@@ -2,9 +2,12 @@
 
 Every run trained by ``toyformer train``, ``toyformer sweep`` or a recipe is recorded with its
 config fields as columns (``task.length``, ``model.d_model``, ``train.lr`` ... quoted, since they
-hold dots), its final metrics (``test_token_acc``, ``test_exact_match``, ``solved_at_step`` ...),
-where it ran (``machine``, ``git_rev``), its ``run_dir``, ``source`` and ``sweep``. New config
-fields become new columns on demand, so old rows keep working. A run that trains several replicas
+hold dots), its final metrics (``test_token_acc``, ``test_exact_match`` with its size ``test_n`` and
+95% interval ``test_exact_match_lo`` .. ``test_exact_match_hi``, ``solved`` as the run's summary
+decided it, ``solved_at_step`` ...), where it ran (``machine``, ``git_rev``), its ``run_dir``, ``source`` and ``sweep``. New config
+fields become new columns on demand, so old rows keep working; when the interval's columns are
+added to an older store, its rows that know their ``test_n`` get their interval then (and a store
+only read, never written, gets it in ``query``). A run that trains several replicas
 records one row per replica (``replica`` 0..``n_replicas``-1); ``(run_dir, replica)`` is unique,
 so recording a run again replaces its row and never adds a second one. A process killed between
 finishing a run and recording it leaves the run without a row; ``toyformer train --resume``, a
@@ -37,6 +40,7 @@ from pathlib import Path
 
 from toyformer.errors import ConfigError
 from toyformer.experiments.store.where import parse_where, resolve_field
+from toyformer.stats import proportion_ci
 
 DEFAULT_PATH = "runs/results.sqlite"
 TABLE = "runs"
@@ -49,7 +53,9 @@ METRICS = {  # summary key -> SQL type; other numeric summary keys are added on 
     "test_token_acc": "REAL", "test_exact_match": "REAL", "test_loss": "REAL", "train_loss": "REAL",
     "val_token_acc": "REAL", "val_exact_match": "REAL", "solved": "INTEGER", "solved_at_step": "INTEGER",
     "solved_at_s": "REAL", "wall_s": "REAL", "steps": "INTEGER", "params": "INTEGER", "test_n": "INTEGER",
+    "test_exact_match_lo": "REAL", "test_exact_match_hi": "REAL",
 }
+INTERVAL = ("test_exact_match_lo", "test_exact_match_hi")  # Wilson's 95% interval of test_exact_match
 JSON_COLUMNS = {"config_json": "TEXT", "summary_json": "TEXT"}  # the whole config and summary
 SUMMARY_SKIP = {"test_by_position", "test_by_length", "diagnosis"}  # big, and already in the run directory
 
@@ -77,13 +83,27 @@ def flatten_config(config: dict) -> dict:
 
 
 def result_row(config: dict, summary: dict) -> dict:
-    """The columns of a run: its flattened config, the numbers of its summary, and ``solved``."""
+    """The columns of a run: its flattened config, the numbers of its summary, the interval of its
+    test exact match, and ``solved`` (the summary's own; before it had one, whether validation
+    reached the target)."""
     row = flatten_config(config)
     numbers = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     row.update({k: summary.get(k) for k in METRICS if k in summary or k in numbers})  # None too: an unsolved run
     row.update({k: v for k, v in numbers.items() if k not in row})
-    row["solved"] = int(summary.get("solved_at_step") is not None)
+    row.update(zip(INTERVAL, test_interval(summary)))
+    row["solved"] = int(bool(summary["solved"]) if "solved" in summary else summary.get("solved_at_step") is not None)
     return row
+
+
+def test_interval(summary: dict) -> tuple[float | None, float | None]:
+    """The 95% interval of a run's test exact match: the summary's own, else Wilson's from its
+    ``test_n`` (a summary written before the interval was), else ``(None, None)``."""
+    if summary.get("test_exact_match_ci95"):
+        return tuple(summary["test_exact_match_ci95"])
+    n, value = summary.get("test_n"), summary.get("test_exact_match")
+    if not n or value is None:
+        return None, None
+    return proportion_ci(round(value * n), n)
 
 
 @functools.lru_cache(maxsize=1)
@@ -184,6 +204,8 @@ class ResultsStore:
             for name in row:
                 if name not in have:
                     con.execute(f"ALTER TABLE {TABLE} ADD COLUMN {quote(name)}")
+            if INTERVAL[0] not in have and "test_n" in have:  # an older store: its rows get their interval now
+                self._fill_intervals(con)
             names = list(row)
             cur = con.execute(
                 f"INSERT OR REPLACE INTO {TABLE} ({', '.join(map(quote, names))}) VALUES ({', '.join('?' * len(names))})",
@@ -202,6 +224,14 @@ class ResultsStore:
         cols = {**BASE_COLUMNS, **METRICS, **JSON_COLUMNS}
         decl = ", ".join(f"{quote(n)} {t}" for n, t in cols.items())
         con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({decl}, UNIQUE (run_dir, replica))")
+
+    @staticmethod
+    def _fill_intervals(con) -> None:
+        cur = con.execute(f"SELECT id, test_exact_match, test_n FROM {TABLE} WHERE test_n > 0 AND "
+                          f"test_exact_match IS NOT NULL AND {quote(INTERVAL[0])} IS NULL")
+        for row_id, value, n in cur.fetchall():
+            con.execute(f"UPDATE {TABLE} SET {quote(INTERVAL[0])} = ?, {quote(INTERVAL[1])} = ? WHERE id = ?",
+                        (*test_interval({"test_exact_match": value, "test_n": n}), row_id))
 
     @staticmethod
     def _columns(con) -> list[str]:
@@ -265,9 +295,14 @@ class ResultsStore:
         con = self._connect()
         try:
             cur = con.execute(f"SELECT {', '.join(map(quote, chosen))} FROM {TABLE} WHERE {sql_where} ORDER BY id", params)
-            return [dict(zip(chosen, r)) for r in cur.fetchall()]
+            rows = [dict(zip(chosen, r)) for r in cur.fetchall()]
         finally:
             con.close()
+        if not columns:  # a store never written since the interval's columns came: computed here
+            for r in rows:
+                if r.get(INTERVAL[0]) is None:
+                    r.update(zip(INTERVAL, test_interval(r)))
+        return rows
 
     def pivot(self, rows: str | list[str], cols: str | list[str] | None = None, value: str = "test_token_acc",
               where: str | None = None):

@@ -1,13 +1,18 @@
 """Tables from result rows: a pivot (a metric by one or more row fields x column fields, mean ± 95%
 CI where several runs, seeds or replicas, share a cell) or a flat list; as markdown, CSV or JSON.
 
->>> rows = [{"task.length": 10, "seed": s, "test_token_acc": a} for s, a in [(0, 1.0), (1, 0.9)]]
+An accuracy (``*_acc``, ``*exact_match``) is never shown with a t-interval, which can leave [0, 1]:
+a cell shows its test size and ``stats.seeds_interval`` (for one run, Wilson's interval on its
+``test_n`` examples; for several, the bootstrap over the runs with Wilson's on their pooled
+examples). Token accuracy counts rows as its examples: an answer's tokens are not independent.
+
+>>> rows = [{"task.length": 10, "seed": s, "test_token_acc": a, "test_n": 100} for s, a in [(0, 1.0), (1, 0.9)]]
 >>> print(pivot(rows, "task.length", None, "test_token_acc").markdown())
 | length | test_token_acc |
 |---|---|
-| 10 | 0.9500 ± 0.6353 (n=2) |
+| 10 | 0.9500 (mean of 2 runs, n=200, 95% CI 0.9000-1.0000) |
 <BLANKLINE>
-value: test_token_acc; mean ± 95% CI over n runs
+value: test_token_acc; a cell of several runs: their mean and its 95% interval (toyformer.stats.seeds_interval)
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from dataclasses import dataclass, field
 
 from toyformer.errors import ConfigError
 from toyformer.experiments.store.where import resolve_field
-from toyformer.stats import mean_ci
+from toyformer.stats import accuracy_text, mean_ci, seeds_interval
 
 FORMATS = ("markdown", "csv", "json")
-KEY_METRICS = ("test_token_acc", "test_exact_match", "solved_at_step", "wall_s")
+KEY_METRICS = ("test_token_acc", "test_exact_match", "test_n", "test_exact_match_lo", "test_exact_match_hi", "solved",
+               "solved_at_step", "wall_s")
 NOT_SWEPT = {"id", "recorded_at", "run_dir", "machine", "git_rev", "point", "config_json", "summary_json",
              "replica", "n_replicas"}
 
@@ -38,6 +44,12 @@ def _order(value):
     if isinstance(value, (int, float)):
         return (0, value)
     return (1, str(value))
+
+
+def is_accuracy(name: str) -> bool:
+    """Whether a column holds an accuracy (a proportion in [0, 1]), whose intervals must stay inside."""
+    leaf = short(name)
+    return leaf.endswith("_acc") or leaf.endswith("exact_match")
 
 
 def fmt(value) -> str:
@@ -87,23 +99,45 @@ class PivotTable:
     row_keys: list[tuple] = field(default_factory=list)
     col_keys: list[tuple] = field(default_factory=list)
     cells: dict = field(default_factory=dict)
+    sizes: dict = field(default_factory=dict)  # each run's test_n, beside its value in ``cells``
+
+    @staticmethod
+    def _key(row_key, col_key) -> tuple[tuple, tuple]:
+        """A key is a tuple of field values, or the value itself for a single field."""
+        return (row_key if isinstance(row_key, tuple) else (row_key,), col_key if isinstance(col_key, tuple) else (col_key,))
 
     def cell(self, row_key, col_key=()) -> tuple[float, float, int] | None:
-        """(mean, 95% CI half-width, n) of a cell, or None when no run has a value there.
-
-        A key is a tuple of field values, or the value itself for a single field."""
-        row_key = row_key if isinstance(row_key, tuple) else (row_key,)
-        col_key = col_key if isinstance(col_key, tuple) else (col_key,)
-        values = [v for v in self.cells.get((row_key, col_key), []) if v is not None]
+        """(mean, 95% t-interval half-width, n runs) of a cell, or None when no run has a value there.
+        For an accuracy, ``interval`` gives the interval that stays inside [0, 1]."""
+        values = [v for v in self.cells.get(self._key(row_key, col_key), []) if v is not None]
         if not values:
             return None
         mean, ci = mean_ci(values)
         return mean, ci, len(values)
 
+    def interval(self, row_key, col_key=()) -> tuple[float, float, float, int | None] | None:
+        """(mean, low, high, test examples) of an accuracy cell (``stats.seeds_interval``, pooled
+        over the runs' ``test_n`` when each run knows it; examples None otherwise), or None."""
+        key = self._key(row_key, col_key)
+        pairs = [(v, n) for v, n in zip(self.cells.get(key, []), self.sizes.get(key, [])) if v is not None]
+        if not pairs:
+            return None
+        sizes = [n for _, n in pairs]
+        known = all(isinstance(n, int) and n > 0 for n in sizes)
+        return (*seeds_interval([v for v, _ in pairs], sizes if known else None), sum(sizes) if known else None)
+
+    def _accuracy_text(self, key_row, key_col) -> str:
+        mean, lo, hi, examples = self.interval(key_row, key_col)
+        n, runs = self.cell(key_row, key_col)[2], len(self.cells[(key_row, key_col)])
+        of = None if runs == 1 else f"{n} runs" if n == runs else f"{n} of {runs} runs"
+        return accuracy_text(mean, (lo, hi) if examples or n > 1 else None, examples, of)
+
     def _text(self, key_row, key_col) -> str:
         stats = self.cell(key_row, key_col)
         if stats is None:
             return "-"
+        if is_accuracy(self.value):
+            return self._accuracy_text(key_row, key_col)
         mean, ci, n = stats
         runs = len(self.cells[(key_row, key_col)])
         ints = all(isinstance(v, int) for v in self.cells[(key_row, key_col)] if v is not None)
@@ -127,22 +161,30 @@ class PivotTable:
         return TextTable(headers, rows, self.to_dict())
 
     def markdown(self) -> str:
-        note = f"\n\nvalue: {self.value}; mean ± 95% CI over n runs" if any(len(v) > 1 for v in self.cells.values()) else ""
-        return self.text_table().markdown() + note
+        several = any(len(v) > 1 for v in self.cells.values())
+        what = ("a cell of several runs: their mean and its 95% interval (toyformer.stats.seeds_interval)"
+                if is_accuracy(self.value) else "mean ± 95% CI over n runs")
+        return self.text_table().markdown() + (f"\n\nvalue: {self.value}; {what}" if several else "")
 
     def csv(self) -> str:
-        """Wide: a mean column per column key, plus ``ci95`` and ``n`` columns when cells hold several runs."""
-        several = any(len(v) > 1 for v in self.cells.values())
+        """Wide: a mean column per column key, plus ``ci95`` and ``n`` columns when cells hold several
+        runs; for an accuracy, ``lo``, ``hi``, ``runs`` and ``examples`` columns instead."""
+        several, accuracy = any(len(v) > 1 for v in self.cells.values()), is_accuracy(self.value)
         headers = list(self.rows)
         for ck in self.col_keys:
             label = self._col_label(ck)
-            headers += [label, f"{label} ci95", f"{label} n"] if several else [label]
+            extra = ["lo", "hi", "runs", "examples"] if accuracy else ["ci95", "n"] if several else []
+            headers += [label] + [f"{label} {e}" for e in extra]
         rows = []
         for rk in self.row_keys:
             row = list(rk)
             for ck in self.col_keys:
                 stats = self.cell(rk, ck) or (None, None, 0)
-                row += list(stats) if several else [stats[0]]
+                if accuracy:
+                    mean, lo, hi, examples = self.interval(rk, ck) or (None, None, None, None)
+                    row += [mean, lo, hi, stats[2], examples]
+                else:
+                    row += list(stats) if several else [stats[0]]
             rows.append(row)
         return TextTable(headers, rows).csv()
 
@@ -161,8 +203,12 @@ class PivotTable:
                 if (rk, ck) not in self.cells:
                     continue
                 mean, ci, n = self.cell(rk, ck) or (None, None, 0)
-                out.append({"row": dict(zip(self.rows, rk)), "col": dict(zip(self.cols, ck)), "mean": mean,
-                            "ci95": ci, "n": n, "values": self.cells[(rk, ck)]})
+                cell = {"row": dict(zip(self.rows, rk)), "col": dict(zip(self.cols, ck)), "mean": mean, "ci95": ci,
+                        "n": n, "values": self.cells[(rk, ck)]}
+                if is_accuracy(self.value):  # no t-interval: the interval inside [0, 1], and the test examples
+                    _, lo, hi, examples = self.interval(rk, ck) or (None, None, None, None)
+                    cell.update(ci95=None, low=lo, high=hi, examples=examples)
+                out.append(cell)
         return {"rows": self.rows, "cols": self.cols, "value": self.value, "cells": out}
 
 
@@ -192,6 +238,7 @@ def pivot(rows: list[dict], by: str | list[str], cols: str | list[str] | None, v
             raise ConfigError(f"{names[2]} {table.value!r} is not a number ({v!r}); choose a metric such as test_token_acc")
         key = (tuple(r.get(f) for f in table.rows), tuple(r.get(f) for f in table.cols))
         table.cells.setdefault(key, []).append(v)
+        table.sizes.setdefault(key, []).append(r.get("test_n") if table.value.startswith("test_") else None)
     table.row_keys = sorted({k[0] for k in table.cells}, key=lambda t: tuple(map(_order, t)))
     table.col_keys = sorted({k[1] for k in table.cells}, key=lambda t: tuple(map(_order, t)))
     return table

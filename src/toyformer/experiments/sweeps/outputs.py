@@ -8,6 +8,7 @@ from pathlib import Path
 from toyformer import report
 from toyformer.files import write_json, write_text
 from toyformer.experiments.store.table import fmt, short
+from toyformer.stats import accuracy_text
 
 
 def write_outputs(result) -> None:
@@ -80,8 +81,13 @@ def _page(result, figures: list[tuple[str, bytes]]) -> str:
 
 
 def _with_ci(numbers: dict, key: str) -> str:
-    """A point's number; for replicas, their mean ± 95% CI."""
-    value, ci = numbers.get(key), numbers.get("ci95", {}).get(key)
+    """A point's number; an accuracy with its test size and 95% interval (for replicas, of their
+    mean: ``stats.seeds_interval``), the other numbers of replicas as mean ± 95% CI."""
+    value, interval = numbers.get(key), numbers.get("interval95", {}).get(key)
+    if value is not None and interval is not None and None not in interval:
+        of = f"{numbers['replicas']} replicas" if "replicas" in numbers else None
+        return accuracy_text(value, interval, numbers.get("test_n"), of)
+    ci = numbers.get("ci95", {}).get(key)
     return fmt(value) if ci is None or value is None else f"{value:.4g} ± {ci:.2g}"
 
 

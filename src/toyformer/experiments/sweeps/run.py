@@ -46,10 +46,12 @@ from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
 from toyformer.experiments.sweeps.executors import make_executor
 from toyformer.experiments.store.store import (METRICS, ResultsStore, as_store, default_store_path, flatten_config,
-                                     git_revision, machine_info, result_row, warn_not_recorded)
+                                     git_revision, machine_info, result_row, test_interval, warn_not_recorded)
 from toyformer.experiments.store.table import PivotTable, pivot
 from toyformer.experiments.store.where import resolve_field
 from toyformer.experiments.sweeps.spec import Point, SweepSpec, load_sweep
+from toyformer.stats import accuracy_text
+from toyformer.training.summary import aggregate
 
 class _DefaultStore:
     def __repr__(self) -> str:
@@ -89,14 +91,21 @@ class PointResult:
                  "n_replicas": len(members)} for i, (config, summary, run_dir) in enumerate(members)]
 
     def numbers(self) -> dict:
-        """The headline numbers (``SHOWN``): the run's, or the replicas' mean (with ``ci95`` and ``replicas``)."""
+        """The headline numbers (``SHOWN``, ``test_n``, the interval of the test exact match): the
+        run's, or the replicas' mean (with ``interval95`` for the accuracies, ``ci95`` for the rest,
+        ``replicas``, and ``test_n`` of them all)."""
         if not self.summary:
             return {}
         if self.replicas is None:
-            return {k: self.summary.get(k) for k in SHOWN}
-        mean, ci = self.summary["mean"], self.summary["ci95"]
-        return {**{k: mean.get(k) for k in SHOWN}, "wall_s": self.summary.get("wall_s"), "replicas": len(self.replicas),
-                "ci95": {k: ci[k] for k in SHOWN if k in ci}}
+            return {**{k: self.summary.get(k) for k in SHOWN}, "test_n": self.summary.get("test_n"),
+                    "interval95": {"test_exact_match": test_interval(self.summary)}}
+        s = self.summary
+        if "interval95" not in s:  # written before the accuracies had one: from the replicas' rows
+            s = {**s, **aggregate(s["replicas"])}
+        sizes = [r.get("test_n") for r in s["replicas"]]
+        return {**{k: s["mean"].get(k) for k in SHOWN}, "wall_s": s.get("wall_s"), "replicas": len(self.replicas),
+                "test_n": sum(sizes) if all(sizes) else None, "interval95": dict(s["interval95"]),
+                "ci95": {k: s["ci95"][k] for k in SHOWN if k in s["ci95"]}}
 
     def to_dict(self) -> dict:
         return {"name": self.point.name, "overrides": list(self.point.overrides), "seed": self.point.seed,
@@ -372,6 +381,7 @@ def _line(res: PointResult) -> str:
     if res.error:
         return f"{res.point.name}: failed: {res.error}"
     s = res.numbers()
-    of = f" (mean of {s['replicas']} replicas)" if "replicas" in s else ""
-    return (f"{res.point.name}: {res.status}{of}, test_token_acc {s['test_token_acc']:.4f}, "
-            f"test_exact_match {s['test_exact_match']:.4f}, {s['steps']:.0f} steps, {s['wall_s']:.1f} s")
+    of = f"{s['replicas']} replicas" if "replicas" in s else None
+    em = accuracy_text(s["test_exact_match"], s["interval95"].get("test_exact_match"), s["test_n"], of)
+    return (f"{res.point.name}: {res.status}, test_token_acc {s['test_token_acc']:.4f}, test_exact_match {em}, "
+            f"{s['steps']:.0f} steps, {s['wall_s']:.1f} s")

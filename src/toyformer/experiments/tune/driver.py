@@ -1,5 +1,6 @@
 """``toyformer tune``: search a space for the configuration that solves a task fastest, then
-re-measure the best one on fresh seeds.
+re-measure the best one on fresh seeds beside the defaults (the base config, without the
+searched values) on the same seeds: the gain, as solved counts and the ratio of the times.
 
 ::
 
@@ -8,8 +9,9 @@ re-measure the best one on fresh seeds.
       trials/<number>/        one ordinary run directory per trial
       best.yaml               the best configuration, a config file for --config
       best/seed_<s>/          the best configuration re-trained on fresh seeds
-      tune.json, summary.md   the best trial, its re-measured time-to-solve, the top trials,
-                              the parameter importances
+      defaults/seed_<s>/      the base config on the same seeds (capped as the trials)
+      tune.json, summary.md   the best trial, its re-measured time-to-solve, the gain over the
+                              defaults, the top trials, the parameter importances
 
 Every trial is recorded in the results store (``source`` tune, ``sweep`` the tune's name). The
 recording happens here, after the search, for every finished trial that has no row yet, so
@@ -17,6 +19,7 @@ trials run by worker processes or a Dask cluster are recorded by this process al
 
 >>> result = toyformer.tune(RunConfig.from_dict({"task": "sort"}), budget_s=600, trials=20)   # doctest: +SKIP
 >>> result["best"]["params"], result["remeasured"]["solved_at_s"]["mean"]                      # doctest: +SKIP
+>>> result["gain"]["ratio"], result["gain"]["defaults_solved"]                                  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -83,8 +86,15 @@ def tune(base: RunConfig, budget_s: float, trials: int = 20, space: Space | dict
         study = open_study(out, name)
         _record_trials(study, store, name)
         best = outputs.best_trial(study)
-        remeasured = _remeasure(out, best, store, name, quiet) if best is not None else None
-        result = outputs.result(study, best, remeasured, base, space, objective, cap, trials, run)
+        remeasured = defaults = None
+        if best is not None:
+            config = RunConfig.from_dict(best.user_attrs["config"])
+            write_text(out / "best.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+            best_runs = _remeasure(out / "best", config, store, name, "best", quiet)
+            same = config.to_dict() == base.to_dict()  # the defaults won: their runs are the best's
+            default_runs = best_runs if same else _remeasure(out / "defaults", base, store, name, "defaults", quiet)
+            remeasured, defaults = outputs.remeasure_summary(best_runs), outputs.remeasure_summary(default_runs)
+        result = outputs.result(study, best, remeasured, base, space, objective, cap, trials, run, defaults)
         outputs.write(out, result)
     return result
 
@@ -128,18 +138,17 @@ def _record_trials(study, store, name: str) -> None:
                        if_missing=True)
 
 
-def _remeasure(out: Path, best, store, name: str, quiet: bool) -> dict:
-    """The best trial's config trained on ``REMEASURE_SEEDS`` seeds it was not searched on."""
+def _remeasure(out: Path, config: RunConfig, store, name: str, label: str, quiet: bool) -> list[dict]:
+    """``config`` trained on ``REMEASURE_SEEDS`` seeds no trial was searched on (``seed + 1000 i``:
+    the same for the best configuration and the defaults) into ``out/seed_<s>``; their summaries."""
     from toyformer.training import train_into
 
-    config = RunConfig.from_dict(best.user_attrs["config"])
-    write_text(out / "best.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     runs = []
     for i in range(1, REMEASURE_SEEDS + 1):
         seed = config.seed + 1000 * i
-        folder = out / "best" / f"seed_{seed}"
+        folder = out / f"seed_{seed}"
         run, status = train_into(folder, config.with_overrides({"seed": seed}), quiet=quiet,
-                                 on_eval=_tensorboard(config, folder, f"best-seed-{seed}"))
-        record_run(store, run, "tune", sweep=name, point=f"best seed {seed}", if_missing=True)
+                                 on_eval=_tensorboard(config, folder, f"{label}-seed-{seed}"))
+        record_run(store, run, "tune", sweep=name, point=f"{label} seed {seed}", if_missing=True)
         runs.append(run.summary)
-    return outputs.remeasure_summary(runs)
+    return runs

@@ -37,8 +37,11 @@
         const d = await api("/api/sweep/plot", {name, x: s.x, y: s.y, lines: s.lines});
         plot($("plots").children[i], d.series.map((sr, j) => ({
           x: sr.x, y: sr.mean, name: ptext(sr.label), type: "scatter", mode: "lines+markers", line: {color: COLORS[j % COLORS.length]},
-          error_y: {type: "data", array: sr.ci95, visible: sr.ci95.some(c => c > 0), color: COLORS[j % COLORS.length]},
-          customdata: sr.n, hovertemplate: `${ptext(sr.label)}<br>%{x}: %{y:.4f} ± %{error_y.array:.4f} (n=%{customdata})<extra></extra>`})),
+          error_y: {type: "data", symmetric: false, array: sr.high.map((h, k) => h - sr.mean[k]),
+                    arrayminus: sr.low.map((l, k) => sr.mean[k] - l),
+                    visible: sr.high.some((h, k) => h > sr.low[k]), color: COLORS[j % COLORS.length]},
+          customdata: sr.n.map((n, k) => [n, sr.low[k], sr.high[k]]),
+          hovertemplate: `${ptext(sr.label)}<br>%{x}: %{y:.4f} [%{customdata[1]:.4f}, %{customdata[2]:.4f}] (n=%{customdata[0]} runs)<extra></extra>`})),
           {title: {text: ptext(`${d.y} by ${d.x}`) + " (mean, 95% CI)"}, xaxis: {title: {text: ptext(d.x)}},
            yaxis: {title: {text: ptext(d.y)}}});
       } catch (err) { $("plots").children[i].textContent = err.message; }

@@ -4,7 +4,7 @@
 // re-measured seeds, and every trial linked to its run. A study being searched redraws itself.
 "use strict";
 (() => {
-  const {el, api, message, fmt, ptext, plot, table, accuracy, COLORS} = TF;
+  const {el, api, message, fmt, ptext, plot, table, accuracy, accuracyText, COLORS} = TF;
   const main = document.getElementById("page");
   const dir = main.dataset.dir;
   const $ = id => document.getElementById(id);
@@ -104,7 +104,8 @@
     const s = m.summary, t = s.solved_at_s;
     $("remeasured").replaceChildren(
       el("p", {text: `${s.solved} of ${s.n} fresh seeds reached the target` + (t ? `, in ${fmt(t.mean)} ± ${fmt(t.ci95)} s (mean ± 95% CI over the seeds that did)` : "") +
-        (s.test_exact_match ? `; test exact match ${fmt(s.test_exact_match.mean)} ± ${fmt(s.test_exact_match.ci95)} over the seeds.` : ".")}),
+        (s.test_exact_match ? `; test exact match, mean over the seeds ${accuracyText(s.test_exact_match.mean,
+          s.test_exact_match.n, s.test_exact_match.low, s.test_exact_match.high)} (95% interval over the seeds and their test examples).` : ".")}),
       table(["seed", "run", "solved", "seconds to target", "step", "test exact match [95% CI] n"], m.seeds.map(r =>
         [r.seed, runLink(r.run, r.run ? "open" : "—"), r.solved ? "yes" : "no", r.solved_at_s, r.solved_at_step,
          accuracy(r.test_exact_match, r.test_n, r.test_exact_match_lo, r.test_exact_match_hi)]), "mono"));

@@ -1,0 +1,222 @@
+"""Successive halving over the candidate changes, within a budget of wall-clock seconds.
+
+Two stages: the symptoms' levers first (half the budget, or all of it when the layout's search
+space adds nothing), then, when no lever fixed the run, the search space's values with the two
+best levers carried over (what is left). In a stage, rung 0 trains every candidate and the
+baseline (the run's own config) for ``cap_0`` seconds each, every one on the same ``seeds``
+seeds as one batched replica run; the best third goes on to rung 1 at three times the cap, with
+the pair of the best two changes (their overrides together), and so on while more than three
+are left. Ranked by seeds solved, then time to solve, then validation (``measure.rank``).
+
+- **Caps from the budget**: each rung's cap is what is left of the stage's budget divided by the
+  cap-units the remaining rungs and the re-measure will use (a rung-``r`` run counts ``3^r``),
+  after the measured overhead of the runs still to come (building, testing); a rung that ends
+  early leaves more for the next.
+- **A floor**: when the budget would cap the first rung's runs below a quarter of the broken
+  run's own training time, the last candidates in the table's order wait (``untried``), so the
+  ones tried run long enough to show something; at least two are tried.
+- **No run twice**: each rung trains afresh under its longer cap (the loop ends a capped run for
+  good), except a change whose seeds all ended before their cap (solved, diverged or at
+  ``train.steps``): a longer cap would give the same run, so its result goes on as it is.
+- **Stop at a fix**: after a rung in which some change solved every seed, the fastest of them is
+  the recommendation; the budget left is not spent.
+- **Re-measured**: the recommendation trains again on fresh seeds (``seed + 1000 ..``) under the
+  last cap (three times it when a fix stopped the search early); when it does not fix the run
+  there, the baseline trains on the same fresh seeds for the verdict.
+
+::
+
+    RUN_DIR/try/cap<C>s/<change>/   a change (or baseline) on its seeds under cap C
+    RUN_DIR/try/fresh/<change>/     the recommendation (and the baseline) on fresh seeds
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from pathlib import Path
+
+from toyformer.errors import ConfigError
+from toyformer.experiments.trial_fixes.levers import Candidate
+from toyformer.experiments.trial_fixes.measure import measure, rank, verdict
+
+ETA = 3
+FRESH = 1000  # the re-measure's seeds start this far above the run's
+BASELINE = "baseline (the run's own config)"
+
+
+def folder_name(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", label)[:120]
+
+
+def survivors(n: int) -> list[int]:
+    """Candidates per rung: ``n``, then a third of the previous (rounded up) while more than 3 are left."""
+    out = [n]
+    while out[-1] > ETA:
+        out.append(math.ceil(out[-1] / ETA))
+    return out
+
+
+class Search:
+    """One ``diagnose --try`` search (see the module doc); ``run()`` returns its record."""
+
+    def __init__(self, config, candidates: list[Candidate], seeds: int, budget_s: float, folder: Path,
+                 quiet: bool = True, log=None, floor_s: float = 0.0):
+        self.config, self.seeds, self.budget_s, self.folder = config, seeds, budget_s, Path(folder)
+        self.floor_s = floor_s  # the shortest first cap worth training (see ``first_rung``)
+        self.untried: list[str] = []
+        self.candidates, self.quiet, self.log = candidates, quiet, log or (lambda line: None)
+        self.metric = config.eval.target_metric
+        self.start = time.perf_counter()
+        self.runs_done, self.overhead_s, self.until_s = 0, 0.0, budget_s
+        self.rungs: list[dict] = []
+        self.baseline: dict | None = None  # the run's own config at the last cap
+
+    # --- budget -----------------------------------------------------------------------------------
+    def left(self) -> float:
+        """Seconds left of the current stage (``until_s`` after the start)."""
+        return self.until_s - (time.perf_counter() - self.start)
+
+    def per_run_overhead(self) -> float:
+        return self.overhead_s / self.runs_done if self.runs_done else 1.0
+
+    def cap(self, plan: list[int], pairs: bool) -> float:
+        """This rung's cap: the budget left, after the overhead of the runs still to come, over the
+        cap-units of the rungs in ``plan`` (candidates per rung from this one on, each rung with a
+        baseline and, from rung 1, a pair) and the re-measure (two runs at the last rung's cap)."""
+        units = sum((n + 1 + (pairs or j > 0)) * ETA ** j for j, n in enumerate(plan)) + 2 * ETA ** (len(plan) - 1)
+        runs = sum(plan) + 2 * len(plan) + 2
+        return max(0.5, (self.left() - runs * self.per_run_overhead()) / units)
+
+    def first_rung(self, alive: list) -> list:
+        """The candidates of a stage's first rung: all of them, or, when the budget would cap them
+        below ``floor_s`` (a share of the broken run's own training time: a change cut off long
+        before that shows nothing yet), the first ones in the table's order, at least two."""
+        keep = len(alive)
+        while keep > 2 and self.cap(survivors(keep), pairs=False) < self.floor_s:
+            keep -= 1
+        self.untried += [c.label for c, _ in alive[keep:]]
+        return alive[:keep]
+
+    # --- training ---------------------------------------------------------------------------------
+    def train(self, label: str, overrides: dict, cap: float, where: str, seed_offset: int = 0) -> dict:
+        """Train ``overrides`` on the seeds as one batched replica run under ``cap``; its measurement
+        (``error`` instead when the config or the machine refuses it)."""
+        from toyformer.training import train_replicas_into
+
+        t0 = time.perf_counter()
+        try:
+            trial = self.config.with_overrides({**overrides, "train.max_time_s": cap,
+                                                "seed": self.config.seed + seed_offset})
+            rep, _ = train_replicas_into(self.folder / where / folder_name(label), trial, self.seeds, quiet=self.quiet)
+        except ConfigError as exc:
+            return {"change": label, "overrides": overrides, "error": str(exc)}
+        row = {"change": label, "overrides": overrides, **measure(rep.runs, self.metric, cap),
+               "runs": rep.runs}
+        self.runs_done += 1
+        self.overhead_s += max(0.0, time.perf_counter() - t0 - row["wall_s"])
+        return row
+
+    # --- the search -------------------------------------------------------------------------------
+    def run(self) -> dict:
+        """The levers' stage, then (when no lever fixed the run) the search space's stage with the
+        levers' two best carried over; then the re-measure of the best on fresh seeds."""
+        levers = [c for c in self.candidates if c.source != "space"]
+        space = [c for c in self.candidates if c.source == "space"]
+        rows: dict[str, dict] = {}
+        best, found, cap = None, False, None
+        if levers:
+            share = self.budget_s * (0.5 if space else 1.0)
+            best, found, cap = self.halve([(c, None) for c in levers], rows, share, "levers")
+        if space and not found:
+            carried = [] if best is None else self.top(rows, 2)
+            best, found, cap = self.halve(carried + [(c, None) for c in space], rows, self.budget_s, "space")
+        return {"rungs": self.rungs, "rows": rows, "best": best, "found": found, "untried": self.untried,
+                "fresh": self.fresh(best, found, cap) if best is not None else None,
+                "spent_s": time.perf_counter() - self.start}
+
+    def top(self, rows: dict, k: int) -> list:
+        """The ``k`` best measured changes so far, as ``(candidate, row)``, to carry into the next stage."""
+        done = sorted((r for r in rows.values() if "error" not in r), key=lambda r: (-r["cap_s"], *rank(r)))
+        return [(Candidate(r["overrides"], r["source"], r["why"]), r) for r in done[:k]]
+
+    def halve(self, alive: list, rows: dict, until_s: float, stage: str):
+        """Successive halving of ``alive`` (``(candidate, measurement or None)``) until ``until_s``
+        seconds after the start; returns the best ``(candidate, row)``, whether it fixes the run,
+        and the last rung's cap."""
+        self.until_s = until_s
+        alive = self.first_rung(list(alive))
+        best, found, cap, r = None, False, None, 0
+        while alive:
+            plan = survivors(len(alive))
+            rung_cap = self.cap(plan, pairs=r > 0)
+            if cap is not None and rung_cap <= cap:  # the budget left allows no longer runs than the last rung's
+                self.log(f"{stage} rung {r}: the budget left ({self.left():.0f} s) allows no longer runs; stopping")
+                break
+            cap, where = rung_cap, f"cap{rung_cap:.3g}s"
+            self.log(f"{stage} rung {r}: {len(alive)} change(s) and the baseline, {self.seeds} seeds each, "
+                     f"at most {cap:.1f} s")
+            if self.baseline is None or not self.baseline["finished"]:  # a finished one is the same at any cap
+                self.baseline = self.train(BASELINE, {}, cap, where)
+            base = None if "error" in self.baseline else self.baseline
+            measured = []
+            for c, before in alive:
+                if self.left() <= 0 and measured:  # a rung trains one change at least
+                    self.log(f"{stage} rung {r}: its budget ran out; {len(alive) - len(measured)} change(s) not trained")
+                    break
+                row = before if before is not None and before["finished"] else self.train(c.label, c.overrides, cap,
+                                                                                         where)
+                if "error" in row:
+                    rows[c.label] = {**row, "source": c.source, "why": c.why, "rung": r}
+                    continue
+                row = {**row, "source": c.source, "why": c.why, "rung": r, "stage": stage, "cap_s": cap,
+                       "verdict": verdict(row, base), "baseline": _numbers(base) if base else None}
+                rows[c.label] = row
+                measured.append((c, row))
+                self.log(f"  {c.label}: {row['solved']}/{row['seeds']} seeds solved, final {self.metric} "
+                         f"{row['final']['mean']:.3f} ({row['verdict']})")
+            self.rungs.append({"stage": stage, "rung": r, "cap_s": cap, "trained": len(measured),
+                               "baseline": _numbers(base) if base else None})
+            if not measured:
+                break
+            measured.sort(key=lambda cr: rank(cr[1]))
+            fixes = [cr for cr in measured if cr[1]["solved"] == cr[1]["seeds"]]
+            best, found = (fixes[0], True) if fixes else (measured[0], False)
+            if found or len(plan) == 1:
+                break
+            alive = measured[: max(1, math.ceil(len(measured) / ETA))]
+            pair = self._pair(measured) if r == 0 else None
+            alive += [(pair, None)] if pair is not None else []
+            r += 1
+        return best, found, cap
+
+    def _pair(self, measured) -> Candidate | None:
+        """The two best changes of different keys together (``None`` when there are no two)."""
+        first = measured[0][0]
+        for c, _ in measured[1:]:
+            if not set(c.overrides) & set(first.overrides):
+                return Candidate({**first.overrides, **c.overrides}, "pair", "the two best changes together")
+        return None
+
+    def fresh(self, best, found: bool, cap: float) -> dict:
+        """The recommendation on fresh seeds (and, when it does not fix the run there, the baseline)."""
+        c, row = best
+        self.until_s = self.budget_s
+        cap = min(ETA * cap, max(cap, self.left() / 2)) if found else cap
+        self.log(f"re-measuring {c.label} on {self.seeds} fresh seeds, at most {cap:.1f} s")
+        mine = self.train(c.label, c.overrides, cap, "fresh", FRESH)
+        base = None
+        if "error" not in mine and mine["solved"] < mine["seeds"]:
+            self.log(f"and the baseline on the same seeds, at most {cap:.1f} s")
+            base = self.train(BASELINE, {}, cap, "fresh", FRESH)
+            base = None if "error" in base else base
+        out = {"change": c.label, "overrides": c.overrides, "source": c.source, "why": c.why, "cap_s": cap}
+        if "error" in mine:
+            return {**out, "error": mine["error"], "verdict": None}
+        return {**out, **_numbers(mine), "verdict": verdict(mine, base), "baseline": _numbers(base) if base else None}
+
+
+def _numbers(row: dict) -> dict:
+    """A measurement without its ``Run`` objects (what ``try.json`` keeps)."""
+    return {k: v for k, v in row.items() if k not in ("runs", "change", "overrides")}
