@@ -51,3 +51,41 @@ def test_worker_processes_give_the_same_scores(tmp_path):
     one = bench(tmp_path / "a", "--models", "lstm")
     two = bench(tmp_path / "b", "--models", "lstm", "--workers", "2")
     assert [c["max"] for c in one["cells"]] == [c["max"] for c in two["cells"]]
+
+
+def test_memory_networks_and_provenance_in_the_table(tmp_path):
+    """The RNN, Stack-RNN and Tape-RNN columns train, score and meet their published counterparts
+    (confirmed on parity_check); a Ruoss et al. cell shows as unverified."""
+    argv = ["bench", "chomsky", "--quick", "--threads", "1", "--tasks", "parity_check", "--models",
+            "rnn,stack_rnn,tape_rnn,transformer", "--schemes", "none", "--seeds", "1", "--runs-dir",
+            str(tmp_path / "runs"), "--store", str(tmp_path / "r.sqlite"), "--out", str(tmp_path / "c.json"),
+            "--markdown", str(tmp_path / "c.md")]
+    assert main(argv) == 0
+    result = json.loads((tmp_path / "c.json").read_text())["chomsky"]
+    assert [c["column"] for c in result["cells"]] == ["rnn", "stack_rnn", "tape_rnn", "transformer/none"]
+    rows = {r["column"]: r for r in result["comparison"]["rows"]}
+    assert rows["stack_rnn"]["published"] == 1.0 and "DeltaFormer" in rows["stack_rnn"]["check"]
+    assert rows["transformer/none"]["check"] is None
+    text = (tmp_path / "c.md").read_text()
+    assert "| parity_check | regular | tape_rnn |" in text and "confirmed [1]" in text
+    assert "| 51.9 (?) | **unverified** |" in text  # Ruoss et al.'s none column for parity_check
+
+
+def test_from_rerenders_a_finished_bench_without_training(tmp_path):
+    """--from sets a bench's JSON beside the current published numbers: the scores are kept, the
+    provenance is added, nothing is trained; a file that is not a bench's JSON is refused."""
+    first = bench(tmp_path, "--models", "lstm")
+    saved = json.loads((tmp_path / "chomsky.json").read_text())
+    for row in saved["chomsky"]["comparison"]["rows"]:  # as an old file: no provenance yet
+        row.pop("check", None)
+    (tmp_path / "old.json").write_text(json.dumps(saved))
+    argv = ["bench", "chomsky", "--from", str(tmp_path / "old.json"), "--out", str(tmp_path / "again.json"),
+            "--markdown", str(tmp_path / "again.md"), "--runs-dir", str(tmp_path / "nowhere")]
+    assert main(argv) == 0
+    again = json.loads((tmp_path / "again.json").read_text())["chomsky"]
+    assert [c["max"] for c in again["cells"]] == [c["max"] for c in first["cells"]]
+    assert all("check" in r for r in again["comparison"]["rows"]) and not (tmp_path / "nowhere").exists()
+    text = (tmp_path / "again.md").read_text()
+    assert "Re-rendered from the JSON of" in text and "provenance" in text and (tmp_path / "again.png").is_file()
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(["bench", "chomsky", "--from", str(tmp_path / "bad.json"), "--out", str(tmp_path / "x.json")]) == 2

@@ -106,7 +106,23 @@ def test_cell_configs_follow_the_protocol():
 
 @pytest.mark.parametrize("scheme", list(SCHEMES))
 def test_every_scheme_builds(scheme):
-    cell_config("reverse_string", f"transformer/{scheme}", BUDGETS["quick"], 0, 1e-3)
+    task = "parity_check" if scheme == "scratchpad" else "reverse_string"
+    cell_config(task, f"transformer/{scheme}", BUDGETS["quick"], 0, 1e-3)
+
+
+def test_the_scratchpad_column_is_a_decoder_of_the_regular_tasks():
+    cfg = cell_config("modular_arithmetic", "transformer/scratchpad", BUDGETS["cpu"], 0, 1e-3)
+    assert (cfg.task.name, cfg.task.params["of"], cfg.layout) == ("scratchpad", "modular_arithmetic_simple", "causal")
+    assert cfg.model.symbol_positions and cfg.model.attention_window == 1 and cfg.data.max_length == 40
+    with pytest.raises(ConfigError, match="needs a regular task with an automaton, not 'reverse_string'"):
+        cell_config("reverse_string", "transformer/scratchpad", BUDGETS["cpu"], 0, 1e-3)
+
+
+@pytest.mark.parametrize("column", ["rnn", "stack_rnn", "tape_rnn"])
+def test_the_recurrent_columns_share_the_lstm_budget(column):
+    cfg = cell_config("reverse_string", column, BUDGETS["cpu"], 0, 3e-3)
+    assert (cfg.model.family, cfg.model.d_model, cfg.model.n_layers) == (column, 128, 1)
+    assert cfg.train.steps == BUDGETS["cpu"].steps["lstm"] and cfg.layout == "masked"
 
 
 def test_verdicts():
@@ -119,15 +135,41 @@ def published():
     return json.loads(resources.files("toyformer.bench").joinpath("chomsky_published.json").read_text())
 
 
+CONFIRMED_ROWS = ("modular_arithmetic", "parity_check", "stack_manipulation", "reverse_string", "duplicate_string",
+                  "odds_first")
+
+
 def test_published_numbers_cover_every_task_and_column():
     pub = published()
     assert set(pub["scores"]) == set(SUITE) and pub["sources"]["deletang2023"]["table"] == "Table 2"
+    assert "verified_against_pdf" not in pub  # replaced by the per-cell account in "checks"
     for name, s in pub["scores"].items():
-        assert set(s["deletang2023"]) == {"lstm", "transformer"} and len(s["ruoss2023"]) == 11
+        recurrent = {"lstm", "transformer"} | ({"rnn", "stack_rnn", "tape_rnn"} if name in CONFIRMED_ROWS else set())
+        assert set(s["deletang2023"]) == recurrent and len(s["ruoss2023"]) == 11
         assert all(0 <= v <= 100 for v in [*s["deletang2023"].values(), *s["ruoss2023"].values()])
         assert pub["chance"][name] == 100 * SUITE[name].chance
-    assert published_for(pub, "even_pairs", "transformer/randomised") == (1.0, "Ruoss et al. random_relative")
+    assert published_for(pub, "even_pairs", "transformer/randomised") == {
+        "value": 1.0, "source": "Ruoss et al. random_relative", "check": None}
     assert published_for(pub, "even_pairs", "transformer/both_ends") is None
+    assert published_for(pub, "even_pairs", "rnn") is None  # no confirmed value: not typed in
+
+
+def test_provenance_follows_the_checked_record():
+    """The confirmed cells are those of ../shared/data/chomsky_published_checked.md: 14 of Deletang
+    et al.'s 30 (LSTM, transformer), the RNN, Stack-RNN and Tape-RNN of its six confirmed rows, none
+    of Ruoss et al.'s; each names a source that exists."""
+    pub = published()
+    confirmed = pub["checks"]["confirmed"]
+    assert confirmed["ruoss2023"] == {}
+    deletang = [(t, c) for t, cols in confirmed["deletang2023"].items() for c in cols]
+    assert len([x for x in deletang if x[1] in ("lstm", "transformer")]) == 14
+    assert {t for t, c in deletang if c == "tape_rnn"} == set(CONFIRMED_ROWS)
+    assert all(key in pub["checks"]["sources"] for cols in confirmed["deletang2023"].values() for key in cols.values())
+    assert published_for(pub, "parity_check", "transformer/none")["check"] is None  # Ruoss: unverified
+    assert "DeltaFormer" in published_for(pub, "parity_check", "stack_rnn")["check"]
+    assert published_for(pub, "stack_manipulation", "rnn")["value"] == pytest.approx(0.56)
+    assert published_for(pub, "cycle_navigation", "lstm")["check"] is None
+    assert published_for(pub, "even_pairs", "lstm")["check"] is not None
 
 
 def test_comparison_counts_verdicts_spreads_and_wins():
@@ -136,6 +178,8 @@ def test_comparison_counts_verdicts_spreads_and_wins():
              summarise("parity_check", "transformer/none", [run(0.60, 0), run(0.70, 1)], 0.5),  # published chance
              summarise("reverse_string", "transformer/both_ends", [run(0.97, 0)], 0.5)]  # above 95.1
     cmp = compare(cells, published())
-    assert cmp["verdicts"] == {"reproduced": 1, "cells": 2} and cmp["spread"] == {"within": 1, "cells": 2}
+    assert cmp["verdicts"] == {"reproduced": 1, "cells": 2, "confirmed_reproduced": 1, "confirmed_cells": 1}
+    assert cmp["spread"] == {"within": 1, "cells": 2}
+    assert [r["check"] is not None for r in cmp["rows"]] == [True, False, False]  # LSTM confirmed; Ruoss not
     assert cmp["beats"]["tasks"] == 2 and [b["beats"] for b in cmp["best"]] == [True, True]
     assert cells[1]["mean"] == pytest.approx(0.65) and cells[1]["max"] == 0.70

@@ -11,7 +11,7 @@ import torch
 from conftest import small_config
 from toyformer import ConfigError, ModelConfig, build_model, get_task, record_attention, register_task, train
 from toyformer.data.batches import format_batch
-from toyformer.models.positional.abacus import digit_places, random_offset
+from toyformer.models.positional.abacus import digit_places, number_index, random_offset
 from toyformer.models.positional.embedder import from_end, positions, randomise
 from toyformer.models.positional.rope import Rotary
 from toyformer.tasks.base import Examples, Vocab
@@ -245,6 +245,110 @@ def test_a_window_on_digit_places_makes_low_digits_independent_of_the_length():
     assert torch.allclose(logits[0][:, :3], logits[1][:, :3], atol=1e-5)
 
 
+def test_number_index_counts_the_numbers_of_a_stream():
+    """Against a plain loop: a digit's number is how many runs of digits began at or before it."""
+    task = get_task("arithmetic", complexity=3)
+    ex = task.sample(32, torch.Generator().manual_seed(0))
+    tokens = format_batch(ex, "causal").inputs
+    digit_ids = torch.tensor([task.vocab.id(str(d)) for d in range(10)])
+    got = number_index(tokens, digit_ids)
+    for row, out in zip(tokens.tolist(), got.tolist()):
+        count, expected, before = 0, [], False
+        for t in row:
+            is_digit = t in digit_ids.tolist()
+            count += is_digit and not before
+            expected.append(count if is_digit else 0)
+            before = is_digit
+        assert out == expected
+
+
+@pytest.mark.parametrize("layout", ["causal", "seq2seq"])
+def test_number_embedding_tells_the_operands_apart_and_caches(layout):
+    from toyformer.eval.decode import greedy
+
+    task = get_task("addition", digits=5, reverse_answer=True)
+    torch.manual_seed(0)
+    cfg = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, positional="relative", digit_positions=True,
+                      relative_max_distance=3, attention_window=1, window_sink=True, number_embedding=True)
+    model = build_model(cfg, layout, task, (32, 32)).eval()
+    embed = model.decoder.embed if layout == "causal" else model.encoder.embed
+    torch.nn.init.normal_(embed.number.weight)  # make the numbers matter
+    ex = task.sample(6, torch.Generator().manual_seed(0))
+    tokens = format_batch(ex, layout).inputs
+    pos = embed.positions(tokens)
+    numbers = embed.numbers(tokens)
+    first = (numbers == 1) & (pos == 1)  # the units of a and of b: same token id may sit at the same place
+    assert first.sum(1).tolist() == [1] * 6 and ((numbers == 2) & (pos == 1)).sum(1).tolist() == [1] * 6
+    swapped = embed(tokens, pos, None, torch.where(numbers == 1, 2, torch.where(numbers == 2, 1, numbers)))
+    assert not torch.allclose(embed(tokens, pos, None, numbers), swapped)
+    assert torch.equal(greedy(model, layout, ex.input, 7), greedy(model, layout, ex.input, 7, cache=False))
+
+
+def test_the_window_sink_keeps_the_non_digits_visible_at_every_place():
+    task = get_task("addition", digits=8, reverse_answer=True)
+    torch.manual_seed(0)
+    cfg = ModelConfig(d_model=32, n_heads=4, n_layers=1, d_ff=64, positional="relative", digit_positions=True,
+                      relative_max_distance=3, attention_window=1, window_sink=True)
+    model = build_model(cfg, "causal", task, (32, 32)).eval()
+    batch = format_batch(task.sample(4, torch.Generator().manual_seed(0), length=8), "causal")
+    with torch.no_grad(), record_attention(model) as attn:
+        model(batch)
+    weights = attn["decoder.blocks.0.attn"]  # [B, H, T, T]
+    places = model.decoder.embed.positions(batch.inputs)  # [B, T]
+    real = batch.inputs != 0
+    far = ((places[:, :, None] - places[:, None, :]).abs() > 1) & real[:, None, :] & real[:, :, None]
+    sink = far & (places[:, None, :] == 0)  # far, but not a digit: <sep>, +
+    later = torch.arange(places.shape[1])[None, :] > torch.arange(places.shape[1])[:, None]  # causal mask
+    w = weights.permute(1, 0, 2, 3)  # [H, B, T, T]
+    assert (w[:, far & ~sink] == 0).all()
+    assert (w[:, sink & ~later] > 0).all()
+
+
+@pytest.mark.parametrize("layout", ["causal", "seq2seq"])
+def test_symbol_positions_couple_the_ith_symbol_and_the_ith_answer_token(layout):
+    from toyformer.eval.decode import greedy
+
+    task = get_task("scratchpad", of="parity")
+    torch.manual_seed(0)
+    cfg = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, positional="relative", symbol_positions=True,
+                      relative_max_distance=3, attention_window=1, window_sink=True, number_embedding=True)
+    model = build_model(cfg, layout, task, (32, 32)).eval()
+    ex = task.sample(3, torch.Generator().manual_seed(0), length=5)
+    if layout == "causal":
+        tokens = format_batch(ex, layout).inputs  # 5 bits <sep> 5 states, the answer (<eos> is not read)
+        assert model.decoder.embed.positions(tokens)[0].tolist() == [1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 6]
+        assert model.decoder.embed.numbers(tokens)[0].tolist() == [1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 2, 2]
+    else:
+        assert model.encoder.embed.positions(ex.input)[0].tolist() == [1, 2, 3, 4, 5]
+    assert torch.equal(greedy(model, layout, ex.input, 7), greedy(model, layout, ex.input, 7, cache=False))
+
+
+@pytest.mark.parametrize("layout", ["causal", "seq2seq"])
+@pytest.mark.parametrize("positional, sink", [("relative", True), ("relative", False), ("alibi", True),
+                                              ("rope", False)])
+def test_local_attention_gives_the_dense_answers(layout, positional, sink, monkeypatch):
+    """A long windowed input at evaluation scores only each query's candidate keys; the logits and
+    the greedy answers are those of the dense path, with rows of different lengths (padding)."""
+    from toyformer.eval.decode import greedy
+    from toyformer.models import blocks
+
+    task = get_task("addition", digits=150, reverse_answer=True)
+    torch.manual_seed(0)
+    cfg = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, positional=positional, digit_positions=True,
+                      relative_max_distance=3, attention_window=1, window_sink=sink, number_embedding=True)
+    model = build_model(cfg, layout, task, (320, 320)).eval()
+    g = torch.Generator().manual_seed(0)
+    ex = Examples.cat([task.sample(2, g, length=150), task.sample(2, g, length=131)])
+    batch = format_batch(ex, layout)
+    assert batch.inputs.shape[1] >= blocks.LOCAL_FROM  # the causal sequence, the seq2seq source
+    with torch.no_grad():
+        local, local_answers = model(batch), greedy(model, layout, ex.input, 155)
+    monkeypatch.setattr(blocks, "LOCAL_FROM", 10**9)  # the dense path
+    with torch.no_grad():
+        dense, dense_answers = model(batch), greedy(model, layout, ex.input, 155)
+    assert torch.allclose(local, dense, atol=1e-4) and torch.equal(local_answers, dense_answers)
+
+
 def test_a_small_relative_max_distance_clips():
     from toyformer.models.positional.relative_bias import relative_buckets
 
@@ -283,6 +387,9 @@ def test_abacus_is_rejected_for_a_task_that_is_not_numbers():
     ({"positional": "relative", "relative_max_distance": 0}, "relative_max_distance=0 is out of range; allowed: >= 1"),
     ({"positional": "abacus", "place_embedding": True}, "place_embedding=true adds digit places"),
     ({"positional": "rope", "positions_from": "both"}, "positions_from='both' needs model.positional=sinusoidal"),
+    ({"positional": "relative", "window_sink": True}, "window_sink=true keeps keys visible through an attention window"),
+    ({"positional": "relative", "symbol_positions": True, "digit_positions": True}, "symbol_positions=true replaces"),
+    ({"positional": "none", "symbol_positions": True}, "symbol_positions=true replaces"),
     ({"positional": "learned", "positions_from": "both", "random_positions": True}, "positions_from='both'"),
 ])
 def test_positional_config_errors(cfg, message):

@@ -44,6 +44,35 @@ def test_budget_only_for_recipes_that_take_one(tmp_path, capsys):
     assert not (tmp_path / "summary.md").exists()
 
 
+def test_the_addition_preset_measures_seeds_and_ablations(tmp_path):
+    """``--preset addition --quick``: every seed and every ablation trained, measured at three
+    lengths with intervals, each run's CPU seconds kept beside it and read back on a second call."""
+    from toyformer.experiments.recipes import long_addition
+
+    result = run_recipe("lengths", tmp_path, quick=True, preset="addition")
+    seeds = result.numbers["seeds"]
+    assert len(seeds) == 2 and all(len(v["measured"]) == 3 for v in seeds.values())
+    first = seeds["0"]["measured"]["8"]
+    assert 0 <= first["ci95"][0] <= first["exact_match"] <= first["ci95"][1] <= 1 and first["n"] == 8
+    assert len(result.numbers["ablations"]) == len(long_addition.ABLATIONS)
+    assert [t.title.split(":")[0] for t in result.tables] == ["Five seeds", "Ablation"]
+    cpu = json.loads((tmp_path / "runs" / "addition_seed0" / "cpu_s.json").read_text())["train_cpu_s"]
+    again = run_recipe("lengths", tmp_path, quick=True, preset="addition")
+    assert again.numbers["seeds"]["0"]["train_cpu_s"] == cpu  # reused run: its training cost read back
+    assert "Command: `toyformer recipe lengths --preset addition --quick`" in (tmp_path / "summary.md").read_text()
+
+
+def test_presets_only_for_recipes_that_have_them(tmp_path, capsys):
+    assert main(["recipe", "r1", "--quick", "--preset", "addition", "--out", str(tmp_path)]) == 2
+    assert "allowed: none (recipes with presets: lengths)" in capsys.readouterr().err
+    assert main(["recipe", "lengths", "--quick", "--preset", "bogus", "--out", str(tmp_path)]) == 2
+    assert "allowed: schemes, addition" in capsys.readouterr().err
+    assert main(["recipe", "lengths", "--quick", "--preset", "addition", "--budget-s", "5", "--out",
+                 str(tmp_path)]) == 2
+    assert "--budget-s applies to the preset schemes" in capsys.readouterr().err
+    assert not (tmp_path / "summary.md").exists()
+
+
 def test_recipe_list(capsys):
     assert main(["recipe", "list"]) == 0
     out = capsys.readouterr().out

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from toyformer.errors import ConfigError
 from toyformer.experiments.chomsky.cells import run_cell
-from toyformer.experiments.chomsky.protocol import BUDGETS, MODELS, PAPER_SCHEMES, SCHEMES, TRAIN_LENGTHS, verdict
+from toyformer.experiments.chomsky.protocol import (BUDGETS, DEFAULT_MODELS, MODELS, PAPER_SCHEMES, RECURRENT, SCHEMES,
+                                                   SCRATCHPAD_TASKS, SOLVED, TRAIN_LENGTHS, verdict)
 from toyformer.experiments.chomsky.table import compare, figure, summarise
 from toyformer.experiments.store import as_store, default_store_path, warn_not_recorded
 from toyformer.experiments.sweeps.executors import make_executor
@@ -68,14 +69,19 @@ def plan(args) -> dict:
         raise ConfigError(f"--budget {name!r}: allowed: {', '.join(BUDGETS)}")
     budget = BUDGETS[name]
     tasks = _choose(args.tasks, list(SUITE), "--tasks", SUITE)
-    models = _choose(args.models, MODELS, "--models", MODELS)
+    models = _choose(args.models, MODELS, "--models", DEFAULT_MODELS)
     schemes = _choose(args.schemes, list(SCHEMES), "--schemes", PAPER_SCHEMES)
     top = _positive(args.max_test_length, "--max-test-length", TRAIN_LENGTHS[1] + 1) or budget.max_test_length
     seeds = _positive(args.seeds, "--seeds") or budget.seeds
     workers = _positive(args.workers, "--workers") or 1
     if args.seeds_as not in ("replicas", "runs"):
         raise ConfigError(f"--seeds-as {args.seeds_as!r}: allowed: replicas, runs")
-    columns = (["lstm"] if "lstm" in models else []) + (
+    if "scratchpad" in schemes and "transformer" in models:
+        other = [t for t in tasks if t not in SCRATCHPAD_TASKS]
+        if other:
+            raise ConfigError(f"--schemes scratchpad applies to the regular tasks with an automaton; --tasks has "
+                              f"{', '.join(other)}; allowed: {', '.join(SCRATCHPAD_TASKS)}")
+    columns = [m for m in RECURRENT if m in models] + (
         [f"transformer/{s}" for s in schemes] if "transformer" in models else [])
     return {"budget": budget, "tasks": tasks, "columns": columns, "max_test_length": top, "seeds": seeds,
             "workers": workers, "cluster": args.cluster, "batched": args.seeds_as == "replicas",
@@ -89,7 +95,33 @@ def _shown(path: str) -> str:
     return str(p.relative_to(here)) if p.is_relative_to(here) else str(p)
 
 
+def rerender(path: str, figure_next_to: str | None = None) -> dict:
+    """A finished bench's result (its ``--out`` JSON) set beside the current published numbers and
+    their provenance, without training or scoring anything again (``--from FILE``)."""
+    try:
+        saved = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--from {path!r}: not a readable bench JSON ({exc.__class__.__name__}); allowed: the --out "
+                          "file of an earlier `toyformer bench chomsky`") from None
+    if "chomsky" not in saved or "cells" not in saved["chomsky"]:
+        raise ConfigError(f"--from {path!r}: holds no chomsky result; allowed: the --out file of an earlier "
+                          "`toyformer bench chomsky`")
+    result = dict(saved["chomsky"])
+    pub = published()
+    result.update(comparison=compare(result["cells"], pub), published_provenance=pub["provenance"],
+                  measured={k: saved.get(k) for k in ("command", "machine", "started")})
+    result.pop("wall_s", None)
+    if result["cells"]:
+        png = Path(figure_next_to or path).with_suffix(".png")
+        figure(result["cells"], pub, png, f"Chomsky suite, budget {result['budget']['name']}: score at lengths "
+                                          f"41..{result['max_test_length']}")
+        result["figure"] = png.name
+    return result
+
+
 def run(args) -> dict:
+    if getattr(args, "from_file", None):
+        return rerender(args.from_file, args.markdown or args.out)
     p = plan(args)
     budget = p["budget"]
     store = as_store(args.store or default_store_path())
@@ -183,30 +215,47 @@ def _mean(r: dict) -> str:
 def render(result: dict) -> str:
     b = result["budget"]
     cmp = result["comparison"]
-    lines = [f"### The Chomsky-hierarchy suite: budget `{b['name']}`", "",
+    measured = result.get("measured")
+    again = ([f"Re-rendered from the JSON of `{measured['command']}` (run {measured['started']} on "
+              f"{measured['machine']['cpu']}, {measured['machine']['cores']} cores): the scores are that run's, set "
+              "beside the current published numbers and their provenance.", ""] if measured else [])
+    lines = [f"### The Chomsky-hierarchy suite: budget `{b['name']}`", "", *again,
              f"Budget `{b['name']}`: {b['note']}. Seeds per cell and learning rate: {result['seeds']}"
              f"{' (transformer seeds as ' + result['seeds_as'] + ')' if result['seeds'] > 1 else ''}; learning rates: transformer {', '.join(f'{x:g}' for x in b['lrs']['transformer'])}, "
-             f"LSTM {', '.join(f'{x:g}' for x in b['lrs']['lstm'])}. Score: the reference code's accuracy (answer tokens "
+             f"recurrent {', '.join(f'{x:g}' for x in b['lrs']['lstm'])}. Score: the reference code's accuracy (answer tokens "
              f"up to the end mark), averaged over every length 41..{result['max_test_length']} "
              f"({result['n_per_length']} examples each); trained-range: the same at lengths 1..40.",
              f"Training time of the runs (their own wall clocks): {result['train_s'] / 60:.1f} min; scoring: "
              f"{result['score_s'] / 60:.1f} min. " + _invocation(result), ""]
-    head = ["task", "level", "column", "score (max)", "mean (95% CI, seeds)", "trained-range", "verdict",
-            "published", "published verdict", "same verdict", "in seed spread"]
+    sources = _sources(cmp)
+    per_seed = any(r["n"] > 1 and "seed_scores" in r for r in cmp["rows"])
+    head = ["task", "level", "column", "score (max)", "mean (95% CI, seeds)", *(["per seed"] if per_seed else []),
+            "trained-range", "verdict", "published", "provenance", "published verdict", "same verdict", "in seed spread"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in cmp["rows"]:
         mark = "≈" if r["borderline"] or r.get("published_borderline") else ""
         same = "-" if r["reproduced"] is None else ("yes" if r["reproduced"] else "**no**") + mark
         spread = "-" if r["within_spread"] is None else ("yes" if r["within_spread"] else "no")
         lines.append(f"| {r['task']} | {SUITE[r['task']].level} | {r['column']} | {_pct(r['max'])} | "
-                     f"{_mean(r)} | {_pct(r['train_max'])} | {r['verdict']} | "
-                     f"{_pct(r['published'])} | {r['published_verdict'] or '-'} | {same} | {spread} |")
+                     f"{_mean(r)} | "
+                     + (f"{', '.join(_pct(x) for x in r.get('seed_scores', []))} | " if per_seed else "")
+                     + f"{_pct(r['train_max'])} | {r['verdict']} | "
+                     f"{_published(r)} | {_provenance(r, sources)} | {r['published_verdict'] or '-'} | {same} | "
+                     f"{spread} |")
     v, s, bt = cmp["verdicts"], cmp["spread"], cmp["beats"]
     lines += ["", f"Levels: {', '.join(f'{k} = {v}' for k, v in LEVELS.items())}. Verdicts: solved >= 90%, chance < "
                   f"chance + 5 points (chance: 50% for binary answers, 20% for the mod-5 tasks, cycle navigation "
                   f"and bucket sort), else between; ≈ marks a score within 2 points of a verdict's boundary.", ""]
+    lines += [_source_list(sources), ""] if sources else []
+    if per_seed:
+        lines += ["Seeds of the best learning rate reaching 99% and 90% (solved):", ""]
+        lines += [f"- {r['task']} {r['column']}: {sum(x >= 0.99 for x in r['seed_scores'])} of {r['n']} seeds >= 99%, "
+                  f"{sum(x >= SOLVED for x in r['seed_scores'])} >= 90%" for r in cmp["rows"] if r["n"] > 1]
+        lines.append("")
     lines += ["#### The goals", "",
-              f"- Published verdict reproduced: {v['reproduced']} of {v['cells']} cells with a published counterpart.",
+              f"- Published verdict reproduced: {v['reproduced']} of {v['cells']} cells with a published counterpart; "
+              f"on the cells whose published value is confirmed: {v.get('confirmed_reproduced', 0)} of "
+              f"{v.get('confirmed_cells', 0)} (the others compare with unverified numbers).",
               f"- Published number within the seed spread (min..max over seeds): "
               + (f"{s['within']} of {s['cells']} cells." if s["cells"] else "not measured (one seed per cell)."),
               f"- Best toyformer transformer above the best published transformer: {bt['tasks']} of {bt['of']} tasks "
@@ -214,10 +263,10 @@ def render(result: dict) -> str:
               f"never counts as above).", ""]
     lines += findings(cmp["rows"])
     if cmp["best"]:
-        lines += ["| task | best toyformer transformer | score | best published transformer | published | above |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {x['task']} | {x['column']} | {_pct(x['score'])} | {x['source']} | {_pct(x['published'])} | "
-                  f"{'yes' if x['beats'] else 'no'} |" for x in cmp["best"]]
+        lines += ["| task | best toyformer transformer | score | best published transformer | published | provenance | "
+                  "above |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {x['task']} | {x['column']} | {_pct(x['score'])} | {x['source']} | {_published(x)} | "
+                  f"{_provenance(x, sources)} | {'yes' if x['beats'] else 'no'} |" for x in cmp["best"]]
         lines.append("")
     if result.get("failed"):
         lines += [f"Failed cells: " + "; ".join(f"{f['task']} {f['column']}: {f['error']}" for f in result["failed"]), ""]
@@ -225,6 +274,31 @@ def render(result: dict) -> str:
     if result.get("figure"):
         lines += ["", f"![measured and published scores]({result['figure']})"]
     return "\n".join(lines)
+
+
+def _published(row: dict) -> str:
+    """A published value, marked where no printed source confirms it."""
+    if row.get("published") is None:
+        return "-"
+    return _pct(row["published"]) + ("" if row.get("check") else " (?)")
+
+
+def _sources(cmp: dict) -> dict[str, int]:
+    """The sources confirming the published cells of a comparison, numbered in order of appearance."""
+    checks = [r.get("check") for r in [*cmp["rows"], *cmp["best"]]]
+    return {c: i + 1 for i, c in enumerate(dict.fromkeys(c for c in checks if c))}
+
+
+def _provenance(row: dict, sources: dict[str, int]) -> str:
+    if row.get("published") is None:
+        return "-"
+    return f"confirmed [{sources[row['check']]}]" if row.get("check") else "**unverified**"
+
+
+def _source_list(sources: dict[str, int]) -> str:
+    return ("Provenance of the published numbers: *confirmed [k]* cells are printed in source k below; "
+            "**unverified** cells, marked (?), were typed in without the papers' tables and no printed copy was found "
+            "(none was contradicted). Sources: " + "; ".join(f"[{k}] {text}" for text, k in sources.items()) + ".")
 
 
 def findings(rows: list[dict]) -> list[str]:

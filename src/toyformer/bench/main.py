@@ -58,7 +58,7 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
     p.add_argument("--reference", metavar="DIR", help="race, levers: the folder of the reference code (default "
                    "../shared/reference-code)")
     p.add_argument("--races", help="race: comma-separated races (default r0,r1,r2,r4)")
-    p.add_argument("--models", help="chomsky: lstm,transformer (default both)")
+    p.add_argument("--models", help="chomsky: lstm, rnn, stack_rnn, tape_rnn, transformer (default lstm,transformer)")
     p.add_argument("--schemes", help="chomsky: the transformer's positional schemes (default: none, sinusoidal, "
                    "learned, rope, alibi, relative, randomised; also random_<scheme>, both_ends)")
     p.add_argument("--budget", help="chomsky: quick, cpu (default) or full (the papers' protocol)")
@@ -70,6 +70,8 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
     p.add_argument("--store", help="chomsky: the results store (default $TOYFORMER_RESULTS or runs/results.sqlite)")
     p.add_argument("--runs-dir", help="chomsky: where the run directories go (default runs/bench/chomsky/BUDGET); "
                    "diagnose: default runs/bench/diagnose")
+    p.add_argument("--from", dest="from_file", metavar="JSON", help="chomsky: re-render the --out JSON of an earlier "
+                   "run beside the current published numbers and their provenance (trains nothing)")
     p.add_argument("--json", action="store_true", help="end with one JSON line holding every number")
     p.add_argument("--out", help="JSON file (default runs/benchmarks/NAME.json)")
     p.add_argument("--markdown", help="also write the table(s) with the machine and command to this file")

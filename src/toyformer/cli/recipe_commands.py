@@ -18,6 +18,7 @@ def register(sub) -> None:
     add_store(r)
     r.add_argument("--budget-s", type=number(float, greater_than(0)), metavar="SECONDS",
                    help="training seconds per configuration (recipes that take one: lengths)")
+    r.add_argument("--preset", help="a preset of the recipe (lengths: schemes, the default; addition)")
     r.set_defaults(func=cmd_recipe)
 
 
@@ -30,7 +31,10 @@ def cmd_recipe(args) -> int:
             print(f"{name:<5} {desc}")
         return 0
     out = args.out or f"runs/recipes/{args.name}{'-quick' if args.quick else ''}"
-    result = run_recipe(args.name, out, quick=args.quick, budget_s=args.budget_s, store=store_from_args(args))
+    if args.preset is not None and args.out is None:
+        out = f"runs/recipes/{args.name}-{args.preset}{'-quick' if args.quick else ''}"
+    result = run_recipe(args.name, out, quick=args.quick, budget_s=args.budget_s, store=store_from_args(args),
+                        preset=args.preset)
     for table in result.tables:
         print(table.markdown(), end="\n\n")
     for finding in result.findings:

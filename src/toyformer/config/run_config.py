@@ -62,9 +62,11 @@ class RunConfig:
             object.__setattr__(self, "layout", task_class(self.task.name).default_layout)
         if self.layout not in LAYOUTS:
             raise ConfigError(f"layout={self.layout!r} is not allowed; allowed: {', '.join(LAYOUTS)}")
-        if (self.model.positional == "abacus" or self.model.digit_positions) and self.layout == "causal" and not self.data.sep:
-            raise ConfigError("digit places (model.positional='abacus' or model.digit_positions) in the causal layout "
-                              "needs data.sep=true (the answer starts after <sep>)")
+        coupled = self.model.positional == "abacus" or self.model.digit_positions or self.model.symbol_positions
+        if coupled and self.layout == "causal" and not self.data.sep:
+            raise ConfigError("digit places or symbol indices (model.positional='abacus', model.digit_positions, "
+                              "model.symbol_positions) in the causal layout needs data.sep=true (the answer starts "
+                              "after <sep>)")
 
     # --- conversion -------------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -37,10 +37,12 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Transformer shape and the choices that decide success (or, with ``family=lstm``, an LSTM of
-    ``d_model`` hidden units in ``n_layers`` layers in place of the encoder)."""
+    """Transformer shape and the choices that decide success (or, with a recurrent ``family``, a
+    recurrent network of ``d_model`` hidden units in place of the encoder: ``lstm`` and ``rnn`` of
+    ``n_layers`` layers, ``stack_rnn`` and ``tape_rnn`` of one)."""
 
-    family: Literal["transformer", "lstm"] = "transformer"  # lstm: models/recurrent.py
+    # lstm, rnn: models/recurrent.py; stack_rnn, tape_rnn (an RNN with a stack or a tape): models/memory_rnn.py
+    family: Literal["transformer", "lstm", "rnn", "stack_rnn", "tape_rnn"] = "transformer"
     d_model: int = field(default=64, metadata=at_least(1))
     n_heads: int = field(default=4, metadata=at_least(1))
     n_layers: int = field(default=2, metadata=at_least(1))
@@ -50,12 +52,16 @@ class ModelConfig:
     positional: Literal["none", "sinusoidal", "learned", "rope", "alibi", "relative", "abacus"] = "learned"
     random_positions: bool = False  # training positions: a sorted random subset of 0..max_len-1
     digit_positions: bool = False  # position coupling: the scheme's positions are digit places (abacus.py)
+    # position coupling by index: the i-th input symbol and the i-th answer token share position i (scratchpads)
+    symbol_positions: bool = False
     place_embedding: bool = False  # also add a learned embedding of each digit's place in its number
     positions_from: Literal["start", "both"] = "start"  # both: also encode each token's distance to the end
     # relative: log buckets up to here; <= 8 clips distances instead
     relative_max_distance: int = field(default=128, metadata=at_least(1))
     # self-attention only to keys at most this many positions away
     attention_window: int | None = field(default=None, metadata=at_least(0))
+    window_sink: bool = False  # the window keeps keys at position 0 visible (with digit positions: non-digits)
+    number_embedding: bool = False  # also add a learned embedding of which number each digit is in
     activation: Literal["relu", "gelu"] = "gelu"
     # classifier only; slot: read the answer at an extra empty (<pad>) position (R1's padding)
     pooling: Literal["mean", "first", "last", "flatten", "slot"] = "mean"
@@ -72,8 +78,8 @@ class ModelConfig:
 
     def __post_init__(self):
         check(self, "model")
-        if self.family == "lstm":
-            self._check_lstm()
+        if self.family != "transformer":
+            self._check_recurrent()
             return
         if self.d_model % self.n_heads:
             divisors = [h for h in range(1, self.d_model + 1) if self.d_model % h == 0]
@@ -95,6 +101,12 @@ class ModelConfig:
                 f"model.digit_positions=true does not apply to model.positional={self.positional!r} "
                 f"(abacus already indexes digit places); allowed with: sinusoidal, learned, rope, alibi, relative"
             )
+        if self.symbol_positions and (self.positional in ("none", "abacus") or self.digit_positions
+                                      or self.random_positions or self.place_embedding):
+            raise ConfigError(
+                f"model.symbol_positions=true replaces the positions of model.positional={self.positional!r} by "
+                "symbol indices; allowed with positional sinusoidal, learned, rope, alibi or relative, and without "
+                "digit_positions, random_positions and place_embedding")
         if self.place_embedding and (self.positional == "abacus" or self.digit_positions):
             raise ConfigError(
                 "model.place_embedding=true adds digit places to sequence positions; with "
@@ -107,21 +119,31 @@ class ModelConfig:
                 f"model.positions_from='both' needs model.positional=sinusoidal or learned without digit or random "
                 f"positions, got model.positional={self.positional!r}"
             )
+        if self.window_sink and self.attention_window is None:
+            raise ConfigError("model.window_sink=true keeps keys visible through an attention window; set "
+                              "model.attention_window too (allowed: window_sink=false without a window)")
         if self.digit_positions and self.random_positions:
             raise ConfigError("model.digit_positions and model.random_positions exclude each other; set one")
 
-    def _check_lstm(self) -> None:
-        """An LSTM reads tokens in order: the transformer's position and attention options do not apply."""
+    def _check_recurrent(self) -> None:
+        """A recurrent network reads tokens in order: the transformer's position and attention options
+        do not apply; the memory networks have one recurrent layer, as the reference's."""
+        family = self.family
         if self.positional not in ("learned", "none"):  # learned: the default, unused
-            raise ConfigError(f"model.positional={self.positional!r} does not apply to model.family='lstm' (it reads "
-                              f"tokens in order); allowed: none")
+            raise ConfigError(f"model.positional={self.positional!r} does not apply to model.family={family!r} (it "
+                              f"reads tokens in order); allowed: none")
         for key, default in TRANSFORMER_ONLY.items():
             if getattr(self, key) != default:
-                raise ConfigError(f"model.{key}={getattr(self, key)!r} does not apply to model.family='lstm'; "
+                raise ConfigError(f"model.{key}={getattr(self, key)!r} does not apply to model.family={family!r}; "
                                   f"allowed: {default!r} (the default)")
+        if family in ("stack_rnn", "tape_rnn") and self.n_layers != 1:
+            raise ConfigError(f"model.n_layers={self.n_layers} with model.family={family!r}: its recurrent network "
+                              "has one layer beside its memory; allowed: 1")
 
 
-TRANSFORMER_ONLY = {"random_positions": False, "digit_positions": False, "place_embedding": False,
+TRANSFORMER_ONLY = {"random_positions": False, "digit_positions": False, "symbol_positions": False,
+                    "place_embedding": False,
+                    "number_embedding": False, "window_sink": False,
                     "positions_from": "start", "attention_window": None, "causal_encoder": False,
                     "n_decoder_layers": None}
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from toyformer.data import IGNORE, answer_tokens, format_batch, lengths
 from toyformer.eval.decode import decode as decode_answers
 from toyformer.eval.metrics import exact_match
+from toyformer.run.memory import model_rows
 from toyformer.stats import proportion_ci
 from toyformer.tasks.base import PAD, Examples
 
@@ -69,6 +70,8 @@ def evaluate_examples(model, ex: Examples, layout: str, sep: bool, batch_size: i
     pos_hits = pos_count = None
     if decode == "beam":  # beam search decodes batch * beam_width rows at once
         batch_size = max(1, batch_size // beam_width)
+    # long rows (1,000-digit sums) go a few at a time, so that their attention scores fit in memory
+    batch_size = model_rows(model, batch_size, ex.input.shape[1] + ex.target.shape[1] + 2)
     for start in range(0, len(ex), batch_size):
         part = ex[start : start + batch_size].to(device)
         batch = format_batch(part, layout, sep)

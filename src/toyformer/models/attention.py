@@ -26,6 +26,7 @@ from torch import nn
 
 from toyformer.models import kernels
 from toyformer.models.hookpoints import hookable
+from toyformer.models.local_attention import Local, local_attend
 from toyformer.tasks.base import PAD
 
 SPLIT = ("q_in", "k_in", "v_in")  # the per-head inputs
@@ -180,8 +181,9 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, context: torch.Tensor | None, mask: torch.Tensor,
                 rotary=None, cache: KVCache | None = None, norm=None) -> torch.Tensor:
         """``x [B, Tq, d]`` attends to ``context [B, Tk, d]`` (None: itself) under ``mask
-        [B, 1 or H, Tq, Tk]``. Returns ``[B, Tq, d]``. ``norm``: the block passes its norm (and
-        ``x`` before it) only while a hook asks for ``q_in``, ``k_in`` or ``v_in``."""
+        [B, 1 or H, Tq, Tk]`` (or a ``Local`` plan of candidate keys). Returns ``[B, Tq, d]``.
+        ``norm``: the block passes its norm (and ``x`` before it) only while a hook asks for
+        ``q_in``, ``k_in`` or ``v_in``."""
         tap = self.tap
         if tap is not None and norm is not None:
             q, k, v = self._split(x, context, norm, rotary, cache)
@@ -189,7 +191,9 @@ class Attention(nn.Module):
             q, k, v = self.project(x, context, rotary, cache)
         p = self.dropout if self.training else 0.0
         y = None
-        if tap is not None and (tap.wants("pattern") or tap.wants("scores")):  # the explicit path, hooked in it
+        if isinstance(mask, Local):  # a long windowed input at evaluation: only the candidate keys are scored
+            y, _ = local_attend(q, k, v, mask)
+        elif tap is not None and (tap.wants("pattern") or tap.wants("scores")):  # the explicit path, hooked in it
             scores = kernels.attention_scores(q, k, mask)  # [B, H, Tq, Tk]
             hooked = tap("scores", scores)
             if tap.wants("pattern") or hooked is not scores:

@@ -20,6 +20,7 @@ from toyformer.models.positional.alibi import ALiBi
 from toyformer.models.attention import SPLIT, Attention, KVCache, with_bias
 from toyformer.models.hookpoints import hookable
 from toyformer.models.kernels import Dropout, ReLU
+from toyformer.models.local_attention import LOCAL_FROM, Local, window_keys
 from toyformer.models.positional.relative_bias import RelativeBias
 from toyformer.models.positional.rope import Rotary
 
@@ -101,7 +102,11 @@ class Stack(nn.Module):
 
     The stack owns the positional schemes that act inside attention (RoPE on queries and keys,
     ALiBi or a learned relative bias on the scores) and builds them once per forward, and the
-    sliding window of ``model.attention_window`` (keys at most that many positions away).
+    sliding window of ``model.attention_window`` (keys at most that many positions away). With
+    ``model.window_sink`` the keys at position 0 stay visible through the window (attention sinks,
+    Xiao et al. 2024): with digit positions these are the tokens that are not digits (``+``,
+    ``<sep>``), so a head whose digit is missing (past the end of an operand) has a fixed place
+    to look, the same at every length.
     """
 
     def __init__(self, cfg, n_layers: int, name: str, causal: bool, cross: bool = False):
@@ -109,26 +114,51 @@ class Stack(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg, f"{name}.blocks.{i}", cross) for i in range(n_layers))
         self.final_norm = nn.LayerNorm(cfg.d_model) if cfg.norm == "pre" else nn.Identity()
         self.rotary = Rotary(cfg.d_model // cfg.n_heads) if cfg.positional == "rope" else None
-        self.window = cfg.attention_window
+        self.window, self.sink = cfg.attention_window, cfg.window_sink
         self.score_bias: nn.Module | None = None
         hookable(self, name, ("final_norm",))
         self.hooks_last = True  # listed after its blocks
         if cfg.positional == "alibi":
             self.score_bias = ALiBi(cfg.n_heads)
         elif cfg.positional == "relative":
-            # digit places are not ordered like the sequence: keys may be at higher places
-            self.score_bias = RelativeBias(cfg.n_heads, not causal or cfg.digit_positions, cfg.relative_max_distance)
+            # digit places (symbol indices) are not ordered like the sequence: keys may be at higher places
+            coupled = cfg.digit_positions or cfg.symbol_positions
+            self.score_bias = RelativeBias(cfg.n_heads, not causal or coupled, cfg.relative_max_distance)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, k_pos: torch.Tensor | None = None,
                 memory=None, cross_mask=None, cache: KVCache | None = None) -> torch.Tensor:
         """``x [B, T, d]`` at positions ``pos [B, T]``; ``k_pos [B, Tk]`` the positions of all keys
         (with a cache: the whole history; default ``pos``). Returns ``[B, T, d]``."""
         k_pos = pos if k_pos is None else k_pos
-        if self.window is not None:  # sliding window: every query keeps itself (distance 0)
-            mask = mask & ((pos[:, :, None] - k_pos[:, None, :]).abs() <= self.window)[:, None]
-        if self.score_bias is not None:
-            mask = with_bias(mask, self.score_bias(pos, k_pos))  # [B, H, T, Tk]
+        if self._local(pos):  # a long input through the window: candidate keys only
+            mask = self.local_plan(mask, pos, k_pos)
+        else:
+            if self.window is not None:  # sliding window: every query keeps itself (distance 0)
+                near = (pos[:, :, None] - k_pos[:, None, :]).abs() <= self.window  # [B, T, Tk]
+                if self.sink:
+                    near = near | (k_pos == 0)[:, None, :]
+                mask = mask & near[:, None]
+            if self.score_bias is not None:
+                mask = with_bias(mask, self.score_bias(pos, k_pos))  # [B, H, T, Tk]
         rotary = self.rotary.at(pos) if self.rotary is not None else None
         for block in self.blocks:
             x = block(x, mask, rotary, memory, cross_mask, cache)
         return self.final_norm(x) if self.tap is None else self.tap("final_norm", self.final_norm(x))
+
+    def _local(self, pos: torch.Tensor) -> bool:
+        """Whether to attend through ``local_attention``: a window, many queries, evaluation (no
+        gradient, no dropout), and no hook that asks for a dense attention pattern."""
+        if self.window is None or pos.shape[1] < LOCAL_FROM or self.training or torch.is_grad_enabled():
+            return False
+        return not any(b.attn.tap is not None and b.attn.tap.wants("pattern") for b in self.blocks)
+
+    def local_plan(self, mask: torch.Tensor, pos: torch.Tensor, k_pos: torch.Tensor) -> Local:
+        """The candidate keys of every query within the window (and the sinks), with their score
+        bias; ``mask [B, 1, Tq, Tk]`` is the boolean mask of padding and causality."""
+        index, keep = window_keys(mask, pos, k_pos, self.window, self.sink)  # [B, Tq, K]
+        b, tq, k = index.shape
+        if self.score_bias is not None:
+            bias = self.score_bias.pairs(pos, k_pos.gather(1, index.view(b, -1)).view(b, tq, k))  # [B, H, Tq, K]
+        else:
+            bias = torch.zeros(b, 1, tq, k, device=pos.device)
+        return Local(index, bias.masked_fill(~keep[:, None], float("-inf")))

@@ -19,10 +19,10 @@ from toyformer.models.hookpoints import hookable
 from toyformer.models.kernels import ReLU
 from toyformer.models.positional.abacus import Answer
 from toyformer.models.positional.embedder import Embedder
-from toyformer.models.recurrent import RecurrentEncoder
-from toyformer.tasks.base import BOS, PAD
+from toyformer.models.recurrent import recurrent_encoder
+from toyformer.tasks.base import BOS, PAD, SPECIALS
 
-# the layouts an LSTM can stand in for the encoder of (it has no decoder)
+# the layouts a recurrent network can stand in for the encoder of (it has no decoder)
 RECURRENT_LAYOUTS = ("classifier", "tagger", "masked")
 
 # which task kinds each layout can learn
@@ -61,25 +61,25 @@ class Encoder(nn.Module):
                 src_valid: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
         if cache is None:
             pos = k_pos = self.embed.positions(tokens)  # [B, T]
-            places = self.embed.places(tokens)
+            places, numbers = self.embed.places(tokens), self.embed.numbers(tokens)
             mask = self_attention_mask(tokens != PAD, self.causal)  # [B, 1, T, T]
         else:
             history = cache.append(tokens)  # [B, Tk]
             k_pos = self.embed.positions(history)
             pos = k_pos[:, cache.start :]
-            places = self.embed.places(history)
-            places = None if places is None else places[:, cache.start :]
+            places, numbers = (None if t is None else t[:, cache.start :]
+                               for t in (self.embed.places(history), self.embed.numbers(history)))
             mask = self_attention_mask(history != PAD, self.causal, cache.start)  # [B, 1, T, Tk]
         cross = None if memory is None else cross_attention_mask(src_valid, tokens.shape[1])
-        return self.stack(self.embed(tokens, pos, places), mask, pos, k_pos, memory, cross, cache)
+        return self.stack(self.embed(tokens, pos, places, numbers), mask, pos, k_pos, memory, cross, cache)
 
 
 def make_encoder(cfg, vocab_size: int, max_len: int, digit_ids: torch.Tensor | None = None) -> nn.Module:
-    """The encoder of a classifier or tagger: the transformer ``Encoder`` or, with
-    ``model.family=lstm``, a ``RecurrentEncoder`` (``models/recurrent.py``); both map ``[B, T]``
-    tokens to ``[B, T, d_model]``."""
-    if cfg.family == "lstm":
-        return RecurrentEncoder(vocab_size, cfg.d_model, cfg.n_layers, cfg.dropout)
+    """The encoder of a classifier or tagger: the transformer ``Encoder`` or, with a recurrent
+    ``model.family`` (lstm, rnn, stack_rnn, tape_rnn), a recurrent network (``models/recurrent.py``);
+    each maps ``[B, T]`` tokens to ``[B, T, d_model]``."""
+    if cfg.family != "transformer":
+        return recurrent_encoder(cfg, vocab_size)
     return Encoder(cfg, vocab_size, max_len, "encoder", cfg.causal_encoder, cfg.n_layers, digit_ids)
 
 
@@ -226,8 +226,8 @@ def build_model(cfg, layout: str, task, widths: tuple[int, int]) -> nn.Module:
     table (``cfg.max_len`` or twice the widest sequence) and for flatten pooling.
     """
     check_fits(task.kind, layout, task.name)
-    if cfg.family == "lstm" and layout not in RECURRENT_LAYOUTS:
-        raise ConfigError(f"model.family='lstm' stands in for an encoder; layout {layout!r} has a decoder; "
+    if cfg.family != "transformer" and layout not in RECURRENT_LAYOUTS:
+        raise ConfigError(f"model.family={cfg.family!r} stands in for an encoder; layout {layout!r} has a decoder; "
                           f"allowed layouts: {', '.join(RECURRENT_LAYOUTS)}")
     if cfg.pooling in ("flatten", "slot") and layout != "classifier":
         raise ConfigError(f"model.pooling={cfg.pooling!r} only applies to the classifier layout, not {layout!r}")
@@ -262,13 +262,17 @@ def init_of(init: str, layout: str) -> str:
 
 
 def check_positional(cfg, task) -> torch.Tensor | None:
-    """Reject a positional scheme that does not fit the task; the digit ids for abacus and
-    ``model.digit_positions``."""
-    if cfg.positional != "abacus" and not cfg.digit_positions and not cfg.place_embedding:
+    """Reject a positional scheme that does not fit the task; the ids that count as digits for
+    abacus, ``model.digit_positions`` and the number embedding (with ``model.symbol_positions``:
+    every symbol of the task's vocabulary)."""
+    if cfg.symbol_positions:  # every task symbol counts (not the specials: <pad>, <sep>, ...)
+        return torch.arange(len(SPECIALS), len(task.vocab))
+    if cfg.positional != "abacus" and not cfg.digit_positions and not cfg.place_embedding and not cfg.number_embedding:
         return None
     if not getattr(task, "numeric", False):
         option = ("model.positional='abacus'" if cfg.positional == "abacus" else
-                  "model.digit_positions=true" if cfg.digit_positions else "model.place_embedding=true")
+                  "model.digit_positions=true" if cfg.digit_positions else
+                  "model.place_embedding=true" if cfg.place_embedding else "model.number_embedding=true")
         raise ConfigError(
             f"{option} needs a task made of numbers (addition, arithmetic, ...); task {task.name!r} is not; "
             f"allowed here: model.positional=none, sinusoidal, learned, rope, alibi, relative without digit_positions"

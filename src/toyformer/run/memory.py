@@ -19,10 +19,40 @@ import os
 import torch
 
 from toyformer.errors import ConfigError
+from toyformer.models.local_attention import LOCAL_FROM
 from toyformer.tasks.protocol import PROBE_LENGTH, probe
 
 FLOAT = 4  # bytes of a float32
 LONG = 8  # bytes of a token id
+SCORES_PER_BATCH = 2**25  # attention scores (all heads of all rows) one evaluation batch may hold
+
+
+LOCAL_KEYS = 64  # about the most keys a query of a windowed model scores at evaluation (local_attention.py)
+
+
+def keys_per_query(seq: int, window: int | None) -> int:
+    """How many keys one query of a ``seq``-token row is scored against at evaluation: all of them,
+    or, for a windowed model reading a long row, its candidate keys only (``models/local_attention``)."""
+    return min(seq, LOCAL_KEYS) if window is not None and seq >= LOCAL_FROM else seq
+
+
+def model_rows(model, batch_size: int, seq: int) -> int:
+    """``rows_per_batch`` for ``model`` (its heads and attention window read from its modules; a
+    recurrent model counts as one head)."""
+    heads = max((m.n_heads for m in model.modules() if hasattr(m, "n_heads")), default=1)
+    window = next((m.window for m in model.modules() if getattr(m, "window", None) is not None), None)
+    return rows_per_batch(batch_size, heads, seq, window)
+
+
+def rows_per_batch(batch_size: int, heads: int, seq: int, window: int | None = None) -> int:
+    """Rows of one evaluation batch: at most ``batch_size``, and few enough that the attention scores
+    of ``seq``-token rows (``heads`` each) stay within ``SCORES_PER_BATCH``, so that evaluating at
+    1,000 digits (3,000-token sequences) fits in memory however the model attends.
+
+    >>> rows_per_batch(500, 4, 35), rows_per_batch(500, 4, 3005), rows_per_batch(500, 4, 3005, window=1)
+    (500, 1, 43)
+    """
+    return max(1, min(batch_size, SCORES_PER_BATCH // (heads * seq * keys_per_query(seq, window))))
 
 
 def available_bytes(device: torch.device | str) -> int | None:
@@ -66,10 +96,11 @@ def model_params(cfg, vocab_size: int, seq: int, layers: int) -> int:
     return layers * per_layer + (vocab_size + 2 * max_len) * d + d * vocab_size + sum(cfg.head_hidden) * d
 
 
-def activation_bytes(cfg, batch: int, seq: int, layers: int, backward: bool = True) -> int:
-    """Bytes of one forward (and backward) pass of ``batch`` rows of ``seq`` tokens."""
+def activation_bytes(cfg, batch: int, seq: int, layers: int, backward: bool = True, keys: int | None = None) -> int:
+    """Bytes of one forward (and backward) pass of ``batch`` rows of ``seq`` tokens, each query
+    scored against ``keys`` keys (default: all ``seq``)."""
     per_token = layers * (12 * cfg.d_model + 2 * cfg.d_ff)  # saved tensors of each block
-    scores = layers * cfg.n_heads * seq * seq * 3  # scores, weights and their gradient
+    scores = layers * cfg.n_heads * seq * (keys or seq) * 3  # scores, weights and their gradient
     return (batch * seq * per_token + batch * scores) * FLOAT * (2 if backward else 1)
 
 
@@ -93,8 +124,10 @@ def evaluation(config, task, rows: int, length: int | None = None, answer: int |
     w_in, w_out = widths(task, length)
     w_out = answer or w_out
     seq, layers = shape(config.layout, config.model, w_in, w_out)
+    window = config.model.attention_window
+    batch = rows_per_batch(min(rows, config.eval.batch_size), config.model.n_heads, seq, window)
     return {"examples": rows * (w_in + w_out) * LONG * 3,
-            "activations": activation_bytes(config.model, min(rows, config.eval.batch_size), seq, layers, backward=False)}
+            "activations": activation_bytes(config.model, batch, seq, layers, False, keys_per_query(seq, window))}
 
 
 def check(parts: dict[str, int], device, what: str = "the run") -> None:

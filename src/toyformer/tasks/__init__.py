@@ -11,6 +11,7 @@ from toyformer.tasks import (  # noqa: F401  (each import registers its task)
     modular_arithmetic,
     parity,
     reverse,
+    scratchpad,
     sort,
 )
 from toyformer.tasks.base import BOS, EOS, PAD, SEP, SPECIALS, UNK, Examples, Task, Vocab, task_params

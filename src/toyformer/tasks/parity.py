@@ -70,6 +70,16 @@ class Parity:
         check_range("length", length, 1)
         return self._examples(torch.randint(2, (n, length), generator=generator))
 
+    n_states: ClassVar[int] = 2  # the automaton's states: the parity so far
+
+    def running_states(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The parity after each bit ``[n, L]`` (the automaton's state; ``tasks/scratchpad.py``).
+
+        >>> Parity().running_states(torch.tensor([[6, 5, 6, 6]])).tolist()   # 1 0 1 1
+        [[1, 1, 0, 1]]
+        """
+        return (inputs - self.vocab.id("0")).cumsum(1) % 2
+
     def domain(self) -> Examples | None:
         if self.length > 16:
             return None

@@ -108,9 +108,10 @@ def train_replicas(config: RunConfig | None, k: int | None = None, out_dir: str 
         values = {"train.lr": list(lrs)} if lrs is not None else {}
     if k is None:
         raise ConfigError("train_replicas needs k (the number of replicas)")
-    if config.model.family == "lstm":
-        raise ConfigError("model.family='lstm' cannot train as batched replicas (torch.func.vmap has no batching "
-                          "rule for torch.nn.LSTM); train its seeds one after another, e.g. a sweep over seed")
+    if config.model.family != "transformer":
+        raise ConfigError(f"model.family={config.model.family!r} cannot train as batched replicas (torch.func.vmap "
+                          "has no batching rule for torch.nn.LSTM, nor a way through a recurrent loop); train its "
+                          "seeds one after another, e.g. a sweep over seed")
     configs = replica_configs(config, k, values)
     runs = [build(c, device) for c in configs]  # validates everything before anything is written
     if out is None:

@@ -1,4 +1,4 @@
-"""One cell of the suite's table: a task and a column (``lstm`` or ``transformer/<scheme>``)
+"""One cell of the suite's table: a task and a column (a recurrent family or ``transformer/<scheme>``)
 trained on every seed and learning rate of a budget, each seed scored at the test lengths.
 
 ``run_cell`` is the job the sweep executors run (in process, in worker processes or on a Dask
@@ -21,8 +21,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from toyformer.experiments.chomsky.protocol import TRAIN_LENGTHS, Budget, cell_config
-from toyformer.experiments.chomsky.score import model_predictor, protocol_score
+from toyformer.experiments.chomsky.protocol import TRAIN_LENGTHS, Budget, cell_config, steps_key
+from toyformer.experiments.chomsky.score import DECODING, model_predictor, protocol_score
 from toyformer.files import read_json, write_json
 
 SCORE_FILE = "chomsky_score.json"
@@ -33,7 +33,7 @@ def run_cell(task: str, column: str, budget: Budget, out: str, seeds: int | None
              max_test_length: int | None = None, n_per_length: int | None = None, batched: bool = True,
              threads: int | None = None, quiet: bool = True) -> dict:
     """Train and score every seed and learning rate of the cell (``task``, ``column``) under
-    ``budget``; transformer seeds train as batched replicas when ``batched`` (an LSTM's never can).
+    ``budget``; transformer seeds train as batched replicas when ``batched`` (a recurrent network's never can).
     Returns each run's config, summary, score and trained-range score, and where it ran."""
     import torch
 
@@ -46,7 +46,7 @@ def run_cell(task: str, column: str, budget: Budget, out: str, seeds: int | None
     seeds = seeds or budget.seeds
     top = max_test_length or budget.max_test_length
     n = n_per_length or budget.n_per_length
-    family = "lstm" if column == "lstm" else "transformer"
+    family = steps_key(column)
     t0 = time.perf_counter()
     runs = []
     try:
@@ -82,8 +82,9 @@ def score_run(run, max_test_length: int, n: int) -> dict:
     t0 = time.perf_counter()
     heads = run.config.model.n_heads if run.config.model.family == "transformer" else 1
     predict = model_predictor(run.model, run.config.layout, run.device, run.config.data.sep, heads)
-    test = protocol_score(predict, run.task, list(range(hi + 1, max_test_length + 1)), n, SCORE_SEED)
-    trained = protocol_score(predict, run.task, list(range(lo, hi + 1)), n, SCORE_SEED)
+    pooled = run.config.layout in DECODING  # a decoder's steps run once for all lengths
+    test = protocol_score(predict, run.task, list(range(hi + 1, max_test_length + 1)), n, SCORE_SEED, pooled)
+    trained = protocol_score(predict, run.task, list(range(lo, hi + 1)), n, SCORE_SEED, pooled)
     result = {"score": test["score"], "train_score": trained["score"],
               "per_length": {str(k): v for k, v in test["per_length"].items()},
               "score_s": round(time.perf_counter() - t0, 3)}

@@ -13,7 +13,8 @@ the 256-unit LSTM) or what a small machine can (``cpu``, ``quick``); every numbe
 writes names its budget. The papers report, per cell, the **maximum** score over seeds and
 learning rates.
 
-A **column** of the table is ``lstm`` or ``transformer/<scheme>``; the schemes are toyformer's
+A **column** of the table is a recurrent family (``lstm``; ``rnn``, ``stack_rnn`` and ``tape_rnn``,
+Deletang et al.'s other baselines) or ``transformer/<scheme>``; the schemes are toyformer's
 positional schemes (``SCHEMES``), ``randomised`` being Ruoss et al.'s random positions
 (``model.random_positions``) on a base scheme.
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
+from toyformer.models.recurrent import RECURRENT
 from toyformer.tasks import get_task
 from toyformer.tasks.chomsky import SUITE
 
@@ -46,9 +48,22 @@ SCHEMES = {  # name -> model settings over the budget's transformer
        for base in ("sinusoidal", "learned", "rope", "alibi", "relative")},
     # toyformer's own options beyond the papers' schemes
     "both_ends": {"positional": "sinusoidal", "positions_from": "both"},  # distance to the end too (R2)
+    # a decoder that writes the automaton's state after every symbol before the answer (regular
+    # tasks only: tasks/scratchpad.py), its positions coupled by index, attention one position wide
+    "scratchpad": {"positional": "relative", "symbol_positions": True, "relative_max_distance": 3,
+                   "attention_window": 1, "window_sink": True, "number_embedding": True},
 }
+SCRATCHPAD_TASKS = ("parity_check", "even_pairs", "cycle_navigation", "modular_arithmetic")
 PAPER_SCHEMES = ("none", "sinusoidal", "learned", "rope", "alibi", "relative", "randomised")
-MODELS = ("lstm", "transformer")
+# RECURRENT (models/recurrent.py): the budget's "lstm" steps, rates and width serve them all
+MODELS = (*RECURRENT, "transformer")
+DEFAULT_MODELS = ("lstm", "transformer")
+
+
+def steps_key(column: str) -> str:
+    """The key of a column's steps and learning rates in a ``Budget``: ``transformer``, or ``lstm``
+    for every recurrent family (the papers train them all alike)."""
+    return "transformer" if column.startswith("transformer") else "lstm"
 
 
 @dataclass(frozen=True)
@@ -92,13 +107,15 @@ BUDGETS = {
 
 
 def column_model(column: str, budget: Budget) -> dict:
-    """The ``model`` section of a column: ``lstm`` or ``transformer/<scheme>``."""
+    """The ``model`` section of a column: a recurrent family (one layer of the budget's width) or
+    ``transformer/<scheme>``."""
     family, _, scheme = column.partition("/")
-    if family == "lstm" and not scheme:
-        return {"family": "lstm", "d_model": budget.lstm_hidden, "n_layers": 1, "positional": "none"}
+    if family in RECURRENT and not scheme:
+        return {"family": family, "d_model": budget.lstm_hidden, "n_layers": 1, "positional": "none"}
     if family == "transformer" and scheme in SCHEMES:
         return {**budget.transformer, **SCHEMES[scheme]}
-    raise ConfigError(f"unknown column {column!r}; allowed: lstm, " + ", ".join(f"transformer/{s}" for s in SCHEMES))
+    raise ConfigError(f"unknown column {column!r}; allowed: {', '.join(RECURRENT)}, "
+                      + ", ".join(f"transformer/{s}" for s in SCHEMES))
 
 
 def longest_sequence(task_name: str, max_test_length: int) -> int:
@@ -108,6 +125,19 @@ def longest_sequence(task_name: str, max_test_length: int) -> int:
     return ex.input.shape[1] + ex.target.shape[1]
 
 
+def task_and_layout(task_name: str, column: str) -> tuple[dict, str]:
+    """The task section and layout of a cell: the suite's task read by an encoder with answer
+    slots (``masked``), or, for ``transformer/scratchpad``, its scratchpad read and written by a
+    decoder (``causal``)."""
+    entry = SUITE[task_name]
+    if column != "transformer/scratchpad":
+        return {"name": entry.task, **entry.params}, "masked"
+    if task_name not in SCRATCHPAD_TASKS:
+        raise ConfigError(f"column transformer/scratchpad needs a regular task with an automaton, not {task_name!r}; "
+                          f"allowed: {', '.join(SCRATCHPAD_TASKS)}")
+    return {"name": "scratchpad", "of": entry.task}, "causal"
+
+
 def cell_config(task_name: str, column: str, budget: Budget, seed: int, lr: float,
                 max_test_length: int | None = None) -> RunConfig:
     """The run of one seed and learning rate of a (task, column) cell. ``model.max_len`` covers
@@ -115,15 +145,16 @@ def cell_config(task_name: str, column: str, budget: Budget, seed: int, lr: floa
     the training lengths are untrained rows, and random positions are drawn from the whole range)."""
     if task_name not in SUITE:
         raise ConfigError(f"unknown suite task {task_name!r}; allowed: {', '.join(SUITE)}")
-    entry = SUITE[task_name]
     model = column_model(column, budget)
-    family = model.get("family", "transformer")
-    if model.get("family") != "lstm":
-        model["max_len"] = longest_sequence(task_name, max_test_length or budget.max_test_length) + 8
+    family = steps_key(column)
+    task, layout = task_and_layout(task_name, column)
+    if family == "transformer":  # a scratchpad's decoder reads input, <sep>, a state per symbol, answer, <eos>
+        longest = longest_sequence(task_name, max_test_length or budget.max_test_length)
+        model["max_len"] = (2 * longest if layout == "causal" else longest) + 8
     lo, hi = TRAIN_LENGTHS
     return RunConfig.from_dict({
-        "task": {"name": entry.task, **entry.params},
-        "layout": "masked",
+        "task": task,
+        "layout": layout,
         "model": model,
         "data": {"batch_size": budget.batch_size, "min_length": lo, "max_length": hi,
                  "length_sampling": budget.length_sampling,

@@ -6,8 +6,9 @@ At one length the accuracy is the share of right answer tokens among those the t
 score is the mean of these accuracies over the test lengths, each length weighing the same
 (``experiments/range_evaluation.py`` and ``example.py`` of the reference code).
 
-A predictor is any function ``examples -> [n, T_out]`` answer token ids, so the measure can be
-checked on constructed predictors (a perfect one scores 1, a constant one its share of the
+A predictor is any function ``examples -> [n, T_out]`` answer token ids (read in one pass by an
+encoder, or decoded greedily by a decoder: a scratchpad), so the measure can be checked on
+constructed predictors (a perfect one scores 1, a constant one its share of the
 counted tokens) as well as on models.
 
 >>> task = get_task("parity")
@@ -22,9 +23,12 @@ import torch
 
 from toyformer.data import IGNORE, format_batch
 from toyformer.errors import ConfigError
+from toyformer.eval.decode import greedy
+from toyformer.run.memory import model_rows
 from toyformer.tasks.base import PAD, Examples
 
 ONE_PASS = ("classifier", "tagger", "masked")  # layouts whose whole answer comes out of one forward pass
+DECODING = ("causal", "seq2seq")  # layouts that write their answer one token at a time (a scratchpad)
 ATTENTION_BUDGET = 2**25  # rows per evaluation batch: at most this many attention scores per head
 
 
@@ -43,14 +47,22 @@ def accuracy(task, target: torch.Tensor, predicted: torch.Tensor) -> tuple[int, 
     return int(((predicted == target) & counted).sum()), int(counted.sum())
 
 
-def protocol_score(predict, task, lengths: list[int], n: int, seed: int = 1) -> dict:
+def protocol_score(predict, task, lengths: list[int], n: int, seed: int = 1, pooled: bool = False) -> dict:
     """``predict(examples) -> [n, T_out]`` scored at every length of ``lengths`` on ``n`` fresh
     examples each (drawn from ``seed`` and the length, the same for every predictor). Returns the
-    ``score`` (the mean over lengths) and ``per_length`` ``{length: accuracy}``."""
+    ``score`` (the mean over lengths) and ``per_length`` ``{length: accuracy}``. ``pooled``: one
+    call of ``predict`` on the examples of every length together (right-padded; a decoder then
+    runs its steps once for all lengths), each length's answers cut back to its own width."""
+    drawn = {length: task.sample(n, torch.Generator().manual_seed(seed * 100_003 + length), length=length)
+             for length in lengths}
+    if pooled:
+        together = predict(Examples.cat(list(drawn.values()))).cpu()
+        starts = [i * n for i in range(len(lengths))]
+        answers = {length: together[s : s + n, : drawn[length].target.shape[1]] for length, s in zip(lengths, starts)}
     per_length = {}
-    for length in lengths:
-        ex = task.sample(n, torch.Generator().manual_seed(seed * 100_003 + length), length=length)
-        hits, counted = accuracy(task, ex.target, predict(ex).to(ex.target.device))
+    for length, ex in drawn.items():
+        predicted = answers[length] if pooled else predict(ex)
+        hits, counted = accuracy(task, ex.target, predicted.to(ex.target.device))
         per_length[length] = hits / max(counted, 1)
     return {"score": sum(per_length.values()) / len(per_length), "per_length": per_length}
 
@@ -59,9 +71,11 @@ def model_predictor(model, layout: str, device, sep: bool = True, heads: int = 1
     """A predictor from a model whose layout answers in one pass (classifier, tagger, masked):
     the argmax at each answer position, in evaluation mode, in batches small enough that the
     attention scores of the longest test lengths fit in memory."""
+    if layout in DECODING:
+        return decoding_predictor(model, layout, device, sep)
     if layout not in ONE_PASS:
-        raise ConfigError(f"the suite's score reads whole answers in one pass; layout {layout!r} decodes; "
-                          f"allowed layouts: {', '.join(ONE_PASS)}")
+        raise ConfigError(f"the suite's score needs a layout that answers; got {layout!r}; allowed layouts: "
+                          f"{', '.join(ONE_PASS + DECODING)}")
 
     @torch.no_grad()
     def predict(ex: Examples) -> torch.Tensor:
@@ -71,6 +85,21 @@ def model_predictor(model, layout: str, device, sep: bool = True, heads: int = 1
         rows = max(1, ATTENTION_BUDGET // (heads * seq * seq))
         out = [_answers(model, layout, ex[i : i + rows].to(device), sep).cpu() for i in range(0, len(ex), rows)]
         model.train(was_training)
+        return torch.cat(out)
+
+    return predict
+
+
+def decoding_predictor(model, layout: str, device, sep: bool = True):
+    """A predictor from a decoder (``causal``, ``seq2seq``): its greedy answers, as long as the
+    reference answers (``<pad>`` after its ``<eos>``), so that a scratchpad is the model's own work
+    and the counted answer token is read where the task puts it."""
+    @torch.no_grad()
+    def predict(ex: Examples) -> torch.Tensor:
+        width = ex.target.shape[1]
+        rows = model_rows(model, len(ex), ex.input.shape[1] + width + 2)
+        out = [greedy(model, layout, ex.input[i : i + rows].to(device), width + 1, sep)[:, :width].cpu()
+               for i in range(0, len(ex), rows)]
         return torch.cat(out)
 
     return predict

@@ -2,8 +2,10 @@
 interval over seeds, ``stats.seeds_interval``: inside [0, 1], the verdict), set beside the published numbers, the goals checked, and the figure.
 
 Published numbers come as ``{"scores": {task: {"deletang2023": {...}, "ruoss2023": {...}}}}``
-(``toyformer/bench/chomsky_published.json``), in percent. A column's counterpart: ``lstm`` is
-Deletang et al.'s LSTM; ``transformer/<scheme>`` is Ruoss et al.'s column of that encoding
+(``toyformer/bench/chomsky_published.json``), in percent, with ``checks``: which cells a printed
+source confirms (the others are unverified, and every table says which is which). A column's
+counterpart: ``lstm``, ``rnn``, ``stack_rnn`` and ``tape_rnn`` are Deletang et al.'s columns of
+that name; ``transformer/<scheme>`` is Ruoss et al.'s column of that encoding
 (``randomised`` their randomised relative one); the best published transformer of a task is the
 best of Deletang et al.'s transformer and every Ruoss et al. column.
 
@@ -14,7 +16,7 @@ best of Deletang et al.'s transformer and every Ruoss et al. column.
 
 from __future__ import annotations
 
-from toyformer.experiments.chomsky.protocol import borderline, verdict
+from toyformer.experiments.chomsky.protocol import RECURRENT, borderline, verdict
 from toyformer.stats import seeds_interval
 
 RUOSS = {"none": "none", "sinusoidal": "sinusoidal", "learned": "learned", "rope": "rope", "alibi": "alibi",
@@ -35,29 +37,40 @@ def summarise(task: str, column: str, runs: list[dict], chance: float) -> dict:
     mean, low, high = seeds_interval(seeds)
     top = max(r["score"] for r in runs)
     return {"task": task, "column": column, "chance": chance, "max": top, "mean": mean, "low": low, "high": high,
-            "n": len(seeds),
+            "n": len(seeds), "seed_scores": [r["score"] for r in sorted(by_lr[best_lr], key=lambda r: r["seed"])],
             "min_seed": min(seeds), "max_seed": max(seeds), "best_lr": best_lr, "runs": len(runs),
             "train_max": max(r["train_score"] for r in runs), "verdict": verdict(top, chance),
             "borderline": borderline(top, chance)}
 
 
-def published_for(published: dict, task: str, column: str) -> tuple[float, str] | None:
-    """The published score (as a fraction) of a column's counterpart and where it comes from."""
+def provenance(published: dict, paper: str, task: str, column: str) -> str | None:
+    """The source that confirms a published cell (its text, from ``checks``), or None: unverified."""
+    checks = published.get("checks", {})
+    key = checks.get("confirmed", {}).get(paper, {}).get(task, {}).get(column)
+    return None if key is None else checks["sources"][key]
+
+
+def published_for(published: dict, task: str, column: str) -> dict | None:
+    """The published counterpart of a column: ``{"value"`` (a fraction), ``"source"`` (whose column),
+    ``"check"`` (the source confirming it, None when unverified)``}``, or None when there is none."""
     scores = published["scores"].get(task, {})
-    if column == "lstm":
-        return scores["deletang2023"]["lstm"] / 100, "Deletang et al. LSTM"
-    scheme = column.partition("/")[2]
-    if scheme in RUOSS and RUOSS[scheme] in scores.get("ruoss2023", {}):
-        return scores["ruoss2023"][RUOSS[scheme]] / 100, f"Ruoss et al. {RUOSS[scheme]}"
-    return None
+    if column in RECURRENT:
+        paper, key, label = "deletang2023", column, f"Deletang et al. {column}"
+    else:
+        scheme = column.partition("/")[2]
+        paper, key, label = "ruoss2023", RUOSS.get(scheme), f"Ruoss et al. {RUOSS.get(scheme)}"
+    if key not in scores.get(paper, {}):
+        return None
+    return {"value": scores[paper][key] / 100, "source": label, "check": provenance(published, paper, task, key)}
 
 
-def best_published_transformer(published: dict, task: str) -> tuple[float, str]:
+def best_published_transformer(published: dict, task: str) -> dict:
+    """The best published transformer of ``task``: Deletang et al.'s or any Ruoss et al. column."""
     scores = published["scores"][task]
-    options = [(scores["deletang2023"]["transformer"], "Deletang et al. transformer")]
-    options += [(v, f"Ruoss et al. {k}") for k, v in scores["ruoss2023"].items()]
-    value, source = max(options, key=lambda o: o[0])
-    return value / 100, source
+    options = [(scores["deletang2023"]["transformer"], "Deletang et al. transformer", "deletang2023", "transformer")]
+    options += [(v, f"Ruoss et al. {k}", "ruoss2023", k) for k, v in scores["ruoss2023"].items()]
+    value, source, paper, key = max(options, key=lambda o: o[0])
+    return {"value": value / 100, "source": source, "check": provenance(published, paper, task, key)}
 
 
 def compare(cells: list[dict], published: dict) -> dict:
@@ -68,12 +81,12 @@ def compare(cells: list[dict], published: dict) -> dict:
     rows = []
     for c in cells:
         pub = published_for(published, c["task"], c["column"])
-        row = {**c, "published": None, "source": None, "published_verdict": None, "reproduced": None,
+        row = {**c, "published": None, "source": None, "check": None, "published_verdict": None, "reproduced": None,
                "within_spread": None}
         if pub is not None:
-            value, source = pub
-            row.update(published=value, source=source, published_verdict=verdict(value, c["chance"]),
-                       published_borderline=borderline(value, c["chance"]))
+            value = pub["value"]
+            row.update(published=value, source=pub["source"], check=pub["check"],
+                       published_verdict=verdict(value, c["chance"]), published_borderline=borderline(value, c["chance"]))
             row["reproduced"] = row["published_verdict"] == c["verdict"]
             if c["n"] >= 2:
                 row["within_spread"] = c["min_seed"] - 1e-9 <= value <= c["max_seed"] + 1e-9
@@ -86,15 +99,17 @@ def compare(cells: list[dict], published: dict) -> dict:
         if not mine:
             continue
         top = max(mine, key=lambda c: c["max"])
-        value, source = best_published_transformer(published, task)
+        pub = best_published_transformer(published, task)
         deletang = published["scores"][task]["deletang2023"]["transformer"] / 100
         # a score at chance above a published score at chance is noise, not a better model
         learned = top["verdict"] != "chance"
-        best.append({"task": task, "column": top["column"], "score": top["max"], "published": value, "source": source,
-                     "beats": learned and top["max"] > value, "deletang": deletang,
-                     "beats_deletang": learned and top["max"] > deletang})
+        best.append({"task": task, "column": top["column"], "score": top["max"], "published": pub["value"],
+                     "source": pub["source"], "check": pub["check"], "beats": learned and top["max"] > pub["value"],
+                     "deletang": deletang, "beats_deletang": learned and top["max"] > deletang})
+    confirmed = [r for r in judged if r["check"] is not None]
     return {"rows": rows, "best": best,
-            "verdicts": {"reproduced": sum(r["reproduced"] for r in judged), "cells": len(judged)},
+            "verdicts": {"reproduced": sum(r["reproduced"] for r in judged), "cells": len(judged),
+                         "confirmed_reproduced": sum(r["reproduced"] for r in confirmed), "confirmed_cells": len(confirmed)},
             "spread": {"within": sum(r["within_spread"] for r in spread), "cells": len(spread)},
             "beats": {"tasks": sum(b["beats"] for b in best), "of": len(best),
                       "beats_deletang": sum(b["beats_deletang"] for b in best)}}
@@ -112,16 +127,19 @@ def figure(cells: list[dict], published: dict, path, title: str) -> None:
     tasks = list(dict.fromkeys(c["task"] for c in cells))
     columns = list(dict.fromkeys(c["column"] for c in cells))
     measured = {(c["task"], c["column"]): c["max"] for c in cells}
-    panels = [("measured (max over runs)", lambda t, k: measured.get((t, k))),
-              ("published", lambda t, k: (published_for(published, t, k) or (None,))[0])]
+    pub = {(t, k): published_for(published, t, k) for t in tasks for k in columns}
+    panels = [("measured (max over runs)", lambda t, k: measured.get((t, k)), lambda t, k: ""),
+              ("published (? unverified)", lambda t, k: (pub[(t, k)] or {}).get("value"),
+               lambda t, k: "?" if pub[(t, k)] is not None and pub[(t, k)]["check"] is None else "")]
     fig, axes = plt.subplots(1, 2, figsize=(2.2 + 1.1 * len(columns) * 2, 1.2 + 0.42 * len(tasks)), squeeze=False)
-    for ax, (name, value) in zip(axes[0], panels):
+    for ax, (name, value, mark) in zip(axes[0], panels):
         grid = [[value(t, k) for k in columns] for t in tasks]
         shown = [[float("nan") if v is None else v for v in row] for row in grid]
         ax.imshow(shown, vmin=0, vmax=1, cmap="viridis", aspect="auto")
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
-                ax.text(j, i, "-" if v is None else f"{100 * v:.0f}", ha="center", va="center", fontsize=7,
+                ax.text(j, i, "-" if v is None else f"{100 * v:.0f}{mark(tasks[i], columns[j])}", ha="center",
+                        va="center", fontsize=7,
                         color="white" if v is not None and v < 0.6 else "black")
         ax.set_xticks(range(len(columns)), [k.replace("transformer/", "T/") for k in columns], rotation=45,
                       ha="right", fontsize=8)

@@ -20,7 +20,8 @@ RECIPES = {
     "r2": (r2, "reverse a sequence: the 8-row length x vocabulary table"),
     "r3": (r3, "the smallest transformer: seq2seq vs masked-token objectives"),
     "r4": (r4, "learning to calculate: positional encoding, greedy vs beam, embeddings"),
-    "lengths": (lengths, "length generalisation: positional schemes on addition, reverse, copy (--budget-s)"),
+    "lengths": (lengths, "length generalisation: positional schemes (--budget-s); --preset addition: 10 -> 1,000 "
+                         "digits on five seeds, with its ablation"),
 }
 
 
@@ -28,21 +29,35 @@ def list_recipes() -> dict[str, str]:
     return {name: desc for name, (_, desc) in RECIPES.items()}
 
 
+def presets(name: str) -> tuple[str, ...]:
+    """The presets recipe ``name`` offers (its ``PRESETS``; the first is its default), or ()."""
+    return tuple(getattr(RECIPES[name][0], "PRESETS", ())) if name in RECIPES else ()
+
+
 def run_recipe(name: str, out: str | Path, quick: bool = False, quiet: bool = True,
-               budget_s: float | None = None, store=None) -> RecipeResult:
+               budget_s: float | None = None, store=None, preset: str | None = None) -> RecipeResult:
     """Run recipe ``name`` into ``out`` (summary.md, result.json, runs/); finished runs are reused.
-    ``budget_s``: training seconds per configuration, for the recipes that take one. With ``store``
+    ``budget_s``: training seconds per configuration, for the recipes that take one. ``preset``: one
+    of the recipe's presets (``lengths``: ``schemes``, the default, and ``addition``). With ``store``
     (a results store path or ``ResultsStore``) every run trained is recorded there."""
     if name not in RECIPES:
         raise ConfigError(f"unknown recipe {name!r}; allowed: {', '.join(RECIPES)}")
+    if preset is not None and preset not in presets(name):
+        takes = [n for n in RECIPES if presets(n)]
+        allowed = ", ".join(presets(name)) if presets(name) else f"none (recipes with presets: {', '.join(takes)})"
+        raise ConfigError(f"preset {preset!r} for recipe {name!r}; allowed: {allowed}")
+    if budget_s is not None and preset not in (None, *presets(name)[:1]):
+        raise ConfigError(f"--budget-s {budget_s:g} with preset {preset!r}: --budget-s applies to the preset "
+                          f"{presets(name)[0]} (the others count steps); allowed: no --budget-s")
     if budget_s is not None:
         takes = [n for n, (module, _) in RECIPES.items() if hasattr(module, "BUDGET_S")]
         if name not in takes or budget_s <= 0:
             raise ConfigError(f"--budget-s {budget_s:g} for recipe {name!r}; allowed: > 0, for: {', '.join(takes)}")
-    ctx = Context(Path(out), quick, quiet, budget_s, store=store, name=name)
+    ctx = Context(Path(out), quick, quiet, budget_s, store=store, name=name, preset=preset)
     start = time.perf_counter()
     result = RECIPES[name][0].run(ctx)
     budget = f" --budget-s {budget_s:g}" if budget_s is not None else ""
-    command = f"toyformer recipe {name}{budget}{' --quick' if quick else ''}"
+    chosen = f" --preset {preset}" if preset is not None else ""
+    command = f"toyformer recipe {name}{chosen}{budget}{' --quick' if quick else ''}"
     write_outputs(ctx, result, command, time.perf_counter() - start)
     return result

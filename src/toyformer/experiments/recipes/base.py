@@ -119,8 +119,9 @@ class Context:
     """Where a recipe trains and what budget it runs under (``quick``: a pipeline check)."""
 
     def __init__(self, out: Path, quick: bool, quiet: bool = True, budget_s: float | None = None, store=None,
-                 name: str | None = None):
+                 name: str | None = None, preset: str | None = None):
         self.out, self.quick, self.quiet = Path(out), quick, quiet
+        self.preset = preset  # one of the recipe's PRESETS (None: its first)
         self.budget_s = budget_s  # training seconds per configuration, for recipes that take one
         self.name = name or self.out.name  # recorded as the runs' sweep name
         self.store = store  # a results store path (or ResultsStore): every run trained here is recorded

@@ -21,6 +21,14 @@ places of 100-digit ones (``model.max_len`` bounds them).
 >>> x = torch.tensor([[5, 6, 7, plus, 7, 7, sep, 6, 5, 6, 7]])   # 012 + 22 <sep> 1012
 >>> digit_places(x, digits, answer="after_sep").tolist()
 [[3, 2, 1, 0, 2, 1, 0, 1, 2, 3, 4]]
+
+Places say which digits have the same significance, not which number a digit is in: the units
+of both operands share place 1. ``number_index`` tells the numbers apart (1 for the first number
+of the stream, 2 for the second, ...; ``model.number_embedding``), so that an attention head can
+read the units of the first operand and another head those of the second, at any length:
+
+>>> number_index(x, digits).tolist()
+[[1, 1, 1, 0, 2, 2, 0, 3, 3, 3, 3]]
 """
 
 from __future__ import annotations
@@ -53,6 +61,16 @@ def digit_places(tokens: torch.Tensor, digit_ids: torch.Tensor, answer: Answer =
     else:
         places = from_right
     return torch.where(is_digit, places, torch.zeros_like(places))
+
+
+def number_index(tokens: torch.Tensor, digit_ids: torch.Tensor) -> torch.Tensor:
+    """``[B, T]`` token ids -> ``[B, T]`` which number each digit belongs to, counted from 1 in
+    reading order (0: not a digit). It depends only on the tokens up to each one, so a causal
+    model gets the same index in cached decoding as in a full forward."""
+    is_digit = (tokens.unsqueeze(-1) == digit_ids).any(-1)  # [B, T]
+    before = torch.nn.functional.pad(is_digit[:, :-1], (1, 0), value=False)  # [B, T]: previous token a digit
+    starts = (is_digit & ~before).long().cumsum(-1)  # [B, T]: numbers begun so far
+    return torch.where(is_digit, starts, torch.zeros_like(starts))
 
 
 def random_offset(places: torch.Tensor, max_len: int) -> torch.Tensor:

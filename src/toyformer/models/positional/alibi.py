@@ -36,5 +36,9 @@ class ALiBi(nn.Module):
         self.register_buffer("slopes", alibi_slopes(n_heads), persistent=False)
 
     def forward(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
-        dist = (q_pos[:, :, None] - k_pos[:, None, :]).abs().float()  # [B, Tq, Tk]
-        return -self.slopes[None, :, None, None] * dist[:, None]  # [B, H, Tq, Tk]
+        return self.pairs(q_pos, k_pos[:, None, :])  # [B, H, Tq, Tk]
+
+    def pairs(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
+        """``q_pos [B, Tq]`` and each query's own keys ``k_pos [B, Tq or 1, K]`` -> ``[B, H, Tq, K]``."""
+        dist = (q_pos[:, :, None] - k_pos).abs().float()  # [B, Tq, K]
+        return -self.slopes[None, :, None, None] * dist[:, None]

@@ -30,10 +30,22 @@ places of ``abacus.py`` instead of sequence positions: ``learned`` on digit plac
 (a random offset per row while training), ``rope``/``alibi``/``relative`` then see distances
 between places (no offset: they ignore a common shift).
 
+With ``model.symbol_positions`` (position coupling by index) every task symbol counts as a
+"digit" and places are counted from the left in every run of symbols: the ``i``-th symbol of the
+prompt and the ``i``-th token of the answer share position ``i`` (``<sep>`` and the other specials
+have 0). A scratchpad token that reads "the input symbol of my index" (``tasks/scratchpad.py``)
+then meets the same distances at every length.
+
 With ``model.place_embedding`` a learned embedding of each digit's place in its number (the
 places of ``abacus``, without a random offset) is added on top of whatever the scheme gives, so
 a model keeps the order of its tokens (sequence positions) and also sees which digits have the
 same significance (Abacus embeddings, McLeish et al. 2024, used beside sequence positions).
+
+With ``model.number_embedding`` a learned embedding of which number each digit belongs to (the
+first operand, the second, the answer: ``abacus.number_index``) is added too. Digit places alone
+make the units of both operands look alike to an attention head (same token embeddings, same
+place); with the number index a head can read one operand's digit and another head the other's,
+and the index does not depend on how many digits the numbers have.
 
 With ``model.positions_from=both`` (encoder inputs only: classifier, tagger, masked) an absolute
 scheme also encodes each token's distance to the last real token: ``sinusoidal`` spends half of
@@ -51,10 +63,12 @@ import torch
 from torch import nn
 
 from toyformer.errors import ConfigError
-from toyformer.models.positional.abacus import Answer, digit_places, random_offset
+from toyformer.models.positional.abacus import Answer, digit_places, number_index, random_offset
 from toyformer.models.hookpoints import hookable
 from toyformer.models.kernels import Dropout
 from toyformer.tasks.base import PAD
+
+MAX_NUMBERS = 16  # rows of the number-index table; a later number shares the last row
 
 
 def positions(tokens: torch.Tensor) -> torch.Tensor:
@@ -105,19 +119,22 @@ class Embedder(nn.Module):
         self.tok = nn.Embedding(vocab_size, d, padding_idx=PAD)
         self.positional, self.max_len, self.d_model = cfg.positional, max_len, d
         self.random = cfg.random_positions
-        self.digits = cfg.positional == "abacus" or cfg.digit_positions  # positions are digit places
+        # positions are digit places (or, with symbol_positions, indices of symbols counted from the left)
+        self.digits = cfg.positional == "abacus" or cfg.digit_positions or cfg.symbol_positions
         self.absolute = cfg.positional in ("learned", "sinusoidal", "abacus")  # added to the embeddings
         self.pos = nn.Embedding(max_len, d) if cfg.positional in ("learned", "abacus") else None
         self.both_ends = cfg.positions_from == "both"
         self.pos_end = nn.Embedding(max_len, d) if self.both_ends and self.pos is not None else None
         self.place = nn.Embedding(max_len, d) if cfg.place_embedding else None
+        self.number = nn.Embedding(MAX_NUMBERS, d) if cfg.number_embedding else None
         if digit_ids is not None:  # abacus: which tokens are digits, and which are answer
             self.register_buffer("digit_ids", digit_ids, persistent=False)
-            self.answer = answer
+            self.answer = "all" if cfg.symbol_positions else answer
         self.drop = Dropout(cfg.dropout)
         # hook points: every term added to the token embedding (models/hookpoints.py)
         learned_end = self.pos_end is not None
         points = ("tok", *(("place",) if self.place is not None else ()),
+                  *(("number",) if self.number is not None else ()),
                   *(("pos",) if self.pos is not None or cfg.positional == "sinusoidal" else ()),
                   *(("pos_end",) if learned_end else ()))
         hookable(self, "embed", points)
@@ -133,12 +150,18 @@ class Embedder(nn.Module):
         """The digit places ``model.place_embedding`` adds (None without it)."""
         return None if self.place is None else digit_places(tokens, self.digit_ids, self.answer)
 
-    def forward(self, tokens: torch.Tensor, pos: torch.Tensor,
-                places: torch.Tensor | None = None) -> torch.Tensor:  # [B, T] -> [B, T, d]
+    def numbers(self, tokens: torch.Tensor) -> torch.Tensor | None:  # [B, T] -> [B, T] number index
+        """Which number each digit is in, ``model.number_embedding`` adds (None without it)."""
+        return None if self.number is None else number_index(tokens, self.digit_ids)
+
+    def forward(self, tokens: torch.Tensor, pos: torch.Tensor, places: torch.Tensor | None = None,
+                numbers: torch.Tensor | None = None) -> torch.Tensor:  # [B, T] -> [B, T, d]
         tap = self.tap if self.tap is not None else lambda point, term: term
         x = tap("tok", self.tok(tokens))
         if self.place is not None:
             x = x + tap("place", self.place(places.clamp(max=self.max_len - 1)))
+        if self.number is not None:
+            x = x + tap("number", self.number(numbers.clamp(max=MAX_NUMBERS - 1)))
         end = from_end(tokens, pos) if self.both_ends else None  # [B, T]
         if self.pos is not None:
             x = x + tap("pos", self.pos(pos.clamp(max=self.max_len - 1)))

@@ -58,6 +58,10 @@ class RelativeBias(nn.Module):
         self.table = nn.Embedding(N_BUCKETS, n_heads)
 
     def forward(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
-        rel = k_pos[:, None, :] - q_pos[:, :, None]  # [B, Tq, Tk]
-        bias = self.table(relative_buckets(rel, self.bidirectional, max_distance=self.max_distance))  # [B, Tq, Tk, H]
-        return bias.permute(0, 3, 1, 2)  # [B, H, Tq, Tk]
+        return self.pairs(q_pos, k_pos[:, None, :])  # [B, H, Tq, Tk]
+
+    def pairs(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
+        """``q_pos [B, Tq]`` and each query's own keys ``k_pos [B, Tq or 1, K]`` -> ``[B, H, Tq, K]``."""
+        rel = k_pos - q_pos[:, :, None]  # [B, Tq, K]
+        bias = self.table(relative_buckets(rel, self.bidirectional, max_distance=self.max_distance))  # [B, Tq, K, H]
+        return bias.permute(0, 3, 1, 2)

@@ -49,5 +49,17 @@ class CycleNavigation:
         zero = self.vocab.id("0")
         return Examples(actions + zero, final + zero)
 
+    @property
+    def n_states(self) -> int:  # the automaton's states: the positions on the cycle
+        return self.states
+
+    def running_states(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The position after each action ``[n, L]`` (``tasks/scratchpad.py``).
+
+        >>> CycleNavigation().running_states(torch.tensor([[7, 5, 6, 5]])).tolist()   # +1 -1 0 -1
+        [[1, 0, 0, 4]]
+        """
+        return (inputs - self.vocab.id("0") - 1).cumsum(1) % self.states
+
     def domain(self) -> Examples | None:
         return None

@@ -47,5 +47,17 @@ class EvenPairs:
         zero = self.vocab.id("0")
         return Examples(bits + zero, odd + zero)
 
+    n_states: ClassVar[int] = 2  # the automaton's states: the parity of the pairs so far
+
+    def running_states(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The parity of the ``01`` and ``10`` pairs up to each bit ``[n, L]`` (``tasks/scratchpad.py``).
+
+        >>> EvenPairs().running_states(torch.tensor([[5, 6, 6, 5]])).tolist()   # 0 1 1 0
+        [[0, 1, 1, 0]]
+        """
+        bits = inputs - self.vocab.id("0")
+        flips = (bits[:, 1:] != bits[:, :-1]).long()  # [n, L - 1]
+        return torch.cat([torch.zeros_like(bits[:, :1]), flips.cumsum(1) % 2], 1)
+
     def domain(self) -> Examples | None:
         return None

@@ -65,5 +65,31 @@ class ModularArithmeticSimple:
         tokens[:, 1::2] = ops + self.vocab.id(OPS[0])
         return Examples(tokens, (value + self.vocab.id("0")).unsqueeze(1))
 
+    @property
+    def n_states(self) -> int:  # the automaton's states: (finished sum, product term) mod the modulus
+        return self.modulus**2
+
+    def running_states(self, inputs: torch.Tensor) -> torch.Tensor:
+        """After each symbol, ``sum * modulus + term`` ``[n, L]``: the finished sum and the signed
+        product term being multiplied (unchanged by an operator, which the next digit reads from the
+        input); the value so far is ``sum + term`` (``tasks/scratchpad.py``).
+
+        >>> ModularArithmeticSimple().running_states(torch.tensor([[6, 10, 7, 12, 8]])).tolist()  # 1 + 2 * 3
+        [[1, 1, 7, 7, 6]]
+        """
+        m, zero = self.modulus, self.vocab.id("0")
+        plus, minus, times = (self.vocab.id(op) for op in OPS)
+        total, term = torch.zeros_like(inputs[:, 0]), inputs[:, 0] - zero  # [n]
+        out = [total * m + term]
+        for i in range(1, inputs.shape[1]):
+            x, op = inputs[:, i], inputs[:, i - 1]
+            d = x - zero
+            digit = (x >= zero) & (x < zero + m)
+            new_total = torch.where(op == times, total, (total + term) % m)
+            new_term = torch.where(op == times, term * d % m, torch.where(op == minus, -d % m, d))
+            total, term = torch.where(digit, new_total, total), torch.where(digit, new_term, term)
+            out.append(total * m + term)
+        return torch.stack(out, 1)
+
     def domain(self) -> Examples | None:
         return None
