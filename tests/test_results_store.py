@@ -157,16 +157,42 @@ def test_train_cli_records_the_run(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == [{"source": "train", "model.n_layers": 1, "steps": 10}]
 
 
-def test_a_store_that_cannot_be_written_warns_and_keeps_the_run(tmp_path, capsys):
+def test_a_store_that_cannot_record_is_refused_before_training(tmp_path, capsys):
     bad = tmp_path / "a_directory"
     bad.mkdir()
     argv = ["train", "count_ones", "--set", "train.steps=4", "--set", "eval.every=2", "--set", "eval.test_size=16",
             "--set", "eval.val_size=8", "--set", "model.n_layers=1", "--out", str(tmp_path / "run"), "--store", str(bad),
             "--quiet", "--no-live-plot"]
-    assert main(argv) == 0
-    err = capsys.readouterr().err
-    assert "warning: run not recorded in results store" in err and len(err.strip().splitlines()) == 1
-    assert (tmp_path / "run" / "summary.json").is_file()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a directory" in err[0] and str(bad) in err[0]
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_a_store_that_fails_while_recording_keeps_the_run(tmp_path, monkeypatch, capsys):
+    """The disk fills between training and recording: the CLI exits 2 with one line naming the
+    store and how to go on; the API warns and returns the run; --resume records it later."""
+    store, out = tmp_path / "s.sqlite", tmp_path / "run"
+    real = ResultsStore._insert
+
+    def full(self, row):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ResultsStore, "_insert", full)
+    argv = ["train", "count_ones", "--set", "train.steps=4", "--set", "eval.every=2", "--set", "eval.test_size=16",
+            "--set", "eval.val_size=8", "--set", "model.n_layers=1", "--out", str(out), "--store", str(store),
+            "--quiet", "--no-live-plot"]
+    assert main(argv) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert f"'{store}': No space left on device" in err and f"go on with: toyformer train --resume --out {out}" in err
+    assert (out / "summary.json").is_file()
+    from toyformer import train
+
+    run = train(None, out_dir=out, resume=True, store=store)  # the API: one warning, the run returned
+    assert run.summary["steps"] == 4 and "warning: run not recorded" in capsys.readouterr().err
+    monkeypatch.setattr(ResultsStore, "_insert", real)
+    assert main(["train", "--resume", "--out", str(out), "--store", str(store), "--quiet"]) == 0
+    assert [r["run_dir"] for r in ResultsStore(store).query()] == [str(out.resolve())]
 
 
 def test_results_cli_pivot_and_errors(store, capsys):

@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 
 def cmd_recipe(args) -> int:
-    from toyformer.cli.sweep_commands import store_from_args
+    from toyformer.cli.sweep_commands import raise_not_recorded, store_from_args
     from toyformer.experiments.recipes import list_recipes, run_recipe
 
     if args.name == "list":
@@ -30,7 +30,8 @@ def cmd_recipe(args) -> int:
             print(f"{name:<5} {desc}")
         return 0
     out = args.out or f"runs/recipes/{args.name}{'-quick' if args.quick else ''}"
-    result = run_recipe(args.name, out, quick=args.quick, budget_s=args.budget_s, store=store_from_args(args))
+    store = store_from_args(args)
+    result = run_recipe(args.name, out, quick=args.quick, budget_s=args.budget_s, store=store)
     for table in result.tables:
         print(table.markdown(), end="\n\n")
     for finding in result.findings:
@@ -38,4 +39,5 @@ def cmd_recipe(args) -> int:
     print(f"\nrecipe directory: {out}")
     if args.json:
         print(dumps({"recipe": result.name, "out": out, "numbers": result.numbers}))
+    raise_not_recorded(store, out)
     return 0

@@ -39,12 +39,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toyformer.files import read_json
+from toyformer.files import read_json, remove_orphan_temporaries
 from toyformer.run import lock
 from toyformer.run.directory import read_config
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
-from toyformer.experiments.sweeps.executors import make_executor
+from toyformer.experiments.sweeps.executors import make_executor, stop_requested
 from toyformer.experiments.store.store import (METRICS, ResultsStore, as_store, default_store_path, flatten_config,
                                      git_revision, machine_info, result_row, warn_not_recorded)
 from toyformer.experiments.store.table import PivotTable, pivot
@@ -131,12 +131,13 @@ class SweepResult:
 
 
 def run_point(config: dict, run_dir: str, quiet: bool = True, task_files: tuple[str, ...] = (),
-              replicas: int = 1, threads: int | None = None) -> dict:
+              replicas: int = 1, threads: int | None = None, stop: str | None = None) -> dict:
     """Train one point into ``run_dir`` (continuing it if started), as one run or as ``replicas``
     batched replicas, with ``threads`` torch threads (None: the process's own); runs in the worker,
     which first loads the user's ``task_files`` if it does not know the task. Returns the status,
     the summary (and each replica's config, summary and run directory), and the machine and
-    toyformer revision it ran with (the client records them)."""
+    toyformer revision it ran with (the client records them). ``stop``: on a Dask worker, the
+    sweep's stop Event (``executors.stop_requested``)."""
     import torch
 
     from toyformer.tasks import list_tasks, load_task_file
@@ -148,16 +149,16 @@ def run_point(config: dict, run_dir: str, quiet: bool = True, task_files: tuple[
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _train_point(config, run_dir, quiet, replicas)
+        return _train_point(config, run_dir, quiet, replicas, stop)
     finally:
         torch.set_num_threads(before)
 
 
-def _train_point(config: dict, run_dir: str, quiet: bool, replicas: int) -> dict:
+def _train_point(config: dict, run_dir: str, quiet: bool, replicas: int, stop: str | None) -> dict:
     from toyformer.training import train_into, train_replicas_into
 
     cfg = RunConfig.from_dict(config)
-    logs = point_tensorboard(cfg, Path(run_dir), replicas)
+    logs = stop_requested(stop, point_tensorboard(cfg, Path(run_dir), replicas))
     if replicas == 1:
         run, status = train_into(run_dir, cfg, quiet=quiet, on_eval=logs)
         return {"status": status, "summary": run.summary, "machine": machine_info(str(run.device)),
@@ -204,12 +205,15 @@ def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | 
     out = Path(out) if out is not None else Path("runs/sweeps") / spec.name
     table_spec = table_settings(spec, points)
     store = as_store(default_store_path() if store is DEFAULT_STORE else store)
+    if store is not None:
+        store.check(writing=True)  # a store that cannot record is one line before any point trains
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ConfigError(f"--threads {threads!r}: allowed: an integer >= 1")
     executor = make_executor(workers, cluster, threads)
     try:
         out.mkdir(parents=True, exist_ok=True)
         with lock.hold(out, "sweep directory"):
+            remove_orphan_temporaries(out, recursive=False)  # its points' folders are their own writers'
             return _run(spec, points, out, table_spec, store, executor, quiet, log or (lambda line: None),
                         task_files, threads)
     finally:

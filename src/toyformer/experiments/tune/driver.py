@@ -30,9 +30,9 @@ from toyformer.errors import ConfigError
 from toyformer.experiments.store import as_store, record_run
 from toyformer.experiments.sweeps.executors import make_executor
 from toyformer.experiments.tune import outputs
-from toyformer.experiments.tune.search import OBJECTIVES, open_study, search
+from toyformer.experiments.tune.search import OBJECTIVES, check_study, open_study, search, study_error
 from toyformer.experiments.tune.space import Space, default_space, parse_space
-from toyformer.files import check_folder_name, write_text
+from toyformer.files import check_folder_name, remove_orphan_temporaries, write_text
 from toyformer.run import lock
 
 REMEASURE_SEEDS = 3
@@ -70,22 +70,38 @@ def tune(base: RunConfig, budget_s: float, trials: int = 20, space: Space | dict
         space = parse_space(space, base)
     name = check_folder_name(name or f"{base.task.name}-{base.layout}", "tune name")
     out = Path(out) if out is not None else Path("runs/tune") / name
+    store = as_store(store)
+    if store is not None:
+        store.check(writing=True)
     executor = make_executor(workers, cluster, threads)  # every input checked before anything is written
     if base.train.tensorboard is not None:
         from toyformer.inspect.tensorboard import check_available
 
         check_available()
+    check_study(out)  # a study file that cannot serve: one line before anything is written
+    _check_same_base(out, base)
     out.mkdir(parents=True, exist_ok=True)
     with lock.hold(out, "tune directory"):
+        remove_orphan_temporaries(out, recursive=False)  # a killed tune's half-written files
         _check_same_base(out, base)
-        write_text(out / "base.yaml", yaml.safe_dump(base.to_dict(), sort_keys=False))
-        run = search(out, name, base, space, objective, trials, budget_s, executor, quiet, threads, log, seeds)
-        study = open_study(out, name)
-        _record_trials(study, store, name)
-        best = outputs.best_trial(study)
-        remeasured = _remeasure(out, best, store, name, quiet) if best is not None else None
-        result = outputs.result(study, best, remeasured, base, space, objective, cap, trials, run)
-        outputs.write(out, result)
+        try:
+            return _tune(out, name, base, space, objective, trials, budget_s, executor, store, cap, quiet, threads,
+                         log, seeds)
+        except Exception as exc:  # noqa: BLE001 - the study's storage failing: one line naming study.sqlite
+            raise study_error(exc, out) from None
+
+
+def _tune(out: Path, name: str, base: RunConfig, space: Space, objective: str, trials: int, budget_s: float, executor,
+          store, cap: float, quiet: bool, threads: int | None, log, seeds: int) -> dict:
+    """The search, the recording of its trials, the re-measured best and the outputs (under the lock)."""
+    write_text(out / "base.yaml", yaml.safe_dump(base.to_dict(), sort_keys=False))
+    run = search(out, name, base, space, objective, trials, budget_s, executor, quiet, threads, log, seeds)
+    study = open_study(out, name)
+    _record_trials(study, store, name)
+    best = outputs.best_trial(study)
+    remeasured = _remeasure(out, best, store, name, quiet) if best is not None else None
+    result = outputs.result(study, best, remeasured, base, space, objective, cap, trials, run)
+    outputs.write(out, result)
     return result
 
 
@@ -102,7 +118,11 @@ def _check_same_base(out: Path, base: RunConfig) -> None:
     """A tune directory continues only the search it started."""
     path = out / "base.yaml"
     if path.is_file():
-        had = RunConfig.from_dict(yaml.safe_load(path.read_text())).to_dict()
+        try:
+            had = RunConfig.from_dict(yaml.safe_load(path.read_text()) or {}).to_dict()
+        except (yaml.YAMLError, UnicodeDecodeError, ConfigError) as exc:  # cut short, or edited by hand
+            raise ConfigError(f"{str(path)!r} is damaged ({' '.join(str(exc).split())[:120]}); restore it, or "
+                              "choose another --out") from None
         if had != base.to_dict():
             raise ConfigError(f"tune directory {str(out)!r} holds a search of another base config; "
                               "choose another --out")
