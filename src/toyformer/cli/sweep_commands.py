@@ -109,7 +109,7 @@ def cmd_sweep(args) -> int:
 def cmd_results(args) -> int:
     from toyformer.experiments.store.store import ResultsStore
 
-    store = ResultsStore(args.store, read_only=not args.sync)  # reading needs no write access (a read-only disk)
+    store = ResultsStore(args.store)
     if args.sync:
         return _sync(args, store)
     store.check()  # one line for a store that is missing, empty, not SQLite, of another schema, damaged

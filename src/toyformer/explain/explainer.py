@@ -30,6 +30,7 @@ from toyformer.explain.probes import probe
 from toyformer.explain.roles import head_roles
 from toyformer.explain.sentences import sentences
 from toyformer.files import read_json, write_json
+from toyformer.inspect.capture import as_inputs, subject
 from toyformer.run import Run, checkpoint, load_run
 
 FILE = "explain.json"
@@ -66,6 +67,11 @@ def explain(source, inputs: str | None = None, corrupt: str | None = None, full:
     run = load_run(run_dir, device=device) if run is None else run
     if over_training and (run_dir is None or not checkpoint.kept_checkpoints(run_dir)):  # before any analysis
         raise ConfigError(f"{str(run_dir)!r} kept no checkpoints; train it with --set train.keep_checkpoints=log")
+    if inputs is not None:  # vocabulary, length, memory: one line before any analysis is measured
+        clean = as_inputs(subject(run), inputs)
+        if corrupt is not None and as_inputs(subject(run), corrupt).shape != clean.shape:
+            raise ConfigError(f"--corrupt {corrupt!r} has {len(corrupt.split())} tokens, --input has "
+                              f"{len(inputs.split())}; patching needs the same number of tokens")
     finished = bool(run.summary)
     step = run.summary.get("steps") if finished else (run.metrics[-1]["step"] if run.metrics else 0)
     result = {"run_dir": None if run_dir is None else str(run_dir), "task": run.config.task.name, "layout": run.config.layout, "step": step,

@@ -37,6 +37,10 @@ FINAL_METRICS = ("test_token_acc", "test_exact_match", "test_loss", "train_loss"
                  "solved_at_step", "solved_at_s", "steps", "wall_s", "params")
 
 
+class RunGone(ConfigError):
+    """A run that is not (or no longer) there: an unknown key, or a directory removed since."""
+
+
 def check_store(path: Path) -> None:
     """A one-line ConfigError unless ``path`` is a toyformer results store that holds runs (an
     SQLite file with a ``runs`` table of toyformer's columns, see ``ResultsStore.check``); reads only."""

@@ -145,17 +145,22 @@ class ResultsStore:
     def __repr__(self) -> str:
         return f"ResultsStore({str(self.path)!r}{', read_only=True' if self.read_only else ''})"
 
-    def _connect(self, read_only: bool | None = None) -> sqlite3.Connection:
+    def _connect(self, read_only: bool | None = None, peek: bool = False) -> sqlite3.Connection:
+        """A connection: read-only (``mode=ro``; immutable on a read-only filesystem, where SQLite
+        could not make a WAL file's shared memory), or read-write in WAL mode. ``peek``: read-write
+        but with no pragma that writes (a check that must leave a foreign database as it is; its
+        closing removes the WAL files a read-only connection would leave behind)."""
         read_only = self.read_only if read_only is None else read_only
         wait = health.wait_s()
+        on_read_only_disk = faults.reason_from_disk(self.path) == errno.EROFS
         try:
-            if read_only:  # no directory made, no pragma that writes (journal_mode); SQLite refuses writes
+            if read_only or on_read_only_disk:  # no directory made, no pragma that writes; SQLite refuses writes
                 con = sqlite3.connect(health.read_uri(self.path), uri=True, timeout=wait, isolation_level=None)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 con = sqlite3.connect(self.path, timeout=wait, isolation_level=None)
             con.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
-            if not read_only:
+            if not (read_only or on_read_only_disk or peek):
                 con.execute("PRAGMA journal_mode = WAL")
         except sqlite3.Error as exc:
             raise self._said(exc) from None
@@ -164,9 +169,9 @@ class ResultsStore:
         return con
 
     @contextmanager
-    def _session(self, read_only: bool | None = None):
+    def _session(self, read_only: bool | None = None, peek: bool = False):
         """A connection whose SQLite errors become one line (``health.translate``); closed after."""
-        con = self._connect(read_only)
+        con = self._connect(read_only, peek)
         try:
             yield con
         except sqlite3.Error as exc:
@@ -194,7 +199,7 @@ class ResultsStore:
             raise ConfigError(f"results store {str(self.path)!r} does not exist; train or sweep first, or pass --store PATH")
         rows = 0
         if self.path.stat().st_size:
-            with self._session(read_only=True) as con:
+            with self._session(peek=not self.read_only) as con:
                 found = health.tables(con)
                 version = con.execute("PRAGMA user_version").fetchone()[0]
                 damage = con.execute("PRAGMA quick_check(1)").fetchone()[0]

@@ -1,0 +1,387 @@
+"""The fault harness: real faults under the real commands, and the contract they must keep.
+
+Two ways to fail a write, as trusted systems test theirs (SQLite's fault-injecting VFS, disks
+filled under PostgreSQL and etcd):
+
+- ``tmpfs(folder, size)``: a real filesystem of ``size`` bytes mounted on ``folder``, so that a
+  command fills it and every library beneath raises its own error on a real ``ENOSPC``
+  (``read_only(folder)`` remounts it read-only: ``EROFS``). Needs root, or passwordless sudo;
+  elsewhere the test skips, saying so. ``Recorder`` runs a command once on a roomy mount and
+  notes, for each write, the space used before it and at its peak, so that ``size_for`` can
+  choose the size at which the disk fills on a chosen kind of write.
+- ``Shim(n)``: at the Python level, the n-th write or fsync under a folder fails, raised as the
+  library doing it raises it (safetensors' ``SafetensorError``, sqlite3's ``OperationalError``,
+  Optuna's ``StorageInternalError`` caused by SQLAlchemy's, ``OSError`` from Python's files and
+  matplotlib). ``Shim(0)`` only counts, so that a test can fail every n of a short run.
+
+``check_failed`` and ``check_finished`` are the contract: after the fault, one line naming the
+path meant and the reason, a non-zero exit, nothing half-written, the last checkpoint intact,
+the store consistent; after the command that goes on, every run finished and recorded once.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+PAGE = 4096
+KINDS = {  # a written file -> the kind of write it is
+    "config": re.compile(r"(^|/)(config\.json|replicas\.json|base\.yaml|task\.py|task_file\.json)$"),
+    "metrics log": re.compile(r"metrics\.jsonl$"),
+    "checkpoint": re.compile(r"checkpoint\.safetensors$|checkpoints/step_\d+\.safetensors$"),
+    "weights": re.compile(r"model\.safetensors$"),
+    "figures": re.compile(r"\.(png|svg|pdf)$"),
+    "report": re.compile(r"(report\.html|summary\.md|table\.md|explain\.json|lengths\.json|\.md)$"),
+    "summary": re.compile(r"(summary|sweep|tune|result|best|bench|throughput[-\w]*)\.(json|yaml)$"),
+    "results store": re.compile(r"(store|results)\.sqlite$"),
+    "tune study": re.compile(r"study\.sqlite$"),
+}
+
+
+def kind_of(path: str) -> str:
+    return next((k for k, pattern in KINDS.items() if pattern.search(str(path))), "other")
+
+
+# --- real filesystems --------------------------------------------------------------------------
+
+def _sudo() -> list[str]:
+    return [] if os.geteuid() == 0 else ["sudo", "-n"]
+
+
+def _mount(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*_sudo(), "mount", *args], capture_output=True, text=True, timeout=60)
+
+
+def can_mount(folder: Path) -> str | None:
+    """None when this process can mount a tmpfs on ``folder``, else why not."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 and not shutil.which("sudo"):
+        return "mounting a tmpfs needs root or sudo, and this user has neither"
+    done = _mount("-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder))
+    if done.returncode:
+        return f"mount -t tmpfs is not permitted here ({done.stderr.strip() or done.returncode})"
+    _umount(folder)
+    return None
+
+
+def _umount(folder: Path) -> None:
+    if subprocess.run([*_sudo(), "umount", str(folder)], capture_output=True, timeout=60).returncode:
+        subprocess.run([*_sudo(), "umount", "-l", str(folder)], capture_output=True, timeout=60)
+
+
+@contextmanager
+def tmpfs(folder: Path, size: int):
+    """A tmpfs of ``size`` bytes (whole pages) on ``folder`` for the ``with`` block; always unmounted."""
+    why = can_mount(folder)
+    if why:
+        pytest.skip(f"the real full-disk tests need a tmpfs: {why}")
+    done = _mount("-t", "tmpfs", "-o", f"size={max(size, PAGE)},mode=0755", "tmpfs", str(folder))
+    assert done.returncode == 0, done.stderr
+    try:
+        yield folder
+    finally:
+        _umount(folder)
+
+
+def resize(folder: Path, size: int) -> None:
+    """Give the mounted tmpfs ``size`` bytes (room to go on after it filled)."""
+    done = _mount("-o", f"remount,size={size}", str(folder))
+    assert done.returncode == 0, done.stderr
+
+
+def read_only(folder: Path, on: bool = True) -> None:
+    """Remount the tmpfs on ``folder`` read-only (``on``) or writable again."""
+    done = _mount("-o", f"remount,{'ro' if on else 'rw'}", str(folder))
+    assert done.returncode == 0, done.stderr
+
+
+def used(folder: Path) -> int:
+    """Bytes in use on the filesystem of ``folder``."""
+    st = os.statvfs(folder)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+# --- recording the writes of a command ---------------------------------------------------------
+
+@dataclass
+class Write:
+    path: str
+    kind: str
+    before: int  # bytes used before it
+    peak: int  # bytes used with it written (its old version still there)
+
+
+@dataclass
+class Recorder:
+    """Notes every atomic write, results-store transaction and study opening under ``root``."""
+
+    root: Path
+    writes: list[Write] = field(default_factory=list)
+
+    @contextmanager
+    def watching(self, monkeypatch):
+        from toyformer import files
+        from toyformer.experiments.store.store import ResultsStore
+
+        real_atomic, real_insert = files.atomic_write, ResultsStore._insert
+        recorder = self
+
+        def atomic_write(path, write):
+            before = used(recorder.root)
+
+            def measured(tmp):
+                write(tmp)
+                recorder.writes.append(Write(str(path), kind_of(path), before, used(recorder.root)))
+
+            return real_atomic(path, measured)
+
+        def insert(self, row):
+            before = used(recorder.root)
+            try:
+                return real_insert(self, row)
+            finally:
+                recorder.writes.append(Write(str(self.path), "results store", before, used(recorder.root)))
+
+        _patch_everywhere(monkeypatch, "atomic_write", real_atomic, atomic_write)
+        monkeypatch.setattr(ResultsStore, "_insert", insert)
+        try:
+            from toyformer.experiments.tune import search
+
+            real_open = search.open_study
+
+            def open_study(out, name):
+                before = used(recorder.root)
+                study = real_open(out, name)
+                recorder.writes.append(Write(str(Path(out) / "study.sqlite"), "tune study", before, used(recorder.root)))
+                return study
+
+            _patch_everywhere(monkeypatch, "open_study", real_open, open_study)
+        except ImportError:
+            pass
+        yield self
+
+    def size_for(self, kind: str) -> int | None:
+        """A filesystem size at which the first write of ``kind`` that can be reached fails: every
+        write before it fits (at its peak), it does not; None when every write of that kind is
+        shadowed by a bigger one before it."""
+        highest = 0
+        for w in self.writes:
+            size = _pages(max(highest, w.before))
+            if w.kind == kind and w.peak > size:
+                return size
+            highest = max(highest, w.peak)
+        return None
+
+    def kinds(self) -> list[str]:
+        return list(dict.fromkeys(w.kind for w in self.writes))
+
+
+def _pages(n: int) -> int:
+    return -(-n // PAGE) * PAGE
+
+
+def _patch_everywhere(monkeypatch, name: str, real, fake) -> None:
+    """Replace function ``real`` under ``name`` in every toyformer module that holds it."""
+    import sys
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("toyformer") and getattr(module, name, None) is real:
+            monkeypatch.setattr(module, name, fake)
+
+
+# --- the Python-level shim ---------------------------------------------------------------------
+
+class Shim:
+    """Fail the ``n``-th write or fsync under ``root`` (``n`` 0: fail none, count them), raised as
+    the library that does it raises it. ``events`` lists what was counted: ``(kind, path)``."""
+
+    def __init__(self, root: Path, n: int = 0):
+        self.root, self.n = str(Path(root).resolve()), n
+        self.events: list[tuple[str, str]] = []
+        self.failed: tuple[str, str] | None = None
+
+    def _here(self, path) -> bool:
+        return str(Path(path).resolve()).startswith(self.root)
+
+    def _event(self, what: str, path) -> bool:
+        """Count one event; True when it is the one to fail."""
+        self.events.append((what, str(path)))
+        if len(self.events) == self.n:
+            self.failed = (what, str(path))
+            return True
+        return False
+
+    def install(self, monkeypatch) -> "Shim":
+        import pathlib
+
+        import safetensors
+        from matplotlib.figure import Figure
+
+        from toyformer.experiments.store.store import ResultsStore
+        from toyformer.run import checkpoint
+
+        shim = self
+        real_save, real_text, real_bytes = checkpoint.save_file, pathlib.Path.write_text, pathlib.Path.write_bytes
+        real_fsync, real_copy, real_insert, real_savefig = os.fsync, shutil.copyfile, ResultsStore._insert, Figure.savefig
+
+        def save_file(tensors, filename, metadata=None):
+            if shim._here(filename) and shim._event("safetensors", filename):
+                raise safetensors.SafetensorError("Error while serializing: I/O error: No space left on device "
+                                                  "(os error 28)")
+            return real_save(tensors, filename, metadata=metadata)
+
+        def write_text(self, *args, **kwargs):
+            if shim._here(self) and shim._event("write", self):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+            return real_text(self, *args, **kwargs)
+
+        def write_bytes(self, data):
+            if shim._here(self) and shim._event("write", self):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+            return real_bytes(self, data)
+
+        def fsync(fd):
+            try:
+                path = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                path = ""
+            if path and shim._here(path) and shim._event("fsync", path):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real_fsync(fd)
+
+        def copyfile(src, dst, *args, **kwargs):
+            if shim._here(dst) and shim._event("write", dst):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+            return real_copy(src, dst, *args, **kwargs)
+
+        def savefig(self, fname, *args, **kwargs):
+            if isinstance(fname, (str, os.PathLike)) and shim._here(fname) and shim._event("matplotlib", fname):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(fname))
+            return real_savefig(self, fname, *args, **kwargs)
+
+        def insert(self, row):
+            if shim._here(self.path) and shim._event("sqlite3", self.path):
+                exc = sqlite3.OperationalError("database or disk is full")
+                exc.sqlite_errorcode, exc.sqlite_errorname = 13, "SQLITE_FULL"
+                raise exc
+            return real_insert(self, row)
+
+        monkeypatch.setattr(checkpoint, "save_file", save_file)
+        monkeypatch.setattr(pathlib.Path, "write_text", write_text)
+        monkeypatch.setattr(pathlib.Path, "write_bytes", write_bytes)
+        monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(shutil, "copyfile", copyfile)
+        monkeypatch.setattr(Figure, "savefig", savefig)
+        monkeypatch.setattr(ResultsStore, "_insert", insert)
+        self._optuna(monkeypatch)
+        return self
+
+    def _optuna(self, monkeypatch) -> None:
+        """Optuna's writes fail as its RDB storage fails: StorageInternalError from SQLAlchemy's
+        OperationalError from sqlite3's."""
+        try:
+            import optuna
+            from sqlalchemy.exc import OperationalError
+        except ImportError:
+            return
+        shim = self
+        storage = optuna.storages.RDBStorage
+        for name in ("create_new_trial", "set_trial_state_values", "set_trial_param", "set_trial_user_attr",
+                     "set_trial_intermediate_value"):
+            real = getattr(storage, name)
+
+            def failing(self, *args, _real=real, _name=name, **kwargs):
+                path = self.url.removeprefix("sqlite:///")
+                if shim._here(path) and shim._event("optuna", path):
+                    orig = sqlite3.OperationalError("database or disk is full")
+                    orig.sqlite_errorcode = 13
+                    try:
+                        raise OperationalError("INSERT ...", {}, orig)
+                    except OperationalError as e:
+                        raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from e
+                return _real(self, *args, **kwargs)
+
+            monkeypatch.setattr(storage, name, failing)
+
+
+# --- the contract ------------------------------------------------------------------------------
+
+REASONS = ("No space left on device", "Read-only file system")
+
+
+def check_failed(root: Path, code: int, err: str, reasons=REASONS) -> str:
+    """After a fault: one line naming a path under ``root`` and the reason, a non-zero exit, and
+    everything under ``root`` whole (``check_whole``). Returns the path named."""
+    lines = err.strip().splitlines()
+    assert code != 0, f"exit 0 after a fault; stderr: {err}"
+    assert len(lines) == 1 and lines[0].startswith("toyformer: error: "), err
+    assert "Traceback" not in err, err
+    assert any(r in lines[0] for r in reasons), lines[0]
+    named = re.search(r"'([^']+)': ", lines[0])
+    assert named and str(Path(named.group(1)).resolve()).startswith(str(root.resolve())), lines[0]
+    check_whole(root)
+    return named.group(1)
+
+
+def check_whole(root: Path) -> None:
+    """Nothing half-written under ``root``: no temporary file; every JSON, JSON lines, safetensors,
+    PNG and SVG file complete; every checkpoint loadable; every SQLite file sound, and every row
+    of a results store a finished run."""
+    from safetensors.torch import load_file
+
+    from toyformer.run.checkpoint import read_training
+
+    temporaries = [p for p in root.rglob(".*") if p.name.endswith(".tmp")]
+    assert not temporaries, f"temporary files left: {temporaries}"
+    for p in root.rglob("*"):
+        if not p.is_file() or p.name == ".lock":
+            continue
+        if p.suffix == ".json":
+            json.loads(p.read_text())
+        elif p.suffix == ".jsonl":
+            for line in p.read_text().splitlines():
+                json.loads(line)
+        elif p.suffix == ".safetensors":
+            load_file(str(p))
+            if p.name == "checkpoint.safetensors":
+                read_training(p)
+        elif p.suffix == ".png":
+            assert p.read_bytes().endswith(b"IEND\xaeB`\x82"), f"{p} is cut short"
+        elif p.suffix == ".svg":
+            assert p.read_text().rstrip().endswith("</svg>"), f"{p} is cut short"
+        elif p.suffix == ".sqlite" and p.stat().st_size:
+            con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+            try:
+                assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok", p
+                if p.name != "study.sqlite" and "runs" in {r[0] for r in con.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table'")}:
+                    for (run_dir,) in con.execute("SELECT run_dir FROM runs"):
+                        assert (Path(run_dir) / "summary.json").is_file(), f"a row of an unfinished run: {run_dir}"
+            finally:
+                con.close()
+
+
+def check_finished(root: Path, store: Path | None, run_dirs: list[Path]) -> None:
+    """After going on: every run in ``run_dirs`` finished, everything whole, and the store holds
+    one row per finished run under ``root`` (a sync adds none)."""
+    from toyformer import ResultsStore
+
+    check_whole(root)
+    for d in run_dirs:
+        assert (d / "summary.json").is_file(), f"{d} did not finish"
+    if store is not None:
+        st = ResultsStore(store)
+        rows = st.query()
+        keys = [(r["run_dir"], r["replica"]) for r in rows]
+        assert len(keys) == len(set(keys)), "a run recorded twice"
+        assert st.sync(root) == 0, "finished runs the store is missing"
