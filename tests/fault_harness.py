@@ -35,16 +35,16 @@ from pathlib import Path
 import pytest
 
 PAGE = 4096
-KINDS = {  # a written file -> the kind of write it is
+KINDS = {  # a written file -> the kind of write it is (the first pattern that matches)
     "config": re.compile(r"(^|/)(config\.json|replicas\.json|base\.yaml|task\.py|task_file\.json)$"),
     "metrics log": re.compile(r"metrics\.jsonl$"),
     "checkpoint": re.compile(r"checkpoint\.safetensors$|checkpoints/step_\d+\.safetensors$"),
     "weights": re.compile(r"model\.safetensors$"),
     "figures": re.compile(r"\.(png|svg|pdf)$"),
-    "report": re.compile(r"(report\.html|summary\.md|table\.md|explain\.json|lengths\.json|\.md)$"),
-    "summary": re.compile(r"(summary|sweep|tune|result|best|bench|throughput[-\w]*)\.(json|yaml)$"),
+    "report": re.compile(r"(\.html|\.md|explain\.json|lengths\.json)$"),
     "results store": re.compile(r"(store|results)\.sqlite$"),
     "tune study": re.compile(r"study\.sqlite$"),
+    "summary": re.compile(r"\.(json|yaml)$"),  # summary.json, sweep.json, tune.json, best.yaml, a benchmark's
 }
 
 
@@ -111,7 +111,7 @@ def used(folder: Path) -> int:
     return (st.f_blocks - st.f_bfree) * st.f_frsize
 
 
-# --- recording the writes of a command ---------------------------------------------------------
+# --- watching the writes of a command ------------------------------------------------------
 
 @dataclass
 class Write:
@@ -123,21 +123,29 @@ class Write:
 
 @dataclass
 class Recorder:
-    """Notes every atomic write, results-store transaction and study opening under ``root``."""
+    """Notes every atomic write, results-store connection and study opening under ``root``, with
+    the space used before and at its peak; ``before_write(kind, path)``, if given, is called
+    just before each (to fill the disk, or make it read-only, at a chosen write)."""
 
     root: Path
+    before_write: object = None
     writes: list[Write] = field(default_factory=list)
+
+    def _before(self, kind: str, path) -> int:
+        if self.before_write is not None:
+            self.before_write(kind, str(path))
+        return used(self.root)
 
     @contextmanager
     def watching(self, monkeypatch):
         from toyformer import files
         from toyformer.experiments.store.store import ResultsStore
 
-        real_atomic, real_insert = files.atomic_write, ResultsStore._insert
+        real_atomic, real_connect, real_insert = files.atomic_write, ResultsStore._connect, ResultsStore._insert
         recorder = self
 
         def atomic_write(path, write):
-            before = used(recorder.root)
+            before = recorder._before(kind_of(path), path)
 
             def measured(tmp):
                 write(tmp)
@@ -145,35 +153,39 @@ class Recorder:
 
             return real_atomic(path, measured)
 
-        def insert(self, row):
+        def connect(self, *args, **kwargs):  # SQLite's WAL and shared memory exist while a connection is open
             before = used(recorder.root)
-            try:
-                return real_insert(self, row)
-            finally:
-                recorder.writes.append(Write(str(self.path), "results store", before, used(recorder.root)))
+            con = real_connect(self, *args, **kwargs)
+            return _Measured(con, lambda: recorder.writes.append(
+                Write(str(self.path), "results store", before, used(recorder.root))))
+
+        def insert(self, row):  # a row written (not a check or a read): where the store's disk is filled
+            recorder._before("results store", self.path)
+            return real_insert(self, row)
 
         _patch_everywhere(monkeypatch, "atomic_write", real_atomic, atomic_write)
+        monkeypatch.setattr(ResultsStore, "_connect", connect)
         monkeypatch.setattr(ResultsStore, "_insert", insert)
         try:
             from toyformer.experiments.tune import search
-
+        except ImportError:
+            search = None
+        if search is not None:
             real_open = search.open_study
 
             def open_study(out, name):
-                before = used(recorder.root)
+                before = recorder._before("tune study", Path(out) / "study.sqlite")
                 study = real_open(out, name)
                 recorder.writes.append(Write(str(Path(out) / "study.sqlite"), "tune study", before, used(recorder.root)))
                 return study
 
             _patch_everywhere(monkeypatch, "open_study", real_open, open_study)
-        except ImportError:
-            pass
         yield self
 
     def size_for(self, kind: str) -> int | None:
         """A filesystem size at which the first write of ``kind`` that can be reached fails: every
-        write before it fits (at its peak), it does not; None when every write of that kind is
-        shadowed by a bigger one before it."""
+        write before it fits (at its peak), it does not; None when every write of that kind comes
+        after a bigger one (then ``FillAt`` fills the disk just before it)."""
         highest = 0
         for w in self.writes:
             size = _pages(max(highest, w.before))
@@ -184,6 +196,35 @@ class Recorder:
 
     def kinds(self) -> list[str]:
         return list(dict.fromkeys(w.kind for w in self.writes))
+
+
+class FillAt:
+    """``before_write`` of a ``Recorder``: just before the first write of ``kind``, shrink the
+    tmpfs on ``root`` to the space it uses, so that this write is the one that meets a full disk."""
+
+    def __init__(self, root: Path, kind: str):
+        self.root, self.kind, self.done = root, kind, False
+
+    def __call__(self, kind: str, path: str) -> None:
+        if not self.done and kind == self.kind:
+            self.done = True
+            if used(self.root) < PAGE:  # a tmpfs of size 0 has no limit: hold one page
+                (self.root / ".ballast").write_bytes(b"\0" * PAGE)
+            resize(self.root, used(self.root))
+
+
+class _Measured:
+    """A sqlite3 connection that reports the space used just before it closes."""
+
+    def __init__(self, con, on_close):
+        self._con, self._on_close = con, on_close
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+    def close(self):
+        self._on_close()
+        self._con.close()
 
 
 def _pages(n: int) -> int:
@@ -360,7 +401,7 @@ def check_whole(root: Path) -> None:
         elif p.suffix == ".svg":
             assert p.read_text().rstrip().endswith("</svg>"), f"{p} is cut short"
         elif p.suffix == ".sqlite" and p.stat().st_size:
-            con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+            con = _copy_of(p)
             try:
                 assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok", p
                 if p.name != "study.sqlite" and "runs" in {r[0] for r in con.execute(
@@ -369,6 +410,23 @@ def check_whole(root: Path) -> None:
                         assert (Path(run_dir) / "summary.json").is_file(), f"a row of an unfinished run: {run_dir}"
             finally:
                 con.close()
+
+
+def _copy_of(path: Path) -> sqlite3.Connection:
+    """An in-memory copy (its WAL applied) of the SQLite file ``path``: on a full or read-only
+    disk SQLite could not make its shared memory beside it."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="toyformer-check-") as folder:
+        for suffix in ("", "-wal"):
+            if Path(f"{path}{suffix}").is_file():
+                shutil.copyfile(f"{path}{suffix}", Path(folder) / f"{path.name}{suffix}")
+        copy, con = sqlite3.connect(Path(folder) / path.name), sqlite3.connect(":memory:")
+        try:
+            copy.backup(con)
+        finally:
+            copy.close()
+    return con
 
 
 def check_finished(root: Path, store: Path | None, run_dirs: list[Path]) -> None:

@@ -101,7 +101,8 @@ def _sqlite(exc: BaseException, path) -> OSError | None:
 
 def reason_from_disk(path: str | Path | None) -> int | None:
     """Why ``path`` cannot be written, asked of its filesystem: ``EROFS`` (mounted read-only),
-    ``ENOSPC`` (no free block), ``EACCES`` (not writable by this user); None when none holds."""
+    ``ENOSPC`` (no free block), ``EACCES`` (not writable by this user), or of this process:
+    ``EFBIG`` (a file-size limit, ``ulimit -f``); None when none holds."""
     if path is None:
         return None
     folder = Path(path)
@@ -118,6 +119,13 @@ def reason_from_disk(path: str | Path | None) -> int | None:
         return errno.ENOSPC
     if not os.access(folder, os.W_OK):
         return errno.EACCES
+    try:
+        import resource
+
+        if resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY:  # ulimit -f: files capped
+            return errno.EFBIG
+    except (ImportError, OSError, ValueError):
+        pass
     return None
 
 

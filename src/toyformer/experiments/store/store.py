@@ -361,9 +361,12 @@ def as_store(store) -> ResultsStore | None:
 
 def record_run(store, run, source: str, sweep: str | None = None, point: str | None = None,
                replica: int = 0, n_replicas: int = 1, if_missing: bool = False) -> int | None:
-    """Record ``run`` (a ``Run`` with a run directory) in ``store``; a failure never loses the
-    training result: it is noted in ``store.failures`` (and, with ``store.warn``, one warning
-    line says so) and None is returned. A replicated run records each replica's ``Run``:
+    """Record ``run`` (a ``Run`` with a run directory) in ``store``; a store that cannot take it
+    (locked past the wait, damaged) never loses the training result: it is noted in
+    ``store.failures`` (with ``store.warn``, one warning line says so) and None is returned. A
+    failing disk (full, read-only) raises its ``OSError``: whatever came next would fail too; the
+    run is kept in its directory, and ``train(..., resume=True)`` records it. A replicated run
+    records each replica's ``Run``:
     ``record_run(store, runs[i], "train", replica=i, n_replicas=len(runs))``.
     ``if_missing``: only when the run has no row yet (a run that had finished before: its row, if
     any, stays as it was recorded)."""
@@ -374,7 +377,7 @@ def record_run(store, run, source: str, sweep: str | None = None, point: str | N
         if if_missing and store.has(run.run_dir, replica):
             return None
         return store.record(run, source=source, sweep=sweep, point=point, replica=replica, n_replicas=n_replicas)
-    except (StoreError, sqlite3.Error, OSError) as exc:
+    except (StoreError, sqlite3.Error) as exc:  # (the disk's OSError goes on up)
         warn_not_recorded(store, exc)
         return None
 

@@ -349,7 +349,9 @@ def _record(store: ResultsStore | None, spec: SweepSpec, res: PointResult, machi
             if only is None or i in only:
                 store.record_summary(config, summary, run_dir, source="sweep", sweep=spec.name, point=res.point.name,
                                      replica=i, n_replicas=len(members), machine=machine, git_rev=git_rev)
-    except Exception as exc:  # noqa: BLE001 - a store failure must not lose the sweep's results
+    except OSError:  # a failing disk stops the sweep: every later point would fail on it too
+        raise
+    except Exception as exc:  # noqa: BLE001 - a locked or damaged store must not lose the sweep's results
         warn_not_recorded(store, exc)
 
 
@@ -361,6 +363,8 @@ def _record_missing(store: ResultsStore | None, spec: SweepSpec, done: list[Poin
         return
     try:
         have = store.recorded()
+    except OSError:
+        raise
     except Exception as exc:  # noqa: BLE001
         warn_not_recorded(store, exc)
         return

@@ -206,6 +206,7 @@ def run_trials(out: str, name: str, base: dict, space: dict, objective: str, tri
     params = parse_space(space, base_cfg)
     study = open_study(out, name)
     taken = 0
+    stopped_by: list[BaseException] = []  # what stopped a trial (Optuna loses it when the study then fails too)
 
     def objective_fn(trial):
         nonlocal taken
@@ -229,7 +230,8 @@ def run_trials(out: str, name: str, base: dict, space: dict, objective: str, tri
         except ConfigError as exc:  # values the config or the machine refuses (d_model not divisible by n_heads)
             trial.set_user_attr("error", str(exc))
             raise optuna.TrialPruned() from None
-        except (KeyboardInterrupt, OSError):  # stopped from outside: the re-run tune continues it (retry_interrupted)
+        except (KeyboardInterrupt, OSError) as exc:  # stopped from outside: the re-run tune continues it
+            stopped_by.append(exc)
             _note(trial, "stopped", str(run_dir))
             raise
         value, best = score(runs, objective, cap)
@@ -250,7 +252,7 @@ def run_trials(out: str, name: str, base: dict, space: dict, objective: str, tri
         try:
             study.optimize(objective_fn, timeout=timeout_s, callbacks=[enough], catch=(_Enough,))
         except Exception as exc:  # the study's storage said in one line here, in the worker (a cause is not pickled)
-            raise study_error(exc, out) from None
+            raise (stopped_by[0] if stopped_by else study_error(exc, out)) from None
     return taken
 
 
