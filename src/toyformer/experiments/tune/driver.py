@@ -97,7 +97,7 @@ def _tune(out: Path, name: str, base: RunConfig, space: Space, objective: str, t
     write_text(out / "base.yaml", yaml.safe_dump(base.to_dict(), sort_keys=False))
     run = search(out, name, base, space, objective, trials, budget_s, executor, quiet, threads, log, seeds)
     study = open_study(out, name)
-    _record_trials(study, store, name)
+    _record_trials(study, store, name, out)
     best = outputs.best_trial(study)
     remeasured = _remeasure(out, best, store, name, quiet) if best is not None else None
     result = outputs.result(study, best, remeasured, base, space, objective, cap, trials, run)
@@ -119,7 +119,10 @@ def _check_same_base(out: Path, base: RunConfig) -> None:
     path = out / "base.yaml"
     if path.is_file():
         try:
-            had = RunConfig.from_dict(yaml.safe_load(path.read_text()) or {}).to_dict()
+            data = yaml.safe_load(path.read_text())
+            if not isinstance(data, dict):
+                raise ConfigError(f"it holds {type(data).__name__ if data is not None else 'nothing'}, not a config")
+            had = RunConfig.from_dict(data).to_dict()
         except (yaml.YAMLError, UnicodeDecodeError, ConfigError) as exc:  # cut short, or edited by hand
             raise ConfigError(f"{str(path)!r} is damaged ({' '.join(str(exc).split())[:120]}); restore it, or "
                               "choose another --out") from None
@@ -128,23 +131,30 @@ def _check_same_base(out: Path, base: RunConfig) -> None:
                               "choose another --out")
 
 
-def _record_trials(study, store, name: str) -> None:
-    """Record every finished trial that has no row (idempotent: a resumed tune adds only new
-    ones); a trial of several seeds records each."""
+def _record_trials(study, store, name: str, out: Path) -> None:
+    """Record every finished trial run that has no row (idempotent: a resumed tune adds only new
+    ones); a trial of several seeds records each. A run directory that finished although its
+    trial was cut short before Optuna heard of it (a kill between the two) is recorded too, as
+    that trial's: the store holds every run that finished."""
     from toyformer.run import load_run
     from toyformer.training import load_replicas
 
     store = as_store(store)
     if store is None:
         return
-    for t in study.get_trials(deepcopy=False):
-        run_dir = t.user_attrs.get("run_dir")
-        if t.state.name != "COMPLETE" or not run_dir or not (Path(run_dir) / "summary.json").is_file():
+    owner: dict[str, int] = {}  # run directory -> the trial it is, a complete one first
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.state.name == "COMPLETE"):
+        for key in ("resume_dir", "stopped", "run_dir"):
+            if t.user_attrs.get(key):
+                owner[str(Path(t.user_attrs[key]))] = t.number
+        owner.setdefault(str(out / "trials" / f"{t.number:04d}"), t.number)
+    for run_dir, number in sorted(owner.items()):
+        if not (Path(run_dir) / "summary.json").is_file():
             continue
         runs = (load_replicas(run_dir, "cpu").runs if (Path(run_dir) / "replicas.json").is_file()
                 else [load_run(run_dir, device="cpu")])
         for i, run in enumerate(runs):
-            record_run(store, run, "tune", sweep=name, point=f"trial {t.number}", replica=i, n_replicas=len(runs),
+            record_run(store, run, "tune", sweep=name, point=f"trial {number}", replica=i, n_replicas=len(runs),
                        if_missing=True)
 
 
