@@ -240,16 +240,21 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, table_spec: dict, stor
         f"{len(jobs)} to run ({executor.description})")
     _record_missing(store, spec, [r for r in results if r is not None])
     finished = len(points) - len(jobs)
-    for j, res, error in executor.run(run_point, [kw for _, kw in jobs]):
-        i = jobs[j][0]
-        run_dir = Path(jobs[j][1]["run_dir"])
-        if error is not None:
-            results[i] = PointResult(points[i], run_dir, "failed", error=error)
-        else:
-            results[i] = PointResult(points[i], run_dir, res["status"], res["summary"], replicas=res.get("replicas"))
-            _record(store, spec, results[i], res["machine"], res["git_rev"])
-        finished += 1
-        log(f"[{finished}/{len(points)}] {_line(results[i])}")
+    try:
+        for j, res, error in executor.run(run_point, [kw for _, kw in jobs]):
+            i = jobs[j][0]
+            run_dir = Path(jobs[j][1]["run_dir"])
+            if error is not None:
+                results[i] = PointResult(points[i], run_dir, "failed", error=error)
+            else:
+                results[i] = PointResult(points[i], run_dir, res["status"], res["summary"], replicas=res.get("replicas"))
+                _record(store, spec, results[i], res["machine"], res["git_rev"])
+            finished += 1
+            log(f"[{finished}/{len(points)}] {_line(results[i])}")
+    except KeyboardInterrupt:  # Ctrl-C: the points that finished as the workers stopped are recorded too
+        _record_missing(store, spec, [_finished_before(points[i], Path(kw["run_dir"]), k) for i, kw in jobs
+                                      if results[i] is None and (Path(kw["run_dir"]) / "summary.json").is_file()])
+        raise
     result = SweepResult(spec, out, results, None, executor.description, time.perf_counter() - start,
                          store.path if store else None)
     rows = result.rows()
