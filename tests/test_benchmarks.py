@@ -201,3 +201,27 @@ def test_portable_benchmark_times_every_contender(tmp_path):
     rows = json.loads(out.read_text())["portable"]["models"]
     assert [r["task"] for r in rows] == ["count_ones", "reverse", "arithmetic"]
     assert all(r["portable_over_native_1_thread"] > 0 and len(r["s_per_1000_steps"]) == 3 for r in rows)
+
+
+def test_hold_benchmark_measures_each_hold_on_fresh_rows(tmp_path):
+    out = tmp_path / "h.json"
+    assert main(["hold", "--quick", "--tasks", "reverse", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())["hold"]
+    assert [(h["task"], h["hold"], h["runs"]) for h in result["holds"]] == [("reverse", 1, 2), ("reverse", 2, 2),
+                                                                            ("reverse", 3, 2)]
+    assert all(0 <= r["fresh_error"] <= 1 and r["fresh_n"] == 200 for r in result["rows"])
+
+
+def test_the_levers_change_one_setting_of_r4_at_a_time_against_the_reference(tmp_path):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "r4_arithmetic.py").write_text(  # a stand-in with the reference's output line
+        "print('r4 pos=1 epochs=1 val_token_acc=0.500 val_exact_match=0.010 examples_per_s=3700 wall_s=9.0')\n")
+    out = tmp_path / "levers.json"
+    assert main(["levers", "--quick", "--reference", str(ref), "--out", str(out)]) == 0
+    result = json.loads(out.read_text())["levers"]
+    assert result["reference_acc"] == 0.01 and result["reference_s"] == 9.0
+    rows = {r["lever"]: r for r in result["rows"]}
+    assert rows["toyformer's R4 configuration"]["change"] == {} and rows["the previous configuration"]["change"] is None
+    assert all(len(r["runs"]) == 1 and (r["ratio"] is None or r["ratio"] == 9.0 / r["slowest_s"]) for r in rows.values())
+    assert main(["levers", "--reference", str(tmp_path / "nowhere")]) == 2

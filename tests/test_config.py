@@ -81,11 +81,11 @@ def test_task_config_defaults_fill_only_unset_keys(monkeypatch):
 
 def test_tuned_defaults_yield_to_conflicting_user_settings():
     cfg = RunConfig.from_dict({"task": "addition"})
-    assert cfg.model.place_embedding and cfg.train.steps == 6000  # addition's tuned defaults
+    assert cfg.model.place_embedding and cfg.train.steps == 8000  # addition's tuned defaults
     abacus = cfg.with_overrides(["model.positional=abacus"])  # abacus already indexes digit places
-    assert (abacus.model.positional, abacus.model.place_embedding, abacus.train.steps) == ("abacus", False, 6000)
+    assert (abacus.model.positional, abacus.model.place_embedding, abacus.train.steps) == ("abacus", False, 8000)
     assert cfg.with_overrides(["model.n_layers=3"]).model.place_embedding  # no conflict: kept
-    assert not cfg.with_overrides(["layout=seq2seq"]).model.place_embedding  # another layout: not tuned
+    assert cfg.with_overrides(["layout=seq2seq"]).model.d_model == 32  # another layout: its own tuned values
     with pytest.raises(ConfigError, match="place_embedding"):  # both set by the user: still an error
         cfg.with_overrides(["model.positional=abacus", "model.place_embedding=true"])
 

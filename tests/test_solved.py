@@ -86,16 +86,42 @@ def test_screen_never_skips_a_set_that_would_pass():
     set could still pass, and a set that passes is never screened out."""
     from toyformer.eval.solved import confirm
 
+    class Rows:
+        target = torch.zeros(2500, 1)
+
+        def __len__(self):
+            return 2500
+
+        def __getitem__(self, part):
+            return range(2500)[part]
+
     class Splits:
         exhaustive = False
-        confirm = type("Rows", (), {"__len__": lambda self: 2500, "target": torch.zeros(2500, 1)})()
+        confirm = Rows()
 
+    cfg = RunConfig.from_dict({"task": "reverse", "eval": {"val_size": 512}})
     for val_errors in range(3):
         val = {"n": 512, "row_correct": torch.arange(512) >= val_errors}
-        measured = []
-        result = confirm(val, Splits, RunConfig.from_dict({"task": "reverse", "eval": {"val_size": 512}}),
-                         lambda ex: measured.append(1) or {"n": 2500, "row_correct": torch.ones(2500, dtype=torch.bool)})
+        result = confirm(val, Splits, cfg, lambda rows: {"n": len(rows), "row_correct": torch.ones(len(rows), dtype=torch.bool)})
         assert (result is not None) == (val_errors <= stats.allowed_errors(3012, 0.999, False))
+        assert result is None or result.n == 3012  # a set that can pass is measured whole
+
+
+def test_the_rest_is_measured_only_until_it_shows_the_target_missed():
+    from toyformer.eval.solved import confirm
+
+    class Splits:
+        exhaustive = False
+        confirm = torch.arange(2500)  # rows; the model is wrong on row 700 and row 1200
+    measured = []
+
+    def evaluate(rows):
+        measured.append(len(rows))
+        return {"n": len(rows), "row_correct": (rows != 700) & (rows != 1200)}
+
+    cfg = RunConfig.from_dict({"task": "reverse", "eval": {"val_size": 512, "batch_size": 500}})
+    result = confirm({"n": 512, "row_correct": torch.ones(512, dtype=torch.bool)}, Splits, cfg, evaluate)
+    assert measured == [500, 500] and (result.n, result.errors) == (1512, 1)  # stopped after the chunk of row 700
 
 
 @pytest.mark.parametrize("k,n", [(0, 10), (10, 10), (1998, 2000), (3, 3000)])
@@ -110,3 +136,11 @@ def test_the_bound_and_the_allowed_errors_agree():
         assert e < 0 or stats.error_bound(e, n) <= 0.001 < stats.error_bound(e + 1, n)
     assert stats.allowed_errors(2994, 0.999, False) == -1
     assert stats.allowed_errors(1000, 0.999, True) == 1
+
+
+def test_a_target_of_1_on_a_stream_is_held_as_all_confirmation_rows_right():
+    from toyformer.eval.solved import Evidence, allowed
+
+    assert allowed(Evidence(n=2995, errors=0, exhaustive=False), 1.0)
+    assert not allowed(Evidence(n=2995, errors=1, exhaustive=False), 1.0)
+    assert not allowed(Evidence(n=76, errors=1, exhaustive=True), 1.0)

@@ -19,7 +19,7 @@ working directory (``examples/`` and ``scripts/`` of the repository linked besid
 
 Long commands get tiny budgets by the substitutions of ``SUBSTITUTIONS`` (command lines) and
 ``PYTHON_SUBSTITUTIONS`` (Python text), never by being skipped. Three more keep a line inside the
-sandbox: ``bench race --reference DIR`` finds stand-ins of the reference scripts there
+sandbox: ``bench race|levers --reference DIR`` finds stand-ins of the reference scripts there
 (``RACE_STAND_IN``: the reference code lives outside this repository), ``sweep --cluster
 tcp://HOST:8786`` goes to an in-process Dask ``LocalCluster``, and
 ``python scripts/draw_layers.py`` without ``--out`` draws into the working directory, never over
@@ -213,7 +213,7 @@ class PageRunner:
                 argv = [*argv, *extra]
         if CLUSTER_ADDRESS in argv:
             argv = [self.cluster() if a == CLUSTER_ADDRESS else a for a in argv]
-        if argv[:2] == ["bench", "race"]:
+        if argv[:2] in (["bench", "race"], ["bench", "levers"]):
             folder = self.workdir / argv[argv.index("--reference") + 1]
             folder.mkdir(parents=True, exist_ok=True)
             for name, line in RACE_STAND_IN.items():

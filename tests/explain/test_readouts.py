@@ -62,7 +62,7 @@ def test_the_lens_at_the_last_layer_is_the_model(layout, task):
     ("causal", "reverse", {}),
     ("classifier", "count_ones", {"pooling": "mean"}),
     ("classifier", {"name": "lookup_table", "size": 5}, {"pooling": "slot", "causal_encoder": True}),
-    ("seq2seq", {"name": "arithmetic", "complexity": 1}, {}),
+    ("seq2seq", {"name": "arithmetic", "complexity": 1}, {"norm": "pre"}),  # its default is post-norm
 ])
 def test_direct_contributions_add_up_to_the_logit(layout, task, model):
     run = build(small_config(task, layout, model={"n_layers": 2, "init": "torch", **model}))  # large weights

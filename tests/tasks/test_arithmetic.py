@@ -23,7 +23,7 @@ def parse(question: str) -> tuple[int, str, int]:
 
 @pytest.mark.parametrize("c", [1, 3, 17])
 def test_untrimmed_answers_recomputed(c):
-    task = get_task("arithmetic", complexity=c, trim=False)
+    task = get_task("arithmetic", complexity=c, trim=False, reverse_answer=False)  # R4's order
     ex = task.sample(500, gen())
     assert ex.input.shape[1] == 2 * c + 5 and ex.target.shape[1] == c + 3
     ops = set()
@@ -40,8 +40,9 @@ def test_untrimmed_answers_recomputed(c):
 
 def test_trimmed_is_r4_format():
     c = 3
-    task = get_task("arithmetic", complexity=c)
-    cut, full = task.sample(500, gen()), get_task("arithmetic", complexity=c, trim=False).sample(500, gen())
+    task = get_task("arithmetic", complexity=c, reverse_answer=False)
+    cut = task.sample(500, gen())
+    full = get_task("arithmetic", complexity=c, trim=False, reverse_answer=False).sample(500, gen())
     assert cut.input.shape[1] == 2 * c + 3 and cut.target.shape[1] == c + 2
     assert torch.equal(cut.input, full.input[:, : 2 * c + 3]) and torch.equal(cut.target, full.target[:, : c + 2])
     n_whole = 0
@@ -78,3 +79,18 @@ def test_vocab_is_one_token_per_character():
 def test_bad_parameters(c):
     with pytest.raises(ConfigError, match="task.complexity=.* allowed: 1..17"):
         get_task("arithmetic", complexity=c)
+
+
+def test_reverse_answer_writes_digits_least_significant_first_and_reads_back():
+    from toyformer.tasks.base import readable_answer
+
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    plain = get_task("arithmetic", trim=False, reverse_answer=False).sample(400, g())
+    task = get_task("arithmetic", trim=False, reverse_answer=True)
+    rev = task.sample(400, g())
+    assert torch.equal(rev.input, plain.input) and not torch.equal(rev.target, plain.target)
+    assert torch.equal(readable_answer(task, rev.target), plain.target)
+    v = task.vocab
+    row = next(i for i in range(400) if v.decode(plain.target[i]).startswith("-") and len(v.decode(plain.target[i])) > 9)
+    sign, *digits = v.decode(plain.target[row]).removesuffix(" <eos>").split()
+    assert v.decode(rev.target[row]).removesuffix(" <eos>").split() == [sign, *digits[::-1]]

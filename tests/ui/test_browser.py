@@ -3,9 +3,14 @@ the server on a free port. Every page opens without a console error and fetches 
 the network; a filter, a sort, a group, two runs selected and compared; the attention viewer's
 tooltip read back; hostile tokens shown as text with no script run; a run that is training
 updates its curves without a reload; a run directory removed while its page is open is a message.
+Part 2: the runs table's min/max/best, groups by every setting but the seed, export and parallel
+coordinates; compare by settings; a tune study's page and a running study that redraws itself;
+an explained run (roles on the attention viewer, ablations, curves by layer, a circuit with a
+hostile node name) and a run never explained (the command, no button).
 
 Skips where chromium or playwright is missing, except with ``CI=true``, where that fails.
-``UPDATE_SCREENSHOT=1`` also writes the README's screenshot, ``docs/ui.png``.
+``UPDATE_SCREENSHOT=1`` also writes the README's screenshot, ``docs/ui.png``, and the guide's
+``docs/ui-tune.png`` (a real tune) and ``docs/ui-explain.png`` (a run explained).
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import os
 import shutil
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
 from hostile_pages import chromium_flags, chromium_or_skip
-from ui_lab import EVIL_TOKENS, lab, row_id, server, tiny  # noqa: F401 (fixtures)
+from ui_lab import EVIL_TOKENS, explained, lab, row_id, server, synthetic_study, tiny  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.slow  # a browser, a lab of runs and a run trained while its page watches: ~30 s
 ROOT = Path(__file__).resolve().parents[2]
@@ -267,4 +273,162 @@ def test_the_screenshot(watched, lab, tmp_path):
     assert 10_000 < shot.stat().st_size < SCREENSHOT_MAX_BYTES, shot.stat().st_size
     if os.environ.get("UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(shot, ROOT / "docs" / "ui.png")
+    w.check()
+
+
+# ---- part 2: the runs table's tools, tune studies, explained runs --------------------------------
+
+def test_the_runs_table_stats_groups_export_and_parallel_coordinates(watched, lab, server):
+    w = watched()
+    page = w.open("/runs", "body[data-ready]")
+    page.fill("#where", "sweep = 'widths'")
+    page.press("#where", "Enter")
+    wait_until(page, "document.getElementById('count').textContent === '4 runs match'")
+    cols = page.evaluate("[...document.querySelectorAll('#runs thead th')].map(th => th.textContent)")
+    acc = cols.index("test_token_acc") + 1
+    accs = [float(t) for t in page.locator(f"#runs tbody tr td:nth-child({acc})").all_inner_texts()]
+    best = page.locator("#runs tfoot tr[data-stat='best'] td").nth(acc - 2)  # its label cell spans two columns
+    assert float(best.inner_text().split()[0]) == pytest.approx(max(accs), abs=5e-4)
+    assert best.locator("a").count() == 1  # the best run, linked
+    em = page.locator("#runs tbody tr td").nth(cols.index("test_exact_match")).inner_text()
+    assert "n=64" in em and "[" in em  # the value, its 95% interval and n
+    page.select_option("#group", "*settings")
+    wait_until(page, "document.querySelectorAll('#runs tr.group').length === 2")
+    assert "model.d_model = 8" in page.inner_text("#runs") and "±" in page.locator("#runs tr.group").first.inner_text()
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    text = open(download.value.path()).read()
+    assert text.splitlines()[0].startswith("key,status,recorded_at") and len(text.splitlines()) == 5
+    page.click("#parallel-block summary")
+    wait_until(page, "+document.body.dataset.parallel >= 3")
+    dims = page.evaluate("document.getElementById('parallel').data[0].dimensions.map(d => d.label)")
+    assert page.evaluate("document.getElementById('parallel').data[0].type") == "parcoords"
+    assert {"model.d_model", "seed", "test_token_acc"} <= set(dims)
+    w.check()
+
+
+def test_compare_by_every_setting_but_the_seed(watched, lab):
+    keys = [row_id(lab["store"], p) for p in sorted((lab["runs"] / "sweeps" / "widths" / "runs").iterdir())]
+    w = watched()
+    page = w.open("/compare?" + "&".join(f"run={k}" for k in keys) + "&group=*settings", "body[data-ready]")
+    names = page.evaluate("document.getElementById('curves').data.filter(t => !t.fill).map(t => t.name)")
+    assert sorted(names) == ["model.d_model=16 (n=2)", "model.d_model=8 (n=2)"]
+    rows = page.locator("#differing tbody tr").count()
+    page.uncheck("#only-differing")
+    assert page.locator("#differing tbody tr").count() > rows + 20  # every setting, side by side
+    assert "n=64" in page.inner_text("#finals")
+    w.check()
+
+
+def test_a_study_page(watched, lab, server):
+    runs = sorted((lab["runs"] / "sweeps" / "widths" / "runs").iterdir())
+    folder = lab["runs"] / "tune" / "browsed"
+    synthetic_study(folder, runs, name="browsed")
+    w = watched()
+    page = w.open("/tunes", "nav.top")
+    wait_until(page, """(async () => (await (await fetch('/api/tunes')).json()).studies
+                        .some(s => s.name === 'browsed'))()""")
+    page.goto(w.base + "/tunes")
+    href = "/tune?dir=" + urllib.parse.quote(str(folder.resolve()), safe="")
+    assert page.locator(f"a[href='{href}']").inner_text() == "browsed"
+    page.goto(w.base + href)
+    page.wait_for_selector("#page[data-settled]", state="attached", timeout=90_000)
+    traces = page.evaluate("document.getElementById('history').data.map(t => t.name)")
+    assert traces == ["objective of a complete trial", "best so far", "pruned trial", "fail trial"]
+    assert page.get_attribute("#page", "data-parallel") == "3"  # two searched keys and the objective
+    assert "pruned at step 20" in page.text_content("#trials")
+    assert "<script>alert('trial')</script> refused" in page.inner_text("#trials")  # as text
+    assert page.locator("#trials script").count() == 0
+    link = page.locator("#trials tbody tr").nth(1).locator("a")
+    assert link.get_attribute("href") == f"/run/{row_id(lab['store'], runs[1])}" and "(best)" in link.inner_text()
+    assert page.evaluate("document.getElementById('importances').data[0].y.length") == 2
+    w.check()
+
+
+def test_a_running_study_updates_without_a_reload(watched, lab):
+    runs = sorted((lab["runs"] / "sweeps" / "widths" / "runs").iterdir())
+    folder = lab["runs"] / "tune" / "live-study"
+    study = synthetic_study(folder, runs, name="live-study", running=True)
+    w = watched()
+    page = w.open("/runs")
+    wait_until(page, """(async () => (await (await fetch('/api/tunes')).json()).studies
+                        .some(s => s.name === 'live-study'))()""")
+    page.goto(w.base + "/tune?dir=" + str(folder.resolve()))
+    page.wait_for_selector("#page[data-complete='3']", state="attached")
+    assert "searching" in page.text_content("#state")
+    page.evaluate("window.notReloaded = true")
+    running = next(t for t in study.get_trials() if t.state.name == "RUNNING")
+    study.tell(running.number, 8.0)
+    page.wait_for_selector("#page[data-settled]", state="attached", timeout=30_000)
+    assert page.evaluate("window.notReloaded === true") and page.get_attribute("#page", "data-complete") == "4"
+    assert page.evaluate("document.getElementById('history').data[1].y.slice(-1)[0]") == 8.0  # the new best so far
+    w.check()
+
+
+def test_an_explained_run_page(watched, lab, explained):
+    w = watched()
+    page = w.open(f"/run/{row_id(lab['store'], explained['count'])}", "body[data-ready]")
+    assert page.get_attribute("#page", "data-explained") == "yes"
+    heads = page.locator("#head option").all_inner_texts()
+    assert all(" · " in h for h in heads)  # each head with its role
+    assert page.inner_text("#head-role").startswith("Head 0 of encoder.blocks.0.attn: ")
+    changes = [abs(float(t)) for t in page.locator("#ablation tbody tr td:nth-child(4)").all_inner_texts()]
+    assert len(changes) >= 3 and page.locator("#sentences li").count() >= 2
+    assert page.evaluate("document.getElementById('probes').data.length") >= 2
+    assert page.evaluate("document.getElementById('lens').data.length") == 2
+    page.goto(w.base + f"/run/{row_id(lab['store'], explained['circuit'])}")
+    page.wait_for_selector("body[data-ready]", state="attached")
+    assert page.get_attribute("#page", "data-circuit") == "6/4"
+    assert page.locator("#circuit b").count() == 0 and "<b>logits</b>" in page.inner_text("#circuit")
+    assert "edge attribution patching" in page.inner_text("#circuit-facts")
+    w.check()
+
+
+def test_a_run_never_explained_names_the_command(watched, lab):
+    w = watched()
+    page = w.open(f"/run/{row_id(lab['store'], lab['runs'] / 'evil')}", "body[data-ready]")
+    note = page.inner_text("#explain-note")
+    assert f"toyformer explain {lab['runs'] / 'evil'}" in note
+    assert page.locator("#explain-section button").count() == 0
+    assert page.get_attribute("#page", "data-explained") == "no"
+    w.check()
+
+
+def test_the_docs_screenshots(watched, lab, explained, tmp_path):
+    """The guide's pictures of a study page and an explained run page (written to docs/ with
+    UPDATE_SCREENSHOT=1, from a real tune and a run that learned something)."""
+    from toyformer import train
+    from toyformer.experiments.tune import tune
+
+    update = os.environ.get("UPDATE_SCREENSHOT") == "1"
+    run, study = explained["count"], lab["runs"] / "tune" / "shots"
+    if update:
+        from toyformer.explain import explain
+
+        run = lab["runs"] / "explained-shot"
+        train(tiny("reverse", model={"d_model": 32, "n_layers": 2, "d_ff": 64}, train={"steps": 400},
+                   eval={"every": 25, "val_size": 128, "test_size": 256}), out_dir=run, store=lab["store"])
+        explain(run)
+        tune(tiny("reverse", train={"steps": 300}, eval={"every": 25}), budget_s=240, trials=10,
+             space={"train.lr": {"log": [3e-4, 3e-2]}, "model.d_model": {"choices": [16, 32]},
+                    "train.warmup_steps": {"int": [0, 50]}}, out=study, store=lab["store"])
+    else:
+        synthetic_study(study, sorted((lab["runs"] / "sweeps" / "widths" / "runs").iterdir()), name="shots")
+    w = watched()
+    page = w.open("/runs")
+    wait_until(page, """(async () => (await (await fetch('/api/tunes')).json()).studies
+                        .some(s => s.dir.endsWith('/shots')))()""")
+    key = row_id(lab["store"], run) if update else row_id(lab["store"], explained["count"])
+    page.set_viewport_size({"width": 1200, "height": 900})  # before the charts are drawn: they fit it
+    for path, ready, name, section in [(f"/tune?dir={study.resolve()}", "#page[data-settled]", "ui-tune.png", None),
+                                       (f"/run/{key}", "body[data-ready]", "ui-explain.png", "attention-section")]:
+        page.goto(w.base + path)
+        page.wait_for_selector(ready, state="attached", timeout=60_000)
+        if section:  # the attention viewer with the head's role, and what it learned below it
+            page.evaluate(f"document.getElementById('{section}').scrollIntoView()")
+        shot = tmp_path / name
+        page.screenshot(path=str(shot))
+        assert 10_000 < shot.stat().st_size < 2 * SCREENSHOT_MAX_BYTES, (name, shot.stat().st_size)
+        if update:
+            shutil.copyfile(shot, ROOT / "docs" / name)
     w.check()

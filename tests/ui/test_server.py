@@ -4,7 +4,6 @@ message, and the server stays up), read only, escaped, and a model loaded once p
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -13,26 +12,13 @@ import sqlite3
 import subprocess
 import sys
 import urllib.error
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
-from ui_lab import EVIL_TOKENS, lab, row_id, server, tiny, tree_digest  # noqa: F401 (fixtures)
+from ui_lab import EVIL_TOKENS, get, lab, row_id, server, tiny, tree_digest  # noqa: F401 (fixtures)
 
 from toyformer.cli import main
-
-
-def get(base: str, path: str, **params):
-    """(status, headers, body as text or JSON) of a GET."""
-    url = base + path + ("?" + urllib.parse.urlencode(params, doseq=True) if params else "")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as r:
-            status, headers, body = r.status, r.headers, r.read().decode()
-    except urllib.error.HTTPError as e:
-        status, headers, body = e.code, e.headers, e.read().decode()
-    is_json = headers.get("content-type", "").startswith("application/json")
-    return status, headers, json.loads(body) if is_json else body
 
 
 # ---- bad input at start: one line, exit code 2, nothing served -----------------------------------

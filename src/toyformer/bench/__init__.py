@@ -19,6 +19,10 @@ Each benchmark is a module with ``run(args) -> dict`` (every number, written as 
   model, and what the hook points cost a training step.
 - ``portable`` (``portable.py``): training speed on the portable mode's pinned code paths
   (``train.portable=true``) against the CPU's own.
+- ``levers`` (``levers.py``): R4's race one setting at a time: which change makes toyformer's
+  R4 configuration fast against the reference code.
+- ``hold`` (``hold.py``): how many confirming evaluations in a row a solve needs (``eval.hold``):
+  each hold's false solves, by the true error of the solved runs on fresh rows, and its cost.
 
 Speed targets live here, never in timed unit tests; measured results are committed under
 ``docs/results/``, each file naming the command that wrote it.

@@ -1,4 +1,4 @@
-"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|chomsky|portable|all] [--quick] [--device D] [--json] [--out FILE]``
+"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|chomsky|portable|hold|levers|all] [--quick] [--device D] [--json] [--out FILE]``
 
 Prints one table per benchmark and writes every number as JSON (default
 ``runs/benchmarks/<name>.json``; ``--out`` names the file); ``--markdown FILE`` also writes the
@@ -14,14 +14,15 @@ import time
 import warnings
 from pathlib import Path
 
-from toyformer.bench import (chomsky, explain, kernels, machine, peak, portable, race, replicas, throughput,
-                             time_to_solve, ui)
+from toyformer.bench import (chomsky, explain, hold, kernels, levers, machine, peak, portable, race, replicas,
+                             throughput, time_to_solve, ui)
 from toyformer.files import write_json, write_text
 from toyformer.errors import ConfigError
 
 # name -> module with run(args) -> dict and render(result) -> str
 BENCHMARKS = {"throughput": throughput, "peak": peak, "time-to-solve": time_to_solve, "replicas": replicas,
-              "kernels": kernels, "race": race, "ui": ui, "explain": explain, "chomsky": chomsky, "portable": portable}
+              "kernels": kernels, "race": race, "ui": ui, "explain": explain, "chomsky": chomsky, "portable": portable,
+              "hold": hold, "levers": levers}
 ALL = ("throughput", "time-to-solve")
 
 
@@ -34,11 +35,13 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice); small models on a "
                    "shared machine run best on 1")
     p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile contenders")
-    p.add_argument("--tasks", help="time-to-solve, explain: comma-separated task names (default: every task); "
+    p.add_argument("--tasks", help="time-to-solve, explain, hold: comma-separated task names (default: every task; hold: "
+                   "reverse,copy); "
                    "chomsky: suite task names (default: all 15)")
     p.add_argument("--layouts", default="default",
                    help="time-to-solve: default (each task's own), all (every fitting layout but masked), or L1,L2")
-    p.add_argument("--seeds", type=int, help="time-to-solve: seeds per (task, layout) (default 1); chomsky: seeds per "
+    p.add_argument("--seeds", type=int, help="time-to-solve: seeds per (task, layout) (default 1); hold: seeds per "
+                   "(task, hold) (default 20); chomsky: seeds per "
                    "cell and learning rate (default: the budget's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="time-to-solve: a config override for every task (repeatable)")
@@ -46,10 +49,12 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
                    help="time-to-solve: seconds per run at most (default: no cap; each run ends when solved or at its train.steps)")
     p.add_argument("--k", type=int, default=16, help="replicas: replicas per batched run (default 16)")
     p.add_argument("--rounds", type=int, default=3, help="replicas: interleaved rounds; ui: page loads (default 3)")
-    p.add_argument("--n-runs", type=int, default=2000, help="ui: runs in the store (default 2000)")
+    p.add_argument("--runs", "--n-runs", dest="n_runs", type=int, default=10_000,
+                   help="ui: runs in the store, each with its run directory (default 10000)")
     p.add_argument("--steps-r1", type=int, default=200, help="replicas: steps of R1's model (default 200)")
     p.add_argument("--steps-r4", type=int, default=40, help="replicas: steps of R4's model (default 40)")
-    p.add_argument("--reference", metavar="DIR", help="race: the folder of the reference code (default ../shared/reference-code)")
+    p.add_argument("--reference", metavar="DIR", help="race, levers: the folder of the reference code (default "
+                   "../shared/reference-code)")
     p.add_argument("--races", help="race: comma-separated races (default r0,r1,r2,r4)")
     p.add_argument("--models", help="chomsky: lstm,transformer (default both)")
     p.add_argument("--schemes", help="chomsky: the transformer's positional schemes (default: none, sinusoidal, "

@@ -1,16 +1,18 @@
-"""The results browser's speed: ``toyformer bench ui [--quick] [--n-runs N] [--rounds R]``.
+"""The results browser's speed: ``toyformer bench ui [--quick] [--runs N] [--rounds R]``.
 
-Fills a fresh results store with ``N`` runs (2,000 by default; recorded through
-``ResultsStore.record_summary``, as training records them, with every config field as a column),
-starts ``toyformer ui`` on it, and measures in headless chromium (Playwright, as the tests drive
-it), over ``R`` fresh page loads:
+Fills a fresh runs folder with ``N`` runs (10,000 by default): each a run directory with its
+config, its learning curves (``metrics.jsonl``) and its summary, recorded in a results store
+through ``ResultsStore.record_summary`` as training records them (every config field a column),
+and ``N // 100`` more finished but not recorded; starts ``toyformer ui`` on them, and measures in
+headless chromium (Playwright, as the tests drive it), over ``R`` fresh page loads:
 
 - **the runs page to interactive**: from the navigation's start to the table rendered with its
   rows and controls live (the page's ``ui-ready`` performance mark); target < 1 s;
 - **a filter's answer**: from submitting a ``--where`` filter to the table re-rendered with the
   rows that match (the server's query and the page's rendering, measured in the page); target
   < 200 ms, every filter of ``FILTERS``;
-- a sort of the whole table by a column, for reference.
+- for reference: a sort of the whole table by a column, and grouping it by every setting but the
+  seed (the server's groups with their mean and 95% CI per column, and the page's rendering).
 
 Times are medians (and maxima) over the rounds. Run it on a quiet machine: the browser, the
 server and Python share the CPU.
@@ -18,6 +20,7 @@ server and Python share the CPU.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -43,6 +46,15 @@ MEASURE_FILTER = """async (where) => {
   return [performance.now() - t0, document.querySelectorAll('#runs tbody tr').length,
           document.getElementById('count').textContent];
 }"""
+MEASURE_GROUP = """async (group) => {
+  const before = +document.body.dataset.renders;
+  const t0 = performance.now();
+  const select = document.getElementById('group');
+  select.value = group;
+  select.dispatchEvent(new Event('change'));
+  while (+document.body.dataset.renders === before) await new Promise(r => requestAnimationFrame(r));
+  return [performance.now() - t0, document.querySelectorAll('#runs tbody tr.group').length];
+}"""
 MEASURE_SORT = """async (col) => {
   const before = +document.body.dataset.renders;
   const t0 = performance.now();
@@ -53,30 +65,52 @@ MEASURE_SORT = """async (col) => {
 
 
 def fill_store(path: Path, n: int, seed: int = 0) -> None:
-    """``n`` runs in a new store at ``path``: varied tasks, widths, depths, learning rates and
-    seeds, half of them in sweeps, with plausible final metrics."""
+    """``n`` runs in a new store at ``path`` and their run directories beside it (``train/<i>`` or
+    ``sweeps/<name>/runs/<point>``), and ``n // 100`` unrecorded ones (``unrecorded/<i>``): varied
+    tasks, widths, depths, learning rates and seeds, half of them in sweeps, with plausible
+    learning curves and final metrics (test exact match with its n and Wilson interval)."""
     from toyformer.config import RunConfig
     from toyformer.experiments.store import ResultsStore
+    from toyformer.stats import proportion_ci
 
     rng = random.Random(seed)
     base = RunConfig.from_dict({"task": {"name": "reverse"}}).to_dict()
     store = ResultsStore(path)
-    for i in range(n):
+    for i in range(n + n // 100):
         config = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
         config["task"] = {"name": rng.choice(TASKS), "length": rng.choice([5, 10, 20])}
         config["model"].update(d_model=rng.choice([16, 32, 64, 128]), n_layers=rng.choice([1, 2, 4]))
         config["train"].update(lr=rng.choice([1e-3, 3e-3]))
         config["seed"] = rng.randrange(5)
-        acc = rng.random()
-        summary = {"test_token_acc": acc, "test_exact_match": acc ** 3, "test_loss": 2 * (1 - acc),
-                   "train_loss": 2 - acc, "val_token_acc": acc, "val_exact_match": acc ** 3,
-                   "steps": rng.choice([500, 1000, 2000]), "solved_at_step": rng.choice([None, 300, 700]),
-                   "wall_s": rng.uniform(1, 60),
-                   "params": 1000 * config["model"]["d_model"], "test_n": 2000}
+        acc, test_n, steps = rng.random(), 2000, rng.choice([500, 1000, 2000])
+        right = round(acc ** 3 * test_n)
+        summary = {"test_token_acc": acc, "test_exact_match": right / test_n, "test_loss": 2 * (1 - acc),
+                   "train_loss": 2 - acc, "val_token_acc": acc, "val_exact_match": acc ** 3, "steps": steps,
+                   "solved_at_step": rng.choice([None, 300, 700]), "wall_s": rng.uniform(1, 60),
+                   "params": 1000 * config["model"]["d_model"], "test_n": test_n,
+                   "test_exact_match_ci95": list(proportion_ci(right, test_n))}
+        summary["solved"] = summary["solved_at_step"] is not None
         sweep = f"sweep-{i % 20}" if i % 2 else None
-        store.record_summary(config, summary, Path(tempfile.gettempdir()) / "toyformer-bench-ui" / str(i),
-                             source="sweep" if sweep else "train", sweep=sweep, point=f"p{i}" if sweep else None,
-                             machine="bench", git_rev="bench")
+        run_dir = (path.parent / ("unrecorded" if i >= n else f"sweeps/{sweep}/runs" if sweep else "train") / f"{i:05d}")
+        _run_dir(run_dir, config, summary, rng)
+        if i < n:
+            store.record_summary(config, summary, run_dir, source="sweep" if sweep else "train", sweep=sweep,
+                                 point=f"p{i}" if sweep else None, machine="bench", git_rev="bench")
+
+
+def _run_dir(run_dir: Path, config: dict, summary: dict, rng) -> None:
+    """A finished run directory: config, ten evaluations of learning curves, summary."""
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    every = summary["steps"] // 10
+    lines = []
+    for k in range(1, 11):
+        p = summary["test_token_acc"] * k / 10
+        lines.append(json.dumps({"step": k * every, "wall_s": summary["wall_s"] * k / 10, "train_loss": 2 - p,
+                                 "val_loss": 2 - p + rng.uniform(0, 0.1), "train_token_acc": p, "val_token_acc": p,
+                                 "train_exact_match": p ** 3, "val_exact_match": p ** 3}))
+    (run_dir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    (run_dir / "summary.json").write_text(json.dumps(summary))
 
 
 def _chromium() -> str:
@@ -104,7 +138,7 @@ def run(args) -> dict:
         t0 = time.perf_counter()
         fill_store(folder / "results.sqlite", n)
         fill_s = time.perf_counter() - t0
-        ready, sort, filters = [], [], {w: [] for w in FILTERS}
+        ready, sort, group, filters = [], [], [], {w: [] for w in FILTERS}
         matched = {}
         with Background(store=folder / "results.sqlite", runs=folder, port=0) as base, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
@@ -120,6 +154,8 @@ def run(args) -> dict:
                         matched[where] = count
                     page.evaluate(MEASURE_FILTER, "")
                     sort.append(page.evaluate(MEASURE_SORT, "test_token_acc"))
+                    ms, groups = page.evaluate(MEASURE_GROUP, "*settings")
+                    group.append(ms)
                     page.close()
             finally:
                 browser.close()
@@ -131,6 +167,7 @@ def run(args) -> dict:
             "filters": [{"where": w, "matched": matched[w], "median_ms": med[w], "max_ms": max(filters[w]),
                          "ms": filters[w]} for w in FILTERS],
             "filter_max_median_ms": max(med.values()), "sort_median_ms": statistics.median(sort),
+            "group_median_ms": statistics.median(group), "groups_on_first_page": groups,
             "targets": {"ready_ms": TARGET_READY_MS, "filter_ms": TARGET_FILTER_MS},
             "ready_met": statistics.median(ready) < TARGET_READY_MS,
             "filter_met": max(med.values()) < TARGET_FILTER_MS}
@@ -145,9 +182,13 @@ def render(res: dict) -> str:
         lines.append(f"| filter `{f['where']}` ({f['matched']}) | {f['median_ms']:.0f} | {f['max_ms']:.0f} | "
                      f"< {TARGET_FILTER_MS:.0f} ms: {ok(f['median_ms'] < TARGET_FILTER_MS)} |")
     lines.append(f"| sort {res['n_runs']:,} rows by a column | {res['sort_median_ms']:.0f} | | |")
+    if "group_median_ms" in res:
+        lines.append(f"| group {res['n_runs']:,} rows by every setting but the seed (mean ± 95% CI per column) | "
+                     f"{res['group_median_ms']:.0f} | | |")
     lines.append(f"\n{res['rounds']} fresh page loads of `/runs` in headless chromium; each filter submitted in the "
-                 "page and timed to the table re-rendered (the server's query included); the store filled with "
-                 f"{res['n_runs']:,} runs in {res['fill_s']:.1f} s."
+                 "page and timed to the table re-rendered (the server's query included); the runs folder filled with "
+                 f"{res['n_runs']:,} recorded run directories (curves and summaries) and {res['n_runs'] // 100:,} "
+                 f"unrecorded ones in {res['fill_s']:.1f} s."
                  + (f" Load average at the start (1, 5, 15 min): {', '.join(map(str, res['load_avg_at_start']))}."
                     if res.get("load_avg_at_start") else ""))
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""``toyformer bench throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|chomsky|portable|all [options]``: the benchmarks
+"""``toyformer bench throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|chomsky|portable|hold|levers|all [options]``: the benchmarks
 (``toyformer.bench``); ``toyformer bench throughput --help`` lists the options."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import argparse
 
 def register(sub) -> None:
     b = sub.add_parser("bench", help="run the benchmarks: throughput, peak, time-to-solve, replicas, kernels, race, "
-                                     "ui, explain, chomsky, portable")
+                                     "ui, explain, chomsky, portable, hold, levers")
     b.add_argument("what", choices=["throughput", "peak", "time-to-solve", "replicas", "kernels", "race", "ui",
-                                    "explain", "chomsky", "portable", "all"])
+                                    "explain", "chomsky", "portable", "hold", "levers", "all"])
     b.add_argument("args", nargs=argparse.REMAINDER, help="options of the benchmarks (WHAT --help lists them)")
     b.set_defaults(func=cmd_bench)
 

@@ -62,13 +62,14 @@ def register(sub) -> None:
 
 def cmd_tasks(args) -> int:
     from toyformer.tasks import get_task, list_tasks
+    from toyformer.tasks.base import readable_answer
 
     for name in list_tasks():
         task = get_task(name)
         ex = task.sample(1, torch.Generator().manual_seed(0))
         vocab = task.vocab
         print(f"{name:<20} {task.description}")
-        print(f"{'':<20}   {vocab.decode(ex.input[0])}  ->  {vocab.decode(ex.target[0])}")
+        print(f"{'':<20}   {vocab.decode(ex.input[0])}  ->  {vocab.decode(readable_answer(task, ex.target)[0])}")
     return 0
 
 

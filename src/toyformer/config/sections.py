@@ -66,7 +66,8 @@ class ModelConfig:
     n_decoder_layers: int | None = field(default=None, metadata=at_least(1))
     # positional table / random-position range (None: from the task's lengths; checked against them)
     max_len: int | None = field(default=None, metadata=at_least(2))
-    init: Literal["small", "torch"] = "small"  # small: normal(0, 0.02) as GPT-2; torch: PyTorch's defaults
+    # small: normal(0, 0.02) as GPT-2; torch: PyTorch's defaults; auto: torch for seq2seq, else small
+    init: Literal["auto", "small", "torch"] = "auto"
     attention: Literal["auto", "sdpa", "explicit", "few_keys"] = "auto"  # how attention is computed (models/kernels.py)
 
     def __post_init__(self):
@@ -209,6 +210,9 @@ class EvalConfig:
     target: float | None = field(default=0.999, metadata=between(0, 1, lo_open=True))
     # solved after this many confirming evaluations in a row
     hold: int = field(default=2, metadata=at_least(1))
+    # a stream's confirmation rows (None: the fewest whose 100% bounds the error at 1 - target; more
+    # rows let a run with a few errors show a bound, e.g. 10,000 rows allow 4 errors at 99.9%)
+    confirm_size: int | None = field(default=None, metadata=at_least(1))
     # seed of the validation and test sets (the same for every run seed)
     seed: int = field(default=1234, metadata=SEEDS)
     decode: Literal["greedy", "beam"] = "greedy"  # how exact match decodes (causal, seq2seq)

@@ -184,9 +184,10 @@ def domain_split(size: int, cfg) -> tuple[int, int]:
 
 
 def confirm_size(ev) -> int:
-    """Validation rows needed on a stream for its 100% to bound the error at ``1 - eval.target``
-    (95%): at least ``eval.val_size``; a target of 1 is confirmed as one of 99.9%."""
-    return max(ev.val_size, needed(min(ev.target, 0.999)) if ev.target > 0 else 1)
+    """Rows of a stream's confirmation set, validation's included: ``eval.confirm_size``, or the
+    fewest whose 100% bounds the error at ``1 - eval.target`` (95%; a target of 1 is confirmed as
+    one of 99.9%); at least ``eval.val_size``."""
+    return max(ev.val_size, ev.confirm_size or needed(min(ev.target, 0.999)))
 
 
 PROBE_FACTOR = 64  # training draws probed per held-out row

@@ -11,8 +11,9 @@ on the confirmation set (validation plus ``Splits.confirm``) are few enough:
 A run is *solved* at the evaluation that ends ``eval.hold`` confirming evaluations in a row.
 Validation (``eval.val_size`` rows) is measured at every evaluation for the curves; the rest of
 the confirmation set only when validation's own errors leave the target within reach, so an
-evaluation far from the target costs no more than before. That shortcut never changes a
-verdict: validation's rows are part of the set, so its errors are at most the set's.
+evaluation far from the target costs no more than before, and only chunk by chunk until the set
+holds more errors than the target allows. Neither shortcut changes a verdict: errors only add
+up, so a set that would pass is always measured whole.
 
 >>> allowed(Evidence(n=2995, errors=0, exhaustive=False), 0.999)
 True
@@ -44,7 +45,13 @@ class Evidence:
 
 
 def allowed(evidence: Evidence, target: float) -> bool:
-    return evidence.errors <= allowed_errors(evidence.n, target, evidence.exhaustive)
+    return evidence.errors <= allowed_errors(evidence.n, bounded(target, evidence.exhaustive), evidence.exhaustive)
+
+
+def bounded(target: float, exhaustive: bool) -> float:
+    """The target a sample is held to: no sample bounds an error at 0, so on a stream a target
+    of 1 is held as 99.9% (the confirmation rows all right); counted sets keep theirs."""
+    return target if exhaustive else min(target, 0.999)
 
 
 def errors_of(result: dict, metric: str) -> tuple[int, int]:
@@ -64,11 +71,15 @@ def confirm(val: dict, splits, cfg, evaluate) -> Evidence | None:
     more_n = 0  # at most this many more rows (tokens): the screen never misses a set that would pass
     if rest is not None:
         more_n = len(rest) * (1 if metric == "exact_match" else rest.target.shape[-1])
-    if errors > allowed_errors(n + more_n, target, splits.exhaustive):
+    limit = allowed_errors(n + more_n, bounded(target, splits.exhaustive), splits.exhaustive)
+    if errors > limit:
         return None
-    if rest is not None:
-        extra_n, extra_errors = errors_of(evaluate(rest), metric)
+    chunk = cfg.eval.batch_size
+    for start in range(0, 0 if rest is None else len(rest), chunk):  # stop once the set can no longer pass
+        extra_n, extra_errors = errors_of(evaluate(rest[start : start + chunk]), metric)
         n, errors = n + extra_n, errors + extra_errors
+        if errors > limit:
+            break
     return Evidence(n, errors, splits.exhaustive)
 
 

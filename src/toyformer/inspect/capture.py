@@ -25,7 +25,7 @@ from toyformer.eval.decode import greedy
 from toyformer.errors import ConfigError
 from toyformer.models import record_attention
 from toyformer.models.positional.embedder import Embedder
-from toyformer.tasks.base import BOS, EOS, PAD, SEP, SPECIALS, UNK, Examples, Vocab
+from toyformer.tasks.base import BOS, EOS, PAD, SEP, SPECIALS, UNK, Examples, Vocab, readable_answer
 
 
 @dataclass
@@ -320,6 +320,7 @@ def samples(source, n: int = 8) -> list[dict]:
         ref = answer_tokens(ex)
     else:
         ref = ex.target if s.layout == "classifier" else torch.nn.functional.pad(ex.target, (0, max(0, out.shape[1] - ex.target.shape[1])))
+    ref, out = readable_answer(s.task, ref), readable_answer(s.task, out)  # digits in reading order
     rows = []
     for i in range(len(ex)):
         target, output = vocab.decode(ref[i]), vocab.decode(out[i])

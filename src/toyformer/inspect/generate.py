@@ -18,6 +18,7 @@ from toyformer.eval.decode import beam_search, greedy, sample
 from toyformer.errors import ConfigError
 from toyformer.inspect.capture import answer_width, as_inputs, subject
 from toyformer.run import memory
+from toyformer.tasks.base import readable_answer
 
 METHODS = ("sample", "greedy", "beam")
 
@@ -65,5 +66,5 @@ def generate(source, inputs=None, method: str = "sample", n: int = 1, temperatur
         gen = torch.Generator(device=dev).manual_seed(seed)
         out = sample(s.model, s.layout, rows, width, temperature, top_k, gen, s.sep)
     vocab = s.task.vocab
-    answers = [vocab.decode(a).removesuffix("<eos>").strip() for a in out.cpu()]
+    answers = [vocab.decode(a).removesuffix("<eos>").strip() for a in readable_answer(s.task, out.cpu())]
     return [{"input": vocab.decode(x[i]), "outputs": answers[i * n : (i + 1) * n]} for i in range(len(x))]

@@ -247,9 +247,18 @@ def build_model(cfg, layout: str, task, widths: tuple[int, int]) -> nn.Module:
         model = CausalLM(cfg, vocab_size, max_len, digit_ids)
     else:
         model = Seq2Seq(cfg, vocab_size, max_len, digit_ids)
-    if cfg.init == "small":
+    if init_of(cfg.init, layout) == "small":
         model.apply(_init_small)
     return model
+
+
+def init_of(init: str, layout: str) -> str:
+    """``model.init=auto``: PyTorch's initialisation for the encoder-decoder, whose
+    cross-attention finds the source positions far sooner from it (copy, reverse and the lookup
+    table at seq2seq: ``docs/results/time_to_solve.md``), GPT-2's small one for the others."""
+    if init != "auto":
+        return init
+    return "torch" if layout == "seq2seq" else "small"
 
 
 def check_positional(cfg, task) -> torch.Tensor | None:

@@ -17,13 +17,14 @@ from toyformer.tasks.registry import register_task
 class Addition:
     """``a + b`` for operands of ``min_digits .. digits`` digits (each operand's digit count is
     uniform, then its value uniform among numbers of that many digits). The answer is the sum's
-    digits, most significant first, or least significant first with ``reverse_answer`` (the
-    order in which carries are computed, which makes the task much easier for a causal model).
+    digits, least significant first with ``reverse_answer`` (the default: the order in which
+    carries are computed, which makes the task much easier for a causal model; answers are shown
+    in reading order), or most significant first.
 
     Worked example (``digits=3``)::
 
         input  4 7 + 1 9 8
-        target 2 4 5            (reverse_answer: 5 4 2)
+        target 5 4 2            (reverse_answer=false: 2 4 5)
 
     ``sample(..., length=L)`` draws two ``L``-digit operands: any ``L`` works (100-digit sums
     are computed digit by digit, never as int64).
@@ -31,7 +32,7 @@ class Addition:
 
     digits: int = 3
     min_digits: int = 1
-    reverse_answer: bool = False
+    reverse_answer: bool = True
 
     kind: ClassVar[str] = "seq2seq"
     default_layout: ClassVar[str] = "causal"
@@ -40,13 +41,25 @@ class Addition:
     numeric: ClassVar[bool] = True  # digit tokens: model.positional=abacus applies
     length_param: ClassVar[str] = "digits"  # what `toyformer eval --lengths` varies
     min_length_param: ClassVar[str] = "min_digits"
-    # Digits first-to-last under learned positions, seed 0: 2,000 steps end at test exact match
-    # 0.81 (0.95 with a place embedding); 6,000 steps decaying to 0 at 0.94 (the 3-digit +
-    # 3-digit sums lag: 0.62), and with the place embedding (units, tens, hundreds of both
-    # operands share a learned vector) the run stops at step 5,000 with test 1.000.
+    # `toyformer tune addition --seeds 3` (docs/results/time_to_solve.md): one pre-norm layer with a
+    # wide feed-forward block and a place embedding (units, tens, hundreds of both operands share a
+    # learned vector), a long cosine schedule with strong weight decay; with the answer least
+    # significant digit first (``reverse_answer``, the task's default) a carry only needs the digits
+    # already written.
     config_defaults: ClassVar[dict] = {
-        "model": {"place_embedding": True},
-        "train": {"steps": 6000, "min_lr_ratio": 0.0},
+        "model": {"n_layers": 1, "d_ff": 512, "place_embedding": True},
+        "train": {"lr": 1.6e-3, "warmup_steps": 5, "steps": 8000, "min_lr_ratio": 0.1, "weight_decay": 0.3,
+                  "beta2": 0.98},
+        "eval": {"every": 50},
+    }
+    # `toyformer tune addition --layout seq2seq --seeds 3`: two narrow layers with ALiBi and the
+    # place embedding
+    layout_defaults: ClassVar[dict] = {
+        "seq2seq": {
+            "model": {"d_model": 32, "n_layers": 2, "d_ff": 64, "positional": "alibi", "place_embedding": True},
+            "train": {"lr": 3.4e-3, "warmup_steps": 60, "steps": 8000, "min_lr_ratio": 0.27, "weight_decay": 0.035},
+            "eval": {"every": 50},
+        },
     }
 
     def __post_init__(self):

@@ -166,3 +166,26 @@ def place(dst: torch.Tensor, src: torch.Tensor, src_len: torch.Tensor, start: to
     keep = (j < src_len.unsqueeze(1)) & (cols < dst.shape[1])
     rows = torch.arange(n, device=src.device).unsqueeze(1).expand_as(cols)
     dst[rows[keep], cols[keep]] = src[keep]
+
+
+def readable_answer(task, ids: torch.Tensor) -> torch.Tensor:
+    """Answers ``[n, A]`` as a person reads them: a task that writes its answer's digits least
+    significant first (``reverse_answer=true``) has each run of digits turned back; any other
+    task's answers are returned as they are. Display only: the model and exact match use the
+    task's own order.
+
+    >>> from toyformer.tasks import get_task
+    >>> task = get_task("addition", reverse_answer=True)
+    >>> task.vocab.decode(readable_answer(task, task.vocab.encode("5 4 2".split()).unsqueeze(0))[0])
+    '2 4 5'
+    """
+    if not getattr(task, "reverse_answer", False):
+        return ids
+    digit_ids = torch.tensor([task.vocab.id(str(d)) for d in range(10)], device=ids.device)
+    is_digit = torch.isin(ids, digit_ids)  # [n, A]
+    t = ids.shape[1]
+    col = torch.arange(t, device=ids.device).expand_as(ids)  # [n, A]
+    start = torch.where(is_digit, torch.full_like(col, -1), col).cummax(-1).values + 1  # first column of the run
+    end = torch.where(is_digit, torch.full_like(col, t), col).flip(-1).cummin(-1).values.flip(-1) - 1  # its last
+    src = torch.where(is_digit, start + end - col, col)  # [n, A]: the mirrored column inside the run
+    return torch.gather(ids, 1, src)

@@ -51,10 +51,10 @@ class ModularArithmetic:
             "eval": {"every": 20},
         },
         "seq2seq": {
-            "model": {"d_model": 128, "n_layers": 1, "positional": "none"},
-            "data": {"batch_size": 256},
-            "train": {"lr": 4.73e-3, "weight_decay": 0.826, "warmup_steps": 183, "steps": 500, "min_lr_ratio": 0.133},
-            "eval": {"every": 20},
+            "model": {"d_model": 64, "n_layers": 1, "d_ff": 64, "positional": "alibi", "init": "small"},
+            "data": {"batch_size": 64},
+            "train": {"lr": 4.2e-3, "weight_decay": 0.002, "warmup_steps": 167, "steps": 8000, "min_lr_ratio": 0.07},
+            "eval": {"every": 50},
         },
     }
 

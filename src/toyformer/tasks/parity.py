@@ -47,7 +47,7 @@ class Parity:
             "eval": {"every": 20},
         },
         "seq2seq": {
-            "model": {"d_model": 64, "n_layers": 1, "positional": "learned"},
+            "model": {"d_model": 64, "n_layers": 1, "positional": "learned", "init": "small"},
             "data": {"batch_size": 64},
             "train": {"lr": 6.12e-4, "weight_decay": 0.127, "warmup_steps": 133, "steps": 4000, "min_lr_ratio": 0.422},
             "eval": {"every": 20},

@@ -8,14 +8,19 @@ the server stays up. Every response carries a strict Content-Security-Policy (sc
 server only) and, bound to a loopback address, requests for another host name are refused (a
 web page elsewhere cannot reach the server through DNS rebinding).
 
-Pages: ``/runs``, ``/compare?run=K1&run=K2&group=F``, ``/run/KEY``, ``/sweeps``, ``/sweep?name=N``.
-JSON: ``/api/fields``, ``/api/runs?where=&columns=``, ``/api/compare?run=K1&run=K2&group=``,
-``/api/run/{curves,samples,attention,embeddings,breakdown}?run=KEY``, ``/api/sweep/{pivot,plot}?name=``.
+Pages: ``/runs``, ``/compare?run=K1&run=K2&group=F``, ``/run/KEY``, ``/sweeps``, ``/sweep?name=N``,
+``/tunes``, ``/tune?dir=DIR``.
+JSON: ``/api/fields``, ``/api/runs?where=&columns=``, ``/api/runs/keys?where=`` (the keys a filter
+keeps), ``/api/runs/groups?where=`` (every setting but the seed), ``/api/runs/export?where=&columns=
+&format=csv|json|markdown`` (a download), ``/api/compare?run=K1&run=K2&group=``,
+``/api/run/{curves,samples,attention,embeddings,breakdown,explain}?run=KEY``,
+``/api/sweep/{pivot,plot}?name=``, ``/api/tunes``, ``/api/tune?dir=``.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 from functools import partial
 from pathlib import Path
 
@@ -31,8 +36,9 @@ from starlette.staticfiles import StaticFiles
 
 from toyformer.errors import ConfigError
 from toyformer.files import dumps
-from toyformer.ui import pages, sweeps
+from toyformer.ui import pages, run_page, sweeps, table, tune
 from toyformer.ui.data import RunGone, Source
+from toyformer.ui.explanation import explanation
 from toyformer.ui.models import Models
 
 STATIC = Path(__file__).parent / "static"
@@ -56,7 +62,10 @@ class JSON(Response):
     media_type = "application/json"
 
     def render(self, content) -> bytes:
-        return dumps(content).encode("utf-8")
+        try:  # the common case at C speed; a NaN or an infinity goes the careful way
+            return json.dumps(content, allow_nan=False).encode("utf-8")
+        except ValueError:
+            return dumps(content).encode("utf-8")
 
 
 def _error(exc: Exception) -> JSON:
@@ -106,16 +115,43 @@ def make_app(source: Source, host: str = "127.0.0.1") -> Starlette:
         return {"by_length": s.get("test_by_length"), "by_position": s.get("test_by_position"),
                 "chance": s.get("chance"), "finished": bool(s)}
 
+    def explained(q):
+        info = source.run(q.get("run", ""))
+        s, metrics = info["summary"], info["metrics"]
+        step = s.get("steps") if s else (metrics[-1]["step"] if metrics else None)
+        return explanation(info["run_dir"], step)
+
+    def export(request: Request):
+        q = request.query_params
+        kind = q.get("format") or "csv"
+        text = table.export(source, q.get("where"), columns(q), kind)
+        media = {"csv": "text/csv", "json": "application/json"}.get(kind, "text/markdown")
+        ext = {"markdown": "md"}.get(kind, kind)
+        return Response(text + "\n", media_type=f"{media}; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="runs.{ext}"'})
+
+    async def download(request: Request):
+        try:
+            return await run_in_threadpool(export, request)
+        except ConfigError as exc:
+            return _error(exc)
+
     routes = [
         Route("/", lambda request: RedirectResponse("/runs")),
         Route("/runs", page(lambda r: pages.runs_page())),
         Route("/compare", page(lambda r: pages.compare_page(r.query_params.getlist("run"),
                                                             r.query_params.get("group", "")))),
-        Route("/run/{key:path}", page(lambda r: pages.run_page(source.run(r.path_params["key"])))),
+        Route("/run/{key:path}", page(lambda r: run_page.run_page(source.run(r.path_params["key"])))),
         Route("/sweeps", page(lambda r: pages.sweeps_page(sweeps.list_sweeps(source)))),
         Route("/sweep", page(lambda r: pages.sweep_page(sweeps.sweep_info(source, r.query_params.get("name", ""))))),
-        Route("/api/fields", api(lambda q: {"fields": source.fields()})),
+        Route("/tunes", page(lambda r: pages.tunes_page(tune.list_studies(source)))),
+        Route("/tune", page(lambda r: pages.tune_page(tune.study(source, r.query_params.get("dir", ""))))),
+        Route("/api/fields", api(lambda q: {"fields": (f := source.fields()),
+                                            "directions": {k: d for k in f if (d := table.direction(k))}})),
         Route("/api/runs", api(lambda q: source.table(q.get("where"), columns(q)))),
+        Route("/api/runs/keys", api(lambda q: source.keys(q.get("where")))),
+        Route("/api/runs/groups", api(lambda q: table.groups(source, q.get("where"), q.get("group", ""), columns(q)))),
+        Route("/api/runs/export", download),
         Route("/api/compare", api(lambda q: source.compare([k for k in q.getlist("run") if k],
                                                            q.get("group") or None))),
         Route("/api/run/curves", api(lambda q: source.curves(q.get("run", "")))),
@@ -123,6 +159,9 @@ def make_app(source: Source, host: str = "127.0.0.1") -> Starlette:
         Route("/api/run/attention", api(attention)),
         Route("/api/run/embeddings", api(lambda q: {"maps": models.embeddings(run_dir(q))})),
         Route("/api/run/breakdown", api(breakdown)),
+        Route("/api/run/explain", api(explained)),
+        Route("/api/tunes", api(lambda q: {"studies": tune.list_studies(source)})),
+        Route("/api/tune", api(lambda q: tune.study(source, q.get("dir", "")))),
         Route("/api/sweep", api(lambda q: sweeps.sweep_info(source, q.get("name", "")))),
         Route("/api/sweep/pivot", api(lambda q: sweeps.sweep_pivot(source, q.get("name", ""), q.get("rows"),
                                                                    q.get("cols"), q.get("value", "")))),

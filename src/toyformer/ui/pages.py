@@ -8,12 +8,11 @@ from the plotly package).
 from __future__ import annotations
 
 import json
-import types
 
-from toyformer.report.html import Html, badge, esc, join, para, table
-from toyformer.report.run_page import diagnosis_section, headline
+from toyformer.report.html import Html, esc, join, para, table
 
-NAV = (("runs", "/runs", "Runs"), ("compare", "/compare", "Compare"), ("sweeps", "/sweeps", "Sweeps"))
+NAV = (("runs", "/runs", "Runs"), ("compare", "/compare", "Compare"), ("sweeps", "/sweeps", "Sweeps"),
+       ("tunes", "/tunes", "Tune"))
 
 
 def layout(title: str, body: Html, script: str | None, active: str = "", plotly: bool = False, data: dict | None = None,
@@ -46,15 +45,26 @@ def runs_page() -> str:
     <button type="submit">Filter</button>
   </form>
   <div class="row">
-    <label>group by <select id="group"><option value="">(none)</option></select></label>
+    <label>group by <select id="group"><option value="">(none)</option>
+      <option value="*settings">every setting but the seed</option></select></label>
     <details id="chooser"><summary>columns</summary><div id="columns" class="checks"></div></details>
     <span id="count" class="muted"></span>
     <a id="compare" class="button disabled" href="/compare">compare selected (0)</a>
     <button id="clear" type="button">clear selection</button>
+    <span class="muted">export the filtered runs:</span>
+    <a id="export-csv" class="button" href="/api/runs/export?format=csv" download>CSV</a>
+    <a id="export-json" class="button" href="/api/runs/export?format=json" download>JSON</a>
   </div>
 </section>
-<section><div class="scroll"><table id="runs" class="runs"><thead></thead><tbody></tbody></table></div>
-<div id="pager" class="pager"></div></section>""")
+<section><div class="scroll"><table id="runs" class="runs"><thead></thead><tbody></tbody><tfoot></tfoot></table>
+</div><div id="pager" class="pager"></div>
+<p class="muted">Test exact match: the value, its 95% interval (Wilson) and n, the test examples it was measured
+on. Under the table: the minimum, maximum and best of each numeric column over the filtered runs (best: the
+highest accuracy, the lowest loss or time); a group's row shows the mean ± the 95% CI half-width over its runs.</p>
+</section>
+<section><details id="parallel-block"><summary>Parallel coordinates of the filtered runs (the shown columns)</summary>
+<div class="row"><label>colour by <select id="parallel-color"></select></label><span id="parallel-note" class="muted">
+</span></div><div id="parallel" class="chart"></div></details></section>""")
     return layout("Runs", body, "runs.js", "runs")
 
 
@@ -68,61 +78,11 @@ def compare_page(keys: list[str], group: str) -> str:
 </div></section>
 <section><h2>Learning curves</h2><div id="curves" class="chart"></div>
 <p class="muted" id="curves-note"></p></section>
-<section><h2>Config keys that differ</h2><div id="differing"></div></section>
+<section><h2>Settings side by side</h2><label><input id="only-differing" type="checkbox" checked> only the settings
+that differ</label><div id="differing"></div></section>
 <section><h2>Final metrics</h2><div id="finals"></div></section>""")
     return layout("Compare runs", body, "compare.js", "compare", plotly=True,
                   data={"runs": json.dumps(keys), "group": group})
-
-
-def run_page(info: dict) -> str:
-    """The run page: verdict, headline numbers and diagnosis rendered here; curves, examples,
-    attention, embeddings and accuracy by length and position drawn by ``run.js``."""
-    cfg, summary, key = info["config"], info["summary"], info["key"]
-    task = cfg.get("task") or {}
-    params = ", ".join(f"{k}={v}" for k, v in task.items() if k != "name")
-    title = f"{task.get('name', '?')} · {cfg.get('layout', '?')}"
-    sub = f"run {key} · task {task.get('name')}({params}) · seed {cfg.get('seed')} · {info['run_dir']}"
-    status = {"recorded": ("recorded", "info"), "training": ("training", "warn"), "stopped": ("stopped", "warn"),
-              "unrecorded": ("not in the store", "info")}[info["status"]]
-    head = join(Html("<h1>"), esc(title), Html(" "), badge(*status), Html(f'</h1><div class="sub">{esc(sub)}</div>'),
-                headline(types.SimpleNamespace(summary=summary, metrics=info["metrics"])))
-    diagnosis = diagnosis_section(summary)
-    sections = [Html('<section id="curves-section"><h2>Learning curves</h2><div class="row"><label>x <select id="x">'
-                     '<option value="step">step</option><option value="wall_s">wall_s</option></select></label>'
-                     '<span id="live" class="muted"></span></div><div class="charts">'
-                     '<div id="curve-loss" class="chart half"></div><div id="curve-acc" class="chart half"></div>'
-                     '</div></section>')]
-    if diagnosis is not None:
-        sections.insert(0, diagnosis.render())
-    sections += [
-        Html('<div class="pair"><section id="samples-section"><h2>Test examples</h2><div id="samples" '
-             'class="loading">loading the model ...</div></section>'
-             '<section id="attention-section"><h2>Attention</h2><form id="attention-form" class="row" '
-             'autocomplete="off"><label>test example <select id="example"></select></label>'
-             '<label>or your input <input id="input" type="text" spellcheck="false" placeholder="space-separated '
-             'tokens"></label><button type="submit">show</button><label>module <select id="module"></select></label>'
-             '<label>head <select id="head"></select></label></form>'
-             '<p id="attention-io" class="mono"></p><div id="attention" class="chart square"></div>'
-             '<p class="muted">Queries down, keys across; hover a cell for the query token, the key token and the '
-             'weight.</p></section></div>'),
-        Html('<section id="embeddings-section"><h2>Embeddings</h2><div id="embeddings" class="charts"></div>'
-             '</section>'),
-        Html('<section id="breakdown-section"><h2>Accuracy by length and position</h2><div class="charts">'
-             '<div id="by-position" class="chart half"></div><div id="by-length" class="chart half"></div></div>'
-             '<p id="breakdown-note" class="muted"></p></section>'),
-        config_section(cfg),
-    ]
-    return layout(title, join(*sections), "run.js", "", plotly=True, header=head,
-                  data={"key": key, "status": info["status"]})
-
-
-def config_section(cfg: dict) -> Html:
-    """The run's config, one small table per section (from ``config.json`` as it is)."""
-    groups = {"run": [[k, v] for k, v in cfg.items() if not isinstance(v, dict)]}
-    groups.update({k: [[kk, vv] for kk, vv in v.items()] for k, v in cfg.items() if isinstance(v, dict)})
-    blocks = "".join(f"<div><h3>{esc(name)}</h3>{table(['key', 'value'], rows, 'mono')}</div>"
-                     for name, rows in groups.items())
-    return Html(f'<section id="config-section"><h2>Configuration</h2><div class="grid">{blocks}</div></section>')
 
 
 def sweeps_page(sweeps: list[dict]) -> str:
@@ -151,6 +111,46 @@ interval, and n. Click a cell to compare its runs.</p></section>
     head = join(Html("<h1>Sweep "), esc(info["name"]), Html(f'</h1><div class="sub">{esc(sub)}</div>'))
     return layout(f"Sweep {info['name']}", body, "sweep.js", "sweeps", plotly=True, header=head,
                   data={"name": info["name"]})
+
+
+def tunes_page(studies: list[dict]) -> str:
+    if not studies:
+        body = para("No tune study here yet: run `toyformer tune TASK --out runs/tune/NAME` (a tune directory "
+                    "under the runs folder, or recorded in the results store) to make one.", "muted")
+    else:
+        rows = []
+        for s in studies:
+            counts = s.get("counts") or {}
+            state = "searching" if s["running"] else ("unreadable" if s.get("error") else "finished or stopped")
+            rows.append([Html(f'<a href="/tune?dir={esc(_url(s["dir"]))}">{esc(s["name"])}</a>'), s.get("task"),
+                         s.get("layout"), counts.get("COMPLETE"), counts.get("PRUNED"), counts.get("FAIL"),
+                         counts.get("RUNNING"), s.get("best"), s.get("error") or state, s["dir"]])
+        body = table(["study", "task", "layout", "complete", "pruned", "failed", "running", "best value", "state",
+                      "directory"], rows, "mono")
+    return layout("Tune studies", Html(f"<section>{body}</section>"), None, "tunes")
+
+
+def tune_page(info: dict) -> str:
+    body = Html("""
+<section><h2>Optimisation history</h2><div id="history" class="chart"></div>
+<p class="muted" id="history-note"></p></section>
+<div class="charts"><section class="half"><h2>Parameter importances</h2><div id="importances" class="chart"></div>
+<p class="muted" id="importances-note"></p></section>
+<section class="half"><h2>What each trial reported to the pruner</h2><div id="reported" class="chart"></div>
+<p class="muted" id="reported-note"></p></section></div>
+<section><h2>Parallel coordinates</h2><div id="parallel" class="chart"></div>
+<p class="muted">One line per complete trial: its searched values and its objective (colour). Drag along an axis
+to keep the trials in a range.</p></section>
+<section><h2>The best trial, re-measured on fresh seeds</h2><div id="remeasured"></div></section>
+<section><h2>Trials</h2><div id="trials"></div></section>""")
+    counts = info["counts"]
+    objective = info.get("objective") or "(not known until tune.json is written)"
+    sub = (f"{info.get('task')} · {info.get('layout')} · objective {objective} · {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed, "
+           f"{counts['RUNNING']} running · {info['dir']}")
+    head = join(Html("<h1>Tune "), esc(info["name"]), Html(' <span id="state"></span>'),
+                Html(f'</h1><div class="sub">{esc(sub)}</div>'))
+    return layout(f"Tune {info['name']}", body, "tune.js", "tunes", plotly=True, header=head,
+                  data={"dir": info["dir"]})
 
 
 def error_page(message: str, status: int) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from toyformer.errors import ConfigError
 from toyformer.experiments.store.table import KEY_METRICS, NOT_SWEPT, pivot, short, varying_fields
 from toyformer.files import read_json
+from toyformer.ui import intervals
 from toyformer.ui.data import FINAL_METRICS, RunGone, Source
 
 METRIC_CHOICES = ("test_token_acc", "test_exact_match", "test_loss", "train_loss", "val_token_acc", "val_exact_match",
@@ -73,8 +74,9 @@ def sweep_info(source: Source, name: str) -> dict:
     default = {"rows": table.get("rows") or (swept[:1] or ["seed"]), "cols": table.get("cols") or swept[1:2],
                "value": table.get("value") or next((m for m in KEY_METRICS if m in metrics), metrics[0])}
     plots = spec.get("plot") or []
-    points = [{"key": str(r["id"]), "point": r.get("point"), "seed": r.get("seed"), "replica": r.get("replica"),
-               **{m: r.get(m) for m in FINAL_METRICS if m in r}} for r in rows]
+    points = [intervals.complete({"key": str(r["id"]), "point": r.get("point"), "seed": r.get("seed"),
+                                  "replica": r.get("replica"), **{m: r.get(m) for m in FINAL_METRICS if m in r}})
+              for r in rows]
     return {"name": name, "dir": str(folder) if folder else None, "runs": len(rows), "swept": swept,
             "fields": fields, "metrics": metrics, "default": default, "plots": plots, "points": points}
 

@@ -40,7 +40,7 @@ def digit_places(tokens: torch.Tensor, digit_ids: torch.Tensor, answer: Answer =
     ``answer``: which tokens are answer (places counted from the left): ``none`` (an encoder
     input), ``all`` (a seq2seq decoder), ``after_sep`` (a causal model's ``prompt <sep> answer``).
     """
-    is_digit = torch.isin(tokens, digit_ids)  # [B, T]
+    is_digit = (tokens.unsqueeze(-1) == digit_ids).any(-1)  # [B, T] (isin has no vmap rule: replicas)
     t = tokens.shape[1]
     col = torch.arange(t, device=tokens.device).expand_as(tokens)  # [B, T]
     prev_break = torch.where(is_digit, torch.full_like(col, -1), col).cummax(-1).values  # [B, T]

@@ -87,5 +87,32 @@ const TF = (() => {
     return "/compare?" + q;
   }
 
-  return {el, api, message, fmt, ptext, plot, band, table, runURL, compareURL, COLORS};
+  // a test exact match as every page shows it: the value, its 95% interval and n
+  function accuracy(value, n, lo, hi) {
+    if (value === null || value === undefined) return el("span", {text: "—"});
+    const interval = lo === null || lo === undefined ? (n ? ` n=${n}` : " (n not recorded)")
+      : ` [${lo.toFixed(4)}, ${hi.toFixed(4)}] n=${n}`;
+    return el("span", {class: "acc", title: "test exact match, its 95% interval (Wilson) and the test examples"},
+              fmt(value), el("span", {class: "ci", text: interval}));
+  }
+  function accuracyText(value, n, lo, hi) {
+    return value === null || value === undefined ? "—" : accuracy(value, n, lo, hi).textContent;
+  }
+
+  // Plotly.js (4.6 MB) only where a chart is asked for: the runs page loads it on demand
+  let plotlyLoading = null;
+  function loadPlotly() {
+    if (window.Plotly) return Promise.resolve(window.Plotly);
+    plotlyLoading = plotlyLoading || new Promise((resolve, reject) => {
+      const s = document.createElement("script");
+      s.src = "/static/plotly.min.js";
+      s.onload = () => resolve(window.Plotly);
+      s.onerror = () => reject(new Error("Plotly.js did not load"));
+      document.head.append(s);
+    });
+    return plotlyLoading;
+  }
+
+  return {el, api, message, fmt, ptext, plot, band, table, runURL, compareURL, accuracy, accuracyText, loadPlotly,
+          COLORS};
 })();

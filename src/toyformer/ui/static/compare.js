@@ -1,10 +1,12 @@
-// The compare page: the selected runs' learning curves overlaid (or, grouped by a config field,
-// the mean and 95% band per value), the config keys that differ, the final metrics side by side.
+// The compare page: the selected runs' learning curves overlaid (or, grouped by a config field or
+// by every setting but the seed, the mean and 95% band per group), their settings side by side
+// (only those that differ, or all), the final metrics (test exact match with its n and interval).
 "use strict";
 (() => {
   const {el, api, message, fmt, ptext, plot, band, table, COLORS} = TF;
   const main = document.getElementById("page");
   const $ = id => document.getElementById(id);
+  const SETTINGS = "*settings";
   const state = {runs: JSON.parse(main.dataset.runs || "[]"), group: main.dataset.group || "", data: null};
 
   function remember() {
@@ -29,8 +31,9 @@
     const metrics = [...new Set(d.runs.flatMap(r => Object.keys(r.curves)))].filter(m => m !== "step" && m !== "wall_s");
     const metric = $("metric"), current = metric.value || (metrics.includes("val_exact_match") ? "val_exact_match" : metrics[0]);
     metric.replaceChildren(...metrics.map(m => el("option", {value: m, text: m, selected: m === current})));
-    const fields = [...new Set([...d.differing, ...(state.group ? [state.group] : [])])];
+    const fields = [...new Set([...d.differing, ...(state.group && state.group !== SETTINGS ? [state.group] : [])])];
     $("group").replaceChildren(el("option", {value: "", text: "(none: one line per run)"}),
+      el("option", {value: SETTINGS, text: "every setting but the seed", selected: state.group === SETTINGS}),
       ...fields.map(f => el("option", {value: f, text: f, selected: f === state.group})));
     $("count").textContent = `${d.runs.length} run${d.runs.length === 1 ? "" : "s"}`;
   }
@@ -43,12 +46,17 @@
       d.groups.forEach((g, i) => {
         const c = g.curves[metric], color = COLORS[i % COLORS.length];
         if (!c) return;
-        const name = ptext(`${state.group}=${fmt(g.value)} (n=${g.n})`);
+        const label = state.group === SETTINGS
+          ? (Object.entries(g.value).map(([k, v]) => `${k}=${fmt(v)}`).join(", ") || "the same settings")
+          : `${state.group}=${fmt(g.value)}`;
+        const name = ptext(`${label} (n=${g.n})`);
         traces.push(band(g.curves.step, c.lo, c.hi, color, name));
         traces.push({x: g.curves.step, y: c.mean, name, type: "scatter", mode: "lines", line: {color, width: 2},
                      customdata: g.n_at_step, hovertemplate: `${name}<br>step %{x}<br>mean %{y:.4f} (n=%{customdata})<extra></extra>`});
       });
-      $("curves-note").textContent = `The mean over the runs of each value of ${state.group}, with its 95% confidence band.`;
+      $("curves-note").textContent = state.group === SETTINGS
+        ? "The mean over the runs that share every setting but the seed, with its 95% confidence band (Student's t over the runs that have the step)."
+        : `The mean over the runs of each value of ${state.group}, with its 95% confidence band.`;
     } else {
       d.runs.forEach((r, i) => traces.push({x: r.curves[x], y: r.curves[metric], name: ptext(r.label), type: "scatter",
                                               mode: "lines+markers", marker: {size: 4}, line: {color: COLORS[i % COLORS.length]}}));
@@ -61,14 +69,19 @@
     const d = state.data;
     const heads = ["", ...d.runs.map(r => r.label)];
     const links = ["run", ...d.runs.map(r => el("a", {href: TF.runURL(r.key), text: "open"}))];
-    $("differing").replaceChildren(d.differing.length
-      ? table(heads, [links, ...d.differing.map(k => [k, ...d.runs.map(r => r.config[k])])], "mono")
+    const only = $("only-differing").checked;
+    const keys = only ? d.differing : [...new Set(d.runs.flatMap(r => Object.keys(r.config)))];
+    $("differing").replaceChildren(keys.length
+      ? table(heads, [links, ...keys.map(k => [k, ...d.runs.map(r => r.config[k])])], "mono")
       : el("p", {class: "muted", text: d.runs.length > 1 ? "The runs have the same config." : "Select two or more runs to compare."}));
-    const metrics = Object.keys((d.runs[0] || {}).final || {});
-    $("finals").replaceChildren(table(heads, metrics.map(m => [m, ...d.runs.map(r => r.final[m])]), "mono"));
+    const hidden = new Set(["test_n", "test_exact_match_lo", "test_exact_match_hi"]);
+    const metrics = Object.keys((d.runs[0] || {}).final || {}).filter(m => !hidden.has(m));
+    $("finals").replaceChildren(table(heads, metrics.map(m => [m, ...d.runs.map(r => m === "test_exact_match"
+      ? TF.accuracy(r.final[m], r.final.test_n, r.final.test_exact_match_lo, r.final.test_exact_match_hi) : r.final[m])]), "mono"));
   }
 
   for (const id of ["metric", "x"]) $(id).addEventListener("change", draw);
+  $("only-differing").addEventListener("change", () => state.data && tables());
   $("group").addEventListener("change", e => { state.group = e.target.value; remember(); load().catch(err => message(err.message)); });
   if (!state.runs.length) message("No run selected: select runs on the runs page, then compare.", "info");
   else load().catch(err => message(err.message));

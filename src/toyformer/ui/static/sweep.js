@@ -48,7 +48,8 @@
   function points() {
     const metrics = ["test_token_acc", "test_exact_match", "solved_at_step", "steps", "wall_s"];
     $("points").replaceChildren(table(["run", "point", "seed", "replica", ...metrics], info.points.map(p =>
-      [el("a", {href: TF.runURL(p.key), text: "#" + p.key}), p.point, p.seed, p.replica, ...metrics.map(m => p[m])]), "mono"));
+      [el("a", {href: TF.runURL(p.key), text: "#" + p.key}), p.point, p.seed, p.replica, ...metrics.map(m => m === "test_exact_match"
+        ? TF.accuracy(p[m], p.test_n, p.test_exact_match_lo, p.test_exact_match_hi) : p[m])]), "mono"));
   }
 
   api("/api/sweep", {name}).then(i => {
