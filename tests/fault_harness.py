@@ -52,6 +52,24 @@ def kind_of(path: str) -> str:
     return next((k for k, pattern in KINDS.items() if pattern.search(str(path))), "other")
 
 
+def tiny(steps: int | None = 6, every: int | None = 3, batch: bool = True) -> list[str]:
+    """The ``--set`` flags of a tiny reverse run (one layer, d_model 16, length 4, 16 examples to
+    validate and test) of ``steps`` steps evaluated every ``every`` (None: not set here)."""
+    flags = ["model.d_model=16", "model.n_heads=2", "model.n_layers=1", "model.d_ff=32", "length=4"]
+    flags += [f"steps={steps}"] * (steps is not None) + [f"eval.every={every}"] * (every is not None)
+    flags += ["eval.val_size=16", "eval.test_size=16"] + ["data.batch_size=16"] * batch
+    return [arg for flag in flags for arg in ("--set", flag)]
+
+
+def tiny_spec(name: str, steps: int = 6, every: int = 3, lengths=(3, 4), **more) -> dict:
+    """A sweep file of the tiny reverse run of ``tiny`` over ``task.length`` in ``lengths``."""
+    return {"name": name, "base": {"task": {"name": "reverse", "length": 4},
+                                   "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32},
+                                   "data": {"batch_size": 16}, "train": {"steps": steps, "warmup_steps": 1},
+                                   "eval": {"every": every, "val_size": 16, "test_size": 16, "target": None}},
+            "grid": {"task.length": list(lengths)}, **more}
+
+
 # --- real filesystems --------------------------------------------------------------------------
 
 def _sudo() -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fault_harness import check_whole
+from fault_harness import check_whole, tiny_spec
 from test_interrupts import TINY, no_process_left, start
 from toyformer import ResultsStore, load_run
 
@@ -27,16 +27,25 @@ pytestmark = pytest.mark.slow
 
 N = int(os.environ.get("TOYFORMER_CHAOS_N", "12"))
 SEED = int(os.environ.get("TOYFORMER_CHAOS_SEED", "0"))
-SPEC = {"name": "chaos", "base": {"task": {"name": "reverse", "length": 4},
-                                  "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32},
-                                  "data": {"batch_size": 16}, "train": {"steps": 200, "warmup_steps": 1},
-                                  "eval": {"every": 20, "val_size": 16, "test_size": 16, "target": None}},
-        "grid": {"task.length": [3, 4, 5, 6]}, "seeds": [0, 1]}
+SPEC = tiny_spec("chaos", steps=200, every=20, lengths=(3, 4, 5, 6), seeds=[0, 1])
 SWEEP = ["sweep", "chaos.yaml", "--out", "sw", "--store", "s.sqlite", "--workers", "2", "--threads", "1", "--quiet"]
 TUNE = ["tune", "reverse", *TINY, "--set", "train.steps=200", "--set", "eval.every=20", "--space", "space.yaml",
         "--budget-s", "900", "--trials", "4", "--trial-s", "60", "--workers", "2", "--threads", "1", "--out", "tn",
         "--store", "s.sqlite", "--quiet"]
 SIGNALS = [signal.SIGKILL, signal.SIGINT, signal.SIGTERM]
+
+
+def started(proc, out: Path, timeout: float = 120) -> None:
+    """Wait until the command holds its directory's lock (its pid in ``OUT/.lock``): past Python's
+    start and torch's import, where a signal meets Python's own handlers, not toyformer's."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if (out / ".lock").read_text().strip() == str(proc.pid):
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
 
 
 def test_random_kills_and_interrupts_lose_nothing(tmp_path):
@@ -46,14 +55,19 @@ def test_random_kills_and_interrupts_lose_nothing(tmp_path):
     stops = {s: 0 for s in SIGNALS}
     for i in range(N):
         argv = SWEEP if i % 2 == 0 else TUNE
+        out_dir, began = tmp_path / argv[argv.index("--out") + 1], time.time()
         proc = start(argv, tmp_path)
-        time.sleep(rng.uniform(0.5, 10.0))
+        started(proc, out_dir)
+        time.sleep(rng.uniform(0.0, 8.0))
         sig = rng.choice(SIGNALS)
         if proc.poll() is None:
             os.killpg(proc.pid, sig)  # the whole group, as a terminal's Ctrl-C (SIGKILL: every process at once)
             stops[sig] += 1
         out, err = proc.communicate(timeout=600)
-        if sig != signal.SIGKILL and proc.returncode != 0 and proc.returncode != 128 + sig:
+        if proc.returncode == -sig and not err.strip() and sig != signal.SIGKILL:  # Python's default handler:
+            result = out_dir / ("sweep.json" if argv[0] == "sweep" else "tune.json")  # only as it exits, work done
+            assert result.is_file() and result.stat().st_mtime >= began, f"stop {i}: killed by {sig.name} mid-work"
+        elif sig != signal.SIGKILL and proc.returncode != 0 and proc.returncode != 128 + sig:
             pytest.fail(f"stop {i} ({argv[0]}, {sig.name}): exit {proc.returncode}: {err[-3000:]}")
         if proc.returncode == 128 + sig:
             lines = [x for x in err.splitlines() if x.startswith("toyformer: ")]

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from fault_harness import tiny
 from toyformer import ResultsStore
 from toyformer.cli import main
 
-TINY = ["--set", "model.d_model=16", "--set", "model.n_heads=2", "--set", "model.n_layers=1", "--set", "model.d_ff=32",
-        "--set", "length=4", "--set", "steps=4", "--set", "eval.every=2", "--set", "eval.val_size=16",
-        "--set", "eval.test_size=16", "--set", "data.batch_size=16", "--quiet", "--no-live-plot"]
+TINY = [*tiny(steps=4, every=2), "--quiet", "--no-live-plot"]
 HOLD = textwrap.dedent("""
     import sqlite3, sys
     con = sqlite3.connect(sys.argv[1], isolation_level=None)

@@ -21,25 +21,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fault_harness import (FillAt, Recorder, can_mount, check_failed, check_finished, kind_of, read_only, resize, tmpfs,
-                           used)
+from fault_harness import (FillAt, Recorder, can_mount, check_failed, check_finished, kind_of, read_only, resize, tiny,
+                           tiny_spec, tmpfs, used)
 from toyformer.cli import main
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tmpfs and /proc are Linux's")
 
 ROOMY = 64 * 2**20
-TINY = ["--set", "model.d_model=16", "--set", "model.n_heads=2", "--set", "model.n_layers=1", "--set", "model.d_ff=32",
-        "--set", "length=4", "--set", "steps=6", "--set", "eval.every=3", "--set", "eval.val_size=16",
-        "--set", "eval.test_size=16", "--set", "data.batch_size=16"]
-SPEC = {"name": "full", "base": {"task": {"name": "reverse", "length": 4},
-                                 "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32},
-                                 "data": {"batch_size": 16}, "train": {"steps": 6, "warmup_steps": 1},
-                                 "eval": {"every": 3, "val_size": 16, "test_size": 16, "target": None}},
-        "grid": {"task.length": [3, 4]}, "plot": [{"x": "task.length", "y": "test_token_acc"}]}
+TINY = tiny()
+SPEC = tiny_spec("full", plot=[{"x": "task.length", "y": "test_token_acc"}])
 SPACE = {"space": {"train.lr": {"log": [1e-3, 3e-2]}}}
-TUNE = ["--set", "model.d_model=16", "--set", "model.n_heads=2", "--set", "model.n_layers=1", "--set", "model.d_ff=32",
-        "--set", "length=4", "--set", "steps=6", "--set", "eval.every=3", "--set", "eval.val_size=16",
-        "--set", "eval.test_size=16"]
+TUNE = tiny(batch=False)
 
 
 @dataclass

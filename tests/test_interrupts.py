@@ -23,15 +23,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fault_harness import check_finished, check_whole
+from fault_harness import check_finished, check_whole, tiny, tiny_spec
 from toyformer import ResultsStore
 from toyformer.cli import main
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-TINY = ["--set", "model.d_model=16", "--set", "model.n_heads=2", "--set", "model.n_layers=1", "--set", "model.d_ff=32",
-        "--set", "length=4", "--set", "eval.val_size=16", "--set", "eval.test_size=16", "--set", "data.batch_size=16"]
+TINY = tiny(steps=None, every=None)
 LONG = [*TINY, "--set", "train.steps=100000", "--set", "eval.every=10"]  # stopped long before its end
 SHORT = [*TINY, "--set", "train.steps=40", "--set", "eval.every=10"]
 
@@ -189,11 +188,7 @@ def test_a_signal_inside_a_write_is_raised_after_it(tmp_path):
     assert info.value.code == 143 and target.read_text() == "new" and not list(tmp_path.glob(".*.tmp"))
 
 
-SPEC = {"name": "stopped", "base": {"task": {"name": "reverse", "length": 4},
-                                    "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32},
-                                    "data": {"batch_size": 16}, "train": {"steps": 40, "warmup_steps": 1},
-                                    "eval": {"every": 10, "val_size": 16, "test_size": 16, "target": None}},
-        "grid": {"task.length": [3, 4, 5, 6]}}
+SPEC = tiny_spec("stopped", steps=40, every=10, lengths=(3, 4, 5, 6))
 
 
 def sweep_argv(tmp_path: Path, workers: int, steps: int) -> list[str]:

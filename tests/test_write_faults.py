@@ -19,18 +19,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fault_harness import Shim, check_failed, check_finished, check_whole
+from fault_harness import Shim, check_failed, check_finished, check_whole, tiny, tiny_spec
 from toyformer import faults
 from toyformer.cli import main
 
-TINY = ["--set", "model.d_model=16", "--set", "model.n_heads=2", "--set", "model.n_layers=1", "--set", "model.d_ff=32",
-        "--set", "length=4", "--set", "steps=6", "--set", "eval.every=3", "--set", "eval.val_size=16",
-        "--set", "eval.test_size=16", "--set", "data.batch_size=16", "--quiet", "--no-live-plot"]
-SPEC = {"name": "shim", "base": {"task": {"name": "reverse", "length": 4},
-                                 "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32},
-                                 "data": {"batch_size": 16}, "train": {"steps": 6, "warmup_steps": 1},
-                                 "eval": {"every": 3, "val_size": 16, "test_size": 16, "target": None}},
-        "grid": {"task.length": [3, 4]}, "plot": [{"x": "task.length", "y": "test_token_acc"}]}
+TINY = [*tiny(), "--quiet", "--no-live-plot"]
+SPEC = tiny_spec("shim", plot=[{"x": "task.length", "y": "test_token_acc"}])
 COMMANDS = {
     "train": ["train", "reverse", *TINY, "--out", "{d}/run", "--store", "{d}/store.sqlite"],
     "train --replicas": ["train", "reverse", *TINY, "--replicas", "2", "--out", "{d}/rep", "--store", "{d}/store.sqlite"],

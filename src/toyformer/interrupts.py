@@ -132,8 +132,10 @@ def critical():
 
 
 def pending() -> Interrupted | None:
-    """The signal that arrived inside a section that then failed (so it was not raised), if any."""
-    return _State.pending
+    """The signal that arrived inside a section that then failed (so it was not raised), if any;
+    taken: a later section does not raise it again."""
+    exc, _State.pending = _State.pending, None
+    return exc
 
 
 @contextmanager

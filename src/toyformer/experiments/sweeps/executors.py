@@ -146,8 +146,41 @@ def _context():
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["toyformer.experiments.sweeps.run"])
+        _start_forkserver()
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def _start_forkserver() -> None:
+    """Start the server with SIGINT ignored (kept across its exec): a terminal's Ctrl-C reaches the
+    whole process group, and the server, still importing toyformer, would die of it with a
+    traceback. Its workers leave stopping to their parent (``interrupts.worker``). (A Ctrl-C in
+    the milliseconds of the start is lost: pressed again, it stops the sweep.)"""
+    from multiprocessing import forkserver
+
+    try:
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: no handler can be changed here
+        forkserver.ensure_running()
+        return
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _submit(pool: ProcessPoolExecutor, fn: Callable, jobs: list[dict]) -> dict:
+    """Every job submitted (its worker started) with signals held: one inside a worker's start
+    would leave that worker untracked, never stopped. A SIGTERM to the whole group may stop the
+    pool's server meanwhile: the pool then fails, and the signal is what is raised."""
+    try:
+        with interrupts.critical():
+            return {pool.submit(_call, fn, kwargs): i for i, kwargs in enumerate(jobs)}
+    except Exception:
+        stopped = interrupts.pending()
+        if stopped is not None:
+            raise stopped from None
+        raise
 
 
 class InProcess:
@@ -187,7 +220,7 @@ class Processes:
         pool = ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=ctx, initializer=_start_worker,
                                    initargs=(self.threads, os.getpid()))
         try:
-            futures = {pool.submit(_call, fn, kwargs): i for i, kwargs in enumerate(jobs)}
+            futures = _submit(pool, fn, jobs)
             for future in as_completed(futures):
                 exc = future.exception()
                 if exc is not None and stops_all(exc):
