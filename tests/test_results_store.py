@@ -171,7 +171,7 @@ def test_a_store_that_cannot_record_is_refused_before_training(tmp_path, capsys)
 
 def test_a_store_that_fails_while_recording_keeps_the_run(tmp_path, monkeypatch, capsys):
     """The disk fills between training and recording: the CLI exits 2 with one line naming the
-    store and how to go on; the API warns and returns the run; --resume records it later."""
+    store and how to go on; the API raises the disk's OSError naming the store; --resume records it later."""
     store, out = tmp_path / "s.sqlite", tmp_path / "run"
     real = ResultsStore._insert
 

@@ -377,7 +377,10 @@ def record_run(store, run, source: str, sweep: str | None = None, point: str | N
         if if_missing and store.has(run.run_dir, replica):
             return None
         return store.record(run, source=source, sweep=sweep, point=point, replica=replica, n_replicas=n_replicas)
-    except (StoreError, sqlite3.Error) as exc:  # (the disk's OSError goes on up)
+    except (StoreError, sqlite3.Error) as exc:
+        disk = faults.io_error(exc, store.path) if isinstance(exc, sqlite3.Error) else None
+        if disk is not None:  # SQLite's "disk is full" or "readonly": the disk's OSError goes on up
+            raise disk from None
         warn_not_recorded(store, exc)
         return None
 
