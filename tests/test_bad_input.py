@@ -344,7 +344,72 @@ HUGE_CASES = [
     Case(["sample", "run", "--n", "100000000"], "--n 100000000", id="huge sample --n"),
 ]
 
-CASES = schema_cases() + OPTION_CASES + FILE_CASES + RUN_DIR_CASES + UNWRITABLE_CASES + TASK_CASES + HUGE_CASES
+HUGE_CASES += [  # every user string that reaches a model is checked before it does
+    Case(["plot", "run", "--what", "attention", "--input", "1 " * 10**6], "1000000 tokens", id="huge --input"),
+    Case(["explain", "run", "--input", "1 zz"], "'zz'", id="explain --input token"),
+    Case(["explain", "run", "--input", " "], "empty input", id="explain --input empty"),
+    Case(["explain", "run", "--input", "1 2 3", "--corrupt", "1 2"], "--corrupt", id="explain --corrupt length"),
+    Case(["explain", "run", "--input", "1 2", "--corrupt", "1 <eos>"], "'<eos>'", id="explain --corrupt special"),
+    Case(["explain", "run", "--corrupt", "1 2"], "--corrupt needs --input", id="explain --corrupt alone"),
+    Case(["sample", "run", "--input", "<pad> 1"], "'<pad>'", id="sample --input special"),
+    Case(["sample", "run", "--input", "1 " * 10**6], "1000000 tokens", id="sample huge --input"),
+]
+
+
+def _store_bytes(version: int = 1, table: str = "runs") -> bytes:
+    """A real SQLite file (rollback journal, so no -wal beside it): a toyformer store of schema
+    ``version`` with one row, or a database of another program (``table`` other than runs)."""
+    import sqlite3
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "s.sqlite"
+        con = sqlite3.connect(path)
+        if table == "runs":
+            con.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, run_dir TEXT, recorded_at TEXT, source TEXT, "
+                        "replica INTEGER, blob TEXT)")
+            con.executemany("INSERT INTO runs (run_dir, recorded_at, source, replica, blob) VALUES (?, 'now', 'api', 0, ?)",
+                            [(f"/r{i}", "x" * 2000) for i in range(20)])
+        else:
+            con.execute(f"CREATE TABLE {table} (x)")
+        con.execute(f"PRAGMA user_version = {version}")
+        con.commit()
+        con.close()
+        return path.read_bytes()
+
+
+STORE = _store_bytes()
+BROKEN_STORES = {  # name -> (file content, what the one line names)
+    "not sqlite": (b"hello, this is a text file\n" * 50, "not an SQLite database"),
+    "truncated": (STORE[:len(STORE) // 2], "damaged"),
+    "cut in its header": (STORE[:50], "damaged"),
+    "another program's": (_store_bytes(table="things"), "other tables (things"),
+    "newer schema": (_store_bytes(version=7), "newer toyformer"),
+}
+STORE_SWEEP = "base: {task: reverse, model: {d_model: 16, n_heads: 2, n_layers: 1}}\ngrid: {seed: [0]}\n"
+STORE_COMMANDS = {  # every command that opens the results store, with the store in bad.sqlite
+    "results": ["results", "--store", "bad.sqlite"],
+    "results --sync": ["results", "--sync", ".", "--store", "bad.sqlite"],
+    "ui": ["ui", "--store", "bad.sqlite", "--port", "0"],
+    "train": ["train", "reverse", "--out", "out", "--store", "bad.sqlite", *SMALL],
+    "sweep": ["sweep", "sw.yaml", "--out", "sw", "--store", "bad.sqlite", "--quiet"],
+    "tune": ["tune", "count_ones", "--budget-s", "5", "--out", "tn", "--store", "bad.sqlite"],
+    "recipe": ["recipe", "r1", "--quick", "--out", "rc", "--store", "bad.sqlite"],
+}
+STORE_CASES = [
+    Case(argv, names, {"bad.sqlite": content, "sw.yaml": STORE_SWEEP}, id=f"store {what}: {command}")
+    for what, (content, names) in BROKEN_STORES.items() for command, argv in STORE_COMMANDS.items()
+] + [
+    Case(argv, names, {"sw.yaml": STORE_SWEEP}, id=f"store a directory: {command}")
+    for command, argv in STORE_COMMANDS.items() for names in ["is a directory"]
+] + [  # an empty store: nothing to read (a store to write into, though: train and sweep record into it)
+    Case(["results", "--store", "empty.sqlite"], "holds no runs", {"empty.sqlite": b""}, id="store empty: results"),
+    Case(["results", "--fields", "--store", "empty.sqlite"], "holds no runs", {"empty.sqlite": b""},
+         id="store empty: results --fields"),
+]
+
+CASES = (schema_cases() + OPTION_CASES + FILE_CASES + RUN_DIR_CASES + UNWRITABLE_CASES + TASK_CASES + HUGE_CASES
+         + STORE_CASES)
 
 
 def test_the_table_has_at_least_200_cases():
@@ -371,6 +436,8 @@ def test_bad_input_gets_one_line_exit_2_and_writes_nothing(case, trained, tmp_pa
     for name in ("run", "tagger_run"):
         shutil.copytree(trained / name, work / name)
     shutil.copy(trained / "store.sqlite", work / "store.sqlite")
+    if "directory" in case.id:
+        (work / "bad.sqlite").mkdir()
     for name, content in case.files.items():
         (work / name).write_bytes(content) if isinstance(content, bytes) else (work / name).write_text(content)
     if case.damage:

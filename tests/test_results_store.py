@@ -15,7 +15,7 @@ import pytest
 
 from toyformer import ConfigError, ResultsStore, mean_ci
 from toyformer.cli import main
-from toyformer.experiments.store.store import flatten_config, git_revision
+from toyformer.experiments.store.rows import flatten_config, git_revision
 from toyformer.experiments.store.table import pivot
 from toyformer.experiments.store.where import parse_where
 
@@ -162,16 +162,43 @@ def test_train_cli_records_the_run(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == [{"source": "train", "model.n_layers": 1, "steps": 10}]
 
 
-def test_a_store_that_cannot_be_written_warns_and_keeps_the_run(tmp_path, capsys):
+def test_a_store_that_cannot_record_is_refused_before_training(tmp_path, capsys):
     bad = tmp_path / "a_directory"
     bad.mkdir()
     argv = ["train", "count_ones", "--set", "train.steps=4", "--set", "eval.every=2", "--set", "eval.test_size=16",
             "--set", "eval.val_size=8", "--set", "model.n_layers=1", "--out", str(tmp_path / "run"), "--store", str(bad),
             "--quiet", "--no-live-plot"]
-    assert main(argv) == 0
-    err = capsys.readouterr().err
-    assert "warning: run not recorded in results store" in err and len(err.strip().splitlines()) == 1
-    assert (tmp_path / "run" / "summary.json").is_file()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a directory" in err[0] and str(bad) in err[0]
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_a_store_that_fails_while_recording_keeps_the_run(tmp_path, monkeypatch, capsys):
+    """The disk fills between training and recording: the CLI exits 2 with one line naming the
+    store and how to go on; the API raises the disk's OSError naming the store; --resume records it later."""
+    store, out = tmp_path / "s.sqlite", tmp_path / "run"
+    real = ResultsStore._insert
+
+    def full(self, row):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ResultsStore, "_insert", full)
+    argv = ["train", "count_ones", "--set", "train.steps=4", "--set", "eval.every=2", "--set", "eval.test_size=16",
+            "--set", "eval.val_size=8", "--set", "model.n_layers=1", "--out", str(out), "--store", str(store),
+            "--quiet", "--no-live-plot"]
+    assert main(argv) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert f"'{store}': No space left on device" in err and f"go on with: toyformer train --resume --out {out}" in err
+    assert (out / "summary.json").is_file()
+    from toyformer import train
+
+    with pytest.raises(OSError) as info:  # the API: the disk's error, naming the store
+        train(None, out_dir=out, resume=True, store=store)
+    assert info.value.filename == str(store) and (out / "summary.json").is_file()
+    monkeypatch.setattr(ResultsStore, "_insert", real)
+    assert main(["train", "--resume", "--out", str(out), "--store", str(store), "--quiet"]) == 0
+    assert [r["run_dir"] for r in ResultsStore(store).query()] == [str(out.resolve())]
 
 
 def test_results_cli_pivot_and_errors(store, capsys):

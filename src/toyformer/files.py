@@ -1,7 +1,11 @@
 """Files written atomically: a temporary name, flushed, then renamed over the target.
 
 A process killed at any moment leaves either the old or the new version of a file, never half
-of one. Every file toyformer writes (run directories, results, reports) goes through here.
+of one. Every file toyformer writes (run directories, results, reports) goes through here. A
+full or read-only disk is an ``OSError`` naming the file meant, whichever library failed
+(``toyformer.faults``); a Ctrl-C waits for the write under way (``toyformer.interrupts``); the
+temporary files a SIGKILL leaves are removed by the directory's next writer
+(``remove_orphan_temporaries``).
 """
 
 from __future__ import annotations
@@ -9,30 +13,65 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
+from toyformer import faults, interrupts
 from toyformer.errors import ConfigError
+
+
+TMP_SUFFIX = ".tmp"
+_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # atomic_write's temporary files: .NAME.XXXXXXXX.tmp
 
 
 def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` then rename the temporary file over ``path`` (mode 0644, as
-    every file toyformer writes: results are meant to be read)."""
+    every file toyformer writes: results are meant to be read).
+
+    A failure of the disk, whatever library ``write`` calls raises it (safetensors, matplotlib,
+    Pillow, torch), is an ``OSError`` naming ``path`` and the reason (``toyformer.faults``); the
+    temporary file is removed and ``path`` keeps its old version. A signal that arrives meanwhile
+    is raised after the rename (``toyformer.interrupts``)."""
     path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:  # name the file meant, not the temporary one
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # after writing: a writer may have made the file anew (mkstemp makes 0600)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with interrupts.critical():
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+        except OSError as exc:  # name the file meant, not the temporary one
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        os.close(fd)
+        with interrupts.temporary(tmp):
+            try:
+                write(tmp)
+                os.chmod(tmp, 0o644)  # after writing: a writer may have made the file anew (mkstemp makes 0600)
+                with open(tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except BaseException as exc:
+                Path(tmp).unlink(missing_ok=True)
+                failed = None if isinstance(exc, KeyboardInterrupt) else faults.io_error(exc, path)
+                if failed is not None:
+                    raise failed from exc
+                raise
+
+
+def is_temporary(path: Path) -> bool:
+    """Whether ``path`` is named as ``atomic_write``'s temporary files are."""
+    return bool(_TEMPORARY.match(Path(path).name))
+
+
+def remove_orphan_temporaries(directory: Path, recursive: bool = True) -> list[Path]:
+    """Remove the temporary files that a process killed mid-write (SIGKILL, a power cut) left in
+    ``directory``; returns them. Only its writer may call this, holding its lock
+    (``toyformer.run.lock``): another writer's temporary file would be under way."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = [p for p in (directory.rglob("*") if recursive else directory.iterdir())
+             if is_temporary(p) and p.is_file()]
+    for p in found:
+        p.unlink(missing_ok=True)
+    return found
 
 
 def json_safe(obj):

@@ -47,7 +47,7 @@ def test_readme_links_point_at_files():
 def test_the_layer_picture_names_every_layer_of_the_contract():
     stack, inner = draw_layers.contracts()
     names = [name for layer in stack for name in layer]
-    assert names[0] == "cli" and names[-1] == "errors" and "eval" in names
+    assert names[0] == "cli" and "errors" in stack[-1] and "eval" in names
     svg = (ROOT / "docs" / "architecture.svg").read_text()  # text stays text (svg.fonttype none)
     shown = {html.unescape(t) for t in re.findall(r">([^<>]+)</text>", svg)}
     missing = [n for n in names if n not in shown] + [s for subs in inner.values() for s in subs

@@ -2,9 +2,12 @@
 
 Each command family lives in its own module with ``register(subparsers)``, which adds its
 sub-commands and sets ``func`` on them. Exit codes: 0 done; 2 bad input (one line
-``toyformer: error: ...`` on stderr naming the bad value and the allowed ones, nothing written);
+``toyformer: error: ...`` on stderr naming the bad value and the allowed ones, nothing written)
+or a failed write (a full or read-only disk: one line naming the file meant and the reason, what
+was kept and the command that goes on; whichever library beneath raised it, ``toyformer.faults``);
 3 a run diverged (its loss became NaN or infinite; one line says where, the run keeps its last
-finite weights); 1 a sweep with failed points.
+finite weights); 1 a sweep with failed points; 130 and 143 stopped by Ctrl-C (SIGINT) or SIGTERM
+at a safe point (one line: where, what was kept, the command that goes on; ``cli.recovery``).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import sys
 
 from toyformer.cli import (bench_commands, decode_commands, diagnose_commands, explain_commands, inspect_commands,
                            recipe_commands, run_commands, sweep_commands, tune_commands, ui_commands)
+from toyformer.cli import recovery
 from toyformer.cli.args import Parser
-from toyformer import numerics
+from toyformer import faults, interrupts, numerics
 from toyformer.errors import ConfigError
 from toyformer.numerics import NotPinned
 
@@ -42,6 +46,15 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
+    with interrupts.installed():  # Ctrl-C and SIGTERM stop at a safe point (never inside a write)
+        try:
+            return _run(args, argv)
+        except KeyboardInterrupt as exc:  # interrupts.Interrupted, or one raised by a library
+            print(f"toyformer: {recovery.interrupted(args, argv, exc)}", file=sys.stderr)
+            return recovery.code(exc)
+
+
+def _run(args, argv: list[str] | None) -> int:
     try:
         from toyformer.tasks import load_task_file
 
@@ -54,9 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         return restart_pinned(argv)
     except ConfigError as exc:
         return error(str(exc))
-    except OSError as exc:  # a path that cannot be written or read: /proc, a parent that is a file, a full disk
-        where = f"{exc.filename!r}: " if exc.filename else ""
-        return error(f"{where}{exc.strerror or exc}")
+    except Exception as exc:  # a path that cannot be written or read: /proc, a parent that is a file, a full disk
+        failed = faults.io_error(exc)  # whichever library raised it: OSError, SafetensorError, sqlite3, Optuna
+        if failed is None:
+            raise
+        return error(recovery.failed(args, argv, failed))
 
 
 RESTARTED = "TOYFORMER_PINNED_RESTART"

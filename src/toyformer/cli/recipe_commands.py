@@ -23,7 +23,7 @@ def register(sub) -> None:
 
 
 def cmd_recipe(args) -> int:
-    from toyformer.cli.sweep_commands import store_from_args
+    from toyformer.cli.sweep_commands import raise_not_recorded, store_from_args
     from toyformer.experiments.recipes import list_recipes, run_recipe
 
     if args.name == "list":
@@ -42,4 +42,5 @@ def cmd_recipe(args) -> int:
     print(f"\nrecipe directory: {out}")
     if args.json:
         print(dumps({"recipe": result.name, "out": out, "numbers": result.numbers}))
+    raise_not_recorded(store, out)
     return 0

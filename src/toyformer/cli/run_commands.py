@@ -125,11 +125,12 @@ def _config_and_out(args, suffix: str = "") -> tuple[RunConfig | None, Path]:
                               "or choose another --out")
         raise ConfigError(f"output directory {args.out!r} is not empty and holds no run; choose another --out")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return config, Path(args.out or f"runs/{config.task.name}-{config.layout}{suffix}-{stamp}")
+    args.out = args.out or f"runs/{config.task.name}-{config.layout}{suffix}-{stamp}"  # a stop names it (cli.recovery)
+    return config, Path(args.out)
 
 
 def cmd_train(args) -> int:
-    from toyformer.cli.sweep_commands import store_from_args
+    from toyformer.cli.sweep_commands import raise_not_recorded, store_from_args
     from toyformer.experiments.recording import train
 
     if args.replicas is not None or args.replica_set or (args.resume and args.out and (Path(args.out) / "replicas.json").is_file()):
@@ -140,9 +141,11 @@ def cmd_train(args) -> int:
         from toyformer.inspect.live import CurvesFile
 
         on_eval = CurvesFile(out)
+    store = store_from_args(args)
     run = train(config, out_dir=out, resume=args.resume, quiet=args.quiet or args.json, device=args.device, on_eval=on_eval,
-                store=store_from_args(args))
+                store=store)
     _report(run.summary, args.json, out)
+    raise_not_recorded(store, out)
     return _diverged([run.summary], out)
 
 
@@ -167,7 +170,7 @@ def _diverged(summaries: list[dict], out: Path) -> int:
 
 
 def _train_replicas(args) -> int:
-    from toyformer.cli.sweep_commands import store_from_args
+    from toyformer.cli.sweep_commands import raise_not_recorded, store_from_args
     from toyformer.experiments.recording import train_replicas
     from toyformer.training import format_table, parse_replica_set
 
@@ -175,12 +178,14 @@ def _train_replicas(args) -> int:
         raise ConfigError("--replica-set needs --replicas K")
     values = parse_replica_set(args.replica_set)
     config, out = _config_and_out(args, f"-x{args.replicas}")
+    store = store_from_args(args)
     rep = train_replicas(config, args.replicas, out_dir=out, lrs=values.get("train.lr"), resume=args.resume,
-                         quiet=args.quiet or args.json, device=args.device, store=store_from_args(args))
+                         quiet=args.quiet or args.json, device=args.device, store=store)
     print(format_table(rep.summary))
     print(f"run_dir {out}")
     if args.json:
         print(dumps({**rep.summary, "run_dir": str(out)}))
+    raise_not_recorded(store, out)
     return _diverged([r.summary for r in rep.runs], out)
 
 

@@ -19,10 +19,23 @@ def add_store(parser, recording: bool = True) -> None:
 
 
 def store_from_args(args):
-    """The store a command records into: None with --no-store."""
+    """The store a command records into: None with --no-store. A run it cannot record is kept in
+    its ``failures`` (no warning line): ``raise_not_recorded`` reports it when the command ends."""
     from toyformer.experiments.store.store import ResultsStore
 
-    return None if getattr(args, "no_store", False) else ResultsStore(args.store)
+    return None if getattr(args, "no_store", False) else ResultsStore(args.store, warn=False)
+
+
+def raise_not_recorded(store, where) -> None:
+    """After a command that recorded its runs: the first run it could not record, as its error
+    (the runs are kept; the line says how to record them). Nothing when every run was recorded."""
+    if store is None or not store.failures:
+        return
+    exc = store.failures[0]
+    if isinstance(exc, OSError):
+        raise exc  # a full or read-only disk: the CLI says what was kept and how to go on
+    raise ConfigError(f"{' '.join(str(exc).split())}; {len(store.failures)} run(s) not recorded, kept in {where}; "
+                      f"record them later with: toyformer results --sync {where} --store {store.path}")
 
 
 def register(sub) -> None:
@@ -78,7 +91,8 @@ def cmd_sweep(args) -> int:
 
         spec = replace(spec, base=with_tensorboard(RunConfig.from_dict(spec.base), args.tensorboard).to_dict())
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    result = sweep(spec, out=args.out, workers=args.workers, cluster=args.cluster, store=store_from_args(args),
+    store = store_from_args(args)
+    result = sweep(spec, out=args.out, workers=args.workers, cluster=args.cluster, store=store,
                    log=log, task_files=args.task_file, replicas=args.replicas, threads=args.threads)
     print(result.table.markdown() if result.table else "no point finished")
     for p in result.failed:
@@ -88,6 +102,7 @@ def cmd_sweep(args) -> int:
         print(f"results store: {result.store}")
     if args.json:
         print(dumps(result.to_dict()))
+    raise_not_recorded(store, result.out)
     return 1 if result.failed else 0
 
 
@@ -97,8 +112,7 @@ def cmd_results(args) -> int:
     store = ResultsStore(args.store)
     if args.sync:
         return _sync(args, store)
-    if not store.path.is_file():
-        raise ConfigError(f"results store {str(store.path)!r} does not exist; train or sweep first, or pass --store PATH")
+    store.check()  # one line for a store that is missing, empty, not SQLite, of another schema, damaged
     known = store.columns()
     if args.fields:
         print("\n".join(c for c in known if not c.endswith("_json")))
@@ -129,6 +143,7 @@ def _sync(args, store) -> int:
              if getattr(args, k)]
     if shown:
         raise ConfigError(f"--sync records runs and prints no table; run it without {', '.join(shown)}")
+    store.check(writing=True)
     added = store.sync(args.sync)
     print(f"added {added} run(s) from {args.sync} to results store {store.path}")
     return 0

@@ -45,19 +45,21 @@ def register(sub) -> None:
 
 def cmd_tune(args) -> int:
     from toyformer.cli.run_commands import config_from_args
-    from toyformer.cli.sweep_commands import store_from_args
+    from toyformer.cli.sweep_commands import raise_not_recorded, store_from_args
     from toyformer.experiments.tune import load_space, tune
     from toyformer.experiments.tune.outputs import findings
 
     base = config_from_args(args)
     space = load_space(args.space, base) if args.space else None
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    store = store_from_args(args)
     result = tune(base, args.budget_s, args.trials, space, args.objective, args.out, args.workers, args.cluster,
-                  store_from_args(args), args.trial_s, args.threads, log=log, seeds=args.seeds)
+                  store, args.trial_s, args.threads, log=log, seeds=args.seeds)
     for line in findings(result):
         print(f"- {line}")
     out = args.out or f"runs/tune/{result['name']}"
     print(f"\ntune directory: {out} (best.yaml, summary.md, tune.json)")
     if args.json:
         print(dumps({**result, "out": out}))
+    raise_not_recorded(store, out)
     return 0

@@ -18,7 +18,7 @@ from typing import Callable
 
 from toyformer import training
 from toyformer.config import RunConfig
-from toyformer.experiments.store import record_run
+from toyformer.experiments.store import as_store, record_run
 from toyformer.run import Run
 
 
@@ -29,6 +29,7 @@ def train(config: RunConfig | None, out_dir: str | Path | None = None, resume: b
     config it writes TensorBoard event files there too."""
     from toyformer.inspect.tensorboard import with_tensorboard
 
+    store = _checked(store)
     done_before = _finished(out_dir, resume)
     if not done_before:
         on_eval = with_tensorboard(on_eval, _config(config, out_dir, resume), out_dir)
@@ -43,12 +44,22 @@ def train_replicas(config: RunConfig | None, k: int | None = None, out_dir: str 
     """``toyformer.training.train_replicas``; with ``store`` each replica is recorded as its own row
     (``replica``, ``n_replicas``); with ``train.tensorboard=DIR`` replica ``i`` logs into
     ``DIR/replica-<i>``."""
+    store = _checked(store)
     done_before = _finished(out_dir, resume)
     on_eval = None if done_before else replica_tensorboard(_config(config, out_dir, resume, "replicas"), k, out_dir)
     rep = training.train_replicas(config, k, out_dir, lrs, resume, quiet, device, on_eval)
     for i, run in enumerate(rep.runs):
         record_run(store, run, "train", replica=i, n_replicas=len(rep.runs), if_missing=done_before)
     return rep
+
+
+def _checked(store):
+    """The store, checked before anything trains: a file that cannot record (not SQLite, another
+    schema, a newer one, damaged, a read-only disk) is one line now rather than after the run."""
+    store = as_store(store)
+    if store is not None:
+        store.check(writing=True)
+    return store
 
 
 def replica_tensorboard(config: RunConfig | None, k: int | None, out_dir: str | Path | None):

@@ -92,7 +92,23 @@ def as_inputs(s: Subject, inputs) -> torch.Tensor:
     width = getattr(s.model, "width", None)
     if getattr(s.model, "pooling", None) == "flatten" and x.shape[1] > width:
         raise ConfigError(f"input of {x.shape[1]} tokens is too long for this flatten-pooling model; allowed: <= {width}")
+    _check_fits(s, x)
     return x
+
+
+def _check_fits(s: Subject, x: torch.Tensor) -> None:
+    """A ConfigError when running the model on inputs ``x [B, L]`` (and an answer of about their
+    length) would need more memory than the device has: an input of a million tokens is refused
+    in one line, not by the allocator minutes later."""
+    cfg = getattr(s.run, "config", None)
+    if cfg is None:
+        return
+    from toyformer.run import memory
+
+    seq, layers = memory.shape(s.layout, cfg.model, x.shape[1], x.shape[1] + 2)
+    parts = {"activations": memory.activation_bytes(cfg.model, x.shape[0], seq, layers, backward=False)}
+    device = next(s.model.parameters()).device
+    memory.check(parts, device, f"an input of {x.shape[1]} tokens")
 
 
 def answer_width(s: Subject, inputs: torch.Tensor) -> int:

@@ -127,6 +127,16 @@ def read_training(path: Path, param_order: list[str] | None = None) -> tuple[dic
     return _from_single_v1(tensors, state, param_order)
 
 
+def saved_step(path: Path) -> int | None:
+    """The step a training checkpoint was written at, from its metadata alone (no tensor is read);
+    None when there is none or it cannot be read."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            return int(json.loads((f.metadata() or {})["state"])["step"])
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _from_replicas_v1(tensors: dict, state: dict) -> tuple[dict, dict]:
     steps = state.pop("optim_steps")
     out = {}

@@ -28,17 +28,21 @@ from pathlib import Path
 
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
-from toyformer.files import read_json, read_jsonl, write_json
+from toyformer.files import atomic_write, is_temporary, read_json, read_jsonl, remove_orphan_temporaries, write_json
 from toyformer.run import lock
 from toyformer.tasks import file_sha256, list_tasks, load_task_file, task_source
 
 TASK_COPY, TASK_META = "task.py", "task_file.json"
 
 
+STARTED = (lock.LOCK, TASK_COPY, TASK_META)  # what a start cut short (a full disk) leaves before config.json
+
+
 def is_empty(out: Path) -> bool:
-    """True when ``out`` is missing or holds nothing but a lock file."""
+    """True when ``out`` is missing or holds no run yet: nothing but its lock file and the copy of
+    a task file written before ``config.json`` (a start cut short by a full disk or a kill)."""
     out = Path(out)
-    return not out.exists() or all(p.name == lock.LOCK for p in out.iterdir())
+    return not out.exists() or all(p.name in STARTED or is_temporary(p) for p in out.iterdir())
 
 
 def holds_run(out: Path) -> bool:
@@ -75,6 +79,7 @@ def writing(out: Path, resume: bool):
     with lock.hold(out):
         if not resume:  # again under the lock: another process may have started a run here meanwhile
             prepare_out_dir(out, resume=False)
+        remove_orphan_temporaries(out)  # the sole writer now: a killed writer's half-written files go
         yield
 
 
@@ -86,7 +91,7 @@ def save_task_file(run_dir: Path, task_name: str) -> None:
     path, sha = source
     if file_sha256(path) != sha:
         raise ConfigError(f"task file {str(path)!r} changed since it was loaded; run the command again")
-    shutil.copyfile(path, Path(run_dir) / TASK_COPY)
+    atomic_write(Path(run_dir) / TASK_COPY, lambda tmp: shutil.copyfile(path, tmp))
     write_json(Path(run_dir) / TASK_META, {"task": task_name, "source": str(path), "sha256": sha})
 
 

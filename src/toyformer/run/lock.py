@@ -54,7 +54,10 @@ def hold(directory: str | Path, what: str = "run directory"):
                               "wait for it to finish or stop it") from None
     try:
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:  # a full disk: the lock holds without the pid (the next write names the file it fails on)
+            pass
         yield
     finally:
         os.ftruncate(fd, 0)  # a reader racing the next holder sees no pid rather than ours

@@ -121,14 +121,22 @@ def train_replicas(config: RunConfig | None, k: int | None = None, out_dir: str 
             return load_replicas(out, device)
         if not resume:
             directory.save_task_file(out, config.task.name)
-            for i, cfg in enumerate(configs):
-                (out / "replicas" / str(i)).mkdir(parents=True)
-                directory.save_task_file(out / "replicas" / str(i), cfg.task.name)
-                write_json(out / "replicas" / str(i) / "config.json", cfg.to_dict())
             write_json(out / "replicas.json", {"k": k, "replica_set": values, "config": config.to_dict()})
+        _replica_dirs(out, configs)  # after replicas.json: a start cut short (a full disk) is resumed, not lost
         for i, run in enumerate(runs):
             run.run_dir = out / "replicas" / str(i)
         return _fit(runs, values, resume, quiet, out, on_eval)
+
+
+def _replica_dirs(out: Path, configs: list[RunConfig]) -> None:
+    """Each replica's directory with its config (and task file copy), where it is not there yet."""
+    for i, cfg in enumerate(configs):
+        folder = out / "replicas" / str(i)
+        if (folder / "config.json").is_file():
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        directory.save_task_file(folder, cfg.task.name)
+        write_json(folder / "config.json", cfg.to_dict())
 
 
 def _fit(runs: list[Run], values: dict, resume: bool, quiet: bool, out: Path | None = None,

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toyformer.errors import ConfigError
-from toyformer.experiments.store.store import TABLE, ResultsStore, flatten_config, quote
+from toyformer.experiments.store.rows import flatten_config
+from toyformer.experiments.store.store import TABLE, ResultsStore, quote
 from toyformer.experiments.store.where import parse_where
 from toyformer.run.directory import read_metrics
 from toyformer.ui import intervals
@@ -38,7 +39,6 @@ SCAN_TTL_S = 2.0  # the runs folder is walked again at most this often
 FINAL_METRICS = ("test_token_acc", "test_exact_match", "test_n", "test_exact_match_lo", "test_exact_match_hi",
                  "test_loss", "train_loss", "val_token_acc", "val_exact_match", "solved", "solved_at_step",
                  "solved_at_s", "steps", "wall_s", "params")
-REQUIRED = ("id", "run_dir", "recorded_at", "source")  # columns every toyformer store has
 
 
 class RunGone(ConfigError):
@@ -46,23 +46,9 @@ class RunGone(ConfigError):
 
 
 def check_store(path: Path) -> None:
-    """A one-line ConfigError unless ``path`` is a toyformer results store (an SQLite file with a
-    ``runs`` table of toyformer's columns); reads only."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"results store {str(path)!r} does not exist; train or sweep first, or pass --store PATH")
-    try:
-        con = ResultsStore(path, read_only=True)._connect()
-        try:
-            cols = [r[1] for r in con.execute(f"PRAGMA table_info({TABLE})")]
-        finally:
-            con.close()
-    except sqlite3.Error as exc:
-        raise ConfigError(f"{str(path)!r} is not a toyformer results store (not an SQLite database: {exc})") from None
-    missing = [c for c in REQUIRED if c not in cols]
-    if missing:
-        raise ConfigError(f"{str(path)!r} is not a toyformer results store (no {TABLE!r} table with the columns "
-                          f"{', '.join(REQUIRED)}); pass the results.sqlite that toyformer train or sweep wrote")
+    """A one-line ConfigError unless ``path`` is a toyformer results store that holds runs (an
+    SQLite file with a ``runs`` table of toyformer's columns, see ``ResultsStore.check``); reads only."""
+    ResultsStore(path, read_only=True).check()
 
 
 @dataclass
@@ -105,13 +91,10 @@ class Source:
     def store_row(self, row_id: int) -> dict | None:
         if not self.store_columns():
             return None
-        con = self.store._connect()
-        try:
+        with self.store._session() as con:
             cur = con.execute(f"SELECT * FROM {TABLE} WHERE id = ?", (row_id,))
             found = cur.fetchone()
             return dict(zip([d[0] for d in cur.description], found)) if found else None
-        finally:
-            con.close()
 
     def select(self, sql: str, params=()) -> list[tuple]:
         """``sql`` on the in-memory copy of the store's plain columns (``mirror``)."""

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from toyformer.errors import ConfigError
-from toyformer.experiments.store.store import flatten_config, result_row
+from toyformer.experiments.store.rows import flatten_config, result_row
 from toyformer.files import read_json
 from toyformer.run.directory import read_metrics
 from toyformer.ui.intervals import add_interval

@@ -39,6 +39,7 @@ def check_installed() -> None:
 def make_source(store: str | Path | None, runs: str | Path | None):
     """The ``data.Source`` for ``store`` and ``runs``, checked: a store given or found must be a
     toyformer store; with neither a store file nor a runs folder there is nothing to show."""
+    from toyformer.experiments.store.health import StoreEmpty
     from toyformer.experiments.store.store import default_store_path
     from toyformer.ui.data import Source, check_store
 
@@ -48,7 +49,11 @@ def make_source(store: str | Path | None, runs: str | Path | None):
     if runs is None and store_path.parent.is_dir():
         runs = store_path.parent  # runs/results.sqlite: the runs folder beside it
     if store is not None or store_path.is_file() or runs is None:
-        check_store(store_path)
+        try:
+            check_store(store_path)
+        except StoreEmpty:  # no run recorded yet: the runs folder may hold some; the start line says so
+            if runs is None:
+                raise
     return Source(store_path, runs)  # a store made later (the first run recorded) is read when it is there
 
 
@@ -95,7 +100,8 @@ def serve(store=None, runs=None, host: str = "127.0.0.1", port: int = DEFAULT_PO
     source = make_source(store, runs)
     app = make_app(source, host)
     sock = bind(host, port)
-    where = source.store.path if source.store.path.is_file() else f"{source.store.path}, not there yet"
+    where = (f"{source.store.path}, not there yet" if not source.store.path.is_file() else
+             source.store.path if source.store_columns() else f"{source.store.path}, which holds no runs yet")
     log(f"toyformer ui: {url_of(sock)}/runs  (store {where}, runs {source.runs or '-'}; read only; Ctrl-C stops)")
     if host not in LOOPBACK:
         log(f"toyformer ui: warning: listening on {host}: whoever can reach this machine can read these runs")

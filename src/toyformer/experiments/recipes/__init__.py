@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from toyformer.errors import ConfigError
+from toyformer.experiments.store import as_store
 from toyformer.experiments.recipes import lengths, r0, r1, r2, r3, r4
 from toyformer.experiments.recipes.base import Context, RecipeResult, write_outputs
 
@@ -53,6 +54,9 @@ def run_recipe(name: str, out: str | Path, quick: bool = False, quiet: bool = Tr
         takes = [n for n, (module, _) in RECIPES.items() if hasattr(module, "BUDGET_S")]
         if name not in takes or budget_s <= 0:
             raise ConfigError(f"--budget-s {budget_s:g} for recipe {name!r}; allowed: > 0, for: {', '.join(takes)}")
+    store = as_store(store)
+    if store is not None:
+        store.check(writing=True)  # before the first run trains
     ctx = Context(Path(out), quick, quiet, budget_s, store=store, name=name, preset=preset)
     start = time.perf_counter()
     result = RECIPES[name][0].run(ctx)

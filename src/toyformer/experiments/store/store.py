@@ -18,6 +18,12 @@ transaction: parallel writers (worker processes, several sweeps) wait for each o
 nothing. Keep the file on a local disk: SQLite's locking is not safe over NFS (a cluster sweep
 records from the client, so its workers never open the store).
 
+A file that cannot serve as a store is one line before anything is done (``check``; the commands
+that record check their store before they train): not SQLite, an SQLite database of another
+program, a newer schema (``PRAGMA user_version`` above ``SCHEMA_VERSION``), damaged (cut short),
+locked by another process for longer than ``$TOYFORMER_STORE_WAIT_S`` (60 s; the line names
+that process), or, for reading, empty (it holds no runs). See ``health``.
+
 >>> store = ResultsStore("runs/results.sqlite")                                  # doctest: +SKIP
 >>> store.record("runs/rev30")                                                    # doctest: +SKIP
 >>> store.query(where="task.length >= 20 and model.norm = 'pre'")                 # doctest: +SKIP
@@ -27,20 +33,21 @@ records from the client, so its workers never open the store).
 
 from __future__ import annotations
 
-import functools
+import errno
 import json
 import os
-import platform
 import sqlite3
-import subprocess
 import sys
 import time
-import urllib.parse
+from contextlib import contextmanager
 from pathlib import Path
 
+from toyformer import faults, interrupts
 from toyformer.errors import ConfigError
+from toyformer.experiments.store import health
+from toyformer.experiments.store.health import StoreEmpty, StoreError, quote
+from toyformer.experiments.store.rows import INTERVAL, METRICS, git_revision, machine_info, result_row, test_interval
 from toyformer.experiments.store.where import parse_where, resolve_field
-from toyformer.stats import proportion_ci
 
 DEFAULT_PATH = "runs/results.sqlite"
 TABLE = "runs"
@@ -49,14 +56,10 @@ BASE_COLUMNS = {  # name -> SQL declaration
     "point": "TEXT", "run_dir": "TEXT", "replica": "INTEGER NOT NULL DEFAULT 0",
     "n_replicas": "INTEGER NOT NULL DEFAULT 1", "git_rev": "TEXT", "machine": "TEXT",
 }
-METRICS = {  # summary key -> SQL type; other numeric summary keys are added on demand
-    "test_token_acc": "REAL", "test_exact_match": "REAL", "test_loss": "REAL", "train_loss": "REAL",
-    "val_token_acc": "REAL", "val_exact_match": "REAL", "solved": "INTEGER", "solved_at_step": "INTEGER",
-    "solved_at_s": "REAL", "wall_s": "REAL", "steps": "INTEGER", "params": "INTEGER", "test_n": "INTEGER",
-    "test_exact_match_lo": "REAL", "test_exact_match_hi": "REAL",
-}
-INTERVAL = ("test_exact_match_lo", "test_exact_match_hi")  # Wilson's 95% interval of test_exact_match
 JSON_COLUMNS = {"config_json": "TEXT", "summary_json": "TEXT"}  # the whole config and summary
+REQUIRED = ("id", "run_dir", "recorded_at", "source")  # columns every toyformer store has
+SCHEMA_VERSION = 1  # PRAGMA user_version of the stores this toyformer writes; a newer one is refused
+WHAT = "results store"
 SUMMARY_SKIP = {"test_by_position", "test_by_length", "diagnosis"}  # big, and already in the run directory
 
 
@@ -65,100 +68,102 @@ def default_store_path() -> Path:
     return Path(os.environ.get("TOYFORMER_RESULTS") or DEFAULT_PATH)
 
 
-def flatten_config(config: dict) -> dict:
-    """A RunConfig dict as dotted columns: ``{"task.name": ..., "model.d_model": 64, "seed": 0}``;
-    list values become JSON text.
-
-    >>> flatten_config({"task": {"name": "reverse", "length": 8}, "model": {"head_hidden": [64]}, "seed": 1})
-    {'task.name': 'reverse', 'task.length': 8, 'model.head_hidden': '[64]', 'seed': 1}
-    """
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            for leaf, v in flatten_config(value).items():
-                out[f"{key}.{leaf}"] = v
-        else:
-            out[key] = json.dumps(list(value)) if isinstance(value, (list, tuple)) else value
-    return out
-
-
-def result_row(config: dict, summary: dict) -> dict:
-    """The columns of a run: its flattened config, the numbers of its summary, the interval of its
-    test exact match, and ``solved`` (the summary's own; before it had one, whether validation
-    reached the target)."""
-    row = flatten_config(config)
-    numbers = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    row.update({k: summary.get(k) for k in METRICS if k in summary or k in numbers})  # None too: an unsolved run
-    row.update({k: v for k, v in numbers.items() if k not in row})
-    row.update(zip(INTERVAL, test_interval(summary)))
-    row["solved"] = int(bool(summary["solved"]) if "solved" in summary else summary.get("solved_at_step") is not None)
-    return row
-
-
-def test_interval(summary: dict) -> tuple[float | None, float | None]:
-    """The 95% interval of a run's test exact match: the summary's own, else Wilson's from its
-    ``test_n`` (a summary written before the interval was), else ``(None, None)``."""
-    if summary.get("test_exact_match_ci95"):
-        return tuple(summary["test_exact_match_ci95"])
-    n, value = summary.get("test_n"), summary.get("test_exact_match")
-    if not n or value is None:
-        return None, None
-    return proportion_ci(round(value * n), n)
-
-
-@functools.lru_cache(maxsize=1)
-def git_revision() -> str:
-    """``git rev-parse HEAD`` of toyformer's checkout (``+dirty`` with local changes), else its version."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        release = version("toyformer")
-    except PackageNotFoundError:
-        release = "unknown"
-    src = Path(__file__).resolve().parents[2]  # src/toyformer
-    try:
-        git = lambda *a: subprocess.run(["git", "-C", str(src), *a], capture_output=True, text=True, timeout=5)  # noqa: E731
-        top = git("rev-parse", "--show-toplevel")
-        if top.returncode == 0 and (Path(top.stdout.strip()) / "src" / "toyformer").resolve() == src:
-            rev = git("rev-parse", "HEAD").stdout.strip()
-            dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".").stdout.strip()
-            if rev:
-                return rev + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return f"toyformer {release}"
-
-
-def machine_info(device: str | None = None) -> str:
-    """Where a run trained: host, CPU, OS, torch threads and device, Python and torch versions."""
-    import torch
-
-    return (f"{platform.node()} {platform.machine()} {platform.system()}, {torch.get_num_threads()} torch threads, "
-            f"{device or 'cpu'}, Python {platform.python_version()}, torch {torch.__version__}")
-
-
 class ResultsStore:
     """A SQLite results database at ``path`` (created on first write). ``read_only``: opened with
-    SQLite's ``mode=ro`` and never written (the results browser, ``toyformer ui``, reads it so)."""
+    SQLite's ``mode=ro`` and never written (the results browser, ``toyformer ui``, reads it so).
+    A run that could not be recorded (``record_run``) is kept in ``failures``; with ``warn`` a
+    warning line says so at once (the CLI reports them itself, after the command)."""
 
-    def __init__(self, path: str | Path | None = None, read_only: bool = False):
+    def __init__(self, path: str | Path | None = None, read_only: bool = False, warn: bool = True):
         self.path = Path(path) if path is not None else default_store_path()
         self.read_only = read_only
+        self.warn = warn
+        self.failures: list[BaseException] = []
 
     def __repr__(self) -> str:
         return f"ResultsStore({str(self.path)!r}{', read_only=True' if self.read_only else ''})"
 
-    def _connect(self) -> sqlite3.Connection:
-        if self.read_only:  # no directory made, no pragma that writes (journal_mode); SQLite refuses writes
-            uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
-            con = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None)
-            con.execute("PRAGMA busy_timeout = 60000")
-            return con
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        con.execute("PRAGMA busy_timeout = 60000")
-        con.execute("PRAGMA journal_mode = WAL")
+    def _connect(self, read_only: bool | None = None, peek: bool = False) -> sqlite3.Connection:
+        """A connection: read-only (``mode=ro``; immutable on a read-only filesystem, where SQLite
+        could not make a WAL file's shared memory), or read-write in WAL mode. ``peek``: read-write
+        but with no pragma that writes (a check that must leave a foreign database as it is; its
+        closing removes the WAL files a read-only connection would leave behind)."""
+        read_only = self.read_only if read_only is None else read_only
+        wait = health.wait_s()
+        on_read_only_disk = faults.reason_from_disk(self.path) == errno.EROFS
+        try:
+            if read_only or on_read_only_disk:  # no directory made, no pragma that writes; SQLite refuses writes
+                con = sqlite3.connect(health.read_uri(self.path), uri=True, timeout=wait, isolation_level=None)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                con = sqlite3.connect(self.path, timeout=wait, isolation_level=None)
+            con.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+            if not (read_only or on_read_only_disk or peek):
+                con.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.Error as exc:
+            raise self._said(exc) from None
+        except OSError as exc:
+            raise faults.io_error(exc, self.path) from None
         return con
+
+    @contextmanager
+    def _session(self, read_only: bool | None = None, peek: bool = False):
+        """A connection whose SQLite errors become one line (``health.translate``); closed after."""
+        con = self._connect(read_only, peek)
+        try:
+            yield con
+        except sqlite3.Error as exc:
+            raise self._said(exc) from None
+        finally:
+            con.close()
+
+    def _said(self, exc: BaseException) -> BaseException:
+        return health.translate(exc, self.path, WHAT, self._remedy(), health.wait_s())
+
+    def _remedy(self) -> str:
+        return ("restore it from a copy, or move it away and rebuild it from the run directories: "
+                f"toyformer results --sync RUNS_DIR --store {self.path}")
+
+    def check(self, writing: bool = False) -> None:
+        """Raise a one-line ``StoreError`` (or the ``OSError`` of a disk that cannot be written)
+        unless the file can serve: for reading, a toyformer store that holds runs; for writing
+        (``writing=True``) also no file yet or an empty one, on a disk this user can write."""
+        problem = health.header_problem(self.path, WHAT)
+        if problem:
+            raise StoreError(problem)
+        if not self.path.exists():
+            if writing:
+                return self._check_writable()
+            raise ConfigError(f"results store {str(self.path)!r} does not exist; train or sweep first, or pass --store PATH")
+        rows = 0
+        if self.path.stat().st_size:
+            with self._session(peek=not self.read_only) as con:
+                found = health.tables(con)
+                version = con.execute("PRAGMA user_version").fetchone()[0]
+                damage = con.execute("PRAGMA quick_check(1)").fetchone()[0]
+                if damage != "ok":
+                    raise StoreError(f"{WHAT} {str(self.path)!r} is damaged ({damage}); {self._remedy()}")
+                missing = [c for c in REQUIRED if c not in found.get(TABLE, [])]
+                if found and missing:
+                    raise StoreError(f"{str(self.path)!r} is not a toyformer {WHAT}: an SQLite database with other "
+                                     f"tables ({', '.join(found)}, no {TABLE!r} table with the columns "
+                                     f"{', '.join(REQUIRED)}); pass the results.sqlite that toyformer train or sweep wrote")
+                if version > SCHEMA_VERSION:
+                    raise StoreError(f"{WHAT} {str(self.path)!r} was written by a newer toyformer (schema version "
+                                     f"{version}; this one reads up to {SCHEMA_VERSION}); upgrade toyformer")
+                rows = con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] if found else 0
+        if writing:
+            return self._check_writable()
+        if not rows:
+            raise StoreEmpty(f"{WHAT} {str(self.path)!r} holds no runs yet; train or sweep with --store "
+                             f"{self.path} first")
+
+    def _check_writable(self) -> None:
+        reason = faults.reason_from_disk(self.path)
+        if reason is None and self.path.exists() and not os.access(self.path, os.W_OK):
+            reason = errno.EACCES
+        if reason is not None:
+            raise OSError(reason, os.strerror(reason), str(self.path))
 
     # --- writing --------------------------------------------------------------------------------
     def record(self, run, source: str = "api", sweep: str | None = None, point: str | None = None,
@@ -196,34 +201,34 @@ class ResultsStore:
     def _insert(self, row: dict) -> int:
         if self.read_only:
             raise ConfigError(f"results store {str(self.path)!r} was opened read-only; it records nothing")
-        con = self._connect()
-        try:
-            con.execute("BEGIN IMMEDIATE")  # take the write lock now: the column check and the insert are one step
-            self._create(con)
-            have = set(self._columns(con))
-            for name in row:
-                if name not in have:
-                    con.execute(f"ALTER TABLE {TABLE} ADD COLUMN {quote(name)}")
-            if INTERVAL[0] not in have and "test_n" in have:  # an older store: its rows get their interval now
-                self._fill_intervals(con)
-            names = list(row)
-            cur = con.execute(
-                f"INSERT OR REPLACE INTO {TABLE} ({', '.join(map(quote, names))}) VALUES ({', '.join('?' * len(names))})",
-                [row[n] for n in names])
-            con.execute("COMMIT")
-            return cur.lastrowid
-        except BaseException:
-            if con.in_transaction:
-                con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
+        with self._session() as con, interrupts.critical():  # a Ctrl-C waits for the transaction
+            try:
+                con.execute("BEGIN IMMEDIATE")  # take the write lock now: the column check and the insert are one step
+                self._create(con)
+                have = set(self._columns(con))
+                for name in row:
+                    if name not in have:
+                        con.execute(f"ALTER TABLE {TABLE} ADD COLUMN {quote(name)}")
+                if INTERVAL[0] not in have and "test_n" in have:  # an older store: its rows get their interval now
+                    self._fill_intervals(con)
+                names = list(row)
+                cur = con.execute(
+                    f"INSERT OR REPLACE INTO {TABLE} ({', '.join(map(quote, names))}) VALUES ({', '.join('?' * len(names))})",
+                    [row[n] for n in names])
+                con.execute("COMMIT")
+                return cur.lastrowid
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
 
     @staticmethod
     def _create(con) -> None:
         cols = {**BASE_COLUMNS, **METRICS, **JSON_COLUMNS}
         decl = ", ".join(f"{quote(n)} {t}" for n, t in cols.items())
         con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({decl}, UNIQUE (run_dir, replica))")
+        if con.execute("PRAGMA user_version").fetchone()[0] == 0:
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @staticmethod
     def _fill_intervals(con) -> None:
@@ -242,11 +247,8 @@ class ResultsStore:
         """Every column name (fields that ``where``, ``pivot`` and ``query`` accept)."""
         if not self.path.is_file():
             return []
-        con = self._connect()
-        try:
+        with self._session() as con:
             return self._columns(con)
-        finally:
-            con.close()
 
     def recorded_run_dirs(self) -> set[str]:
         """The (resolved) run directories that already have a row."""
@@ -257,24 +259,18 @@ class ResultsStore:
         key of a row, and what it was recorded as part of."""
         if "run_dir" not in self.columns():
             return {}
-        con = self._connect()
-        try:
+        with self._session() as con:
             cur = con.execute(f"SELECT run_dir, replica, sweep, point FROM {TABLE} WHERE run_dir IS NOT NULL")
             return {(r[0], r[1]): (r[2], r[3]) for r in cur}
-        finally:
-            con.close()
 
     def has(self, run_dir: str | Path, replica: int = 0) -> bool:
         """Whether replica ``replica`` of the run in ``run_dir`` has a row."""
         if "run_dir" not in self.columns():
             return False
-        con = self._connect()
-        try:
+        with self._session() as con:
             cur = con.execute(f"SELECT 1 FROM {TABLE} WHERE run_dir = ? AND replica = ?",
                               (str(Path(run_dir).resolve()), replica))
             return cur.fetchone() is not None
-        finally:
-            con.close()
 
     def sync(self, runs_dir: str | Path) -> int:
         """Record every finished run under ``runs_dir`` that has no row (a process killed between
@@ -292,12 +288,9 @@ class ResultsStore:
             return []
         sql_where, params = parse_where(where, known) if where else ("1", [])
         chosen = [resolve_field(c, known) for c in columns] if columns else [c for c in known if c not in JSON_COLUMNS]
-        con = self._connect()
-        try:
+        with self._session() as con:
             cur = con.execute(f"SELECT {', '.join(map(quote, chosen))} FROM {TABLE} WHERE {sql_where} ORDER BY id", params)
             rows = [dict(zip(chosen, r)) for r in cur.fetchall()]
-        finally:
-            con.close()
         if not columns:  # a store never written since the interval's columns came: computed here
             for r in rows:
                 if r.get(INTERVAL[0]) is None:
@@ -312,11 +305,6 @@ class ResultsStore:
         return pivot(self.query(where), rows, cols, value, known=self.columns())
 
 
-def quote(name: str) -> str:
-    """An SQL identifier in double quotes (column names hold dots)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def as_store(store) -> ResultsStore | None:
     """A ``ResultsStore`` from a store, a path, or None (no recording)."""
     if store is None or isinstance(store, ResultsStore):
@@ -326,9 +314,13 @@ def as_store(store) -> ResultsStore | None:
 
 def record_run(store, run, source: str, sweep: str | None = None, point: str | None = None,
                replica: int = 0, n_replicas: int = 1, if_missing: bool = False) -> int | None:
-    """Record ``run`` (a ``Run`` with a run directory) in ``store``; a failure never loses the
-    training result: it prints one warning line and returns None. A replicated run records each
-    replica's ``Run``: ``record_run(store, runs[i], "train", replica=i, n_replicas=len(runs))``.
+    """Record ``run`` (a ``Run`` with a run directory) in ``store``; a store that cannot take it
+    (locked past the wait, damaged) never loses the training result: it is noted in
+    ``store.failures`` (with ``store.warn``, one warning line says so) and None is returned. A
+    failing disk (full, read-only) raises its ``OSError``: whatever came next would fail too; the
+    run is kept in its directory, and ``train(..., resume=True)`` records it. A replicated run
+    records each replica's ``Run``:
+    ``record_run(store, runs[i], "train", replica=i, n_replicas=len(runs))``.
     ``if_missing``: only when the run has no row yet (a run that had finished before: its row, if
     any, stays as it was recorded)."""
     store = as_store(store)
@@ -338,10 +330,16 @@ def record_run(store, run, source: str, sweep: str | None = None, point: str | N
         if if_missing and store.has(run.run_dir, replica):
             return None
         return store.record(run, source=source, sweep=sweep, point=point, replica=replica, n_replicas=n_replicas)
-    except (sqlite3.Error, OSError) as exc:
+    except (StoreError, sqlite3.Error) as exc:
+        disk = faults.io_error(exc, store.path) if isinstance(exc, sqlite3.Error) else None
+        if disk is not None:  # SQLite's "disk is full" or "readonly": the disk's OSError goes on up
+            raise disk from None
         warn_not_recorded(store, exc)
         return None
 
 
 def warn_not_recorded(store: ResultsStore, exc: BaseException) -> None:
-    print(f"toyformer: warning: run not recorded in results store {str(store.path)!r}: {exc}", file=sys.stderr)
+    """Note a run that could not be recorded (``store.failures``); with ``store.warn``, say so."""
+    store.failures.append(faults.io_error(exc, store.path) or exc)
+    if store.warn:
+        print(f"toyformer: warning: run not recorded in results store {str(store.path)!r}: {exc}", file=sys.stderr)

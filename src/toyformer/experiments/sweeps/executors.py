@@ -2,9 +2,11 @@
 
 An executor runs ``fn(**kwargs)`` for each job and yields ``(index, result, error)`` as jobs
 finish (``error`` is the exception's one-line text, or None); one failing job never stops the
-others (a job whose run directory another process is writing fails alone, ``DirectoryLocked``;
-any other ``ConfigError`` stops the sweep). ``fn`` must be a module-level function (it is pickled
-by reference).
+others (a job whose run directory another process is writing fails alone, ``DirectoryLocked``),
+but bad input (any other ``ConfigError``) and a failing disk (an ``OSError``: full, read-only;
+every later job would fail the same way) stop them all, as does Ctrl-C or SIGTERM: the jobs under
+way stop at their next safe point (``toyformer.interrupts``), keeping their checkpoints, and the
+error is raised here. ``fn`` must be a module-level function (it is pickled by reference).
 
 - ``InProcess``: one after another, here (simplest, easiest to debug).
 - ``Processes(n)``: a ``ProcessPoolExecutor`` started by ``forkserver`` (Linux; ``spawn``
@@ -12,9 +14,12 @@ by reference).
   ``max(1, cores // n)`` torch threads (or ``threads``) so the workers do not oversubscribe the
   CPU. The workers die with the process that started them, however it ends (SIGKILL included):
   a worker left training would write points that nobody records, and the forkserver, which
-  exits only when the last worker has gone, would stay with it.
+  exits only when the last worker has gone, would stay with it. They ignore the terminal's
+  Ctrl-C; when the sweep stops, it sends them SIGTERM.
 - ``DaskCluster(address)``: submits to a Dask distributed scheduler (``tcp://host:8786``); the
-  results come back to this process, which writes the results store.
+  results come back to this process, which writes the results store. When the sweep stops it
+  cancels the jobs not started and sets a Dask ``Event`` that the jobs under way read at each
+  evaluation (``stop_requested``), so they stop there, after writing their checkpoint.
 
 >>> for i, summary, error in Processes(2).run(run_point, jobs):     # doctest: +SKIP
 ...     print(i, error or summary["test_token_acc"])
@@ -32,6 +37,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable, Iterator
 
+from toyformer import faults, interrupts
 from toyformer.errors import ConfigError
 from toyformer.run.lock import DirectoryLocked
 
@@ -49,12 +55,42 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
+def stops_all(exc: BaseException) -> bool:
+    """Whether a job's error stops every job: bad input (but not a run directory another process
+    holds) and a failing disk; a point's own failure (a RuntimeError, a bug) stops only it."""
+    if isinstance(exc, ConfigError):
+        return not isinstance(exc, DirectoryLocked)
+    return isinstance(exc, OSError) or faults.io_error(exc) is not None
+
+
+def _raised(exc: BaseException) -> BaseException:
+    """What a job's error that stops all is raised as: a failing disk as the ``OSError`` naming the file."""
+    return exc if isinstance(exc, (ConfigError, OSError)) else faults.io_error(exc) or exc
+
+
 def _start_worker(threads: int, parent: int) -> None:
-    """A worker's initializer: its torch threads, and death with ``parent`` (the sweep's pid)."""
+    """A worker's initializer: its torch threads, death with ``parent`` (the sweep's pid), and its
+    signals (Ctrl-C left to the parent; SIGTERM stops the job at a safe point)."""
     import torch
 
     torch.set_num_threads(threads)
     die_with(parent)
+    interrupts.worker()
+
+
+def _call(fn: Callable, kwargs: dict):
+    """Run one job in a worker; a SIGTERM from the parent stops it at its next safe point."""
+    with interrupts.job():
+        return fn(**kwargs)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGTERM to each worker: a job under way stops at its next safe point, an idle worker exits."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.terminate()
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 def die_with(pid: int) -> None:
@@ -110,8 +146,41 @@ def _context():
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["toyformer.experiments.sweeps.run"])
+        _start_forkserver()
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def _start_forkserver() -> None:
+    """Start the server with SIGINT ignored (kept across its exec): a terminal's Ctrl-C reaches the
+    whole process group, and the server, still importing toyformer, would die of it with a
+    traceback. Its workers leave stopping to their parent (``interrupts.worker``). (A Ctrl-C in
+    the milliseconds of the start is lost: pressed again, it stops the sweep.)"""
+    from multiprocessing import forkserver
+
+    try:
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: no handler can be changed here
+        forkserver.ensure_running()
+        return
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _submit(pool: ProcessPoolExecutor, fn: Callable, jobs: list[dict]) -> dict:
+    """Every job submitted (its worker started) with signals held: one inside a worker's start
+    would leave that worker untracked, never stopped. A SIGTERM to the whole group may stop the
+    pool's server meanwhile: the pool then fails, and the signal is what is raised."""
+    try:
+        with interrupts.critical():
+            return {pool.submit(_call, fn, kwargs): i for i, kwargs in enumerate(jobs)}
+    except Exception:
+        stopped = interrupts.pending()
+        if stopped is not None:
+            raise stopped from None
+        raise
 
 
 class InProcess:
@@ -123,11 +192,9 @@ class InProcess:
         for i, kwargs in enumerate(jobs):
             try:
                 result = fn(**kwargs)
-            except DirectoryLocked as exc:
-                yield i, None, _error_text(exc)
-            except ConfigError:
-                raise
             except Exception as exc:  # noqa: BLE001 - one failed point must not stop the sweep
+                if stops_all(exc):
+                    raise _raised(exc) from None
                 yield i, None, _error_text(exc)
             else:
                 yield i, result, None
@@ -153,13 +220,16 @@ class Processes:
         pool = ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=ctx, initializer=_start_worker,
                                    initargs=(self.threads, os.getpid()))
         try:
-            futures = {pool.submit(fn, **kwargs): i for i, kwargs in enumerate(jobs)}
+            futures = _submit(pool, fn, jobs)
             for future in as_completed(futures):
                 exc = future.exception()
-                if isinstance(exc, ConfigError) and not isinstance(exc, DirectoryLocked):
-                    raise exc
+                if exc is not None and stops_all(exc):
+                    raise _raised(exc)
                 yield futures[future], None if exc else future.result(), _error_text(exc) if exc else None
-        finally:  # stopped (an error, Ctrl-C): do not start the points still queued
+        except BaseException:  # an error that stops all, Ctrl-C, SIGTERM: the jobs under way stop too
+            _stop_workers(pool)
+            raise
+        finally:  # do not start the points still queued; wait for the workers to stop
             pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
@@ -187,24 +257,65 @@ class DaskCluster:
         self.description = f"Dask cluster at {address}"
 
     def run(self, fn: Callable, jobs: list[dict]) -> Iterator[tuple[int, object, str | None]]:
+        from distributed import Event
         from distributed import as_completed as dask_completed
 
+        stop = f"toyformer-stop-{os.getpid()}-{time.time_ns()}"
+        futures = {}
         try:
-            futures = {self.client.submit(fn, pure=False, **kwargs): i for i, kwargs in enumerate(jobs)}
+            futures = {self.client.submit(fn, pure=False, stop=stop, **kwargs): i for i, kwargs in enumerate(jobs)}
             for future in dask_completed(list(futures), loop=self.client.loop):
                 i = futures[future]
                 if future.status == "error":
                     exc = future.exception()
-                    if isinstance(exc, ConfigError) and not isinstance(exc, DirectoryLocked):
-                        raise exc
+                    if stops_all(exc):
+                        raise _raised(exc)
                     yield i, None, _error_text(exc)
                 else:
                     yield i, future.result(), None
+        except BaseException:  # the jobs not started are cancelled; those under way stop at an evaluation
+            try:
+                Event(stop, client=self.client).set()
+                self.client.cancel(list(futures))
+            except Exception:  # noqa: BLE001 - the scheduler is gone: nothing runs there any more
+                pass
+            raise
         finally:
             self.close()
 
     def close(self) -> None:
         self.client.close()
+
+
+class JobStopped(RuntimeError):
+    """A job on a Dask worker stopped because its sweep (or tune) stopped. Not a
+    ``KeyboardInterrupt``: Dask shuts a worker down on those."""
+
+
+class StopAtEvaluation:
+    """An ``on_eval`` callback (around ``inner``, if any) that stops a job on a Dask worker once
+    the sweep's stop ``Event`` is set: raised after an evaluation, its checkpoint just written."""
+
+    def __init__(self, stop: str, inner=None):
+        self.stop, self.inner = stop, inner
+
+    def __call__(self, *args) -> None:
+        from distributed import Event
+
+        if self.inner is not None:
+            self.inner(*args)
+        if Event(self.stop).is_set():
+            raise JobStopped("stopped with its sweep; its checkpoint is kept")
+
+    def finish(self, *args) -> None:
+        if hasattr(self.inner, "finish"):
+            self.inner.finish(*args)
+
+
+def stop_requested(stop: str | None, on_eval=None):
+    """``on_eval`` for a job: as given, or, on a Dask worker (``stop`` names the sweep's Event),
+    wrapped so that the job stops when the sweep does."""
+    return on_eval if stop is None else StopAtEvaluation(stop, on_eval)
 
 
 def make_executor(workers: int = 1, cluster: str | None = None, threads: int | None = None):

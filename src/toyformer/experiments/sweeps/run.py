@@ -39,14 +39,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toyformer.files import read_json
+from toyformer.files import read_json, remove_orphan_temporaries
 from toyformer.run import lock
 from toyformer.run.directory import read_config
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
-from toyformer.experiments.sweeps.executors import make_executor
-from toyformer.experiments.store.store import (METRICS, ResultsStore, as_store, default_store_path, flatten_config,
-                                     git_revision, machine_info, result_row, test_interval, warn_not_recorded)
+from toyformer.experiments.sweeps.executors import make_executor, stop_requested
+from toyformer.experiments.store.rows import METRICS, flatten_config, git_revision, machine_info, result_row, test_interval
+from toyformer.experiments.store.store import ResultsStore, as_store, default_store_path, warn_not_recorded
 from toyformer.experiments.store.table import PivotTable, pivot
 from toyformer.experiments.store.where import resolve_field
 from toyformer.experiments.sweeps.spec import Point, SweepSpec, load_sweep
@@ -140,12 +140,13 @@ class SweepResult:
 
 
 def run_point(config: dict, run_dir: str, quiet: bool = True, task_files: tuple[str, ...] = (),
-              replicas: int = 1, threads: int | None = None) -> dict:
+              replicas: int = 1, threads: int | None = None, stop: str | None = None) -> dict:
     """Train one point into ``run_dir`` (continuing it if started), as one run or as ``replicas``
     batched replicas, with ``threads`` torch threads (None: the process's own); runs in the worker,
     which first loads the user's ``task_files`` if it does not know the task. Returns the status,
     the summary (and each replica's config, summary and run directory), and the machine and
-    toyformer revision it ran with (the client records them)."""
+    toyformer revision it ran with (the client records them). ``stop``: on a Dask worker, the
+    sweep's stop Event (``executors.stop_requested``)."""
     import torch
 
     from toyformer.tasks import list_tasks, load_task_file
@@ -157,16 +158,16 @@ def run_point(config: dict, run_dir: str, quiet: bool = True, task_files: tuple[
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _train_point(config, run_dir, quiet, replicas)
+        return _train_point(config, run_dir, quiet, replicas, stop)
     finally:
         torch.set_num_threads(before)
 
 
-def _train_point(config: dict, run_dir: str, quiet: bool, replicas: int) -> dict:
+def _train_point(config: dict, run_dir: str, quiet: bool, replicas: int, stop: str | None) -> dict:
     from toyformer.training import train_into, train_replicas_into
 
     cfg = RunConfig.from_dict(config)
-    logs = point_tensorboard(cfg, Path(run_dir), replicas)
+    logs = stop_requested(stop, point_tensorboard(cfg, Path(run_dir), replicas))
     if replicas == 1:
         run, status = train_into(run_dir, cfg, quiet=quiet, on_eval=logs)
         return {"status": status, "summary": run.summary, "machine": machine_info(str(run.device)),
@@ -213,12 +214,15 @@ def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | 
     out = Path(out) if out is not None else Path("runs/sweeps") / spec.name
     table_spec = table_settings(spec, points)
     store = as_store(default_store_path() if store is DEFAULT_STORE else store)
+    if store is not None:
+        store.check(writing=True)  # a store that cannot record is one line before any point trains
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ConfigError(f"--threads {threads!r}: allowed: an integer >= 1")
     executor = make_executor(workers, cluster, threads)
     try:
         out.mkdir(parents=True, exist_ok=True)
         with lock.hold(out, "sweep directory"):
+            remove_orphan_temporaries(out, recursive=False)  # its points' folders are their own writers'
             return _run(spec, points, out, table_spec, store, executor, quiet, log or (lambda line: None),
                         task_files, threads)
     finally:
@@ -245,16 +249,21 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, table_spec: dict, stor
         f"{len(jobs)} to run ({executor.description})")
     _record_missing(store, spec, [r for r in results if r is not None])
     finished = len(points) - len(jobs)
-    for j, res, error in executor.run(run_point, [kw for _, kw in jobs]):
-        i = jobs[j][0]
-        run_dir = Path(jobs[j][1]["run_dir"])
-        if error is not None:
-            results[i] = PointResult(points[i], run_dir, "failed", error=error)
-        else:
-            results[i] = PointResult(points[i], run_dir, res["status"], res["summary"], replicas=res.get("replicas"))
-            _record(store, spec, results[i], res["machine"], res["git_rev"])
-        finished += 1
-        log(f"[{finished}/{len(points)}] {_line(results[i])}")
+    try:
+        for j, res, error in executor.run(run_point, [kw for _, kw in jobs]):
+            i = jobs[j][0]
+            run_dir = Path(jobs[j][1]["run_dir"])
+            if error is not None:
+                results[i] = PointResult(points[i], run_dir, "failed", error=error)
+            else:
+                results[i] = PointResult(points[i], run_dir, res["status"], res["summary"], replicas=res.get("replicas"))
+                _record(store, spec, results[i], res["machine"], res["git_rev"])
+            finished += 1
+            log(f"[{finished}/{len(points)}] {_line(results[i])}")
+    except KeyboardInterrupt:  # Ctrl-C: the points that finished as the workers stopped are recorded too
+        _record_missing(store, spec, [_finished_before(points[i], Path(kw["run_dir"]), k) for i, kw in jobs
+                                      if results[i] is None and (Path(kw["run_dir"]) / "summary.json").is_file()])
+        raise
     result = SweepResult(spec, out, results, None, executor.description, time.perf_counter() - start,
                          store.path if store else None)
     rows = result.rows()
@@ -354,7 +363,9 @@ def _record(store: ResultsStore | None, spec: SweepSpec, res: PointResult, machi
             if only is None or i in only:
                 store.record_summary(config, summary, run_dir, source="sweep", sweep=spec.name, point=res.point.name,
                                      replica=i, n_replicas=len(members), machine=machine, git_rev=git_rev)
-    except Exception as exc:  # noqa: BLE001 - a store failure must not lose the sweep's results
+    except OSError:  # a failing disk stops the sweep: every later point would fail on it too
+        raise
+    except Exception as exc:  # noqa: BLE001 - a locked or damaged store must not lose the sweep's results
         warn_not_recorded(store, exc)
 
 
@@ -366,6 +377,8 @@ def _record_missing(store: ResultsStore | None, spec: SweepSpec, done: list[Poin
         return
     try:
         have = store.recorded()
+    except OSError:
+        raise
     except Exception as exc:  # noqa: BLE001
         warn_not_recorded(store, exc)
         return

@@ -33,9 +33,9 @@ from toyformer.errors import ConfigError
 from toyformer.experiments.store import as_store, record_run
 from toyformer.experiments.sweeps.executors import make_executor
 from toyformer.experiments.tune import outputs
-from toyformer.experiments.tune.search import OBJECTIVES, open_study, search
+from toyformer.experiments.tune.search import OBJECTIVES, check_study, open_study, search, study_error
 from toyformer.experiments.tune.space import Space, default_space, parse_space
-from toyformer.files import check_folder_name, write_text
+from toyformer.files import check_folder_name, remove_orphan_temporaries, write_text
 from toyformer.run import lock
 
 REMEASURE_SEEDS = 3
@@ -73,29 +73,45 @@ def tune(base: RunConfig, budget_s: float, trials: int = 20, space: Space | dict
         space = parse_space(space, base)
     name = check_folder_name(name or f"{base.task.name}-{base.layout}", "tune name")
     out = Path(out) if out is not None else Path("runs/tune") / name
+    store = as_store(store)
+    if store is not None:
+        store.check(writing=True)
     executor = make_executor(workers, cluster, threads)  # every input checked before anything is written
     if base.train.tensorboard is not None:
         from toyformer.inspect.tensorboard import check_available
 
         check_available()
+    check_study(out)  # a study file that cannot serve: one line before anything is written
+    _check_same_base(out, base)
     out.mkdir(parents=True, exist_ok=True)
     with lock.hold(out, "tune directory"):
+        remove_orphan_temporaries(out, recursive=False)  # a killed tune's half-written files
         _check_same_base(out, base)
-        write_text(out / "base.yaml", yaml.safe_dump(base.to_dict(), sort_keys=False))
-        run = search(out, name, base, space, objective, trials, budget_s, executor, quiet, threads, log, seeds)
-        study = open_study(out, name)
-        _record_trials(study, store, name)
-        best = outputs.best_trial(study)
-        remeasured = defaults = None
-        if best is not None:
-            config = RunConfig.from_dict(best.user_attrs["config"])
-            write_text(out / "best.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
-            best_runs = _remeasure(out / "best", config, store, name, "best", quiet)
-            same = config.to_dict() == base.to_dict()  # the defaults won: their runs are the best's
-            default_runs = best_runs if same else _remeasure(out / "defaults", base, store, name, "defaults", quiet)
-            remeasured, defaults = outputs.remeasure_summary(best_runs), outputs.remeasure_summary(default_runs)
-        result = outputs.result(study, best, remeasured, base, space, objective, cap, trials, run, defaults)
-        outputs.write(out, result)
+        try:
+            return _tune(out, name, base, space, objective, trials, budget_s, executor, store, cap, quiet, threads,
+                         log, seeds)
+        except Exception as exc:  # noqa: BLE001 - the study's storage failing: one line naming study.sqlite
+            raise study_error(exc, out) from None
+
+
+def _tune(out: Path, name: str, base: RunConfig, space: Space, objective: str, trials: int, budget_s: float, executor,
+          store, cap: float, quiet: bool, threads: int | None, log, seeds: int) -> dict:
+    """The search, the recording of its trials, the re-measured best and the outputs (under the lock)."""
+    write_text(out / "base.yaml", yaml.safe_dump(base.to_dict(), sort_keys=False))
+    run = search(out, name, base, space, objective, trials, budget_s, executor, quiet, threads, log, seeds)
+    study = open_study(out, name)
+    _record_trials(study, store, name, out)
+    best = outputs.best_trial(study)
+    remeasured = defaults = None
+    if best is not None:
+        config = RunConfig.from_dict(best.user_attrs["config"])
+        write_text(out / "best.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        best_runs = _remeasure(out / "best", config, store, name, "best", quiet)
+        same = config.to_dict() == base.to_dict()  # the defaults won: their runs are the best's
+        default_runs = best_runs if same else _remeasure(out / "defaults", base, store, name, "defaults", quiet)
+        remeasured, defaults = outputs.remeasure_summary(best_runs), outputs.remeasure_summary(default_runs)
+    result = outputs.result(study, best, remeasured, base, space, objective, cap, trials, run, defaults)
+    outputs.write(out, result)
     return result
 
 
@@ -112,29 +128,43 @@ def _check_same_base(out: Path, base: RunConfig) -> None:
     """A tune directory continues only the search it started."""
     path = out / "base.yaml"
     if path.is_file():
-        had = RunConfig.from_dict(yaml.safe_load(path.read_text())).to_dict()
+        try:
+            data = yaml.safe_load(path.read_text())
+            if not isinstance(data, dict):
+                raise ConfigError(f"it holds {type(data).__name__ if data is not None else 'nothing'}, not a config")
+            had = RunConfig.from_dict(data).to_dict()
+        except (yaml.YAMLError, UnicodeDecodeError, ConfigError) as exc:  # cut short, or edited by hand
+            raise ConfigError(f"{str(path)!r} is damaged ({' '.join(str(exc).split())[:120]}); restore it, or "
+                              "choose another --out") from None
         if had != base.to_dict():
             raise ConfigError(f"tune directory {str(out)!r} holds a search of another base config; "
                               "choose another --out")
 
 
-def _record_trials(study, store, name: str) -> None:
-    """Record every finished trial that has no row (idempotent: a resumed tune adds only new
-    ones); a trial of several seeds records each."""
+def _record_trials(study, store, name: str, out: Path) -> None:
+    """Record every finished trial run that has no row (idempotent: a resumed tune adds only new
+    ones); a trial of several seeds records each. A run directory that finished although its
+    trial was cut short before Optuna heard of it (a kill between the two) is recorded too, as
+    that trial's: the store holds every run that finished."""
     from toyformer.run import load_run
     from toyformer.training import load_replicas
 
     store = as_store(store)
     if store is None:
         return
-    for t in study.get_trials(deepcopy=False):
-        run_dir = t.user_attrs.get("run_dir")
-        if t.state.name != "COMPLETE" or not run_dir or not (Path(run_dir) / "summary.json").is_file():
+    owner: dict[str, int] = {}  # run directory -> the trial it is, a complete one first
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.state.name == "COMPLETE"):
+        for key in ("resume_dir", "stopped", "run_dir"):
+            if t.user_attrs.get(key):
+                owner[str(Path(t.user_attrs[key]))] = t.number
+        owner.setdefault(str(out / "trials" / f"{t.number:04d}"), t.number)
+    for run_dir, number in sorted(owner.items()):
+        if not (Path(run_dir) / "summary.json").is_file():
             continue
         runs = (load_replicas(run_dir, "cpu").runs if (Path(run_dir) / "replicas.json").is_file()
                 else [load_run(run_dir, device="cpu")])
         for i, run in enumerate(runs):
-            record_run(store, run, "tune", sweep=name, point=f"trial {t.number}", replica=i, n_replicas=len(runs),
+            record_run(store, run, "tune", sweep=name, point=f"trial {number}", replica=i, n_replicas=len(runs),
                        if_missing=True)
 
 

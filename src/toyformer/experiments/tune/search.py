@@ -19,12 +19,16 @@ Dask workers that see the same filesystem) share it, together taking exactly ``t
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from pathlib import Path
 
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
+from toyformer.experiments.store import health
+from toyformer.experiments.sweeps.executors import stop_requested
 from toyformer.experiments.tune.space import Space
+from toyformer.run.directory import holds_run
 
 OBJECTIVES = ("time_to_solve", "metric")
 FINISHED = ("COMPLETE", "PRUNED")
@@ -44,25 +48,80 @@ def optuna():
 
 
 def open_study(out: Path, name: str):
-    """The study of a tune directory, created on first use (minimising, TPE, a median pruner)."""
+    """The study of a tune directory, created on first use (minimising, TPE, a median pruner). A
+    study file that cannot serve is one line (``study_error``), before Optuna writes into it."""
     optuna = globals()["optuna"]()
 
+    check_study(out)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=5)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5)
-    return optuna.create_study(study_name=name, storage=storage_url(out), direction="minimize", sampler=sampler,
-                               pruner=pruner, load_if_exists=True)
+    try:
+        return optuna.create_study(study_name=name, storage=storage_url(out), direction="minimize", sampler=sampler,
+                                   pruner=pruner, load_if_exists=True)
+    except Exception as exc:  # noqa: BLE001 - said in one line, or raised as it was
+        raise study_error(exc, out) from None
 
 
-def retry_interrupted(study) -> int:
-    """Trials left RUNNING by a killed tune are marked failed and queued again with their values
-    (only one tune process holds a tune directory, so a RUNNING trial now is an orphan)."""
+STUDY = "tune study"
+REMEDY = "move it away to start the search anew (the trials' run directories stay), or choose another --out"
+
+
+def check_study(out: Path) -> None:
+    """A one-line ``StoreError`` unless ``OUT/study.sqlite`` is missing, empty or an Optuna study:
+    not SQLite, an SQLite database of another program (which Optuna would write its tables into),
+    or damaged."""
+    path = Path(out) / "study.sqlite"
+    problem = health.header_problem(path, STUDY)
+    if problem:
+        raise health.StoreError(problem)
+    if not path.is_file() or not path.stat().st_size:
+        return
+    try:
+        con = sqlite3.connect(health.read_uri(path), uri=True, timeout=health.wait_s())
+        try:
+            found = health.tables(con)
+            damage = con.execute("PRAGMA quick_check(1)").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise study_error(exc, out) from None
+    if damage != "ok":
+        raise health.StoreError(f"{STUDY} {str(path)!r} is damaged ({damage}); {REMEDY}")
+    if found and "studies" not in found:
+        raise health.StoreError(f"{str(path)!r} is not a toyformer {STUDY}: an SQLite database with other tables "
+                                f"({', '.join(found)}); {REMEDY}")
+
+
+def study_error(exc: BaseException, out: Path) -> BaseException:
+    """An error from the study's storage (Optuna, SQLAlchemy, sqlite3) as one line naming
+    ``OUT/study.sqlite``: locked, damaged, of another Optuna version, a failing disk; else ``exc``."""
+    path = Path(out) / "study.sqlite"
+    if isinstance(exc, RuntimeError) and "compatible" in str(exc):  # Optuna's schema version check
+        first = str(exc).split(". ")[0]
+        return health.StoreError(f"{STUDY} {str(path)!r} was written by another version of Optuna ({first}); "
+                                 "upgrade Optuna, or choose another --out")
+    if isinstance(exc, (ConfigError, OSError)):
+        return exc
+    return health.translate(exc, path, STUDY, REMEDY, health.wait_s())
+
+
+def retry_interrupted(study, out: Path) -> int:
+    """Trials cut short are queued again with their values and continue in their run directory:
+    those left RUNNING by a killed tune (marked failed now: only one tune process holds a tune
+    directory, so a RUNNING trial now is an orphan) and those stopped by Ctrl-C, SIGTERM or a
+    failing disk (failed, with ``stopped`` naming their directory). Each is retried once."""
     import optuna
 
-    orphans = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    orphans = [t for t in trials if t.number not in retried and (t.state == optuna.trial.TrialState.RUNNING or
+               t.state == optuna.trial.TrialState.FAIL and "stopped" in t.user_attrs)]
     for t in orphans:
-        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
-        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+        if t.state == optuna.trial.TrialState.RUNNING:
+            study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+        run_dir = t.user_attrs.get("stopped") or str(Path(out) / "trials" / f"{t.number:04d}")
+        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, "resume_dir": run_dir}, skip_if_exists=False)
     return len(orphans)
 
 
@@ -128,7 +187,7 @@ def score(runs: list, objective: str, cap: float) -> tuple[float, float]:
 
 
 def run_trials(out: str, name: str, base: dict, space: dict, objective: str, trials: int, timeout_s: float,
-               quiet: bool = True, threads: int | None = None, seeds: int = 1) -> int:
+               quiet: bool = True, threads: int | None = None, seeds: int = 1, stop: str | None = None) -> int:
     """Take trials of the study in ``out`` until it has ``trials`` finished ones or ``timeout_s``
     passed; runs in each worker (processes, Dask) and in process. With ``seeds`` > 1 a trial
     trains that many seeds as one batched replica run and scores its slowest seed. Returns the
@@ -147,6 +206,7 @@ def run_trials(out: str, name: str, base: dict, space: dict, objective: str, tri
     params = parse_space(space, base_cfg)
     study = open_study(out, name)
     taken = 0
+    stopped_by: list[BaseException] = []  # what stopped a trial (Optuna loses it when the study then fails too)
 
     def objective_fn(trial):
         nonlocal taken
@@ -158,16 +218,22 @@ def run_trials(out: str, name: str, base: dict, space: dict, objective: str, tri
         taken += 1
         values = params.sample(trial)
         trial.set_user_attr("pid", os.getpid())
-        run_dir = out / "trials" / f"{trial.number:04d}"
+        resume_dir = trial.user_attrs.get("resume_dir")  # a retried trial continues where it stopped
+        run_dir = Path(resume_dir) if resume_dir else out / "trials" / f"{trial.number:04d}"
+        resume = resume_dir is not None and holds_run(run_dir)
         try:
             config = base_cfg.with_overrides(values)
             trial.set_user_attr("config", config.to_dict())
-            callbacks = _callbacks(trial, config, run_dir, seeds)
-            runs = ([train(config, out_dir=run_dir, quiet=quiet, on_eval=callbacks)] if seeds == 1 else
-                    train_replicas(config, seeds, out_dir=run_dir, quiet=quiet, on_eval=callbacks).runs)
+            callbacks = stop_requested(stop, _callbacks(trial, config, run_dir, seeds))
+            runs = ([train(config, out_dir=run_dir, resume=resume, quiet=quiet, on_eval=callbacks)] if seeds == 1 else
+                    train_replicas(config, seeds, out_dir=run_dir, resume=resume, quiet=quiet, on_eval=callbacks).runs)
         except ConfigError as exc:  # values the config or the machine refuses (d_model not divisible by n_heads)
             trial.set_user_attr("error", str(exc))
             raise optuna.TrialPruned() from None
+        except (KeyboardInterrupt, OSError) as exc:  # stopped from outside: the re-run tune continues it
+            stopped_by.append(exc)
+            _note(trial, "stopped", str(run_dir))
+            raise
         value, best = score(runs, objective, cap)
         slowest = max(runs, key=lambda r: (r.summary.get("solved_at_s") is None, r.summary.get("solved_at_s") or 0))
         for key in ("solved_at_s", "solved_at_step", "steps", "wall_s", "test_exact_match", "test_token_acc"):
@@ -183,8 +249,19 @@ def run_trials(out: str, name: str, base: dict, space: dict, objective: str, tri
 
     if finished(study) < trials:
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # a trial not taken is no failure to warn about
-        study.optimize(objective_fn, timeout=timeout_s, callbacks=[enough], catch=(_Enough,))
+        try:
+            study.optimize(objective_fn, timeout=timeout_s, callbacks=[enough], catch=(_Enough,))
+        except Exception as exc:  # the study's storage said in one line here, in the worker (a cause is not pickled)
+            raise (stopped_by[0] if stopped_by else study_error(exc, out)) from None
     return taken
+
+
+def _note(trial, key: str, value) -> None:
+    """A user attribute on a trial that is stopping; nothing when the study cannot take it (its disk is full)."""
+    try:
+        trial.set_user_attr(key, value)
+    except Exception:  # noqa: BLE001 - the stop itself is what the user hears about
+        pass
 
 
 def search(out: Path, name: str, base: RunConfig, space: Space, objective: str, trials: int, budget_s: float,
@@ -192,7 +269,7 @@ def search(out: Path, name: str, base: RunConfig, space: Space, objective: str, 
     """Run the search on ``executor`` (one job per worker); returns what happened."""
     log = log or (lambda line: None)
     study = open_study(out, name)
-    retried = retry_interrupted(study)
+    retried = retry_interrupted(study, out)
     if retried:
         log(f"tune {name}: {retried} interrupted trial(s) queued again")
     before = finished(study)
