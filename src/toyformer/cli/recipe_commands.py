@@ -33,8 +33,8 @@ def cmd_recipe(args) -> int:
     out = args.out or f"runs/recipes/{args.name}{'-quick' if args.quick else ''}"
     if args.preset is not None and args.out is None:
         out = f"runs/recipes/{args.name}-{args.preset}{'-quick' if args.quick else ''}"
-    result = run_recipe(args.name, out, quick=args.quick, budget_s=args.budget_s, store=store_from_args(args),
-                        preset=args.preset)
+    store = store_from_args(args)
+    result = run_recipe(args.name, out, quick=args.quick, budget_s=args.budget_s, store=store, preset=args.preset)
     for table in result.tables:
         print(table.markdown(), end="\n\n")
     for finding in result.findings:
