@@ -8,7 +8,7 @@ from toyformer.files import dumps
 
 
 def register(sub) -> None:
-    from toyformer.cli.sweep_commands import add_store
+    from toyformer.cli.store_args import add_store
 
     r = sub.add_parser("recipe", help="run a reference experiment (R0-R4) as described and improved")
     r.add_argument("name", help="a recipe name, or `list`")
@@ -23,7 +23,7 @@ def register(sub) -> None:
 
 
 def cmd_recipe(args) -> int:
-    from toyformer.cli.sweep_commands import raise_not_recorded, store_from_args
+    from toyformer.cli.store_args import raise_not_recorded, store_from_args
     from toyformer.experiments.recipes import list_recipes, run_recipe
 
     if args.name == "list":

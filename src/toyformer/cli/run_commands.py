@@ -18,7 +18,7 @@ from toyformer.run import directory
 
 def register(sub) -> None:
     from toyformer.cli import add_task_file
-    from toyformer.cli.sweep_commands import add_store
+    from toyformer.cli.store_args import add_store
 
     t = sub.add_parser("tasks", help="list the tasks with an example each")
     add_task_file(t)
@@ -130,7 +130,7 @@ def _config_and_out(args, suffix: str = "") -> tuple[RunConfig | None, Path]:
 
 
 def cmd_train(args) -> int:
-    from toyformer.cli.sweep_commands import raise_not_recorded, store_from_args
+    from toyformer.cli.store_args import raise_not_recorded, store_from_args
     from toyformer.experiments.recording import train
 
     if args.replicas is not None or args.replica_set or (args.resume and args.out and (Path(args.out) / "replicas.json").is_file()):
@@ -170,7 +170,7 @@ def _diverged(summaries: list[dict], out: Path) -> int:
 
 
 def _train_replicas(args) -> int:
-    from toyformer.cli.sweep_commands import raise_not_recorded, store_from_args
+    from toyformer.cli.store_args import raise_not_recorded, store_from_args
     from toyformer.experiments.recording import train_replicas
     from toyformer.training import format_table, parse_replica_set
 

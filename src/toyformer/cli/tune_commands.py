@@ -11,7 +11,7 @@ from toyformer.files import dumps
 def register(sub) -> None:
     from toyformer.cli import add_task_file
     from toyformer.cli.run_commands import add_tensorboard
-    from toyformer.cli.sweep_commands import add_store
+    from toyformer.cli.store_args import add_store
     from toyformer.config import LAYOUTS
 
     t = sub.add_parser("tune", help="search hyperparameters that solve a task fastest (Optuna), re-measure the best")
@@ -45,7 +45,7 @@ def register(sub) -> None:
 
 def cmd_tune(args) -> int:
     from toyformer.cli.run_commands import config_from_args
-    from toyformer.cli.sweep_commands import raise_not_recorded, store_from_args
+    from toyformer.cli.store_args import raise_not_recorded, store_from_args
     from toyformer.experiments.tune import load_space, tune
     from toyformer.experiments.tune.outputs import findings
 
