@@ -154,11 +154,17 @@ def test_time_to_solve_judges_arithmetic_by_its_own_limit_and_caps_only_when_ask
     assert json.loads(out.read_text())["time-to-solve"]["rows"][0]["cap_s"] == 5.0
 
 
-def test_the_race_runs_the_reference_code_in_process(tmp_path):
+def stand_in(tmp_path, script: str, code: str):
+    """A folder of reference code holding ``script``: a stand-in that prints the reference's output line."""
     ref = tmp_path / "ref"
     ref.mkdir()
-    (ref / "r1_lookup_table.py").write_text(  # a stand-in with the reference's output line
-        "import os\nprint(f\"r1 2layer_pad steps={os.environ['EPOCHS']} loss=1.0 acc=0.050 steps_per_s=9 wall_s=2.0\")\n")
+    (ref / script).write_text(code)
+    return ref
+
+
+def test_the_race_runs_the_reference_code_in_process(tmp_path):
+    ref = stand_in(tmp_path, "r1_lookup_table.py",
+                   "import os\nprint(f\"r1 2layer_pad steps={os.environ['EPOCHS']} loss=1.0 acc=0.050 steps_per_s=9 wall_s=2.0\")\n")
     out = tmp_path / "race.json"
     assert main(["race", "--quick", "--races", "r1", "--reference", str(ref), "--out", str(out)]) == 0
     row = json.loads(out.read_text())["race"]["rows"][0]
@@ -231,10 +237,8 @@ def test_hold_benchmark_measures_each_hold_on_fresh_rows(tmp_path):
 
 
 def test_the_levers_change_one_setting_of_r4_at_a_time_against_the_reference(tmp_path):
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    (ref / "r4_arithmetic.py").write_text(  # a stand-in with the reference's output line
-        "print('r4 pos=1 epochs=1 val_token_acc=0.500 val_exact_match=0.010 examples_per_s=3700 wall_s=9.0')\n")
+    ref = stand_in(tmp_path, "r4_arithmetic.py",
+                   "print('r4 pos=1 epochs=1 val_token_acc=0.500 val_exact_match=0.010 examples_per_s=3700 wall_s=9.0')\n")
     out = tmp_path / "levers.json"
     assert main(["levers", "--quick", "--reference", str(ref), "--out", str(out)]) == 0
     result = json.loads(out.read_text())["levers"]
