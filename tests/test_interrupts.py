@@ -270,9 +270,7 @@ TUNE = ["tune", "reverse", *TINY, "--set", "train.steps=100000", "--set", "eval.
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.xfail(
-    reason="open race: on a heavily loaded machine one of two stopped trials was once begun anew instead of "
-           "continued (it passes on its own); see the closing note of issue 23", strict=False))])
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_stopped_tune_continues_its_trials(workers, tmp_path, monkeypatch):
     """The trials under way stop (their workers with them); the tune run again continues them in
     their own directories and finishes the search."""

@@ -51,10 +51,10 @@ IMPROVED = {
 }
 # The configuration before (the answer most significant digit first, feed-forward 256, batch 125 at
 # lr 2e-3 without clipping, a 12,000-step cosine): the last row of the levers table.
-PREVIOUS = {section: {**value, **{
-    "task": {"reverse_answer": False}, "model": {"d_ff": 256}, "data": {"batch_size": 125},
-    "train": {"steps": 12_000, "lr": 2e-3, "warmup_steps": 100, "grad_clip": None},
-    "eval": {"every": 500}}.get(section, {})} if isinstance(value, dict) else value for section, value in IMPROVED.items()}
+_UNDONE = {"task": {"reverse_answer": False}, "model": {"d_ff": 256}, "data": {"batch_size": 125},
+           "train": {"steps": 12_000, "lr": 2e-3, "warmup_steps": 100, "grad_clip": None}, "eval": {"every": 500}}
+PREVIOUS = {section: {**value, **_UNDONE.get(section, {})} if isinstance(value, dict) else value
+            for section, value in IMPROVED.items()}
 
 
 def training_overlap(run, steps: int) -> int:
