@@ -22,6 +22,7 @@ True
 
 ``train.portable=true`` asks for it: ``run.build`` refuses it in a process that is not pinned
 (``NotPinned``, with the line above), and the training loop runs inside ``pinned_threads()``.
+``compile_model()`` is ``torch.compile`` made to build on every code path, ``DEFAULT`` included.
 """
 
 from __future__ import annotations
@@ -107,3 +108,12 @@ def pinned_threads(portable: bool):
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
+
+
+def compile_model(model: torch.nn.Module) -> torch.nn.Module:
+    """``torch.compile(model)`` on this process's code path. Where ATen runs its ``DEFAULT``
+    (unvectorised) kernels, inductor's generated C++ is made scalar too (``cpp.simdlen`` 1): its
+    vector kernels name ``at::vec`` types that do not build there (``CppCompileError``)."""
+    scalar = torch.backends.cpu.get_cpu_capability() == "DEFAULT"  # cpp.* options touch only CPU code
+    return torch.compile(model, options={"cpp.simdlen": 1} if scalar else None)
+

@@ -28,6 +28,7 @@ import torch
 from toyformer.data import IGNORE, Lengths, TrainData, format_batch, stack_batches
 from toyformer.eval import exact_match, loss_and_predictions
 from toyformer.models.replicated import Replicated
+from toyformer.numerics import compile_model
 from toyformer.run import Run
 from toyformer.training.optim import ReplicaAdamW, clip_per_replica, decays, lr_at, make_optimizer, param_order
 
@@ -99,7 +100,7 @@ class SingleStep:
         self.total = self.data.total_steps = total_steps(cfg, self.data)
         self.opt = make_optimizer(run.model, cfg.train)
         self.acc = Accumulator(1, run.device)
-        self.forward = torch.compile(run.model) if cfg.train.compile else run.model
+        self.forward = compile_model(run.model) if cfg.train.compile else run.model
         self.autocast = {"device_type": run.device.type, "dtype": torch.bfloat16, "enabled": cfg.train.precision == "bf16"}
         self._kept: list[torch.Tensor] = []
 
