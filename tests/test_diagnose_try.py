@@ -241,7 +241,7 @@ def test_bench_diagnose_reports_each_case(tmp_path, capsys):
     from toyformer.bench.main import main as bench
 
     out = tmp_path / "d.json"
-    assert bench(["diagnose", "--quick", "--cases", "lr_too_high", "--budget-s", "15", "--seeds", "2",
+    assert bench(["diagnose", "--quick", "--cases", "lr_too_high", "--budget-s", "8", "--seeds", "2",
                   "--runs-dir", str(tmp_path / "runs"), "--out", str(out), "--markdown", str(tmp_path / "d.md")]) == 0
     result = json.loads(out.read_text())["diagnose"]
     (case,) = result["cases"]

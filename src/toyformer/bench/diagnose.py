@@ -58,7 +58,7 @@ CASES: dict[str, tuple[str, dict, set[str]]] = {
         {"model.positional"}),
 }
 QUICK = {"train.steps": 20, "eval.every": 10, "eval.val_size": 32, "eval.test_size": 32}
-QUICK_BUDGET_S = 20.0  # --quick checks the pipeline: each search gets at most this
+QUICK_BUDGET_S = 8.0  # --quick checks the pipeline: each search gets at most this
 
 
 def case_config(name: str, quick: bool = False) -> RunConfig:
