@@ -1,6 +1,9 @@
 """The speed knobs: train.precision (autocast on the run's device type) and train.compile."""
 
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -77,3 +80,43 @@ def test_compiled_model_matches_eager():
     for eager, compiled in zip(*grads):
         torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-4)
     assert torch._dynamo.explain(model)(batch).graph_break_count == 0  # one graph: the fast path
+
+
+def test_compile_keeps_a_cache_folder_per_code_path(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch, "compile", lambda model, options=None: (model, options))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    model = torch.nn.Linear(2, 2)
+    _, options = compile_model(model)
+    leaf = f"cpu-{torch.backends.cpu.get_cpu_capability().lower()}"
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / leaf)
+    compile_model(model)  # once per process: never nested
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / leaf)
+    assert options == ({"cpp.simdlen": 1} if leaf == "cpu-default" else None)
+
+
+COMPILE_CHILD = """
+import torch
+from toyformer.numerics import compile_model
+torch.manual_seed(0)
+model = torch.nn.Sequential(torch.nn.Embedding(10, 16), torch.nn.LayerNorm(16), torch.nn.Linear(16, 10))
+x = torch.randint(0, 10, (8, 5))
+eager, compiled = model(x), compile_model(model)(x)
+assert torch.isfinite(compiled).all() and torch.allclose(compiled, eager, atol=1e-5), (compiled - eager).abs().max()
+print(torch.backends.cpu.get_cpu_capability())
+"""
+
+
+@pytest.mark.slow
+def test_compiled_kernels_of_one_code_path_are_never_read_by_another(tmp_path):
+    """Two processes of one machine on two ATen code paths share inductor's cache folder: the
+    second must compile its own kernels (a kernel cached under AVX-512 computes NaN under AVX2)."""
+    native = torch.backends.cpu.get_cpu_capability()
+    paths = {"AVX512": ["avx512", "avx2"], "AVX2": ["avx2", "default"]}.get(native)
+    if paths is None:
+        pytest.skip(f"this CPU's ATen capability is {native}: no second vectorised path to compare")
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}
+    for capability in paths:
+        done = subprocess.run([sys.executable, "-c", COMPILE_CHILD], env={**env, "ATEN_CPU_CAPABILITY": capability},
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, (capability, done.stderr[-2000:])
+        assert done.stdout.split()[-1] == capability.upper()

@@ -111,9 +111,26 @@ def pinned_threads(portable: bool):
 
 
 def compile_model(model: torch.nn.Module) -> torch.nn.Module:
-    """``torch.compile(model)`` on this process's code path. Where ATen runs its ``DEFAULT``
-    (unvectorised) kernels, inductor's generated C++ is made scalar too (``cpp.simdlen`` 1): its
-    vector kernels name ``at::vec`` types that do not build there (``CppCompileError``)."""
-    scalar = torch.backends.cpu.get_cpu_capability() == "DEFAULT"  # cpp.* options touch only CPU code
+    """``torch.compile(model)`` on this process's code path.
+
+    - inductor's on-disk cache gets a folder per ATen CPU capability (``cpu-avx2`` under the usual
+      one): its keys do not hold the capability, so a kernel cached by an AVX-512 process and read
+      by an AVX2 one on the same machine computes NaN or aborts;
+    - where ATen runs its ``DEFAULT`` (unvectorised) kernels, inductor's generated C++ is made
+      scalar too (``cpp.simdlen`` 1): its vector kernels name ``at::vec`` types that do not build
+      there (``CppCompileError``).
+    """
+    capability = torch.backends.cpu.get_cpu_capability()
+    _inductor_cache_per_capability(capability)
+    scalar = capability == "DEFAULT"  # cpp.* options touch only CPU code
     return torch.compile(model, options={"cpp.simdlen": 1} if scalar else None)
 
+
+def _inductor_cache_per_capability(capability: str) -> None:
+    """Point ``TORCHINDUCTOR_CACHE_DIR`` (read by inductor at every use) at ``<its folder>/cpu-<capability>``."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    base = os.environ.get("TORCHINDUCTOR_CACHE_DIR") or default_cache_dir()
+    leaf = f"cpu-{capability.lower()}"
+    if os.path.basename(base) != leaf:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(base, leaf)
