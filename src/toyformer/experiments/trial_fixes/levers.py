@@ -6,8 +6,8 @@ After a symptom's levers come the layout's default search space (``tune.space``)
 each side of the run's own for every key, so a fix the table does not know is still found.
 
 >>> cfg = RunConfig.from_dict({"task": "modular_arithmetic", "train": {"weight_decay": 0.0}})
->>> [c.label for c in candidates(cfg, ["memorising"], with_space=False)][:4]
-['train.weight_decay=0.1', 'train.weight_decay=0.3', 'train.weight_decay=1', 'data.train_share=0.8']
+>>> [c.label for c in candidates(cfg, ["memorising"], with_space=False)][:2]
+['train.weight_decay=0.1 + train.steps=6000', 'train.weight_decay=0.3 + train.steps=6000']
 """
 
 from __future__ import annotations
@@ -69,9 +69,11 @@ def _steps(*factors: int) -> Callable[[RunConfig], list]:
     return lambda c: [c.train.steps * f for f in factors]
 
 
-def _above(get: Callable[[RunConfig], float], ladder: tuple) -> Callable[[RunConfig], list]:
-    """The rungs of ``ladder`` above the current value (a log scale up to where the lever is known to work)."""
-    return lambda c: [v for v in ladder if v > (get(c) or 0)]
+def _decay_and_time(c: RunConfig) -> list:
+    """Each weight decay of the grokking range above the run's, with three times its steps (a value
+    of two overrides at once): decay alone within the steps that memorised rarely generalises."""
+    return [{"train.weight_decay": wd, "train.steps": 3 * c.train.steps} for wd in (0.1, 0.3, 1.0)
+            if wd > (c.train.weight_decay or 0)]
 
 
 def finite_share(c: RunConfig) -> bool:
@@ -115,8 +117,8 @@ def _positions(c: RunConfig) -> list:
 
 LEVERS: dict[str, list[Lever]] = {
     "memorising": [
-        Lever("train.weight_decay", _above(lambda c: c.train.weight_decay, (0.1, 0.3, 1.0)),
-              "decay pulls memorised weights towards a simpler rule; grokking needs 0.1-1 with AdamW", "0.1, 0.3, 1"),
+        Lever("train.weight_decay", _decay_and_time, "decay pulls memorised weights towards a simpler rule; "
+              "grokking needs 0.1-1 with AdamW, and steps: it comes long after memorising", "0.1, 0.3, 1 (with x3 steps)"),
         Lever("data.train_share", _shares, "more of a finite domain to learn from, fewer inputs left to guess",
               "0.8, 0.9 of the domain"),
         Lever("data.train_size", lambda c: [None] if c.data.train_size is not None else [],
@@ -142,6 +144,7 @@ LEVERS: dict[str, list[Lever]] = {
               "/3, x3 (and 3e-3 from outside 1e-4..1e-2)"),
         Lever("model.positional", _positions, "without positions an encoder sees a bag of tokens",
               "learned (and from both ends)"),
+        Lever("train.steps", _steps(4), "too few steps to leave the plateau", "x4"),
     ],
     "diverged": [
         Lever("train.lr", lambda c: _scaled(lambda c: c.train.lr, 1 / 3, 1 / 10, lo=1e-5)(c)
@@ -178,7 +181,13 @@ LEVERS: dict[str, list[Lever]] = {
         Lever("model.n_layers", lambda c: [c.model.n_layers + 1], "longer inputs may need more depth", "one more"),
         Lever("train.steps", _steps(2), "the longer inputs are often learned last", "x2"),
     ],
-    "unexplained": [],  # the default search space alone
+    "unexplained": [
+        Lever("model.positional", _positions, "without positions an encoder sees a bag of tokens: order-dependent "
+              "tasks fail", "learned (and from both ends)"),
+        Lever("train.steps", _steps(2), "train longer", "x2"),
+        Lever("train.lr", _scaled(lambda c: c.train.lr, 1 / 3, 3, lo=1e-5, hi=0.03),
+              "try a learning rate on each side of the run's", "/3, x3"),
+    ],  # then the default search space
 }
 
 
