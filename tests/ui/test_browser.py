@@ -295,6 +295,11 @@ def test_the_runs_table_stats_groups_export_and_parallel_coordinates(watched, la
     page.select_option("#group", "*settings")
     wait_until(page, "document.querySelectorAll('#runs tr.group').length === 2")
     assert "model.d_model = 8" in page.inner_text("#runs") and "n=2" in page.locator("#runs tr.group").first.inner_text()
+    page.locator("#runs tr.group").first.click()  # collapsed: its header alone, the other group's runs still shown
+    wait_until(page, "document.querySelectorAll('#runs tbody tr:not(.group)').length === 2")
+    assert page.locator("#runs tr.group td").first.inner_text() == "▸" and "2 runs" in page.inner_text("#runs tr.group")
+    page.locator("#runs tr.group").first.click()
+    wait_until(page, "document.querySelectorAll('#runs tbody tr:not(.group)').length === 4")
     with page.expect_download() as download:
         page.click("#export-csv")
     text = open(download.value.path()).read()

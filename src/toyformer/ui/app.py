@@ -11,8 +11,9 @@ web page elsewhere cannot reach the server through DNS rebinding).
 Pages: ``/runs``, ``/compare?run=K1&run=K2&group=F``, ``/run/KEY``, ``/sweeps``, ``/sweep?name=N``,
 ``/tunes``, ``/tune?dir=DIR``.
 JSON: ``/api/fields``, ``/api/runs?where=&columns=``, ``/api/runs/keys?where=`` (the keys a filter
-keeps), ``/api/runs/groups?where=`` (every setting but the seed), ``/api/runs/export?where=&columns=
-&format=csv|json|markdown`` (a download), ``/api/compare?run=K1&run=K2&group=``,
+keeps), ``/api/runs/page?where=&columns=&sort=&desc=1&group=&page=&collapsed=&size=`` (one page of
+the table, what the runs page shows: ``view``), ``/api/runs/groups?where=`` (every setting but the
+seed), ``/api/runs/export?where=&columns=&format=csv|json|markdown`` (a download), ``/api/compare?run=K1&run=K2&group=``,
 ``/api/run/{curves,samples,attention,embeddings,breakdown,explain}?run=KEY``,
 ``/api/sweep/{pivot,plot}?name=``, ``/api/tunes``, ``/api/tune?dir=``.
 """
@@ -36,9 +37,10 @@ from starlette.staticfiles import StaticFiles
 
 from toyformer.errors import ConfigError
 from toyformer.files import dumps
-from toyformer.ui import pages, run_page, sweeps, table, tune
+from toyformer.ui import pages, run_page, sweeps, table, tune, view
 from toyformer.ui.data import RunGone, Source
 from toyformer.ui.explanation import explanation
+from toyformer.ui.frame import direction
 from toyformer.ui.models import Models
 
 STATIC = Path(__file__).parent / "static"
@@ -66,6 +68,18 @@ class JSON(Response):
             return json.dumps(content, allow_nan=False).encode("utf-8")
         except ValueError:
             return dumps(content).encode("utf-8")
+
+
+def _count(q, name: str, default: int, text: str | None = None, maximum: int | None = None, least: int = 0) -> int:
+    """Query parameter ``name`` (or ``text``, one of its values) as a whole number from ``least``
+    (to ``maximum``); ``default`` when absent; else a ConfigError naming it."""
+    text = q.get(name) if text is None else text
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or int(text) < least or (maximum is not None and int(text) > maximum):
+        allowed = f"{least} to {maximum}" if maximum is not None else f"a whole number >= {least}"
+        raise ConfigError(f"{name} {text!r} is not allowed; allowed: {allowed}")
+    return int(text)
 
 
 def _error(exc: Exception) -> JSON:
@@ -102,6 +116,12 @@ def make_app(source: Source, host: str = "127.0.0.1") -> Starlette:
 
     def columns(q):
         return [c for c in (q.get("columns") or "").split(",") if c]
+
+    def page_of(q):
+        collapsed = [_count(q, "collapsed", 0, c) for c in (q.get("collapsed") or "").split(",") if c]
+        return view.view(source, q.get("where"), columns(q), sort=q.get("sort") or None,
+                         descending=q.get("desc") == "1", group=q.get("group") or None, page=_count(q, "page", 0), collapsed=collapsed,
+                         size=_count(q, "size", view.PAGE, maximum=view.MAX_PAGE, least=1))
 
     def attention(q):
         sample = q.get("sample")
@@ -147,9 +167,10 @@ def make_app(source: Source, host: str = "127.0.0.1") -> Starlette:
         Route("/tunes", page(lambda r: pages.tunes_page(tune.list_studies(source)))),
         Route("/tune", page(lambda r: pages.tune_page(tune.study(source, r.query_params.get("dir", ""))))),
         Route("/api/fields", api(lambda q: {"fields": (f := source.fields()),
-                                            "directions": {k: d for k in f if (d := table.direction(k))}})),
+                                            "directions": {k: d for k in f if (d := direction(k))}})),
         Route("/api/runs", api(lambda q: source.table(q.get("where"), columns(q)))),
         Route("/api/runs/keys", api(lambda q: source.keys(q.get("where")))),
+        Route("/api/runs/page", api(page_of)),
         Route("/api/runs/groups", api(lambda q: table.groups(source, q.get("where"), q.get("group", ""), columns(q)))),
         Route("/api/runs/export", download),
         Route("/api/compare", api(lambda q: source.compare([k for k in q.getlist("run") if k],
