@@ -3,7 +3,8 @@ hundred runs and some unrecorded run directories (``toyformer bench ui``'s fill)
 against the same answer worked out here in Python from the store's rows and the run
 directories: the rows a filter keeps and their order, a sort, the pages put together, the groups
 by every setting but the seed (the same settings inside a group, different ones between groups,
-the mean and 95% interval of each), collapsed groups, and the min, max and best under the table."""
+the mean and 95% interval of each), collapsed groups, and the min, max and best under the table;
+and a walk of the runs folder that lists again only the folders changed since the last."""
 
 from __future__ import annotations
 
@@ -198,3 +199,28 @@ def test_the_page_endpoint_and_its_bad_input(lab):
                              ({"collapsed": "a"}, "a whole number >= 0"), ({"where": "seed >>= 1"}, "--where")]:
             status, _, answer = get(base, "/api/runs/page", **bad)
             assert status == 400 and allowed in answer["error"], (bad, answer)
+
+
+def test_a_walk_lists_again_only_the_folders_changed_since_the_last(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from toyformer.ui import folders
+
+    root = (tmp_path / "runs").resolve()
+    for name in ("a", "b"):
+        (root / "train" / name).mkdir(parents=True)
+        (root / "train" / name / "config.json").write_text("{}")
+    settled = time.time() - 60  # changed a minute ago: a listing of then still holds
+    for folder in (root, root / "train", root / "train" / "a", root / "train" / "b"):
+        os.utime(folder, (settled, settled))
+    listings, read, scandir = {}, [], os.scandir
+    names = lambda: [p.name for p in folders.walk(root, listings=listings)[0]]  # noqa: E731
+    assert names() == ["a", "b"]
+    monkeypatch.setattr(os, "scandir", lambda folder: (read.append(folder), scandir(folder))[1])
+    assert names() == ["a", "b"] and read == []  # nothing changed: nothing listed again
+    (root / "train" / "c").mkdir()
+    (root / "train" / "c" / "config.json").write_text("{}")
+    assert names() == ["a", "b", "c"] and read == [str(root / "train"), str(root / "train" / "c")]
+    (root / "train" / "c" / "config.json").unlink()  # a folder changed just now is read again
+    assert names() == ["a", "b"]

@@ -13,7 +13,8 @@ Pages: ``/runs``, ``/compare?run=K1&run=K2&group=F``, ``/run/KEY``, ``/sweeps``,
 JSON: ``/api/fields``, ``/api/runs?where=&columns=``, ``/api/runs/keys?where=`` (the keys a filter
 keeps), ``/api/runs/page?where=&columns=&sort=&desc=1&group=&page=&collapsed=&size=`` (one page of
 the table, what the runs page shows: ``view``), ``/api/runs/groups?where=`` (every setting but the
-seed), ``/api/runs/export?where=&columns=&format=csv|json|markdown`` (a download), ``/api/compare?run=K1&run=K2&group=``,
+seed), ``/api/runs/export?where=&columns=&format=csv|json|markdown`` (a download),
+``/api/compare?run=K1&run=K2&group=``,
 ``/api/run/{curves,samples,attention,embeddings,breakdown,explain}?run=KEY``,
 ``/api/sweep/{pivot,plot}?name=``, ``/api/tunes``, ``/api/tune?dir=``.
 """
@@ -32,8 +33,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import Route
 
 from toyformer.errors import ConfigError
 from toyformer.files import dumps
@@ -43,7 +43,6 @@ from toyformer.ui.explanation import explanation
 from toyformer.ui.frame import direction
 from toyformer.ui.models import Models
 
-STATIC = Path(__file__).parent / "static"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
        "font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
@@ -120,7 +119,8 @@ def make_app(source: Source, host: str = "127.0.0.1") -> Starlette:
     def page_of(q):
         collapsed = [_count(q, "collapsed", 0, c) for c in (q.get("collapsed") or "").split(",") if c]
         return view.view(source, q.get("where"), columns(q), sort=q.get("sort") or None,
-                         descending=q.get("desc") == "1", group=q.get("group") or None, page=_count(q, "page", 0), collapsed=collapsed,
+                         descending=q.get("desc") == "1", group=q.get("group") or None,
+                         page=_count(q, "page", 0), collapsed=collapsed,
                          size=_count(q, "size", view.PAGE, maximum=view.MAX_PAGE, least=1))
 
     def attention(q):
@@ -189,7 +189,7 @@ def make_app(source: Source, host: str = "127.0.0.1") -> Starlette:
         Route("/api/sweep/plot", api(lambda q: sweeps.sweep_plot(source, q.get("name", ""), q.get("x", ""),
                                                                  q.get("y", ""), q.get("lines") or None))),
         Route("/static/plotly.min.js", partial(_cached_file, plotly)),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Route("/static/{name}", partial(_page_file, page_files())),
     ]
     middleware = [Middleware(SecurityHeaders)]
     if host in LOOPBACK:
@@ -200,7 +200,8 @@ def make_app(source: Source, host: str = "127.0.0.1") -> Starlette:
 
 
 class SecurityHeaders:
-    """ASGI middleware: ``HEADERS`` on every response (static files keep their caching)."""
+    """ASGI middleware: ``HEADERS`` on every response (static files keep their caching, and a
+    page file asked for by its versioned URL may be kept for good)."""
 
     def __init__(self, app):
         self.app = app
@@ -209,6 +210,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         static = scope["path"].startswith("/static/")
+        versioned = static and b"v=" in scope.get("query_string", b"")  # pages.static: the URL changes with the file
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
@@ -216,9 +218,25 @@ class SecurityHeaders:
                 for name, value in HEADERS.items():
                     if name not in headers and not (static and name == "Cache-Control"):
                         headers[name] = value
+                if versioned and message.get("status") == 200:
+                    headers["Cache-Control"] = "public, max-age=31536000, immutable"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def page_files() -> dict[str, tuple[bytes, str]]:
+    """The page scripts and the style sheet (``pages.STATIC``), read once: each served from
+    memory in the event loop, with no thread or file opened per request."""
+    kinds = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+    return {p.name: (p.read_bytes(), kinds[p.suffix]) for p in pages.STATIC.iterdir() if p.suffix in kinds}
+
+
+async def _page_file(files: dict, request: Request) -> Response:
+    found = files.get(request.path_params["name"])
+    if found is None:
+        return Response("not found", status_code=404, media_type="text/plain")
+    return Response(found[0], media_type=found[1])
 
 
 async def _cached_file(path: Path, request: Request) -> FileResponse:

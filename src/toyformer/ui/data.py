@@ -74,6 +74,8 @@ class Source:
         self._scanned: tuple[float, list[DirRun], list[Path]] = (-1.0, [], [])
         self._dir_rows: dict[Path, DirRun] = {}
         self._walk_lock, self._walking = threading.Lock(), False
+        self._listings: dict = {}  # the runs folder's folders as the last walk listed them (folders.walk)
+        self._recorded_dirs: tuple = (None, set())  # (the mirror's version, its rows' run directories)
 
     # --- the store --------------------------------------------------------------------------
     def store_columns(self) -> list[str]:
@@ -142,8 +144,7 @@ class Source:
     def _walk_now(self) -> tuple[list[DirRun], list[Path]]:
         with self._walk_lock:  # one walk at a time
             try:
-                recorded = {d for (d,) in self.select(f"SELECT run_dir FROM {TABLE} WHERE run_dir IS NOT NULL")}
-                run_dirs, tunes = walk(self.runs, recorded)
+                run_dirs, tunes = walk(self.runs, self._recorded(), self._listings)
                 found = [d for d in map(self._dir_run, run_dirs) if d is not None]
                 with self._lock:
                     self._dir_rows = {d.run_dir: d for d in found}
@@ -151,6 +152,15 @@ class Source:
                 return found, tunes
             finally:
                 self._walking = False
+
+    def _recorded(self) -> set[str]:
+        """The run directories the store has rows for (read again only from a new copy of it)."""
+        columns = self.store_columns()  # the copy made again first, if the store changed
+        version = self.mirror.version if columns else None
+        if self._recorded_dirs[0] != version:
+            found = {d for (d,) in self.select(f"SELECT run_dir FROM {TABLE} WHERE run_dir IS NOT NULL")}
+            self._recorded_dirs = (version, found)
+        return self._recorded_dirs[1]
 
     def _dir_run(self, run_dir: Path) -> DirRun | None:
         stamp = (mtime(run_dir / "metrics.jsonl"), mtime(run_dir / "summary.json"), writer_pid(run_dir))
