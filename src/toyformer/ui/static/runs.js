@@ -1,5 +1,5 @@
 // The runs page: every recorded run (and every run directory without a row) in one table, of
-// which the page holds only what it shows. Each view (a filter in the --where language, a sort, a
+// which the page holds only what it shows, and draws only the rows near the view. Each view (a filter in the --where language, a sort, a
 // group by a field or by every setting but the seed, a page of 200, a group collapsed) is one
 // request, answered by the server with that page of rows, the groups' headers on it (the mean,
 // its 95% interval and n of each numeric column over the group's runs), the count, and the min,
@@ -101,27 +101,65 @@
   }
   function label(key) { return key.startsWith("d:") ? key.slice(2) : "#" + key; }
 
+  // Only the rows near the view are drawn (a page has up to 200): the others are two spacer rows
+  // of their height, and scrolling draws the rows it brings into view.
+  const AROUND = 30;   // rows drawn above and below the view
+  let drawn = {from: 0, to: 0, n: 0}, rowPx = 29, measured = false;   // a row's height: measured at the first scroll
+  function itemRow(item, cols) {
+    if (!Array.isArray(item)) return groupRow(item, cols);
+    const key = item[0], on = state.selected.has(key);
+    return el("tr", {class: on ? "selected" : "", dataset: {key}},
+      el("td", {}, el("input", {type: "checkbox", checked: on, dataset: {key}, onchange: e => select(key, e.target.checked, e.target)})),
+      el("td", {}, el("a", {href: TF.runURL(key), text: label(key)})),
+      el("td", {text: item[1]}), cols.map(c => cell(item, c)));
+  }
+  function inView(n) {   // [first, last) of a page of n rows: those on the screen
+    const top = $("runs").tBodies[0].getBoundingClientRect().top;
+    const first = Math.min(n, Math.max(0, Math.floor(-top / rowPx)));
+    return [first, Math.min(n, Math.max(first + 1, Math.ceil((innerHeight - top) / rowPx)))];
+  }
+  function drawRows(cols, [first, last]) {
+    const items = state.view.items, n = items.length;
+    const from = Math.max(0, first - AROUND), to = Math.min(n, last + AROUND), span = cols.length + 3;
+    const spacer = rows => el("tr", {class: "spacer"}, el("td", {colspan: span, style: `height:${rows * rowPx}px`}));
+    const body = document.createDocumentFragment();
+    if (from > 0) body.append(spacer(from));
+    for (let i = from; i < to; i++) body.append(itemRow(items[i], cols));
+    if (to < n) body.append(spacer(n - to));
+    $("runs").tBodies[0].replaceChildren(body);
+    drawn = {from, to, n};
+  }
+  let scrolling = false;
+  addEventListener("scroll", () => {
+    if (scrolling || !state.view) return;
+    scrolling = true;
+    requestAnimationFrame(() => {
+      scrolling = false;
+      if (!measured) {
+        const row = $("runs").tBodies[0].querySelector("tr:not(.spacer)");
+        rowPx = (row && row.getBoundingClientRect().height) || rowPx;
+        measured = true;
+      }
+      const [first, last] = inView(drawn.n);
+      if ((drawn.from > 0 && first < drawn.from + 10) || (drawn.to < drawn.n && last > drawn.to - 10))
+        drawRows(state.columns.filter(c => state.view.at.has(c)), [first, last]);
+    });
+  }, {passive: true});
+
   function render() {
     const v = state.view;
     if (!v) return;
+    const range = inView(v.items.length);   // before the page changes: no layout forced
     const cols = state.columns.filter(c => v.at.has(c));
+    const keys = rowKeys(), all = keys.length > 0 && keys.every(k => state.selected.has(k));
     const head = el("tr", {}, el("th", {}, el("input", {type: "checkbox", id: "select-page", title: "select the runs on this page",
-                                                         onchange: e => selectPage(e.target.checked)})),
+                                                         checked: all, onchange: e => selectPage(e.target.checked)})),
       el("th", {text: "run"}), el("th", {text: "status"}),
       cols.map(c => el("th", {text: c, class: "sortable" + (state.sort.col === c ? (state.sort.dir > 0 ? " sorted-asc" : " sorted-desc") : ""),
                               dataset: {col: c}, onclick: () => sortBy(c)})));
-    const body = document.createDocumentFragment();
-    for (const item of v.items) {
-      if (!Array.isArray(item)) { body.append(groupRow(item, cols)); continue; }
-      const key = item[0], on = state.selected.has(key);
-      body.append(el("tr", {class: on ? "selected" : "", dataset: {key}},
-        el("td", {}, el("input", {type: "checkbox", checked: on, dataset: {key}, onchange: e => select(key, e.target.checked, e.target)})),
-        el("td", {}, el("a", {href: TF.runURL(key), text: label(key)})),
-        el("td", {text: item[1]}), cols.map(c => cell(item, c))));
-    }
     const table = $("runs");
     table.tHead.replaceChildren(head);
-    table.tBodies[0].replaceChildren(body);
+    drawRows(cols, range);
     table.tFoot.replaceChildren(...(v.count ? footer(cols) : []));
     const pager = $("pager");
     pager.replaceChildren();
@@ -175,16 +213,16 @@
   }
 
   // --- parallel coordinates of the filtered runs (all of them; Plotly.js loaded when opened) --
-  let drawn = null;   // the filter and columns of the runs last drawn
+  let charted = null;   // the filter and columns of the runs last charted
   async function parallel(again) {   // again: draw the same runs again (another colour)
     const wanted = JSON.stringify([state.where, state.columns]);
-    if (drawn && drawn.wanted === wanted && !again) return;
+    if (charted && charted.wanted === wanted && !again) return;
     try {
       await TF.loadPlotly();
-      const t = drawn && drawn.wanted === wanted ? drawn.table
+      const t = charted && charted.wanted === wanted ? charted.table
         : await api("/api/runs", {where: state.where, columns: state.columns.join(",")});
       if (JSON.stringify([state.where, state.columns]) !== wanted) return;   // the filter changed meanwhile
-      drawn = {wanted, table: t};
+      charted = {wanted, table: t};
       draw(t);
     } catch (err) { message(err.message); }
   }
