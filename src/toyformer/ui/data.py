@@ -206,6 +206,14 @@ class Source:
                 return []
             raise ConfigError(f"--where {where!r}: {exc}") from None
 
+    def warm(self) -> None:
+        """Walk the runs folder and make the runs table (``frame``) now, as the server starts, so
+        that the first page does not wait for it; a failure is left for the page to report."""
+        try:
+            self.framed(lambda q: None)
+        except (ConfigError, OSError, sqlite3.Error):  # the page asks again, and shows it
+            pass
+
     def framed(self, fn):
         """``fn(query)`` on every run in one SQL table (``frame``; ``query``: a ``frame.Query``),
         made current with the store and the runs folder's last walk."""

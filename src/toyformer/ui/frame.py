@@ -62,6 +62,8 @@ class Frame:
         self.mirror = mirror
         self._made: tuple = (None, None)  # (the mirror's version, the run directories' stamp) it was made from
         self._numbered = False  # whether GROUPS numbers the rows as they are now
+        self.varying: list[str] = []  # the settings not the same in every row (when numbered)
+        self._numeric: dict[str, str | None] = {}  # column -> SQL of its numbers (``numeric``), for the rows now
         self.columns: list[str] = []  # its fields: key, status, the store's columns, those only run directories have
 
     def use(self, dirs: list, fn):
@@ -75,6 +77,7 @@ class Frame:
             if self._made[1] != stamp:
                 self._put_dirs(con, dirs)
                 self._made = (version, stamp)
+                self._numbered, self._numeric = False, {}
             return fn(Query(con, list(self.columns), self))
         return self.mirror.use(run)
 
@@ -90,7 +93,6 @@ class Frame:
         self.columns = [*OWN, *store]
         for i, name in enumerate(["", *[c for c in store if direction(c)]]):  # the table's order, and the bests
             con.execute(f"CREATE INDEX __i{i} ON {NAME} ({quote(name) if name else f'{PART}, {POS}'})")
-        self._numbered = False
 
     def _put_dirs(self, con: sqlite3.Connection, dirs: list) -> None:
         con.execute(f"DELETE FROM {NAME} WHERE {PART} = 0")
@@ -105,7 +107,6 @@ class Frame:
         con.executemany(f"INSERT INTO {NAME} ({PART}, {POS}, {', '.join(map(quote, names))}) "
                         f"VALUES ({', '.join('?' * (len(names) + 2))})",
                         [[0, i, *[sql_value(d.row.get(c)) for c in names]] for i, d in enumerate(dirs)])
-        self._numbered = False
 
     def number_settings(self, con: sqlite3.Connection) -> None:
         """Number every row by its settings (``GROUPS``; equal settings, equal numbers), once
@@ -114,14 +115,27 @@ class Frame:
         if self._numbered:
             return
         names = sorted(c for c in self.columns if is_setting(c))
-        same = con.execute("SELECT " + ", ".join(f"min({q}) IS max({q}) AND count({q}) IN (0, count(*))"
-                                                 for q in map(quote, names)) + f" FROM {NAME}").fetchone() if names else []
-        varying = [quote(c) for c, constant in zip(names, same) if not constant]
+        tests = ", ".join(f"min({q}) IS max({q}) AND count({q}) IN (0, count(*))" for q in map(quote, names))
+        same = con.execute(f"SELECT {tests} FROM {NAME}").fetchone() if names else []  # 1: one value in every row
+        self.varying = [c for c, constant in zip(names, same) if not constant]
         con.execute(f"DROP TABLE IF EXISTS {RANKS}")
         con.execute(f"CREATE TABLE {RANKS} (r INTEGER PRIMARY KEY, g INTEGER)")
-        con.execute(f"INSERT INTO {RANKS} SELECT rowid, dense_rank() OVER (ORDER BY {', '.join(varying) or 'NULL'}) "
-                    f"FROM {NAME}")
+        con.execute(f"INSERT INTO {RANKS} SELECT rowid, dense_rank() OVER "
+                    f"(ORDER BY {', '.join(map(quote, self.varying)) or 'NULL'}) FROM {NAME}")
         self._numbered = True
+
+    def numeric(self, con: sqlite3.Connection, columns: list[str]) -> dict[str, str]:
+        """SQL of each of ``columns`` that holds a number in some row, as a number (NULL where a
+        row's is not): the column itself where every value is a number or none. What each column
+        holds is looked up once per change of the rows."""
+        unknown = [c for c in columns if c not in self._numeric]
+        if unknown:
+            kinds = ", ".join(f"max(typeof({q}) IN ('integer', 'real')), max(typeof({q}) IN ('text', 'blob'))"
+                              for q in map(quote, unknown))
+            found = con.execute(f"SELECT {kinds} FROM {NAME}").fetchone()
+            for c, numbers, other in zip(unknown, found[::2], found[1::2]):
+                self._numeric[c] = None if not numbers else number(quote(c)) if other else quote(c)
+        return {c: self._numeric[c] for c in columns if self._numeric[c]}
 
 
 class Query:
@@ -134,6 +148,15 @@ class Query:
         """SQL of each row's settings' number (``GROUPS``), numbering the rows first if needed."""
         self.frame.number_settings(self.con)
         return GROUPS
+
+    def varying(self) -> list[str]:
+        """The settings not the same in every run (only these can tell groups apart)."""
+        self.frame.number_settings(self.con)
+        return list(self.frame.varying)
+
+    def numeric(self, columns: list[str]) -> dict[str, str]:
+        """``Frame.numeric`` of the known ``columns``: SQL of each as a number, if it holds one."""
+        return self.frame.numeric(self.con, [c for c in columns if c in self.columns])
 
     def where(self, expr: str | None) -> tuple[str, list]:
         """``expr`` (the ``--where`` language) as SQL on the frame, and its parameters."""
@@ -151,8 +174,9 @@ class Query:
         if sort not in self.columns:
             raise ConfigError(f"sort column {sort!r} is unknown; allowed: {', '.join(self.columns)}")
         q = quote(sort)
-        return (f"{q} IS NULL, CASE WHEN typeof({q}) = 'text' THEN natural_key({q}) ELSE {q} END "
-                f"{'DESC' if descending else 'ASC'}, {PART}, {POS}")
+        natural = f"CASE WHEN typeof({q}) = 'text' THEN natural_key({q}) ELSE {q} END"
+        key = q if self.numeric([sort]).get(sort) == q else natural  # numbers only: by value, a cheaper sort
+        return f"{q} IS NULL, {key} {'DESC' if descending else 'ASC'}, {PART}, {POS}"
 
     def rows(self, sql: str, params=(), where: str | None = None) -> list[tuple]:
         """The rows of ``sql``; SQLite's complaint about a filter (``where``) as a ConfigError."""

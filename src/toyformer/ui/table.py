@@ -14,9 +14,9 @@ from toyformer.experiments.store.store import quote
 from toyformer.experiments.store.table import FORMATS, flat, is_accuracy
 from toyformer.stats import t95
 from toyformer.ui import intervals
-from toyformer.ui.curves import SETTINGS, is_setting
+from toyformer.ui.curves import SETTINGS
 from toyformer.ui.data import Source
-from toyformer.ui.frame import NAME, OWN, Query, natural, number
+from toyformer.ui.frame import NAME, OWN, Query, natural
 
 
 def groups(source: Source, where: str | None, group: str, columns: list[str]) -> dict:
@@ -54,7 +54,7 @@ def ordered(q: Query, by: str, group: str, cond: str, params: list, where: str |
     """``(fields, groups)`` of the runs matching ``cond``, grouped by ``by``: the fields that tell
     the groups apart, and each group's ``value`` (of ``by``), ``n`` and ``settings`` (those
     fields' values), ordered by them (numbers by value, then text naturally, then no value)."""
-    names = sorted(c for c in q.columns if is_setting(c)) if group == SETTINGS else []
+    names = q.varying() if group == SETTINGS else []  # a setting the same in every run tells no group apart
     rows = q.rows(f"SELECT {by}, count(*), min(rowid){''.join(', ' + quote(c) for c in names)} FROM {NAME} "
                   f"WHERE {cond} GROUP BY {by}", params, where)  # a setting's value: its first run's (min(rowid))
     if group == SETTINGS:
@@ -79,19 +79,19 @@ def group_stats(q: Query, by: str, cond: str, params: list, where: str | None, o
     """Per group (``values``: the groups' values of ``by``), ``spreads`` of each numeric column of
     ``columns`` over its runs matching ``cond``; ``only``: the values of the groups wanted
     (None: every group), the others' stats are left empty."""
-    shown = [c for c in columns if c in q.columns]
+    numeric = q.numeric(columns)
     extra, more = "", []
     if only is not None:
         known = [v for v in only if v is not None]
         ors = [f"{by} IN ({', '.join('?' * len(known))})"] if known else []
         extra = " AND (" + " OR ".join(ors + ([f"{by} IS NULL"] if None in only else []) or ["0"]) + ")"
         more = known
-    rows = q.rows(f"SELECT {by}{''.join(', ' + number(quote(c)) for c in shown)} FROM {NAME} WHERE ({cond}){extra}",
+    rows = q.rows(f"SELECT {by}{''.join(', ' + sql for sql in numeric.values())} FROM {NAME} WHERE ({cond}){extra}",
                   [*params, *more], where)
     index = {v: i for i, v in enumerate(values)}
     of = np.fromiter((index[r[0]] for r in rows), dtype=np.intp, count=len(rows))
-    numbers = np.array([r[1:] for r in rows], dtype=float).reshape(len(rows), len(shown))  # [runs, columns]; None: NaN
-    return spreads(of, numbers, len(values), shown)
+    numbers = np.array([r[1:] for r in rows], dtype=float).reshape(len(rows), len(numeric))  # [runs, columns]; None: NaN
+    return spreads(of, numbers, len(values), list(numeric))
 
 
 _t95 = functools.lru_cache(maxsize=None)(t95)  # one quantile per group size, not one per cell

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from toyformer.experiments.store.store import quote
 from toyformer.ui.data import Source, _with_interval
-from toyformer.ui.frame import NAME, OWN, Query, direction, number
+from toyformer.ui.frame import NAME, OWN, Query, direction
 from toyformer.ui.table import group_by, group_stats, ordered
 
 PAGE = 200  # rows (and group headers) on a page
@@ -100,11 +100,11 @@ def footer(q: Query, cond: str, params: list, where: str | None, columns: list[s
     ``max`` and, where a higher or a lower value is better (``frame.direction``), the ``best``
     and the key of the first run in the table's order that has it (``best_key``). One pass over
     the rows for the count and the extremes; the best run is found through its column's index."""
-    shown = [c for c in dict.fromkeys(columns) if c in q.columns]
-    extremes = "".join(f", min({number(quote(c))}), max({number(quote(c))})" for c in shown)
+    numeric = q.numeric(list(dict.fromkeys(columns)))
+    extremes = "".join(f", min({sql}), max({sql})" for sql in numeric.values())
     count, *values = q.rows(f"SELECT count(*){extremes} FROM {NAME} WHERE {cond}", params, where)[0]
     out = {}
-    for j, c in enumerate(shown):
+    for j, c in enumerate(numeric):
         low, high = values[2 * j], values[2 * j + 1]
         if low is None:
             continue
