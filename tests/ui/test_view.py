@@ -188,7 +188,7 @@ def test_the_footer_is_the_min_max_and_best_of_the_filtered_runs(lab):
 def test_the_page_endpoint_and_its_bad_input(lab):
     from toyformer.ui import Background
 
-    source, rows = lab
+    source, _ = lab
     with Background(store=source.store.path, runs=source.runs, port=0) as base:
         status, _, page = get(base, "/api/runs/page", where="seed = 0", columns="seed,test_exact_match", sort="seed",
                               group="*settings", page=1, size=20, collapsed="0,3")
@@ -215,7 +215,10 @@ def test_a_walk_lists_again_only_the_folders_changed_since_the_last(tmp_path, mo
     for folder in (root, root / "train", root / "train" / "a", root / "train" / "b"):
         os.utime(folder, (settled, settled))
     listings, read, scandir = {}, [], os.scandir
-    names = lambda: [p.name for p in folders.walk(root, listings=listings)[0]]  # noqa: E731
+
+    def names():
+        return [p.name for p in folders.walk(root, listings=listings)[0]]
+
     assert names() == ["a", "b"]
     monkeypatch.setattr(os, "scandir", lambda folder: (read.append(folder), scandir(folder))[1])
     assert names() == ["a", "b"] and read == []  # nothing changed: nothing listed again

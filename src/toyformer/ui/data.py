@@ -18,7 +18,6 @@ and 95% interval (``intervals``).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time

@@ -20,7 +20,7 @@ NAV = (("runs", "/runs", "Runs"), ("compare", "/compare", "Compare"), ("sweeps",
        ("tunes", "/tunes", "Tune"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def static(name: str) -> str:
     """The URL of the page file ``name``, versioned by its content (``?v=`` a digest): a browser
     may keep it (``app.SecurityHeaders``), and a changed file is a new URL."""
