@@ -336,3 +336,39 @@ def test_an_older_store_gets_the_interval_columns_and_keeps_its_rows(tmp_path):
     old, new = st.query(where="test_exact_match_lo is not null")  # filled in the table itself
     assert old["run_dir"] == "/old" and old["test_exact_match_lo"] == pytest.approx(0.4038, abs=1e-4)
     assert new["test_exact_match_lo"] < 0.5 < new["test_exact_match_hi"] < 1  # 5 of 10
+
+
+def test_record_summaries_writes_the_rows_record_summary_would_in_one_transaction(store, tmp_path):
+    one = ResultsStore(tmp_path / "one.sqlite")
+    entries = [{"config": _config(10, 5, seed=s, d_ff=64), "summary": {**_summary(0.5 + s / 10), "test_n": 20},
+                "run_dir": tmp_path / f"bulk-{s}", "source": "bench", "sweep": "s", "point": f"p{s}", "machine": "m",
+                "git_rev": "g"} for s in range(3)]
+    for entry in entries:
+        one.record_summary(**entry)
+    ids = store.record_summaries(entries)
+    assert ids == [6, 7, 8]  # after the fixture's five, in order
+    leave = ("id", "recorded_at")
+    got = [{k: v for k, v in r.items() if k not in leave} for r in store.query(where="sweep = 's'")]
+    want = [{k: v for k, v in r.items() if k not in leave} for r in one.query()]
+    assert got == want and got[1]["model.d_ff"] == 64 and got[2]["test_exact_match_lo"] is not None
+    again = store.record_summaries([{**entries[0], "summary": _summary(0.01)}])  # (run_dir, replica) replaces
+    assert len(store.query(where="sweep = 's'")) == 3
+    assert store.query(where=f"id = {again[0]}")[0]["test_token_acc"] == 0.01
+    assert store.record_summaries([]) == []
+
+
+def test_record_summaries_writes_all_or_nothing(store, tmp_path):
+    before = store.query()
+    good = {"config": _config(10, 5, d_ff=7), "summary": _summary(0.5), "run_dir": tmp_path / "g", "machine": "m",
+            "git_rev": "g"}
+    bad = {**good, "config": {**_config(10, 5), "id": "not a number"}, "run_dir": tmp_path / "b"}  # fails at its insert
+    with pytest.raises(Exception, match="datatype mismatch"):
+        store.record_summaries([good, {**good, "run_dir": tmp_path / "g2"}, bad])
+    assert store.query() == before and "model.d_ff" not in store.columns()  # the new column rolled back too
+    with pytest.raises(ConfigError, match=r"entries\[1\]: unknown key 'seed'; allowed keys: config, summary, run_dir"):
+        store.record_summaries([good, {**good, "seed": 3}])
+    with pytest.raises(ConfigError, match=r"entries\[0\]: not a dict with config and summary"):
+        store.record_summaries([{"config": {}}])
+    with pytest.raises(ConfigError, match="read-only"):
+        ResultsStore(store.path, read_only=True).record_summaries([good])
+    assert store.query() == before

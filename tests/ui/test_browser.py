@@ -278,6 +278,31 @@ def test_the_screenshot(watched, lab, tmp_path):
 
 # ---- part 2: the runs table's tools, tune studies, explained runs --------------------------------
 
+def test_a_page_of_many_runs_draws_the_rows_in_view_and_pages_on(browser, tmp_path_factory):
+    from toyformer.bench.ui import fill_store
+    from toyformer.ui import Background
+
+    folder = tmp_path_factory.mktemp("many")
+    fill_store(folder / "results.sqlite", 400)  # 400 recorded (ids 1..400) and 4 unrecorded runs
+    with Background(store=folder / "results.sqlite", runs=folder, port=0) as base:
+        w = Watched(browser, base)
+        page = w.open("/runs", "body[data-ready]")
+        assert page.inner_text("#count") == "404 runs" and "page 1 of 3" in page.inner_text("#pager")
+        drawn = "[...document.querySelectorAll('#runs tbody tr[data-key]')].map(r => r.dataset.key)"
+        keys = page.evaluate(drawn)
+        assert keys[:5] == ["d:unrecorded/00400", "d:unrecorded/00401", "d:unrecorded/00402", "d:unrecorded/00403",
+                            "400"] and 20 < len(keys) < 200  # the rows near the view, not the page's 200
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        wait_until(page, f"{drawn}.pop() === '205'")  # the page's last row (4 directories, then ids 400..205)
+        page.check("#select-page")
+        assert page.inner_text("#compare") == "compare selected (200)"  # the page's rows, drawn or not
+        page.click("#pager button:has-text('next')")
+        wait_until(page, "document.getElementById('pager').textContent.includes('page 2 of 3')")
+        page.evaluate("window.scrollTo(0, 0)")
+        wait_until(page, f"{drawn}[0] === '204'")
+        w.check()
+
+
 def test_the_runs_table_stats_groups_export_and_parallel_coordinates(watched, lab, server):
     w = watched()
     page = w.open("/runs", "body[data-ready]")
@@ -295,6 +320,11 @@ def test_the_runs_table_stats_groups_export_and_parallel_coordinates(watched, la
     page.select_option("#group", "*settings")
     wait_until(page, "document.querySelectorAll('#runs tr.group').length === 2")
     assert "model.d_model = 8" in page.inner_text("#runs") and "n=2" in page.locator("#runs tr.group").first.inner_text()
+    page.locator("#runs tr.group").first.click()  # collapsed: its header alone, the other group's runs still shown
+    wait_until(page, "document.querySelectorAll('#runs tbody tr:not(.group)').length === 2")
+    assert page.locator("#runs tr.group td").first.inner_text() == "▸" and "2 runs" in page.inner_text("#runs tr.group")
+    page.locator("#runs tr.group").first.click()
+    wait_until(page, "document.querySelectorAll('#runs tbody tr:not(.group)').length === 4")
     with page.expect_download() as download:
         page.click("#export-csv")
     text = open(download.value.path()).read()

@@ -2,7 +2,8 @@
 
 Fills a fresh runs folder with ``N`` runs (10,000 by default): each a run directory with its
 config, its learning curves (``metrics.jsonl``) and its summary, recorded in a results store
-through ``ResultsStore.record_summary`` as training records them (every config field a column),
+in one transaction (``ResultsStore.record_summaries``: the rows training records, every config
+field a column),
 and ``N // 100`` more finished but not recorded; starts ``toyformer ui`` on them, and measures in
 headless chromium (Playwright, as the tests drive it), over ``R`` fresh page loads:
 
@@ -20,6 +21,7 @@ server and Python share the CPU.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -27,6 +29,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from toyformer.errors import ConfigError
@@ -68,14 +71,17 @@ def fill_store(path: Path, n: int, seed: int = 0) -> None:
     """``n`` runs in a new store at ``path`` and their run directories beside it (``train/<i>`` or
     ``sweeps/<name>/runs/<point>``), and ``n // 100`` unrecorded ones (``unrecorded/<i>``): varied
     tasks, widths, depths, learning rates and seeds, half of them in sweeps, with plausible
-    learning curves and final metrics (test exact match with its n and Wilson interval)."""
+    learning curves and final metrics (test exact match with its n and Wilson interval). The
+    runs are drawn first; their files are written by a few threads (creating a file waits on the
+    disk, not the CPU), and the rows recorded in one transaction."""
     from toyformer.config import RunConfig
     from toyformer.experiments.store import ResultsStore
     from toyformer.stats import proportion_ci
 
+    interval = functools.lru_cache(maxsize=None)(proportion_ci)  # one per count of right answers
     rng = random.Random(seed)
     base = RunConfig.from_dict({"task": {"name": "reverse"}}).to_dict()
-    store = ResultsStore(path)
+    entries, files = [], []
     for i in range(n + n // 100):
         config = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
         config["task"] = {"name": rng.choice(TASKS), "length": rng.choice([5, 10, 20])}
@@ -88,20 +94,22 @@ def fill_store(path: Path, n: int, seed: int = 0) -> None:
                    "train_loss": 2 - acc, "val_token_acc": acc, "val_exact_match": acc ** 3, "steps": steps,
                    "solved_at_step": rng.choice([None, 300, 700]), "wall_s": rng.uniform(1, 60),
                    "params": 1000 * config["model"]["d_model"], "test_n": test_n,
-                   "test_exact_match_ci95": list(proportion_ci(right, test_n))}
+                   "test_exact_match_ci95": list(interval(right, test_n))}
         summary["solved"] = summary["solved_at_step"] is not None
         sweep = f"sweep-{i % 20}" if i % 2 else None
         run_dir = (path.parent / ("unrecorded" if i >= n else f"sweeps/{sweep}/runs" if sweep else "train") / f"{i:05d}")
-        _run_dir(run_dir, config, summary, rng)
+        files.append((run_dir, config, summary, _curves(summary, rng)))
         if i < n:
-            store.record_summary(config, summary, run_dir, source="sweep" if sweep else "train", sweep=sweep,
-                                 point=f"p{i}" if sweep else None, machine="bench", git_rev="bench")
+            entries.append({"config": config, "summary": summary, "run_dir": run_dir, "sweep": sweep,
+                            "source": "sweep" if sweep else "train", "point": f"p{i}" if sweep else None,
+                            "machine": "bench", "git_rev": "bench"})
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda f: _run_dir(*f), files))
+    ResultsStore(path).record_summaries(entries)  # one transaction, as an import would
 
 
-def _run_dir(run_dir: Path, config: dict, summary: dict, rng) -> None:
-    """A finished run directory: config, ten evaluations of learning curves, summary."""
-    run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(json.dumps(config))
+def _curves(summary: dict, rng) -> str:
+    """``metrics.jsonl`` of a run that ends at ``summary``: ten evaluations."""
     every = summary["steps"] // 10
     lines = []
     for k in range(1, 11):
@@ -109,7 +117,14 @@ def _run_dir(run_dir: Path, config: dict, summary: dict, rng) -> None:
         lines.append(json.dumps({"step": k * every, "wall_s": summary["wall_s"] * k / 10, "train_loss": 2 - p,
                                  "val_loss": 2 - p + rng.uniform(0, 0.1), "train_token_acc": p, "val_token_acc": p,
                                  "train_exact_match": p ** 3, "val_exact_match": p ** 3}))
-    (run_dir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def _run_dir(run_dir: Path, config: dict, summary: dict, curves: str) -> None:
+    """A finished run directory: config, learning curves, summary."""
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    (run_dir / "metrics.jsonl").write_text(curves)
     (run_dir / "summary.json").write_text(json.dumps(summary))
 
 

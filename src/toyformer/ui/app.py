@@ -11,8 +11,10 @@ web page elsewhere cannot reach the server through DNS rebinding).
 Pages: ``/runs``, ``/compare?run=K1&run=K2&group=F``, ``/run/KEY``, ``/sweeps``, ``/sweep?name=N``,
 ``/tunes``, ``/tune?dir=DIR``.
 JSON: ``/api/fields``, ``/api/runs?where=&columns=``, ``/api/runs/keys?where=`` (the keys a filter
-keeps), ``/api/runs/groups?where=`` (every setting but the seed), ``/api/runs/export?where=&columns=
-&format=csv|json|markdown`` (a download), ``/api/compare?run=K1&run=K2&group=``,
+keeps), ``/api/runs/page?where=&columns=&sort=&desc=1&group=&page=&collapsed=&size=`` (one page of
+the table, what the runs page shows: ``view``), ``/api/runs/groups?where=`` (every setting but the
+seed), ``/api/runs/export?where=&columns=&format=csv|json|markdown`` (a download),
+``/api/compare?run=K1&run=K2&group=``,
 ``/api/run/{curves,samples,attention,embeddings,breakdown,explain}?run=KEY``,
 ``/api/sweep/{pivot,plot}?name=``, ``/api/tunes``, ``/api/tune?dir=``.
 """
@@ -31,17 +33,16 @@ from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import Route
 
 from toyformer.errors import ConfigError
 from toyformer.files import dumps
-from toyformer.ui import pages, run_page, sweeps, table, tune
+from toyformer.ui import pages, run_page, sweeps, table, tune, view
 from toyformer.ui.data import RunGone, Source
 from toyformer.ui.explanation import explanation
+from toyformer.ui.frame import direction
 from toyformer.ui.models import Models
 
-STATIC = Path(__file__).parent / "static"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
        "font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
@@ -66,6 +67,18 @@ class JSON(Response):
             return json.dumps(content, allow_nan=False).encode("utf-8")
         except ValueError:
             return dumps(content).encode("utf-8")
+
+
+def _count(q, name: str, default: int, text: str | None = None, maximum: int | None = None, least: int = 0) -> int:
+    """Query parameter ``name`` (or ``text``, one of its values) as a whole number from ``least``
+    (to ``maximum``); ``default`` when absent; else a ConfigError naming it."""
+    text = q.get(name) if text is None else text
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or int(text) < least or (maximum is not None and int(text) > maximum):
+        allowed = f"{least} to {maximum}" if maximum is not None else f"a whole number >= {least}"
+        raise ConfigError(f"{name} {text!r} is not allowed; allowed: {allowed}")
+    return int(text)
 
 
 def _error(exc: Exception) -> JSON:
@@ -102,6 +115,13 @@ def make_app(source: Source, host: str = "127.0.0.1") -> Starlette:
 
     def columns(q):
         return [c for c in (q.get("columns") or "").split(",") if c]
+
+    def page_of(q):
+        collapsed = [_count(q, "collapsed", 0, c) for c in (q.get("collapsed") or "").split(",") if c]
+        return view.view(source, q.get("where"), columns(q), sort=q.get("sort") or None,
+                         descending=q.get("desc") == "1", group=q.get("group") or None,
+                         page=_count(q, "page", 0), collapsed=collapsed,
+                         size=_count(q, "size", view.PAGE, maximum=view.MAX_PAGE, least=1))
 
     def attention(q):
         sample = q.get("sample")
@@ -147,9 +167,10 @@ def make_app(source: Source, host: str = "127.0.0.1") -> Starlette:
         Route("/tunes", page(lambda r: pages.tunes_page(tune.list_studies(source)))),
         Route("/tune", page(lambda r: pages.tune_page(tune.study(source, r.query_params.get("dir", ""))))),
         Route("/api/fields", api(lambda q: {"fields": (f := source.fields()),
-                                            "directions": {k: d for k in f if (d := table.direction(k))}})),
+                                            "directions": {k: d for k in f if (d := direction(k))}})),
         Route("/api/runs", api(lambda q: source.table(q.get("where"), columns(q)))),
         Route("/api/runs/keys", api(lambda q: source.keys(q.get("where")))),
+        Route("/api/runs/page", api(page_of)),
         Route("/api/runs/groups", api(lambda q: table.groups(source, q.get("where"), q.get("group", ""), columns(q)))),
         Route("/api/runs/export", download),
         Route("/api/compare", api(lambda q: source.compare([k for k in q.getlist("run") if k],
@@ -168,7 +189,7 @@ def make_app(source: Source, host: str = "127.0.0.1") -> Starlette:
         Route("/api/sweep/plot", api(lambda q: sweeps.sweep_plot(source, q.get("name", ""), q.get("x", ""),
                                                                  q.get("y", ""), q.get("lines") or None))),
         Route("/static/plotly.min.js", partial(_cached_file, plotly)),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Route("/static/{name}", partial(_page_file, page_files())),
     ]
     middleware = [Middleware(SecurityHeaders)]
     if host in LOOPBACK:
@@ -179,7 +200,8 @@ def make_app(source: Source, host: str = "127.0.0.1") -> Starlette:
 
 
 class SecurityHeaders:
-    """ASGI middleware: ``HEADERS`` on every response (static files keep their caching)."""
+    """ASGI middleware: ``HEADERS`` on every response (static files keep their caching, and a
+    page file asked for by its versioned URL may be kept for good)."""
 
     def __init__(self, app):
         self.app = app
@@ -188,6 +210,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         static = scope["path"].startswith("/static/")
+        versioned = static and b"v=" in scope.get("query_string", b"")  # pages.static: the URL changes with the file
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
@@ -195,9 +218,25 @@ class SecurityHeaders:
                 for name, value in HEADERS.items():
                     if name not in headers and not (static and name == "Cache-Control"):
                         headers[name] = value
+                if versioned and message.get("status") == 200:
+                    headers["Cache-Control"] = "public, max-age=31536000, immutable"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def page_files() -> dict[str, tuple[bytes, str]]:
+    """The page scripts and the style sheet (``pages.STATIC``), read once: each served from
+    memory in the event loop, with no thread or file opened per request."""
+    kinds = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+    return {p.name: (p.read_bytes(), kinds[p.suffix]) for p in pages.STATIC.iterdir() if p.suffix in kinds}
+
+
+async def _page_file(files: dict, request: Request) -> Response:
+    found = files.get(request.path_params["name"])
+    if found is None:
+        return Response("not found", status_code=404, media_type="text/plain")
+    return Response(found[0], media_type=found[1])
 
 
 async def _cached_file(path: Path, request: Request) -> FileResponse:

@@ -17,6 +17,11 @@ SETTINGS = "*settings"  # the group that means "every setting but the seed"
 NOT_SETTINGS = ("seed", "device", "train.tensorboard")  # the seed, and where a run ran or logged: not what it is
 
 
+def is_setting(field: str) -> bool:
+    """A config field (``model.d_model``, ``layout``), not a result, and not the seed."""
+    return ("." in field or field == "layout") and field not in NOT_SETTINGS
+
+
 def columns_of(records: list[dict]) -> dict[str, list]:
     """Metric records as columns: ``{"step": [...], "wall_s": [...], "train_loss": [...], ...}``."""
     names = ["step", "wall_s", *[m for m in CURVE_METRICS if any(m in r for r in records)]]

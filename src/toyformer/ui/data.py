@@ -18,7 +18,6 @@ and 95% interval (``intervals``).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -33,6 +32,7 @@ from toyformer.run.directory import read_metrics
 from toyformer.ui import intervals
 from toyformer.ui.curves import SETTINGS, columns_of, differing, group_curves
 from toyformer.ui.folders import dir_row, dir_status, mtime, read, walk, writer_pid
+from toyformer.ui.frame import NAME, Frame, Query, sql_value
 from toyformer.ui.mirror import Mirror
 
 SCAN_TTL_S = 2.0  # the runs folder is walked again at most this often
@@ -66,12 +66,15 @@ class Source:
 
     def __init__(self, store: str | Path | None, runs: str | Path | None):
         self.store = ResultsStore(store, read_only=True) if store is not None else None
-        self.mirror = Mirror(self.store) if self.store is not None else None
+        self.mirror = Mirror(self.store)
+        self.frame = Frame(self.mirror)  # every run of the table, store rows and run directories, in SQL
         self.runs = Path(runs).resolve() if runs is not None else None
         self._lock = threading.Lock()
         self._scanned: tuple[float, list[DirRun], list[Path]] = (-1.0, [], [])
         self._dir_rows: dict[Path, DirRun] = {}
         self._walk_lock, self._walking = threading.Lock(), False
+        self._listings: dict = {}  # the runs folder's folders as the last walk listed them (folders.walk)
+        self._recorded_dirs: tuple = (None, set())  # (the mirror's version, its rows' run directories)
 
     # --- the store --------------------------------------------------------------------------
     def store_columns(self) -> list[str]:
@@ -83,10 +86,10 @@ class Source:
     def fields(self) -> list[str]:
         """Every field a filter, a column or a group may name: the store's columns, then those
         only unrecorded runs have, then ``key`` and ``status``."""
-        names = list(self.store_columns())
+        names = dict.fromkeys(self.store_columns())
         for d in self.scan():
-            names += [k for k in d.row if k not in names and k not in ("key", "status")]
-        return ["key", "status", *names]
+            names.update(dict.fromkeys(d.row))
+        return ["key", "status", *[n for n in names if n not in ("key", "status")]]
 
     def store_row(self, row_id: int) -> dict | None:
         if not self.store_columns():
@@ -140,8 +143,7 @@ class Source:
     def _walk_now(self) -> tuple[list[DirRun], list[Path]]:
         with self._walk_lock:  # one walk at a time
             try:
-                recorded = {d for (d,) in self.select(f"SELECT run_dir FROM {TABLE} WHERE run_dir IS NOT NULL")}
-                run_dirs, tunes = walk(self.runs, recorded)
+                run_dirs, tunes = walk(self.runs, self._recorded(), self._listings)
                 found = [d for d in map(self._dir_run, run_dirs) if d is not None]
                 with self._lock:
                     self._dir_rows = {d.run_dir: d for d in found}
@@ -149,6 +151,15 @@ class Source:
                 return found, tunes
             finally:
                 self._walking = False
+
+    def _recorded(self) -> set[str]:
+        """The run directories the store has rows for (read again only from a new copy of it)."""
+        columns = self.store_columns()  # the copy made again first, if the store changed
+        version = self.mirror.version if columns else None
+        if self._recorded_dirs[0] != version:
+            found = {d for (d,) in self.select(f"SELECT run_dir FROM {TABLE} WHERE run_dir IS NOT NULL")}
+            self._recorded_dirs = (version, found)
+        return self._recorded_dirs[1]
 
     def _dir_run(self, run_dir: Path) -> DirRun | None:
         stamp = (mtime(run_dir / "metrics.jsonl"), mtime(run_dir / "summary.json"), writer_pid(run_dir))
@@ -194,29 +205,39 @@ class Source:
                 return []
             raise ConfigError(f"--where {where!r}: {exc}") from None
 
+    def warm(self) -> None:
+        """Walk the runs folder and make the runs table (``frame``) now, as the server starts, so
+        that the first page does not wait for it; a failure is left for the page to report."""
+        try:
+            self.framed(lambda q: None)
+        except (ConfigError, OSError, sqlite3.Error):  # the page asks again, and shows it
+            pass
+
+    def framed(self, fn):
+        """``fn(query)`` on every run in one SQL table (``frame``; ``query``: a ``frame.Query``),
+        made current with the store and the runs folder's last walk."""
+        return self.frame.use(self.scan(), fn)
+
     def table(self, where: str | None, columns: list[str] | None = None) -> dict:
         """``rows(where)`` as a compact table of ``key``, ``status`` and ``columns`` (and, with
         ``test_exact_match``, ``test_n`` and its interval's ``_lo`` and ``_hi``)."""
         columns = [c for c in (columns or []) if c not in ("key", "status")]
         cols = ["key", "status", *_with_interval(columns)]
-        known = self.fields()
-        out = [[r.get(c) for c in cols] for r in filter_rows([d.row for d in self.scan()], where, known)]
-        store_columns = self.store_columns()
-        if store_columns:
-            chosen = ["id", *[c for c in cols[2:] if c in store_columns and c != "id"]]
-            at = [chosen.index(c) if c in chosen else None for c in cols[2:]]
-            for r in self._store_rows(where, known, chosen):
-                out.append([str(r[0]), "recorded", *[None if i is None else r[i] for i in at]])
-        return {"columns": cols, "rows": out, "count": len(out)}
+
+        def answer(q: Query) -> dict:
+            cond, params = q.where(where)
+            rows = q.rows(f"SELECT {', '.join(map(q.column, cols))} FROM {NAME} WHERE {cond} ORDER BY {q.order()}",
+                          params, where)
+            return {"columns": cols, "rows": [list(r) for r in rows], "count": len(rows)}
+        return self.framed(answer)
 
     def keys(self, where: str | None) -> dict:
-        """The keys of the runs matching ``where``, in the table's order: what a filter of a table
-        the page already holds needs."""
-        known = self.fields()
-        keys = [r["key"] for r in filter_rows([d.row for d in self.scan()], where, known)]
-        if self.store_columns():
-            keys += [str(r[0]) for r in self._store_rows(where, known, ["id"])]
-        return {"keys": keys, "count": len(keys)}
+        """The keys of the runs matching ``where``, in the table's order."""
+        def answer(q: Query) -> dict:
+            cond, params = q.where(where)
+            rows = q.rows(f"SELECT \"key\" FROM {NAME} WHERE {cond} ORDER BY {q.order()}", params, where)
+            return {"keys": [k for (k,) in rows], "count": len(rows)}
+        return self.framed(answer)
 
     def resolve(self, key: str) -> tuple[Path, dict | None]:
         """The run directory of ``key`` and its store row (None for an unrecorded run); RunGone
@@ -305,14 +326,8 @@ def filter_rows(rows: list[dict], where: str | None, known: list[str]) -> list[d
     try:
         con.execute(f"CREATE TABLE t ({', '.join(quote(k) for k in known)}, _i INTEGER)")
         con.executemany(f"INSERT INTO t VALUES ({', '.join('?' * (len(known) + 1))})",
-                        [[_sql_value(r.get(k)) for k in known] + [i] for i, r in enumerate(rows)])
+                        [[sql_value(r.get(k)) for k in known] + [i] for i, r in enumerate(rows)])
         keep = [i for (i,) in con.execute(f"SELECT _i FROM t WHERE {sql}", params)]
     finally:
         con.close()
     return [rows[i] for i in keep]
-
-
-def _sql_value(v):
-    return v if v is None or isinstance(v, (int, float, str)) else json.dumps(v)
-
-

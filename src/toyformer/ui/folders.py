@@ -3,7 +3,8 @@ training, one stopped, one finished but not recorded) and the tune directories (
 an Optuna ``study.sqlite``). Only read: a lock is never taken, nothing is written.
 
 The walk skips the run directories the store already has a row for without listing them, so
-a folder of ten thousand recorded runs costs one listing of each parent, not one per run.
+a folder of ten thousand recorded runs costs one listing of each parent, not one per run; and a
+walk again lists only the folders changed since the last one (``listing``).
 """
 
 from __future__ import annotations
@@ -20,23 +21,25 @@ from toyformer.ui.intervals import add_interval
 
 MAX_DEPTH = 8  # folders below the runs folder that are searched for run directories
 STUDY = "study.sqlite"  # what makes a folder a tune directory (``toyformer tune --out``)
+SETTLED_S = 2.0  # a folder changed more recently is listed again even if its modification time looks the same
 
 
-def walk(root: Path, skip: set[str] = frozenset()) -> tuple[list[Path], list[Path]]:
+def walk(root: Path, skip: set[str] = frozenset(), listings: dict | None = None) -> tuple[list[Path], list[Path]]:
     """``(run directories, tune directories)`` under ``root`` (resolved): a run directory is a
     folder with ``config.json`` (inside a replica run only its ``replicas/<i>``), a tune
     directory one with ``study.sqlite``; hidden folders and the folders named in ``skip``
     (resolved paths: runs already known) are not entered. Symbolic links are not followed, so
-    every path is as resolved as ``root``."""
+    every path is as resolved as ``root``. ``listings``: the folders' listings of the last walk
+    (``listing``), updated to this one's."""
     runs, tunes = [], []
     stack = [(str(root), 0)]
+    seen: dict = {}
     while stack:
         folder, depth = stack.pop()
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            entries, names = listing(folder, listings, seen)
         except OSError:
             continue
-        names = {e.name for e in entries}
         if "config.json" in names:
             runs.append(Path(folder))
             continue
@@ -45,12 +48,33 @@ def walk(root: Path, skip: set[str] = frozenset()) -> tuple[list[Path], list[Pat
         if depth >= MAX_DEPTH:
             continue
         inside = ["replicas"] if "replicas.json" in names else None
-        for e in reversed(entries):
-            if (e.name.startswith(".") or (inside is not None and e.name not in inside) or e.path in skip
-                    or not e.is_dir(follow_symlinks=False)):
+        for name, path, is_dir in reversed(entries):
+            if name.startswith(".") or (inside is not None and name not in inside) or path in skip or not is_dir:
                 continue
-            stack.append((e.path, depth + 1))
+            stack.append((path, depth + 1))
+    if listings is not None:
+        listings.clear()
+        listings.update(seen)  # the folders walked this time: a removed one is forgotten
     return runs, tunes
+
+
+def listing(folder: str, listings: dict | None = None, seen: dict | None = None) -> tuple[list[tuple], set[str]]:
+    """``(name, path, is a folder)`` of each entry of ``folder``, by name, and the set of names:
+    from ``listings`` (``folder -> (mtime, entries, names)``) when the folder's modification
+    time is the same (an entry added, removed or renamed changes it) and older than
+    ``SETTLED_S`` (a time too coarse to tell two changes apart), else read again; ``seen`` gets
+    it."""
+    changed = os.stat(folder).st_mtime_ns
+    old = (listings or {}).get(folder)
+    if old is not None and old[0] == changed and time.time_ns() - changed > SETTLED_S * 1e9:
+        entries, names = old[1], old[2]
+    else:
+        entries = [(e.name, e.path, e.is_dir(follow_symlinks=False))
+                   for e in sorted(os.scandir(folder), key=lambda e: e.name)]
+        names = {name for name, _, _ in entries}
+    if seen is not None:
+        seen[folder] = (changed, entries, names)
+    return entries, names
 
 
 def walk_runs(root: Path):

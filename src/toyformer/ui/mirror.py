@@ -6,7 +6,8 @@ store once into an in-memory SQLite table of the plain columns (and the test exa
 ``test_exact_match_lo`` / ``_hi``, see ``intervals``), with one ``CREATE TABLE ... AS SELECT``
 over the store attached read-only, and answers the table, its filters (the same SQL, on the same
 column names and values) and its groups from it. It is made again when the store's files change
-(a run recorded: the database or its write-ahead log written).
+(a run recorded: the database or its write-ahead log written). Without a store (none given, or
+not written yet) it is an empty in-memory database, which the runs table (``frame``) still uses.
 
 >>> mirror = Mirror(ResultsStore("runs/results.sqlite", read_only=True))   # doctest: +SKIP
 >>> mirror.select('SELECT id FROM runs WHERE "task.name" = ?', ["sort"])   # doctest: +SKIP
@@ -27,7 +28,7 @@ from toyformer.ui.folders import mtime
 class Mirror:
     """The store's plain columns in memory, refreshed when the store's files change."""
 
-    def __init__(self, store: ResultsStore):
+    def __init__(self, store: ResultsStore | None):
         self.store = store
         self._lock = threading.Lock()
         self._con: sqlite3.Connection | None = None
@@ -36,6 +37,8 @@ class Mirror:
         self.version = 0  # counts the copies made (a cache of answers keys on it)
 
     def _files(self) -> tuple:
+        if self.store is None:
+            return ()
         path = self.store.path
         return tuple((mtime(p), _size(p)) for p in (path, path.with_name(path.name + "-wal")))
 
@@ -47,17 +50,19 @@ class Mirror:
         con = sqlite3.connect(":memory:", uri=True, check_same_thread=False, isolation_level=None)
         con.create_function("wilson_lo", 2, lambda acc, n: _wilson(acc, n, 0), deterministic=True)
         con.create_function("wilson_hi", 2, lambda acc, n: _wilson(acc, n, 1), deterministic=True)
-        uri = "file:" + urllib.parse.quote(str(self.store.path.resolve())) + "?mode=ro"
-        con.execute("ATTACH DATABASE ? AS store", (uri,))
-        try:
-            have = [r[1] for r in con.execute(f"PRAGMA store.table_info({TABLE})")]
-            plain = [c for c in have if c not in JSON_COLUMNS and c not in (intervals.LO, intervals.HI)]
-            extra = _interval_columns(have) if intervals.METRIC in have else []
-            select = ", ".join([quote(c) for c in plain] + extra)
-            if plain:
-                con.execute(f"CREATE TABLE {TABLE} AS SELECT {select} FROM store.{TABLE} ORDER BY id")
-        finally:
-            con.execute("DETACH DATABASE store")
+        plain, extra = [], []
+        if self.store is not None and self.store.path.is_file():
+            uri = "file:" + urllib.parse.quote(str(self.store.path.resolve())) + "?mode=ro"
+            con.execute("ATTACH DATABASE ? AS store", (uri,))
+            try:
+                have = [r[1] for r in con.execute(f"PRAGMA store.table_info({TABLE})")]
+                plain = [c for c in have if c not in JSON_COLUMNS and c not in (intervals.LO, intervals.HI)]
+                extra = _interval_columns(have) if intervals.METRIC in have else []
+                select = ", ".join([quote(c) for c in plain] + extra)
+                if plain:
+                    con.execute(f"CREATE TABLE {TABLE} AS SELECT {select} FROM store.{TABLE} ORDER BY id")
+            finally:
+                con.execute("DETACH DATABASE store")
         old, self._con = self._con, con
         self.columns = plain + ([intervals.LO, intervals.HI] if extra else [])
         self.version += 1
@@ -76,6 +81,14 @@ class Mirror:
         with self._lock:
             self._refresh()
             return list(self.columns)
+
+    def use(self, fn):
+        """``fn(connection, version)`` with the copy up to date, holding it for the call: for
+        tables made from the copy in the same database (``frame``); ``version`` changes with
+        each new copy, which starts with the store's table alone."""
+        with self._lock:
+            self._refresh()
+            return fn(self._con, self.version)
 
 
 def _size(path) -> int | None:

@@ -7,12 +7,24 @@ from the plotly package).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+from pathlib import Path
 
 from toyformer.report.html import Html, esc, join, para, table
 
+STATIC = Path(__file__).parent / "static"
+
 NAV = (("runs", "/runs", "Runs"), ("compare", "/compare", "Compare"), ("sweeps", "/sweeps", "Sweeps"),
        ("tunes", "/tunes", "Tune"))
+
+
+@functools.cache
+def static(name: str) -> str:
+    """The URL of the page file ``name``, versioned by its content (``?v=`` a digest): a browser
+    may keep it (``app.SecurityHeaders``), and a changed file is a new URL."""
+    return f"/static/{name}?v={hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:12]}"
 
 
 def layout(title: str, body: Html, script: str | None, active: str = "", plotly: bool = False, data: dict | None = None,
@@ -23,12 +35,12 @@ def layout(title: str, body: Html, script: str | None, active: str = "", plotly:
     nav = "".join(f'<a href="{href}"{current if name == active else ""}>{label}</a>' for name, href, label in NAV)
     attrs = "".join(f' data-{esc(k)}="{esc(v)}"' for k, v in (data or {}).items() if v is not None)
     scripts = ('<script src="/static/plotly.min.js"></script>' if plotly else "") + \
-        '<script src="/static/common.js"></script>' + \
-        (f'<script src="/static/{esc(script)}"></script>' if script else "")
+        f'<script src="{static("common.js")}"></script>' + \
+        (f'<script src="{esc(static(script))}"></script>' if script else "")
     head = header if header is not None else Html(f"<h1>{esc(title)}</h1>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<title>{esc(title)} · toyformer</title><link rel="stylesheet" href="/static/ui.css">'
+            f'<title>{esc(title)} · toyformer</title><link rel="stylesheet" href="{static("ui.css")}">'
             '<link rel="icon" href="data:,"></head><body>'
             f'<nav class="top"><div class="wrap"><span class="brand">toyformer</span>{nav}</div></nav>'
             f'<header><div class="wrap">{head}</div></header>'

@@ -106,6 +106,7 @@ def serve(store=None, runs=None, host: str = "127.0.0.1", port: int = DEFAULT_PO
     if host not in LOOPBACK:
         log(f"toyformer ui: warning: listening on {host}: whoever can reach this machine can read these runs")
     server = _server(app, sock, "warning")
+    threading.Thread(target=source.warm, daemon=True).start()
     try:
         server.run(sockets=[sock])
     finally:
@@ -128,6 +129,7 @@ class Background:
 
     def __enter__(self) -> str:
         self.thread.start()
+        threading.Thread(target=self.source.warm, daemon=True).start()
         import time
 
         deadline = time.monotonic() + 30

@@ -60,6 +60,8 @@ JSON_COLUMNS = {"config_json": "TEXT", "summary_json": "TEXT"}  # the whole conf
 REQUIRED = ("id", "run_dir", "recorded_at", "source")  # columns every toyformer store has
 SCHEMA_VERSION = 1  # PRAGMA user_version of the stores this toyformer writes; a newer one is refused
 WHAT = "results store"
+RECORD_ARGS = ("config", "summary", "run_dir", "source", "sweep", "point", "replica", "n_replicas", "machine",
+               "git_rev")  # what ``record_summaries`` takes of each entry: ``record_summary``'s arguments
 SUMMARY_SKIP = {"test_by_position", "test_by_length", "diagnosis"}  # big, and already in the run directory
 
 
@@ -187,6 +189,31 @@ class ResultsStore:
                        sweep: str | None = None, point: str | None = None, replica: int = 0, n_replicas: int = 1,
                        machine: str | None = None, git_rev: str | None = None) -> int:
         """Record one row from a config dict and a summary dict (one replica's, for a replicated run)."""
+        return self._insert([self._row(config, summary, run_dir, source=source, sweep=sweep, point=point,
+                                       replica=replica, n_replicas=n_replicas, machine=machine, git_rev=git_rev)])[0]
+
+    def record_summaries(self, entries) -> list[int]:
+        """Record many rows in one transaction: all of them or, when one fails, none (an import, a
+        benchmark's store). ``entries``: dicts of ``record_summary``'s arguments (``config`` and
+        ``summary``, and any of ``run_dir``, ``source``, ``sweep``, ``point``, ``replica``,
+        ``n_replicas``, ``machine``, ``git_rev``). Every row is made before the write lock is
+        taken, and the lock is held only while they are inserted. Returns the row ids, in order.
+
+        >>> store.record_summaries([{"config": c, "summary": s, "run_dir": d} for c, s, d in runs])  # doctest: +SKIP
+        [1, 2, 3]
+        """
+        rows = []
+        for i, entry in enumerate(entries):
+            unknown = sorted(set(entry) - set(RECORD_ARGS)) if isinstance(entry, dict) else None
+            if unknown is None or unknown or not {"config", "summary"} <= set(entry):
+                what = f"unknown key {unknown[0]!r}" if unknown else "not a dict with config and summary"
+                raise ConfigError(f"entries[{i}]: {what}; allowed keys: {', '.join(RECORD_ARGS)}")
+            rows.append(self._row(**entry))
+        return self._insert(rows) if rows else []
+
+    def _row(self, config: dict, summary: dict, run_dir: str | Path | None = None, *, source: str = "api",
+             sweep: str | None = None, point: str | None = None, replica: int = 0, n_replicas: int = 1,
+             machine: str | None = None, git_rev: str | None = None) -> dict:
         row = {
             "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "source": source, "sweep": sweep, "point": point,
             "run_dir": str(Path(run_dir).resolve()) if run_dir is not None else None, "replica": replica,
@@ -196,27 +223,30 @@ class ResultsStore:
         row.update(result_row(config, summary))
         row["config_json"] = json.dumps(config)
         row["summary_json"] = json.dumps({k: v for k, v in summary.items() if k not in SUMMARY_SKIP})
-        return self._insert(row)
+        return row
 
-    def _insert(self, row: dict) -> int:
+    def _insert(self, rows: list[dict]) -> list[int]:
+        """``rows`` in one ``BEGIN IMMEDIATE`` transaction (new columns added in it); their ids."""
         if self.read_only:
             raise ConfigError(f"results store {str(self.path)!r} was opened read-only; it records nothing")
         with self._session() as con, interrupts.critical():  # a Ctrl-C waits for the transaction
             try:
-                con.execute("BEGIN IMMEDIATE")  # take the write lock now: the column check and the insert are one step
+                con.execute("BEGIN IMMEDIATE")  # take the write lock now: the column check and the inserts are one step
                 self._create(con)
                 have = set(self._columns(con))
-                for name in row:
+                for name in dict.fromkeys(n for row in rows for n in row):
                     if name not in have:
                         con.execute(f"ALTER TABLE {TABLE} ADD COLUMN {quote(name)}")
                 if INTERVAL[0] not in have and "test_n" in have:  # an older store: its rows get their interval now
                     self._fill_intervals(con)
-                names = list(row)
-                cur = con.execute(
-                    f"INSERT OR REPLACE INTO {TABLE} ({', '.join(map(quote, names))}) VALUES ({', '.join('?' * len(names))})",
-                    [row[n] for n in names])
+                ids = []
+                for row in rows:
+                    names = list(row)
+                    cur = con.execute(f"INSERT OR REPLACE INTO {TABLE} ({', '.join(map(quote, names))}) "
+                                      f"VALUES ({', '.join('?' * len(names))})", [row[n] for n in names])
+                    ids.append(cur.lastrowid)
                 con.execute("COMMIT")
-                return cur.lastrowid
+                return ids
             except BaseException:
                 if con.in_transaction:
                     con.execute("ROLLBACK")
