@@ -78,6 +78,7 @@ OPTION_CASES = [
     Case([*TRAIN, "--set", "data.min_length=5", "--set", "data.max_length=3"], "data.min_length=5"),
     Case([*TRAIN, "--set", "model.pooling=flatten"], "model.pooling"),
     Case([*TRAIN, "--set", "model.positional=abacus"], "abacus"),
+    Case([*TRAIN, "--set", "model.positional=bogus"], "model.positional='bogus'"),  # the table of schemes
     Case([*TRAIN, "--set", "train.epochs=2"], "train.epochs"),
     Case([*TRAIN, "--set", "model.head_hidden=8,-3"], "model.head_hidden"),
     Case([*TRAIN, "--set", "device=tpu"], "device"),

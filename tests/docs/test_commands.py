@@ -274,8 +274,9 @@ def make_recipe(target: str) -> list[str]:
 
 @contextlib.contextmanager
 def page_sandbox(tmp_path: Path, monkeypatch):
-    """A fresh working directory; tasks and attention patterns registered by the page are removed
-    afterwards."""
+    """A fresh working directory; tasks, attention patterns and positional schemes registered by
+    the page are removed afterwards."""
+    from toyformer.config import positional
     from toyformer.explain import roles
     from toyformer.tasks import registry
 
@@ -284,10 +285,12 @@ def page_sandbox(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TOYFORMER_RESULTS", str(tmp_path / "runs" / "results.sqlite"))
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    before, patterns = dict(registry._REGISTRY), dict(roles._REGISTRY)
+    before, patterns, schemes = dict(registry._REGISTRY), dict(roles._REGISTRY), dict(positional.SCHEMES)
     try:
         yield
     finally:
+        positional.SCHEMES.clear()  # positional schemes a page registered (docs/guide/models.md)
+        positional.SCHEMES.update(schemes)
         registry._REGISTRY.clear()
         registry._REGISTRY.update(before)
         roles._REGISTRY.clear()  # attention patterns a page registered (docs/guide/explain.md)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from toyformer.errors import ConfigError
 from toyformer.experiments.chomsky.cells import run_cell
-from toyformer.experiments.chomsky.protocol import (BUDGETS, DEFAULT_MODELS, MODELS, PAPER_SCHEMES, RECURRENT, SCHEMES,
+from toyformer.experiments.chomsky.protocol import (BUDGETS, DEFAULT_MODELS, MODELS, DEFAULT_SCHEMES, RECURRENT, SCHEMES,
                                                    SCRATCHPAD_TASKS, SOLVED, TRAIN_LENGTHS, verdict)
 from toyformer.experiments.chomsky.table import compare, figure, summarise
 from toyformer.experiments.store import as_store, default_store_path, warn_not_recorded
@@ -70,7 +70,7 @@ def plan(args) -> dict:
     budget = BUDGETS[name]
     tasks = _choose(args.tasks, list(SUITE), "--tasks", SUITE)
     models = _choose(args.models, MODELS, "--models", DEFAULT_MODELS)
-    schemes = _choose(args.schemes, list(SCHEMES), "--schemes", PAPER_SCHEMES)
+    schemes = _choose(args.schemes, list(SCHEMES), "--schemes", DEFAULT_SCHEMES)
     top = _positive(args.max_test_length, "--max-test-length", TRAIN_LENGTHS[1] + 1) or budget.max_test_length
     seeds = _positive(args.seeds, "--seeds") or budget.seeds
     workers = _positive(args.workers, "--workers") or 1

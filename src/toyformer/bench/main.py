@@ -16,6 +16,7 @@ from pathlib import Path
 
 from toyformer.bench import (chomsky, diagnose, explain, explain_truth, hold, kernels, levers, machine, peak, portable,
                              race, replicas, throughput, time_to_solve, ui)
+from toyformer.experiments.chomsky.protocol import DEFAULT_SCHEMES, SCHEMES
 from toyformer.files import write_json, write_text
 from toyformer.errors import ConfigError
 
@@ -59,8 +60,9 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
                    "../shared/reference-code)")
     p.add_argument("--races", help="race: comma-separated races (default r0,r1,r2,r4)")
     p.add_argument("--models", help="chomsky: lstm, rnn, stack_rnn, tape_rnn, transformer (default lstm,transformer)")
-    p.add_argument("--schemes", help="chomsky: the transformer's positional schemes (default: none, sinusoidal, "
-                   "learned, rope, alibi, relative, randomised; also random_<scheme>, both_ends)")
+    p.add_argument("--schemes", help=f"chomsky: the transformer's positional schemes (default: "
+                   f"{', '.join(DEFAULT_SCHEMES)}; also random_<scheme>, "
+                   f"{', '.join(s for s in SCHEMES if s not in DEFAULT_SCHEMES and not s.startswith('random_'))})")
     p.add_argument("--budget", help="chomsky: quick, cpu (default) or full (the papers' protocol)")
     p.add_argument("--max-test-length", help="chomsky: test lengths 41..N (default: the budget's; the papers: 500)")
     p.add_argument("--seeds-as", default="replicas", help="chomsky: replicas (transformer seeds as one batched run, "

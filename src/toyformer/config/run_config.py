@@ -62,11 +62,7 @@ class RunConfig:
             object.__setattr__(self, "layout", task_class(self.task.name).default_layout)
         if self.layout not in LAYOUTS:
             raise ConfigError(f"layout={self.layout!r} is not allowed; allowed: {', '.join(LAYOUTS)}")
-        coupled = self.model.positional == "abacus" or self.model.digit_positions or self.model.symbol_positions
-        if coupled and self.layout == "causal" and not self.data.sep:
-            raise ConfigError("digit places or symbol indices (model.positional='abacus', model.digit_positions, "
-                              "model.symbol_positions) in the causal layout needs data.sep=true (the answer starts "
-                              "after <sep>)")
+        self.model.positions.check_sep(self.layout, self.data.sep)
 
     # --- conversion -------------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -53,7 +53,7 @@ SETTINGS: dict[str, list[tuple[str, str]]] = {
     "by_position": [
         ("model.causal_encoder", "a causal encoder cannot see later tokens: positions whose answer lies ahead "
                                  "stay at chance"),
-        ("model.positional", "the model must know where each token is (learned or sinusoidal)"),
+        ("model.positional", "the model must know where each token is (a scheme added to the embeddings)"),
         ("model.n_layers", "routing by position may need more than one layer"),
         ("model.n_heads", "more heads can attend to more positions at once"),
         ("train.steps", "some positions are learned later than others: train longer"),
@@ -323,6 +323,7 @@ def _settings(symptom: str, config) -> list[dict]:
 def _suspect(symptom: str, key: str, cfg) -> bool:
     """Heuristics for values that commonly cause ``symptom``."""
     m, t, d = cfg.model, cfg.train, cfg.data
+    no_positions = m.positions.scheme.plug == "none"
     rules = {
         ("chance", "model.norm"): m.norm == "post" and m.n_layers > 2,
         ("chance", "model.n_layers"): m.norm == "post" and m.n_layers > 2,
@@ -330,7 +331,7 @@ def _suspect(symptom: str, key: str, cfg) -> bool:
         ("chance", "train.lr"): t.lr < 1e-4 or t.lr > 1e-2,
         ("chance", "train.steps"): t.steps < 200,
         ("chance", "model.pooling"): m.pooling == "flatten",
-        ("chance", "model.positional"): m.positional == "none" and cfg.layout != "classifier",
+        ("chance", "model.positional"): no_positions and cfg.layout != "classifier",
         ("memorising", "data.train_size"): d.train_size is not None,
         ("memorising", "train.weight_decay"): t.weight_decay == 0,
         ("memorising", "model.dropout"): m.dropout == 0,
@@ -339,9 +340,9 @@ def _suspect(symptom: str, key: str, cfg) -> bool:
         ("diverged", "train.grad_clip"): t.grad_clip is None,
         ("diverged", "model.norm"): m.norm == "post",
         ("by_position", "model.causal_encoder"): m.causal_encoder,
-        ("by_position", "model.positional"): m.positional == "none",
-        ("unexplained", "model.positional"): m.positional == "none" and cfg.layout != "classifier",
-        ("by_length", "model.positional"): m.positional == "none",
+        ("by_position", "model.positional"): no_positions,
+        ("unexplained", "model.positional"): no_positions and cfg.layout != "classifier",
+        ("by_length", "model.positional"): no_positions,
         ("still_improving", "train.max_time_s"): t.max_time_s is not None,
     }
     return bool(rules.get((symptom, key), False))

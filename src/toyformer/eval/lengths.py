@@ -86,9 +86,7 @@ def evaluate_lengths(run, lengths: list[int], n: int = 500, **decode) -> dict:
     return {
         "task": cfg.task.name,
         "layout": cfg.layout,
-        "positional": cfg.model.positional + ("+random" if cfg.model.random_positions else "")
-        + ("+digit places" if cfg.model.digit_positions else "")
-        + (f"+window {cfg.model.attention_window}" if cfg.model.attention_window is not None else ""),
+        "positional": cfg.model.positions.label(cfg.model.attention_window),
         "trained": list(trained) if trained else None,
         "rows": rows,
     }
@@ -98,7 +96,7 @@ def positions_clamped(model, batch) -> bool:
     """True when a position table of ``model`` is too short for the positions of ``batch``
     (the widest sequences of a length: the full teacher-forced input)."""
     tokens = {"inputs": batch.inputs, "decoder_inputs": batch.decoder_inputs}
-    tables = [(name, m) for name, m in model.named_modules() if isinstance(m, Embedder) and m.pos is not None]
+    tables = [(name, m) for name, m in model.named_modules() if isinstance(m, Embedder) and m.table is not None]
     for name, embed in tables:
         side = "decoder_inputs" if name.startswith("decoder") and tokens["decoder_inputs"] is not None else "inputs"
         was_training = embed.training

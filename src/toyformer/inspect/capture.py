@@ -296,9 +296,9 @@ def embeddings(source, task=None, layout: str | None = None, positions: int | No
         ids = _used_tokens(s.task.vocab, s.layout, side, s.sep)
         pts, method, explained = project_2d(module.tok.weight[ids])
         maps.append(EmbeddingMap(f"{side} tokens", "tokens", pts, [s.task.vocab.tokens[i] for i in ids], method, explained))
-        if module.pos is not None:
+        if module.table is not None:
             n = min(positions or widths.get(side, module.max_len), module.max_len)
-            pts, method, explained = project_2d(module.pos.weight[:n])
+            pts, method, explained = project_2d(module.table.weight[:n])
             maps.append(EmbeddingMap(f"{side} positions", "positions", pts, [str(i) for i in range(n)], method, explained))
     return maps
 

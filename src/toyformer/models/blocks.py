@@ -16,13 +16,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from toyformer.models.positional.alibi import ALiBi
 from toyformer.models.attention import SPLIT, Attention, KVCache, with_bias
 from toyformer.models.hookpoints import hookable
 from toyformer.models.kernels import Dropout, ReLU
 from toyformer.models.local_attention import LOCAL_FROM, Local, window_keys
-from toyformer.models.positional.relative_bias import RelativeBias
-from toyformer.models.positional.rope import Rotary
+from toyformer.models.positional import build
 
 
 class FeedForward(nn.Module):
@@ -100,8 +98,8 @@ def _same(x):
 class Stack(nn.Module):
     """``n`` blocks named ``{name}.blocks.{i}``; pre-norm stacks end with a final LayerNorm.
 
-    The stack owns the positional schemes that act inside attention (RoPE on queries and keys,
-    ALiBi or a learned relative bias on the scores) and builds them once per forward, and the
+    The stack owns the positional schemes that act inside attention (plugged in at ``rotation``:
+    queries and keys, as RoPE; at ``scores``: a bias on the scores, as ALiBi or a learned relative bias) and builds them once per forward, and the
     sliding window of ``model.attention_window`` (keys at most that many positions away). With
     ``model.window_sink`` the keys at position 0 stay visible through the window (attention sinks,
     Xiao et al. 2024): with digit positions these are the tokens that are not digits (``+``,
@@ -113,17 +111,14 @@ class Stack(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(Block(cfg, f"{name}.blocks.{i}", cross) for i in range(n_layers))
         self.final_norm = nn.LayerNorm(cfg.d_model) if cfg.norm == "pre" else nn.Identity()
-        self.rotary = Rotary(cfg.d_model // cfg.n_heads) if cfg.positional == "rope" else None
+        scheme = cfg.positions.scheme
+        self.rotary = build(scheme, cfg) if scheme.plug == "rotation" else None
         self.window, self.sink = cfg.attention_window, cfg.window_sink
         self.score_bias: nn.Module | None = None
         hookable(self, name, ("final_norm",))
         self.hooks_last = True  # listed after its blocks
-        if cfg.positional == "alibi":
-            self.score_bias = ALiBi(cfg.n_heads)
-        elif cfg.positional == "relative":
-            # digit places (symbol indices) are not ordered like the sequence: keys may be at higher places
-            coupled = cfg.digit_positions or cfg.symbol_positions
-            self.score_bias = RelativeBias(cfg.n_heads, not causal or coupled, cfg.relative_max_distance)
+        if scheme.plug == "scores":
+            self.score_bias = build(scheme, cfg, causal=causal)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, k_pos: torch.Tensor | None = None,
                 memory=None, cross_mask=None, cache: KVCache | None = None) -> torch.Tensor:

@@ -223,7 +223,7 @@ def build_model(cfg, layout: str, task, widths: tuple[int, int]) -> nn.Module:
     """Build the model for ``layout`` on ``task``; rejects a task/layout pair that cannot fit.
 
     ``widths`` are the widths of a formatted batch (inputs, labels), used for the positional
-    table (``cfg.max_len`` or twice the widest sequence) and for flatten pooling.
+    table (``PositionalConfig.table_size``) and for flatten pooling.
     """
     check_fits(task.kind, layout, task.name)
     if cfg.family != "transformer" and layout not in RECURRENT_LAYOUTS:
@@ -231,14 +231,10 @@ def build_model(cfg, layout: str, task, widths: tuple[int, int]) -> nn.Module:
                           f"allowed layouts: {', '.join(RECURRENT_LAYOUTS)}")
     if cfg.pooling in ("flatten", "slot") and layout != "classifier":
         raise ConfigError(f"model.pooling={cfg.pooling!r} only applies to the classifier layout, not {layout!r}")
-    if cfg.positions_from == "both" and layout not in ("classifier", "tagger", "masked"):
-        raise ConfigError(
-            f"model.positions_from='both' needs the whole input at once; layout {layout!r} generates its "
-            f"answer; allowed layouts: classifier, tagger, masked"
-        )
-    digit_ids = check_positional(cfg, task)
+    cfg.positions.check_layout(layout)
+    digit_ids = digits_of(cfg, task)
     vocab_size = len(task.vocab)
-    max_len = cfg.max_len or 2 * max(widths) + 8
+    max_len = cfg.positions.table_size(max(widths))
     if layout == "classifier":
         model = Classifier(cfg, vocab_size, max_len, widths[0], digit_ids)
     elif layout in ("tagger", "masked"):
@@ -261,22 +257,15 @@ def init_of(init: str, layout: str) -> str:
     return "torch" if layout == "seq2seq" else "small"
 
 
-def check_positional(cfg, task) -> torch.Tensor | None:
-    """Reject a positional scheme that does not fit the task; the ids that count as digits for
-    abacus, ``model.digit_positions`` and the number embedding (with ``model.symbol_positions``:
-    every symbol of the task's vocabulary)."""
+def digits_of(cfg, task) -> torch.Tensor | None:
+    """The ids that count as digits for digit places, ``model.digit_positions`` and the number
+    embedding (with ``model.symbol_positions``: every symbol of the task's vocabulary); None when
+    no option reads them. A task that is not made of numbers is refused (``PositionalConfig.check_task``)."""
     if cfg.symbol_positions:  # every task symbol counts (not the specials: <pad>, <sep>, ...)
         return torch.arange(len(SPECIALS), len(task.vocab))
-    if cfg.positional != "abacus" and not cfg.digit_positions and not cfg.place_embedding and not cfg.number_embedding:
+    cfg.positions.check_task(task)
+    if cfg.positions.needs_digits is None:
         return None
-    if not getattr(task, "numeric", False):
-        option = ("model.positional='abacus'" if cfg.positional == "abacus" else
-                  "model.digit_positions=true" if cfg.digit_positions else
-                  "model.place_embedding=true" if cfg.place_embedding else "model.number_embedding=true")
-        raise ConfigError(
-            f"{option} needs a task made of numbers (addition, arithmetic, ...); task {task.name!r} is not; "
-            f"allowed here: model.positional=none, sinusoidal, learned, rope, alibi, relative without digit_positions"
-        )
     return torch.tensor([task.vocab.id(str(d)) for d in range(10)])
 
 

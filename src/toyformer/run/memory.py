@@ -92,7 +92,7 @@ def model_params(cfg, vocab_size: int, seq: int, layers: int) -> int:
     """About how many parameters the model of ``cfg`` (a ModelConfig) has."""
     d = cfg.d_model
     per_layer = 8 * d * d + 2 * d * cfg.d_ff  # attention (self, and cross in a decoder) and feed-forward
-    max_len = cfg.max_len or 2 * seq + 8
+    max_len = cfg.positions.table_size(seq)  # rows of a position table (two with positions from both ends)
     return layers * per_layer + (vocab_size + 2 * max_len) * d + d * vocab_size + sum(cfg.head_hidden) * d
 
 

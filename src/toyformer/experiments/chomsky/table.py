@@ -16,12 +16,17 @@ best of Deletang et al.'s transformer and every Ruoss et al. column.
 
 from __future__ import annotations
 
-from toyformer.experiments.chomsky.protocol import RECURRENT, borderline, verdict
+from toyformer.experiments.chomsky.protocol import RECURRENT, SCHEMES, borderline, verdict
 from toyformer.stats import seeds_interval
 
-RUOSS = {"none": "none", "sinusoidal": "sinusoidal", "learned": "learned", "rope": "rope", "alibi": "alibi",
-         "relative": "relative", "randomised": "random_relative",
-         **{f"random_{b}": f"random_{b}" for b in ("sinusoidal", "learned", "rope", "alibi", "relative")}}
+
+
+def ruoss_column(scheme: str) -> str | None:
+    """Ruoss et al.'s name of a transformer column: toyformer's scheme name, ``random_<base>`` with
+    random positions (``randomised`` is ``random_relative``); None for settings beyond theirs."""
+    settings = dict(SCHEMES.get(scheme, {}))
+    base, random = settings.pop("positional", None), settings.pop("random_positions", False)
+    return None if settings or base is None else ("random_" if random else "") + base
 
 
 def summarise(task: str, column: str, runs: list[dict], chance: float) -> dict:
@@ -58,7 +63,7 @@ def published_for(published: dict, task: str, column: str) -> dict | None:
         paper, key, label = "deletang2023", column, f"Deletang et al. {column}"
     else:
         scheme = column.partition("/")[2]
-        paper, key, label = "ruoss2023", RUOSS.get(scheme), f"Ruoss et al. {RUOSS.get(scheme)}"
+        paper, key, label = "ruoss2023", ruoss_column(scheme), f"Ruoss et al. {ruoss_column(scheme)}"
     if key not in scores.get(paper, {}):
         return None
     return {"value": scores[paper][key] / 100, "source": label, "check": provenance(published, paper, task, key)}

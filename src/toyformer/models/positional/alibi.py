@@ -35,6 +35,10 @@ class ALiBi(nn.Module):
         super().__init__()
         self.register_buffer("slopes", alibi_slopes(n_heads), persistent=False)
 
+    @classmethod
+    def from_config(cls, cfg, causal: bool) -> "ALiBi":
+        return cls(cfg.n_heads)
+
     def forward(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
         return self.pairs(q_pos, k_pos[:, None, :])  # [B, H, Tq, Tk]
 

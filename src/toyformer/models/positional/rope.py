@@ -31,6 +31,11 @@ class Rotary(nn.Module):
         inv_freq = base ** (-torch.arange(0, d_head, 2, dtype=torch.float32) / d_head)  # [dh/2]
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
+    @classmethod
+    def from_config(cls, cfg) -> "Rotary":
+        """The rotation of a model's heads (``d_model / n_heads`` wide)."""
+        return cls(cfg.d_model // cfg.n_heads)
+
     def at(self, pos: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """``pos [B, T]`` -> a function rotating ``x [B, H, T, dh]`` by those positions."""
         angle = pos.unsqueeze(-1).float() * self.inv_freq  # [B, T, dh/2]
