@@ -115,5 +115,5 @@ def compile_model(model: torch.nn.Module) -> torch.nn.Module:
     (unvectorised) kernels, inductor's generated C++ is made scalar too (``cpp.simdlen`` 1): its
     vector kernels name ``at::vec`` types that do not build there (``CppCompileError``)."""
     scalar = torch.backends.cpu.get_cpu_capability() == "DEFAULT"  # cpp.* options touch only CPU code
-    return torch.compile(model, options={"cpp.simdlen": 1} if scalar else None)
+    return torch.compile(model, options={"cpp.simdlen": 1} if scalar else None)  # type: ignore[return-value]
 

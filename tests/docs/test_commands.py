@@ -93,7 +93,8 @@ PYTHON_SUBSTITUTIONS = [
 EXEMPT = {
     "make test": "runs this very test suite",
     "make test-fast": "runs this very test suite",
-    "ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 make test": "runs this very test suite (on another code path: .ci/run does)",
+    "ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 make test":
+        "runs this very test suite (on another code path: .ci/run does)",
     "ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE make test": "runs this very test suite (on another code path: "
                                                                  ".ci/run does)",
     "ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE,STRICT ONEDNN_MAX_CPU_ISA=SSE41 python my_script.py":
@@ -208,7 +209,7 @@ class PageRunner:
     def toyformer(self, argv: list[str], expected: int, where: str) -> None:
         from toyformer.cli import main
 
-        for name, applies, extra in SUBSTITUTIONS:
+        for _name, applies, extra in SUBSTITUTIONS:
             if applies(argv):
                 argv = [*argv, *extra]
         if CLUSTER_ADDRESS in argv:

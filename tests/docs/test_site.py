@@ -19,7 +19,8 @@ import draw_layers  # noqa: E402  (scripts/ is not a package)
 def test_site_builds_strict_without_warnings(tmp_path):
     pytest.importorskip("mkdocs")
     site = tmp_path / "site"
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"),
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
+                           str(ROOT / "mkdocs.yml"),
                            "--site-dir", str(site)], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     log = proc.stdout + proc.stderr

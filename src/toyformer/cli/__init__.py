@@ -25,7 +25,8 @@ from toyformer import faults, interrupts, numerics
 from toyformer.errors import ConfigError
 from toyformer.numerics import NotPinned
 
-COMMAND_MODULES = [run_commands, decode_commands, inspect_commands, explain_commands, diagnose_commands, recipe_commands,
+COMMAND_MODULES = [run_commands, decode_commands, inspect_commands, explain_commands, diagnose_commands,
+                   recipe_commands,
                    sweep_commands, tune_commands, ui_commands, bench_commands]
 
 

@@ -21,7 +21,8 @@ def register(sub) -> None:
                    help="override a value of the base config, e.g. train.steps=100 (repeatable)")
     s.add_argument("--replicas", type=number(int, at_least(1)), metavar="K",
                    help="train each point as K batched replicas (seeds seed..seed+K-1); overrides the spec's replicas")
-    s.add_argument("--workers", type=number(int, at_least(1)), default=1, help="local worker processes (default 1: in this process)")
+    s.add_argument("--workers", type=number(int, at_least(1)), default=1,
+                   help="local worker processes (default 1: in this process)")
     s.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://10.0.0.5:8786")
     s.add_argument("--threads", type=int, metavar="T",
                    help="torch threads per point on every executor (default: this process's in process, "

@@ -48,7 +48,7 @@ class RunConfig:
     """
 
     task: TaskConfig = field(default_factory=TaskConfig)
-    layout: Layout | None = None
+    layout: Layout = None  # type: ignore[assignment]  # None: the task's default layout, set on construction
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -71,7 +71,7 @@ class RunConfig:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
+    def from_dict(cls, data: dict) -> RunConfig:
         """Build from nested plain data (a config file); unknown keys are rejected."""
         original = copy.deepcopy(data)
         data = dict(data)
@@ -103,11 +103,11 @@ class RunConfig:
         return config
 
     @classmethod
-    def load(cls, path: str | Path) -> "RunConfig":
+    def load(cls, path: str | Path) -> RunConfig:
         """Read a YAML, TOML or JSON config file."""
         return cls.from_dict(read_config_file(path))
 
-    def with_overrides(self, overrides: list[str] | dict) -> "RunConfig":
+    def with_overrides(self, overrides: list[str] | dict) -> RunConfig:
         """Apply ``key=value`` overrides (or a ``{key: value}`` dict of typed values, as a sweep
         file gives them); keys are dotted (``model.n_layers``) or unique leaf names (``n_layers``,
         ``length``); task parameters are ``task.<param>``.
@@ -194,7 +194,8 @@ def read_config_file(path: str | Path, what: str = "config file", expected: str 
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{what} {str(path)!r} is not UTF-8 text (byte {exc.start}); expected YAML, TOML or JSON")
+        raise ConfigError(f"{what} {str(path)!r} is not UTF-8 text (byte {exc.start}); expected YAML, TOML or "
+                          "JSON") from None
     try:
         if path.suffix == ".toml":
             data = tomllib.loads(text)

@@ -309,7 +309,8 @@ def _unexplained(metrics, summary, config):
 
 def _settings(symptom: str, config) -> list[dict]:
     """The settings known to matter for ``symptom``, with current values; suspect ones first."""
-    values = {f"{section}.{k}": v for section, d in config.to_dict().items() if isinstance(d, dict) for k, v in d.items()}
+    values = {f"{section}.{k}": v for section, d in config.to_dict().items() if isinstance(d, dict) for k,
+              v in d.items()}
     rows = []
     for key, why in SETTINGS[symptom]:
         if (key == "model.pooling" and config.layout != "classifier") or (

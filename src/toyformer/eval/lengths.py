@@ -16,7 +16,6 @@ distinct examples (1-digit addition has 100), its set overlaps what training saw
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 
@@ -38,7 +37,8 @@ def parse_lengths(text: str) -> list[int]:
         except ValueError:
             nums = []
         if not 1 <= len(nums) <= 3 or any(n < 1 for n in nums) or (len(nums) > 1 and nums[1] < nums[0]):
-            raise ConfigError(f"--lengths {text!r}: {item.strip()!r} is not a length; allowed: N, A:B, A:B:STEP, comma-separated, N >= 1")
+            raise ConfigError(f"--lengths {text!r}: {item.strip()!r} is not a length; allowed: N, A:B, A:B:STEP, "
+                              "comma-separated, N >= 1")
         out += [nums[0]] if len(nums) == 1 else list(range(nums[0], nums[1] + 1, nums[2] if len(nums) == 3 else 1))
     return sorted(set(out))
 

@@ -139,10 +139,12 @@ def attention_figure(maps, row: int = 0, names: list[str] | None = None, notes: 
                 elif r == 0:
                     ax.set_title(f"head {h}", fontsize=9)
         bar_height = min(3.0, height - top - bottom)
-        cax = fig.add_axes(((width - right + 0.3) / width, (height - top - bar_height) / height, 0.15 / width, bar_height / height))
+        cax = fig.add_axes(((width - right + 0.3) / width, (height - top - bar_height) / height, 0.15 / width,
+                            bar_height / height))
         fig.colorbar(im, cax=cax, label="attention weight")
         given, answer = maps.describe(row)
-        fig.text(0.5, 1 - 0.15 / height, label(f"{given}  →  {answer}", max(40, int(width * 11))) + "\nrows: queries, columns: keys",
+        fig.text(0.5, 1 - 0.15 / height, label(f"{given}  →  {answer}",
+                                               max(40, int(width * 11))) + "\nrows: queries, columns: keys",
                  ha="center", va="top", fontsize=10)
     return fig
 

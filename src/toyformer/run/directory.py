@@ -124,7 +124,8 @@ def read_config(run_dir: Path) -> dict:
     """The run's ``config.json`` (its task made available, see ``ensure_task``)."""
     path = Path(run_dir) / "config.json"
     if not path.is_file() and (Path(run_dir) / "replicas.json").is_file():
-        raise ConfigError(f"{str(run_dir)!r} is a replica run; pass one of its replicas, e.g. {Path(run_dir) / 'replicas' / '0'}")
+        raise ConfigError(f"{str(run_dir)!r} is a replica run; pass one of its replicas, e.g. "
+                          f"{Path(run_dir) / 'replicas' / '0'}")
     if not path.is_file():
         raise ConfigError(f"{str(run_dir)!r} is not a run directory (no config.json)")
     ensure_task(run_dir)

@@ -136,7 +136,7 @@ def check(parts: dict[str, int], device, what: str = "the run") -> None:
     have = available_bytes(device)
     if have is None or need <= 0.9 * have:
         return
-    largest = max(parts, key=parts.get)
+    largest = max(parts, key=lambda name: parts[name])
     raise ConfigError(f"{what} needs about {_size(need)} ({largest}: {_size(parts[largest])}), more than the "
                       f"{_size(have)} available on {torch.device(device).type}; make it smaller")
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -88,7 +88,8 @@ def judge(run: Run, val: dict, s: dict, record: dict) -> None:
     evaluations in a row, the last one's evidence in ``s["evidence"]`` and in the record."""
     evidence = solved.confirm(val, run.splits, run.config,
                               lambda ex: evaluate_config(run.model, ex, run.config, run.device))
-    confirmed = evidence is not None and solved.allowed(evidence, run.config.eval.target)
+    target = run.config.eval.target
+    confirmed = evidence is not None and target is not None and solved.allowed(evidence, target)
     s["held"] = s["held"] + 1 if confirmed else 0
     s["evidence"] = None if evidence is None else evidence.to_dict()
     if evidence is not None:
@@ -116,7 +117,7 @@ def fit(stepper, quiet: bool = True, on_eval: Callable[[int, dict], None] | None
     cfg = runs[0].config
     ckpt = out / CHECKPOINT if out is not None else None
     resumed = resume and ckpt is not None and ckpt.is_file()
-    state = restore(ckpt, stepper) if resumed else fresh_state(k)
+    state = restore(ckpt, stepper) if resumed and ckpt is not None else fresh_state(k)
     reps = state["replicas"]
     for run, s in zip(runs, reps):
         run.metrics = s["history"]
@@ -162,7 +163,8 @@ def fit(stepper, quiet: bool = True, on_eval: Callable[[int, dict], None] | None
                 continue
             finite.append(i)
             stepper.load_into(i, run.model)
-            record = {"step": step, "wall_s": round(wall, 3), "lr": lr_at(step - 1, total, run.config.train), **train[i]}
+            record = {"step": step, "wall_s": round(wall, 3), "lr": lr_at(step - 1, total, run.config.train),
+                      **train[i]}
             val = evaluate_config(run.model, run.splits.val, run.config, dev)
             record.update(public(val, "val"))
             if run.config.eval.target is not None and s["solved_at_step"] is None:
@@ -180,7 +182,7 @@ def fit(stepper, quiet: bool = True, on_eval: Callable[[int, dict], None] | None
         stop = not bool(active.any()) or step >= total or out_of_time
         state.update(step=step, wall_s=wall)
         ended_diverging = not bool(active.any()) and any(d is not None for d in diverged)
-        if out is not None:
+        if out is not None and ckpt is not None:
             if not ended_diverging:  # else the checkpoint on disk stays the last finite one
                 save(ckpt, stepper, state)
             for run, s in zip(runs, reps):

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
@@ -108,6 +108,8 @@ def train_replicas(config: RunConfig | None, k: int | None = None, out_dir: str 
         values = {"train.lr": list(lrs)} if lrs is not None else {}
     if k is None:
         raise ConfigError("train_replicas needs k (the number of replicas)")
+    if config is None:
+        raise ConfigError("train_replicas needs a config, or resume=True with the out_dir of a replica run")
     if config.model.family != "transformer":
         raise ConfigError(f"model.family={config.model.family!r} cannot train as batched replicas (torch.func.vmap "
                           "has no batching rule for torch.nn.LSTM, nor a way through a recurrent loop); train its "
@@ -150,8 +152,9 @@ def _fit(runs: list[Run], values: dict, resume: bool, quiet: bool, out: Path | N
     result = Replicas(runs, combine(runs, values), run_dir=out)
     if out is not None:
         write_json(out / "summary.json", result.summary)
-    if hasattr(on_eval, "finish"):
-        on_eval.finish([run.summary for run in runs])
+    ended = getattr(on_eval, "finish", None)  # live plots draw their final state
+    if ended is not None:
+        ended([run.summary for run in runs])
     return result
 
 

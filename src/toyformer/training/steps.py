@@ -23,6 +23,8 @@ runs them as one batched computation (``models.replicated``, ``optim.ReplicaAdam
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from toyformer.data import IGNORE, Lengths, TrainData, format_batch, stack_batches
@@ -101,7 +103,8 @@ class SingleStep:
         self.opt = make_optimizer(run.model, cfg.train)
         self.acc = Accumulator(1, run.device)
         self.forward = compile_model(run.model) if cfg.train.compile else run.model
-        self.autocast = {"device_type": run.device.type, "dtype": torch.bfloat16, "enabled": cfg.train.precision == "bf16"}
+        self.autocast: dict[str, Any] = {"device_type": run.device.type, "dtype": torch.bfloat16,
+                                         "enabled": cfg.train.precision == "bf16"}
         self._kept: list[torch.Tensor] = []
 
     @property
@@ -217,6 +220,7 @@ class ReplicaStep:
 
     @torch.no_grad()
     def rollback(self, i: int) -> None:
+        assert self._kept is not None, "a snapshot comes before a rollback"
         for n, p in self.rep.params.items():
             p[i] = self._kept[n][i]
             self.opt.exp_avg[n][i] = 0  # it never steps again; its moments may hold NaN

@@ -14,6 +14,7 @@ replica   seed        lr   test_token_acc  test_exact_match  test_n  solved_at_s
 from __future__ import annotations
 
 import platform
+from typing import cast
 
 import torch
 
@@ -77,7 +78,8 @@ def combine(runs: list[Run], values: dict[str, list] | None = None) -> dict:
     their ``mean``, ``interval95`` (the accuracies: ``[low, high]``, ``stats.seeds_interval``) and
     ``ci95`` (the other numbers: half-width of a 95% t-interval; ``solved_at_*`` over the replicas
     that solved), and with a swept key one ``groups`` entry per value."""
-    rows = [{"replica": i, "seed": r.config.seed, "lr": r.config.train.lr, "run_dir": str(r.run_dir) if r.run_dir else None,
+    rows = [{"replica": i, "seed": r.config.seed, "lr": r.config.train.lr,
+             "run_dir": str(r.run_dir) if r.run_dir else None,
              **{m: r.summary.get(m) for m in HEADLINE}, "test_n": r.summary.get("test_n"),
              "solved": r.summary.get("solved", r.summary.get("solved_at_step") is not None),
              **({"diverged_at_step": r.summary["diverged"]["step"]} if "diverged" in r.summary else {})}
@@ -106,7 +108,8 @@ def aggregate(rows: list[dict]) -> dict:
             continue
         if m in ACCURACIES:
             sizes = [r.get("test_n") for r in have] if m.startswith("test_") else []
-            mean[m], *interval[m] = seeds_interval([r[m] for r in have], sizes if sizes and all(sizes) else None)
+            counts = cast("list[int]", sizes) if sizes and all(sizes) else None
+            mean[m], *interval[m] = seeds_interval([r[m] for r in have], counts)
         else:
             mean[m], ci[m] = mean_ci([r[m] for r in have])
     return {"mean": mean, "interval95": interval, "ci95": ci}
@@ -127,7 +130,8 @@ def format_table(summary: dict) -> str:
         members = [r for r in summary["replicas"] if g["lr"] is None or r["lr"] == g["lr"]]
         n = sum(r.get("test_n") or 0 for r in members) or None
         of = f"{len(members)} seeds"
-        parts = [f"{c} " + accuracy_text(g["mean"][c], g.get("interval95", {}).get(c), n if c.startswith("test_") else None, of)
+        parts = [f"{c} " + accuracy_text(g["mean"][c], g.get("interval95", {}).get(c),
+                                         n if c.startswith("test_") else None, of)
                  for c in ACCURACIES if c in g["mean"]]
         parts += [f"{c} {g['mean'][c]:.1f} +- {g['ci95'][c]:.1f}" for c in ("solved_at_step", "steps")
                   if c in g.get("ci95", {})]

@@ -129,7 +129,8 @@ def settings_groups(source: Source, where: str | None) -> dict:
 def _settings_text(row: dict) -> str:
     """A run's settings (its config fields with a value, the seed left out) as one string
     (booleans as 0 and 1, as the store keeps them)."""
-    return json.dumps({f: int(v) if isinstance(v, bool) else v for f, v in row.items() if is_setting(f) and v is not None},
+    return json.dumps({f: int(v) if isinstance(v, bool) else v for f,
+                       v in row.items() if is_setting(f) and v is not None},
                       sort_keys=True, default=str)
 
 

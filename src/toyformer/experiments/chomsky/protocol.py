@@ -83,7 +83,8 @@ class Budget:
 REFERENCE_TRANSFORMER = {"d_model": 64, "n_heads": 8, "n_layers": 5, "d_ff": 256, "dropout": 0.1, "norm": "post",
                          "activation": "relu"}
 BUDGETS = {
-    "full": Budget("full", {"transformer": 1_000_000, "lstm": 1_000_000}, 128, {"transformer": (1e-4, 3e-4, 5e-4), "lstm": (1e-4, 3e-4, 5e-4)}, 10, 500,
+    "full": Budget("full", {"transformer": 1_000_000, "lstm": 1_000_000}, 128, {"transformer": (1e-4, 3e-4, 5e-4),
+                                                                                "lstm": (1e-4, 3e-4, 5e-4)}, 10, 500,
                    512, REFERENCE_TRANSFORMER, 256, "batch",
                    "the papers' protocol: 1,000,000 steps of batch 128, lengths 1..40 drawn uniformly, 10 seeds x 3 "
                    "learning rates, the 5-layer transformer and the 256-unit LSTM, 512 examples per length 41..500"),

@@ -1,5 +1,6 @@
 """The suite's table: each cell's runs summed up (the papers' maximum, the mean with its 95%
-interval over seeds, ``stats.seeds_interval``: inside [0, 1], the verdict), set beside the published numbers, the goals checked, and the figure.
+interval over seeds, ``stats.seeds_interval``: inside [0, 1], the verdict), set beside the published numbers, the goals
+checked, and the figure.
 
 Published numbers come as ``{"scores": {task: {"deletang2023": {...}, "ruoss2023": {...}}}}``
 (``toyformer/bench/chomsky_published.json``), in percent, with ``checks``: which cells a printed
@@ -91,7 +92,8 @@ def compare(cells: list[dict], published: dict) -> dict:
         if pub is not None:
             value = pub["value"]
             row.update(published=value, source=pub["source"], check=pub["check"],
-                       published_verdict=verdict(value, c["chance"]), published_borderline=borderline(value, c["chance"]))
+                       published_verdict=verdict(value, c["chance"]), published_borderline=borderline(value,
+                                                                                                      c["chance"]))
             row["reproduced"] = row["published_verdict"] == c["verdict"]
             if c["n"] >= 2:
                 row["within_spread"] = c["min_seed"] - 1e-9 <= value <= c["max_seed"] + 1e-9
@@ -114,7 +116,8 @@ def compare(cells: list[dict], published: dict) -> dict:
     confirmed = [r for r in judged if r["check"] is not None]
     return {"rows": rows, "best": best,
             "verdicts": {"reproduced": sum(r["reproduced"] for r in judged), "cells": len(judged),
-                         "confirmed_reproduced": sum(r["reproduced"] for r in confirmed), "confirmed_cells": len(confirmed)},
+                         "confirmed_reproduced": sum(r["reproduced"] for r in confirmed),
+                         "confirmed_cells": len(confirmed)},
             "spread": {"within": sum(r["within_spread"] for r in spread), "cells": len(spread)},
             "beats": {"tasks": sum(b["beats"] for b in best), "of": len(best),
                       "beats_deletang": sum(b["beats_deletang"] for b in best)}}

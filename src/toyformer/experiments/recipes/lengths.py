@@ -70,7 +70,8 @@ def _config(ctx: Context, base: dict, task: dict, model: dict, budget: float, ra
 
 
 def _em_row(name: str, run, result: dict) -> list:
-    return [name, *[exact(r["exact_match"], r["n"]) for r in result["rows"]], run.summary["steps"], run.summary["wall_s"]]
+    return [name, *[exact(r["exact_match"], r["n"]) for r in result["rows"]], run.summary["steps"],
+            run.summary["wall_s"]]
 
 
 PRESETS = ("schemes", "addition")
@@ -110,7 +111,8 @@ def schemes(ctx: Context) -> RecipeResult:
     for task in ("reverse", "copy"):
         rows = []
         for name in SEQUENCE_SCHEMES:
-            r = ctx.train(f"{task}_{name}", _config(ctx, SEQUENCE, {"name": task}, {"positional": name}, budget * SEQUENCE_SHARE,
+            r = ctx.train(f"{task}_{name}", _config(ctx, SEQUENCE, {"name": task}, {"positional": name},
+                                                    budget * SEQUENCE_SHARE,
                                                       STEPS_PER_S["sequence"]))
             result = evaluate_lengths(r, seq_lengths, n)
             rows.append(_em_row(name, r, result))

@@ -70,7 +70,8 @@ def metric_figure(rows: list[dict], x: str, y: str, lines: str | None = None, kn
         several = any(len(v) > 1 for v in table.cells.values())
         ax.set_title(title or f"{table.value} by {short(table.rows[0])}" + (" (mean, 95% CI band)" if several else ""))
         if not drawn:
-            ax.text(0.5, 0.5, f"no run has a value of {table.value}", transform=ax.transAxes, ha="center", color="#888888")
+            ax.text(0.5, 0.5, f"no run has a value of {table.value}", transform=ax.transAxes, ha="center",
+                    color="#888888")
         elif table.cols:
             ax.legend()
     return fig

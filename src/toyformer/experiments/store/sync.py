@@ -28,7 +28,7 @@ import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from toyformer.errors import ConfigError
 from toyformer.files import read_json

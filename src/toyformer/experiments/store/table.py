@@ -104,7 +104,8 @@ class PivotTable:
     @staticmethod
     def _key(row_key, col_key) -> tuple[tuple, tuple]:
         """A key is a tuple of field values, or the value itself for a single field."""
-        return (row_key if isinstance(row_key, tuple) else (row_key,), col_key if isinstance(col_key, tuple) else (col_key,))
+        return (row_key if isinstance(row_key, tuple) else (row_key,), col_key if isinstance(col_key,
+                                                                                             tuple) else (col_key,))
 
     def cell(self, row_key, col_key=()) -> tuple[float, float, int] | None:
         """(mean, 95% t-interval half-width, n runs) of a cell, or None when no run has a value there.
@@ -235,7 +236,8 @@ def pivot(rows: list[dict], by: str | list[str], cols: str | list[str] | None, v
     for r in rows:
         v = r.get(table.value)
         if v is not None and (isinstance(v, (str, bool)) or not isinstance(v, (int, float))):
-            raise ConfigError(f"{names[2]} {table.value!r} is not a number ({v!r}); choose a metric such as test_token_acc")
+            raise ConfigError(f"{names[2]} {table.value!r} is not a number ({v!r}); choose a metric such as "
+                              "test_token_acc")
         key = (tuple(r.get(f) for f in table.rows), tuple(r.get(f) for f in table.cols))
         table.cells.setdefault(key, []).append(v)
         table.sizes.setdefault(key, []).append(r.get("test_n") if table.value.startswith("test_") else None)
@@ -246,7 +248,8 @@ def pivot(rows: list[dict], by: str | list[str], cols: str | list[str] | None, v
 
 def varying_fields(rows: list[dict]) -> list[str]:
     """Config fields whose value differs between ``rows`` (what a sweep swept), in column order."""
-    names = [k for k in (rows[0] if rows else {}) if k not in NOT_SWEPT and ("." in k or k in ("layout", "seed", "device"))]
+    names = [k for k in (rows[0] if rows else {}) if k not in NOT_SWEPT and ("." in k or k in ("layout", "seed",
+                                                                                               "device"))]
     return [k for k in names if len({json.dumps(r.get(k)) for r in rows}) > 1]
 
 

@@ -44,7 +44,8 @@ def resolve_field(name: str, known: list[str], what: str = "field") -> str:
     if len(matches) > 1:
         raise ConfigError(f"{what} {name!r} is ambiguous; use one of: {', '.join(matches)}")
     hidden = ("config_json", "summary_json")
-    raise ConfigError(f"unknown {what} {name!r}; known: {', '.join(k for k in known if k not in hidden) or '(empty store)'}")
+    raise ConfigError(f"unknown {what} {name!r}; known: "
+                      f"{', '.join(k for k in known if k not in hidden) or '(empty store)'}")
 
 
 def _tokenize(expr: str) -> list[tuple[str, str]]:
@@ -73,7 +74,8 @@ class _Parser:
         """``inner()`` one level deeper; past ``MAX_DEPTH`` a ConfigError."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise ConfigError(f"--where: more than {MAX_DEPTH} nested parentheses or 'not's; allowed: up to {MAX_DEPTH}")
+            raise ConfigError(f"--where: more than {MAX_DEPTH} nested parentheses or 'not's; allowed: up to "
+                              f"{MAX_DEPTH}")
         try:
             return inner()
         finally:

@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from toyformer import faults, interrupts
 from toyformer.errors import ConfigError

@@ -45,7 +45,8 @@ from toyformer.run.directory import read_config
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
 from toyformer.experiments.sweeps.executors import make_executor, stop_requested
-from toyformer.experiments.store.rows import METRICS, flatten_config, git_revision, machine_info, result_row, test_interval
+from toyformer.experiments.store.rows import (METRICS, flatten_config, git_revision, machine_info, result_row,
+                                              test_interval)
 from toyformer.experiments.store.store import ResultsStore, as_store, default_store_path, warn_not_recorded
 from toyformer.experiments.store.table import PivotTable, pivot
 from toyformer.experiments.store.where import resolve_field
@@ -132,9 +133,11 @@ class SweepResult:
         return [row for p in self.points for row in p.rows()]
 
     def to_dict(self) -> dict:
-        return {"sweep": self.spec.name, "out": str(self.out), "executor": self.executor, "wall_s": round(self.wall_s, 2),
+        return {"sweep": self.spec.name, "out": str(self.out), "executor": self.executor, "wall_s": round(self.wall_s,
+                                                                                                          2),
                 "store": str(self.store) if self.store else None, "spec": self.spec.to_dict(),
-                "counts": {s: sum(p.status == s for p in self.points) for s in ("done", "trained", "resumed", "failed")},
+                "counts": {s: sum(p.status == s for p in self.points) for s in ("done", "trained", "resumed",
+                                                                                "failed")},
                 "points": [p.to_dict() for p in self.points],
                 "table": self.table.to_dict() if self.table else None, "plots": [str(p) for p in self.plots]}
 
@@ -256,7 +259,8 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, table_spec: dict, stor
             if error is not None:
                 results[i] = PointResult(points[i], run_dir, "failed", error=error)
             else:
-                results[i] = PointResult(points[i], run_dir, res["status"], res["summary"], replicas=res.get("replicas"))
+                results[i] = PointResult(points[i], run_dir, res["status"], res["summary"],
+                                         replicas=res.get("replicas"))
                 _record(store, spec, results[i], res["machine"], res["git_rev"])
             finished += 1
             log(f"[{finished}/{len(points)}] {_line(results[i])}")
@@ -346,7 +350,8 @@ def _check_same_config(point: Point, run_dir: Path, k: int) -> None:
     want = flatten_config(point.config.to_dict())
     for key in NOT_COMPUTED:  # where the logs go: a point is the same run with or without them
         had.pop(key, None), want.pop(key, None)
-    diff = [f"{k}: {had.get(k)!r} != {want.get(k)!r}" for k in dict.fromkeys([*want, *had]) if had.get(k) != want.get(k)]
+    diff = [f"{k}: {had.get(k)!r} != {want.get(k)!r}" for k in dict.fromkeys([*want,
+                                                                              *had]) if had.get(k) != want.get(k)]
     if diff:
         raise ConfigError(f"{str(run_dir)!r} was trained with another config ({'; '.join(diff[:3])}); "
                           "remove it or choose another --out")

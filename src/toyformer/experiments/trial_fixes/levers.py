@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from toyformer.config import RunConfig, positional
 from toyformer.errors import ConfigError

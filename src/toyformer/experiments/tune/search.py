@@ -151,7 +151,8 @@ class _Pruning:
             return
         self.latest[i] = record
         step = record["step"]
-        if step in self.reported or len(self.latest) < self.seeds or any(r["step"] != step for r in self.latest.values()):
+        if (step in self.reported or len(self.latest) < self.seeds
+                or any(r["step"] != step for r in self.latest.values())):
             return
         self.reported.add(step)
         self.trial.report(1.0 - min(r[self.key] for r in self.latest.values()), step)

@@ -11,7 +11,8 @@ plus one row of that table.
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Protocol
+from typing import Any, Protocol
+from collections.abc import Callable
 
 import torch
 
@@ -57,7 +58,8 @@ def scheme_class(scheme: Scheme) -> type:
         raise ConfigError(f"positional scheme {scheme.name!r}: cannot import {scheme.module!r} ({exc})") from None
 
 
-def build(scheme: Scheme, cfg, **context) -> torch.nn.Module:
-    """The module of ``scheme`` for the model config ``cfg``; ``context`` is what its plug point
-    passes (``max_len``, ``width`` for ``embedding``; ``causal`` for ``scores``)."""
-    return scheme_class(scheme).from_config(cfg, **context)
+def build(scheme: Scheme, cfg, **context) -> Any:
+    """The module of ``scheme`` for the model config ``cfg`` (an ``nn.Module`` with its plug point's
+    interface); ``context`` is what its plug point passes (``max_len``, ``width`` for ``embedding``;
+    ``causal`` for ``scores``)."""
+    return scheme_class(scheme).from_config(cfg, **context)  # type: ignore[attr-defined]

@@ -53,7 +53,7 @@ from torch import nn
 from toyformer.config.positional import check_random_fits
 from toyformer.models.positional import build
 from toyformer.models.positional.abacus import Answer, digit_places, number_index, random_offset
-from toyformer.models.hookpoints import hookable
+from toyformer.models.hookpoints import Hookable, hookable
 from toyformer.models.kernels import Dropout
 from toyformer.tasks.base import PAD
 
@@ -97,7 +97,7 @@ class Sinusoidal(nn.Module):
         self.width = width
 
     @classmethod
-    def from_config(cls, cfg, max_len: int, width: int) -> "Sinusoidal":
+    def from_config(cls, cfg, max_len: int, width: int) -> Sinusoidal:
         return cls(width)
 
     def forward(self, pos: torch.Tensor) -> torch.Tensor:
@@ -109,14 +109,14 @@ class LearnedPositions(nn.Embedding):
     its end share its last row."""
 
     @classmethod
-    def from_config(cls, cfg, max_len: int, width: int) -> "LearnedPositions":
+    def from_config(cls, cfg, max_len: int, width: int) -> LearnedPositions:
         return cls(max_len, width)
 
     def forward(self, pos: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T, width]
         return super().forward(pos.clamp(max=self.num_embeddings - 1))
 
 
-class Embedder(nn.Module):
+class Embedder(Hookable):
     """Token embedding (the ``<pad>`` row is zero) plus an additive positional encoding.
 
     ``positions(tokens)`` gives the ids the scheme uses (sequence positions, or digit places for
@@ -127,6 +127,9 @@ class Embedder(nn.Module):
     with a table gets a second table (``pos_end``), summed; a fixed function spends half of the
     channels on each count.
     """
+
+    digit_ids: torch.Tensor  # [10] or the task's symbols, a buffer (with digit places)
+    answer: Answer
 
     def __init__(self, vocab_size: int, cfg, max_len: int, digit_ids: torch.Tensor | None = None,
                  answer: Answer = "none"):
@@ -163,7 +166,7 @@ class Embedder(nn.Module):
     @property
     def table(self) -> nn.Embedding | None:
         """The position embeddings, one row per position (a scheme with a table), or None."""
-        return self.pos if self.has_table else None
+        return self.pos if self.has_table and isinstance(self.pos, nn.Embedding) else None
 
     def positions(self, tokens: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T]
         if self.digits:  # abacus, position coupling; relative schemes need no offset

@@ -15,7 +15,7 @@ True
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -23,6 +23,8 @@ from torch import nn
 
 class Rotary(nn.Module):
     """Rotary position embedding for heads of width ``d_head`` (even)."""
+
+    inv_freq: torch.Tensor  # [dh/2], a buffer
 
     def __init__(self, d_head: int, base: float = 10000.0):
         super().__init__()
@@ -32,7 +34,7 @@ class Rotary(nn.Module):
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
     @classmethod
-    def from_config(cls, cfg) -> "Rotary":
+    def from_config(cls, cfg) -> Rotary:
         """The rotation of a model's heads (``d_model / n_heads`` wide)."""
         return cls(cfg.d_model // cfg.n_heads)
 
