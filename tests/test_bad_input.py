@@ -132,7 +132,7 @@ OPTION_CASES = [
     Case(["sample", "run", "--n", "-5"], "--n"),
     Case(["sample", "run", "--seed", "-1"], "--seed"),
     Case(["sample", "run", "--greedy", "--beam", "2"], "--greedy"),
-    Case(["sample", "run", "--beam", "2", "--n", "3"], "n=3"),
+    Case(["sample", "run", "--beam", "2", "--n", "3"], "--n 3"),
     Case(["sample", "run", "--input", "1 2 nosuchtoken"], "nosuchtoken"),
     Case(["sample", "tagger_run"], "tagger"),
     # plot and report

@@ -194,5 +194,5 @@ def test_cli_bad_replica_options_give_one_line_errors(tmp_path, capsys, args, ne
 
 
 def test_api_rejects_bad_k():
-    with pytest.raises(ConfigError, match="--replicas -1"):
+    with pytest.raises(ConfigError, match="k=-1"):
         train_replicas(small_config(), k=-1)

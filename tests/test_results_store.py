@@ -122,7 +122,7 @@ def test_pivot_puts_numbers_in_the_right_cells(store):
 def test_pivot_rejects_a_text_value_and_unknown_fields(store):
     with pytest.raises(ConfigError, match="not a number"):
         store.pivot("task.length", None, "model.norm")
-    with pytest.raises(ConfigError, match="unknown --rows field 'width'"):
+    with pytest.raises(ConfigError, match="unknown rows field 'width'"):
         store.pivot("width", None, "test_token_acc")
     with pytest.raises(ConfigError, match="ambiguous"):
         pivot([{"a.x": 1, "b.x": 2, "m": 0.5}], "x", None, "m")
@@ -210,7 +210,7 @@ def test_results_cli_pivot_and_errors(store, capsys):
     assert main(argv) == 0
     assert "| 10 | 1.0000 | 0.9000 |" in capsys.readouterr().out
     assert main(["results", "--store", str(store.path), "--where", "nope = 1"]) == 2
-    assert re.search(r"toyformer: error: unknown field 'nope'; known: ", capsys.readouterr().err)
+    assert re.search(r"toyformer: error: --where 'nope = 1': unknown field 'nope'; known: ", capsys.readouterr().err)
     assert main(["results", "--store", str(store.path) + ".missing"]) == 2
     assert "does not exist" in capsys.readouterr().err
 

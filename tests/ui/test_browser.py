@@ -131,7 +131,7 @@ def test_filter_sort_group_select_and_compare(watched):
     page.press("#where", "Enter")
     renders += 1
     rows(renders)
-    assert page.is_visible("#message") and "--where" in page.inner_text("#message")
+    assert page.is_visible("#message") and "where=" in page.inner_text("#message")
     assert page.locator("#runs tbody tr").count() == 4  # the last good answer stays
     w.expect_failed_load(400)
     page.fill("#where", "sweep = 'widths'")

@@ -29,7 +29,7 @@ def test_a_filter_answers_with_the_keys_the_store_keeps(server, lab):
         assert sorted(k for k in got["keys"] if not k.startswith("d:")) == want
         assert got["keys"] == [r[0] for r in rows["rows"]] and got["count"] == len(want)  # the table's order
     status, _, bad = get(server.base, "/api/runs/keys", where="model.d_model >>= 3")
-    assert status == 400 and "--where" in bad["error"]
+    assert status == 400 and "where=" in bad["error"]
 
 
 def test_every_test_exact_match_carries_its_n_and_interval(server, lab):

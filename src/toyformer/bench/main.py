@@ -20,7 +20,7 @@ from toyformer.bench import (chomsky, diagnose, explain, explain_truth, hold, ke
                              race, replicas, throughput, time_to_solve, ui)
 from toyformer.experiments.chomsky.protocol import DEFAULT_SCHEMES, SCHEMES
 from toyformer.files import write_json, write_text
-from toyformer.errors import ConfigError
+from toyformer.errors import ConfigError, as_flags
 
 # name -> module with run(args) -> dict and render(result) -> str
 BENCHMARKS = {"throughput": throughput, "peak": peak, "time-to-solve": time_to_solve, "replicas": replicas,
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None, prog: str = "toyformer bench") -> int:
             result[name]["wall_s"] = time.perf_counter() - t0
             tables.append(BENCHMARKS[name].render(result[name]))
     except ConfigError as exc:  # the bad-input contract: one line, as every toyformer command writes it
-        print(f"toyformer: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"toyformer: error: {' '.join(as_flags(str(exc)).split())}", file=sys.stderr)
         return 2
     text = "\n\n".join(tables)
     print(text)

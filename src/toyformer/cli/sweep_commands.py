@@ -101,7 +101,8 @@ def cmd_results(args) -> int:
             raise ConfigError("--columns is for a flat table; a pivot shows --value by --rows and --cols")
         from toyformer.experiments.store.table import pivot
 
-        table = pivot(rows, args.rows, args.cols, args.value or "test_token_acc", known)
+        table = pivot(rows, args.rows, args.cols, args.value or "test_token_acc", known,
+                      names=("--rows field", "--cols field", "--value metric"))
     else:
         if args.cols or args.value:
             raise ConfigError("--cols and --value need --rows (a pivot); without --rows the table is flat")
@@ -131,5 +132,6 @@ def _plot(args, rows: list[dict], known: list[str]) -> int:
     out = Path(args.out or "results.png")
     if out.suffix.lower() not in (".png", ".svg"):
         raise ConfigError(f"--out {str(out)!r}: allowed suffixes: .png, .svg")
-    print(save(metric_figure(rows, spec["x"], spec["y"], spec.get("lines"), known), out))
+    names = ("--plot x field", "--plot lines field", "--plot y metric")
+    print(save(metric_figure(rows, spec["x"], spec["y"], spec.get("lines"), known, names=names), out))
     return 0

@@ -37,7 +37,7 @@ def parse_lengths(text: str) -> list[int]:
         except ValueError:
             nums = []
         if not 1 <= len(nums) <= 3 or any(n < 1 for n in nums) or (len(nums) > 1 and nums[1] < nums[0]):
-            raise ConfigError(f"--lengths {text!r}: {item.strip()!r} is not a length; allowed: N, A:B, A:B:STEP, "
+            raise ConfigError(f"lengths={text!r}: {item.strip()!r} is not a length; allowed: N, A:B, A:B:STEP, "
                               "comma-separated, N >= 1")
         out += [nums[0]] if len(nums) == 1 else list(range(nums[0], nums[1] + 1, nums[2] if len(nums) == 3 else 1))
     return sorted(set(out))
@@ -75,7 +75,7 @@ def evaluate_lengths(run, lengths: list[int], n: int = 500, **decode) -> dict:
     """
     cfg = run.config
     longest = max(lengths)
-    memory.check(memory.evaluation(cfg, run.task, n, longest), run.device, f"--lengths {longest} with --n {n}")
+    memory.check(memory.evaluation(cfg, run.task, n, longest), run.device, f"lengths={longest} with n={n}")
     rows = []
     for length in lengths:
         ex = run.task.sample(n, torch.Generator().manual_seed(cfg.eval.seed + 1009 * length), length=length)

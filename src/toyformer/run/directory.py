@@ -117,7 +117,7 @@ def ensure_task(run_dir: Path) -> None:
     if source is None or source[1] != meta["sha256"]:
         where = f"task file {str(source[0])!r}" if source else "toyformer's built-in tasks"
         raise ConfigError(f"task {meta['task']!r} from {where} differs from the file the run {str(run_dir)!r} was "
-                          f"trained with ({str(copy)!r}); leave out --task-file to use the run's copy")
+                          f"trained with ({str(copy)!r}); leave out task_files= to use the run's copy")
 
 
 def read_config(run_dir: Path) -> dict:

@@ -57,11 +57,11 @@ def parse_replica_set(items: list[str]) -> dict[str, list[float]]:
         key, sep, values = item.partition("=")
         key = "train.lr" if key.strip() == "lr" else key.strip()
         if key not in SWEEPABLE or not sep:
-            raise ConfigError(f"--replica-set {item!r}: allowed keys: {', '.join(SWEEPABLE)} (as KEY=V1,V2,...)")
+            raise ConfigError(f"replica_set={item!r}: allowed keys: {', '.join(SWEEPABLE)} (as KEY=V1,V2,...)")
         try:
             out[key] = [float(v) for v in values.split(",") if v.strip()]
         except ValueError:
-            raise ConfigError(f"--replica-set {item!r}: values must be numbers, e.g. {key}=1e-3,3e-3") from None
+            raise ConfigError(f"replica_set={item!r}: values must be numbers, e.g. {key}=1e-3,3e-3") from None
     return out
 
 
@@ -69,14 +69,14 @@ def replica_configs(config: RunConfig, k: int, values: dict[str, list] | None = 
     """The K single-run configs: ``seed + i``, and value ``i * len(values) // k`` of each swept key
     (one value per replica, or a list whose length divides K: consecutive replicas share a value)."""
     if not isinstance(k, int) or k < 1:
-        raise ConfigError(f"--replicas {k}: allowed: an integer >= 1")
+        raise ConfigError(f"k={k!r}: allowed: an integer >= 1 (the number of replicas)")
     values = values or {}
     for key, vals in values.items():
         if key not in SWEEPABLE:
-            raise ConfigError(f"--replica-set {key}: allowed keys: {', '.join(SWEEPABLE)}")
+            raise ConfigError(f"replica_set={key!r}: allowed keys: {', '.join(SWEEPABLE)}")
         if not vals or k % len(vals):
             divisors = ", ".join(str(d) for d in range(1, k + 1) if k % d == 0)
-            raise ConfigError(f"--replica-set {key}: {len(vals)} values for {k} replicas; allowed counts: {divisors}")
+            raise ConfigError(f"replica_set={key!r}: {len(vals)} values for {k} replicas; allowed counts: {divisors}")
     return [config.with_overrides([f"seed={config.seed + i}"] + [f"{key}={vals[i * len(vals) // k]}"
                                                                   for key, vals in values.items()])
             for i in range(k)]

@@ -192,7 +192,7 @@ class Source:
         except sqlite3.OperationalError as exc:
             if "no such column" in str(exc):  # a field only unrecorded runs have
                 return []
-            raise ConfigError(f"--where {where!r}: {exc}") from None
+            raise ConfigError(f"where={where!r}: {exc}") from None
 
     def table(self, where: str | None, columns: list[str] | None = None) -> dict:
         """``rows(where)`` as a compact table of ``key``, ``status`` and ``columns`` (and, with

@@ -148,7 +148,7 @@ def _store_settings(source: Source, where: str | None, settings: list[str]) -> d
     except sqlite3.OperationalError as exc:
         if "no such column" in str(exc):  # a field only unrecorded runs have
             return {}
-        raise ConfigError(f"--where {where!r}: {exc}") from None
+        raise ConfigError(f"where={where!r}: {exc}") from None
     texts: dict[str, str] = {}  # SQLite's array -> the settings string, once per distinct array
     out = {}
     for i, array in found:

@@ -134,8 +134,8 @@ class ResultsStore:
         if not self.path.exists():
             if writing:
                 return self._check_writable()
-            raise ConfigError(f"results store {str(self.path)!r} does not exist; train or sweep first, or pass --store "
-                              "PATH")
+            raise ConfigError(f"results store {str(self.path)!r} does not exist; train or sweep first, or pass "
+                              "store=PATH")
         rows = 0
         if self.path.stat().st_size:
             with self._session(peek=not self.read_only) as con:
@@ -157,8 +157,8 @@ class ResultsStore:
         if writing:
             return self._check_writable()
         if not rows:
-            raise StoreEmpty(f"{WHAT} {str(self.path)!r} holds no runs yet; train or sweep with --store "
-                             f"{self.path} first")
+            raise StoreEmpty(f"{WHAT} {str(self.path)!r} holds no runs yet; train or sweep with "
+                             f"store={self.path} first")
 
     def _check_writable(self) -> None:
         reason = faults.reason_from_disk(self.path)

@@ -85,7 +85,7 @@ class TextTable:
 
     def format(self, kind: str) -> str:
         if kind not in FORMATS:
-            raise ConfigError(f"--format {kind!r}; allowed: {', '.join(FORMATS)}")
+            raise ConfigError(f"format={kind!r}; allowed: {', '.join(FORMATS)}")
         return getattr(self, kind)()
 
 
@@ -194,7 +194,7 @@ class PivotTable:
 
     def format(self, kind: str) -> str:
         if kind not in FORMATS:
-            raise ConfigError(f"--format {kind!r}; allowed: {', '.join(FORMATS)}")
+            raise ConfigError(f"format={kind!r}; allowed: {', '.join(FORMATS)}")
         return getattr(self, kind)()
 
     def to_dict(self) -> dict:
@@ -220,7 +220,7 @@ def _fields(spec, known: list[str] | None, what: str) -> list[str]:
     return [resolve_field(n, known, what) if known is not None else n for n in names if n]
 
 
-PIVOT_NAMES = ("--rows field", "--cols field", "--value metric")  # what errors call by, cols and value
+PIVOT_NAMES = ("rows field", "cols field", "value metric")  # what errors call by (store.pivot's rows), cols, value
 
 
 def pivot(rows: list[dict], by: str | list[str], cols: str | list[str] | None, value: str,
@@ -257,7 +257,7 @@ def flat(rows: list[dict], columns: list[str] | str | None = None, known: list[s
     """A plain table of ``columns`` (default: id, source, the fields that vary, the key metrics)."""
     known = known if known is not None else (list(rows[0]) if rows else [])
     if columns:
-        chosen = _fields(columns, known, "--columns field")
+        chosen = _fields(columns, known, "columns field")
     else:
         base = [c for c in ("id", "source", "sweep") if c in known]
         chosen = base + (varying_fields(rows) or [c for c in ("task.name", "layout") if c in known])

@@ -220,7 +220,7 @@ def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | 
     if store is not None:
         store.check(writing=True)  # a store that cannot record is one line before any point trains
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ConfigError(f"--threads {threads!r}: allowed: an integer >= 1")
+        raise ConfigError(f"threads={threads!r}: allowed: an integer >= 1")
     executor = make_executor(workers, cluster, threads)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -344,7 +344,7 @@ def _check_same_config(point: Point, run_dir: Path, k: int) -> None:
         return
     if had_k != k:
         raise ConfigError(f"{str(run_dir)!r} was trained with replicas: {had_k}, not {k}; "
-                          "remove it or choose another --out")
+                          "remove it or choose another out=DIR")
     config = read_json(meta)["config"] if k > 1 else read_config(run_dir)
     had = flatten_config(RunConfig.from_dict(config).to_dict())
     want = flatten_config(point.config.to_dict())
@@ -354,7 +354,7 @@ def _check_same_config(point: Point, run_dir: Path, k: int) -> None:
                                                                               *had]) if had.get(k) != want.get(k)]
     if diff:
         raise ConfigError(f"{str(run_dir)!r} was trained with another config ({'; '.join(diff[:3])}); "
-                          "remove it or choose another --out")
+                          "remove it or choose another out=DIR")
 
 
 def _record(store: ResultsStore | None, spec: SweepSpec, res: PointResult, machine: str | None, git_rev: str | None,

@@ -74,7 +74,7 @@ class SweepSpec:
 
     def with_replicas(self, k: int | None) -> SweepSpec:
         """A copy whose points train ``k`` replicas each (``toyformer sweep --replicas K``); None: unchanged."""
-        return self if k is None else replace(self, replicas=replicas_value(k, "--replicas"))
+        return self if k is None else replace(self, replicas=replicas_value(k, "replicas"))
 
     def with_base_overrides(self, overrides: list[str]) -> SweepSpec:
         """A copy whose base config has ``key=value`` overrides applied (``toyformer sweep --set``)."""
