@@ -54,3 +54,11 @@ def test_the_layer_picture_names_every_layer_of_the_contract():
     missing = [n for n in names if n not in shown] + [s for subs in inner.values() for s in subs
                                                         if s not in shown and f"> {s}" not in shown]
     assert not missing, f"docs/architecture.svg misses {missing}: run python scripts/draw_layers.py"
+
+
+def test_every_guide_page_is_reached_from_the_home_page():
+    index = (ROOT / "docs" / "index.md").read_text()
+    linked = {m[1] for m in LINK.finditer(index)}
+    pages = sorted(f"guide/{p.name}" for p in (ROOT / "docs" / "guide").glob("*.md"))
+    missing = [page for page in pages if page not in linked]
+    assert not missing, f"docs/index.md does not link {missing}"
