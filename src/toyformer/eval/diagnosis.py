@@ -19,6 +19,8 @@ early), and ``unexplained`` when none of these stands out.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -114,7 +116,7 @@ def reached_target(summary: dict) -> bool:
     return goal is None and value is not None and value >= 1.0
 
 
-def diagnose(config, metrics: list[dict], summary: dict) -> list[dict]:
+def diagnose(config, metrics: list[dict], summary: Mapping[str, Any]) -> list[dict]:
     """Findings for a run that ended without reaching its target; ``[]`` when it reached it.
 
     ``summary`` must hold the run's test numbers, ``chance`` (see ``chance_level``) and

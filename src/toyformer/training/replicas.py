@@ -31,7 +31,7 @@ from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
 from toyformer.files import read_json, write_json
 from toyformer.numerics import pinned_threads
-from toyformer.run import Run, build, directory, load_run
+from toyformer.run import ReplicaSummary, Run, build, directory, load_run
 from toyformer.training.loop import fit
 from toyformer.training.single import write_final
 from toyformer.training.steps import ReplicaStep
@@ -46,7 +46,7 @@ class Replicas:
     ``ci95``; ``groups`` per swept value)."""
 
     runs: list[Run]
-    summary: dict = field(default_factory=dict)
+    summary: ReplicaSummary = field(default_factory=lambda: ReplicaSummary())
     run_dir: Path | None = None
 
 

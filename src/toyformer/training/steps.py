@@ -23,7 +23,7 @@ runs them as one batched computation (``models.replicated``, ``optim.ReplicaAdam
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -88,6 +88,36 @@ def _format(run: Run, data: TrainData, step: int):
     ex = data.batch(step).to(run.device)
     masks = None if cfg.data.masking == "answer" else data.generator  # no generator: the answer is masked
     return format_batch(ex, cfg.layout, cfg.data.sep, cfg.data.mask_prob, masks, cfg.data.prompt_loss)
+
+
+class Stepper(Protocol):
+    """The step interface the training loop drives (``loop.fit``): ``SingleStep`` for one run,
+    ``ReplicaStep`` for K replicas batched. ``step`` trains on the batch of a 0-based step (only the
+    replicas still ``active``) and returns its number of examples; ``load_into`` copies replica
+    ``i``'s weights into a model; ``snapshot``/``rollback`` keep and restore the last finite
+    weights; ``tensors``/``restore``/``param_order`` are what the checkpoint holds."""
+
+    runs: list[Run]
+    k: int
+    total: int
+    acc: Accumulator
+
+    @property
+    def generators(self) -> list[torch.Generator]: ...
+
+    def step(self, step: int, active: torch.Tensor) -> int: ...
+
+    def load_into(self, i: int, model: torch.nn.Module) -> None: ...
+
+    def snapshot(self, indices: list[int]) -> None: ...
+
+    def rollback(self, i: int) -> None: ...
+
+    def tensors(self) -> dict[str, torch.Tensor]: ...
+
+    def restore(self, tensors: dict[str, torch.Tensor]) -> None: ...
+
+    def param_order(self) -> list[str]: ...
 
 
 class SingleStep:
