@@ -53,7 +53,7 @@ def test_cli_sample(run_dir, capsys):
     (["--input", "1 x 2"], "token 'x' is not in the vocabulary"),
     (["--temperature", "0"], "--temperature: 0 is out of range; allowed: > 0"),
     (["--top-k", "0"], "--top-k: 0 is out of range; allowed: >= 1"),
-    (["--beam", "2", "--n", "3"], "n=3"),
+    (["--beam", "2", "--n", "3"], "--n 3"),
     (["--beam", "2", "--greedy"], "exclude each other"),
 ])
 def test_cli_sample_bad_options(run_dir, capsys, argv, message):

@@ -39,7 +39,7 @@ def test_plot_and_report_commands(run_dir, tmp_path, capsys):
     (["--what", "attention", "--input", "1 2 x"],
      "token 'x' is not in the vocabulary of task 'reverse'; allowed: 0 1 2"),
     (["--what", "attention", "--sample", "64"], "--sample 64 is out of range; allowed: 0..63"),
-    (["--what", "curves", "--input", "1"], "apply to --what attention only"),
+    (["--what", "curves", "--input", "1"], "apply to --what 'attention' only"),
 ])
 def test_bad_plot_requests_are_one_line_exit_2(run_dir, capsys, argv, message):
     assert main(["plot", str(run_dir), *argv]) == 2
