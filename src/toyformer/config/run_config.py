@@ -27,7 +27,7 @@ from toyformer.config.ranges import SEEDS, check
 from toyformer.config.sections import DataConfig, EvalConfig, ModelConfig, TaskConfig, TrainConfig
 from toyformer.errors import ConfigError
 from toyformer.tasks import task_class
-from toyformer.values import coerce
+from toyformer.values import coerce, parse_scalar
 
 Layout = Literal["classifier", "tagger", "causal", "seq2seq", "masked"]
 LAYOUTS: tuple[str, ...] = typing.get_args(Layout)
@@ -97,6 +97,8 @@ class RunConfig:
                 kwargs[name] = _build_section(section, name, given)
         hints = typing.get_type_hints(cls)
         for key, value in data.items():
+            if key == "layout" and (value is None or isinstance(value, str) and parse_scalar(value) is None):
+                continue  # none: the task's default layout, as when left out
             kwargs[key] = coerce(value, hints[key], key)
         config = cls(**kwargs)
         object.__setattr__(config, "_given", original)  # what with_overrides starts from
