@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # One line per layer: its one job. A layer missing here gets the first sentence of its docstring.
 JOBS = {
     "cli": "the command line: thin, one function of the API per command",
-    "bench": "benchmarks users run: throughput, time to solve, replicas, kernels, the ui, the Chomsky suite, the diagnosis",
+    "bench": "benchmarks users run: throughput, time to solve, replicas, kernels, the ui, the Chomsky suite, the "
+             "diagnosis",
     "ui": "the results browser: a local, read-only web app over the runs",
     "experiments": "many runs: results store, sweeps, recipes R0-R4, tune, the measured diagnosis, the Chomsky suite",
     "report": "self-contained HTML pages",

@@ -4,11 +4,23 @@ The files under ``docs/results/`` are written by toyformer's own commands (each 
 that wrote it) and are committed as they came out. Their prose says things like ``M[i][j]``,
 which Markdown (and mkdocs-autorefs) reads as a reference-style link; here such brackets are
 escaped so that the page shows them as written. The files themselves are not changed.
+
+Tables that the code owns are filled in from it where a page has their marker: ``<!-- positional
+schemes -->`` becomes the table of ``toyformer.config.positional.SCHEMES``, so the guide lists
+exactly the schemes a config accepts.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's toyformer
+
+from toyformer.config import positional  # noqa: E402
+
+GENERATED = {"<!-- positional schemes -->": positional.markdown_table}
 
 # `[a][b]` outside code spans: escape the second bracket so it is not a reference link
 REFERENCE = re.compile(r"\]\[")
@@ -16,6 +28,8 @@ CODE = re.compile(r"(`+)(.+?)\1")
 
 
 def on_page_markdown(markdown: str, page, **kwargs) -> str:
+    for marker, table in GENERATED.items():
+        markdown = markdown.replace(marker, table())
     if not page.file.src_uri.startswith("results/"):
         return markdown
     lines = []

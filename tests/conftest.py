@@ -10,7 +10,8 @@ torch.set_num_threads(1)  # small models: threads cost more than they give, and 
 
 def small_config(task="reverse", layout=None, **sections) -> RunConfig:
     """A tiny model on a tiny task; ``sections`` are nested dicts merged over the defaults."""
-    task = {"name": task, **({"length": 5} if task in ("reverse", "copy", "sort") else {})} if isinstance(task, str) else task
+    task = {"name": task, **({"length": 5} if task in ("reverse", "copy", "sort") else {})} if isinstance(task,
+                                                                                                          str) else task
     data = {
         "task": task,
         "model": {"d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64},

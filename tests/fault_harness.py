@@ -194,7 +194,8 @@ class Recorder:
             def open_study(out, name):
                 before = recorder._before("tune study", Path(out) / "study.sqlite")
                 study = real_open(out, name)
-                recorder.writes.append(Write(str(Path(out) / "study.sqlite"), "tune study", before, used(recorder.root)))
+                recorder.writes.append(Write(str(Path(out) / "study.sqlite"), "tune study", before,
+                                             used(recorder.root)))
                 return study
 
             _patch_everywhere(monkeypatch, "open_study", real_open, open_study)
@@ -280,7 +281,7 @@ class Shim:
             return True
         return False
 
-    def install(self, monkeypatch) -> "Shim":
+    def install(self, monkeypatch) -> Shim:
         import pathlib
 
         import safetensors
@@ -291,7 +292,8 @@ class Shim:
 
         shim = self
         real_save, real_text, real_bytes = checkpoint.save_file, pathlib.Path.write_text, pathlib.Path.write_bytes
-        real_fsync, real_copy, real_insert, real_savefig = os.fsync, shutil.copyfile, ResultsStore._insert, Figure.savefig
+        real_fsync, real_copy = os.fsync, shutil.copyfile
+        real_insert, real_savefig = ResultsStore._insert, Figure.savefig
 
         def save_file(tensors, filename, metadata=None):
             if shim._here(filename) and shim._event("safetensors", filename):

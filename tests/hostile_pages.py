@@ -14,7 +14,7 @@ import shutil
 import pytest
 
 EVIL_TOKENS = ["<script>alert(1)</script>", "<b>bold</b>", "&amp;", '"q"', "$x$", "a'b"]
-EVIL_TASK = '''
+EVIL_TASK = f'''
 from dataclasses import dataclass
 from typing import ClassVar
 import torch
@@ -32,7 +32,7 @@ class EvilCopy:
 
     @property
     def vocab(self):
-        return Vocab(%r)
+        return Vocab({EVIL_TOKENS!r})
 
     def sample(self, n, generator, length=None):
         x = torch.randint(5, 11, (n, length or self.length), generator=generator)
@@ -40,7 +40,7 @@ class EvilCopy:
 
     def domain(self):
         return None
-''' % (EVIL_TOKENS,)
+'''
 
 
 def chromium_flags(local_server: bool = False) -> list[str]:

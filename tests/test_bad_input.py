@@ -78,6 +78,7 @@ OPTION_CASES = [
     Case([*TRAIN, "--set", "data.min_length=5", "--set", "data.max_length=3"], "data.min_length=5"),
     Case([*TRAIN, "--set", "model.pooling=flatten"], "model.pooling"),
     Case([*TRAIN, "--set", "model.positional=abacus"], "abacus"),
+    Case([*TRAIN, "--set", "model.positional=bogus"], "model.positional='bogus'"),  # the table of schemes
     Case([*TRAIN, "--set", "train.epochs=2"], "train.epochs"),
     Case([*TRAIN, "--set", "model.head_hidden=8,-3"], "model.head_hidden"),
     Case([*TRAIN, "--set", "device=tpu"], "device"),
@@ -99,7 +100,8 @@ OPTION_CASES = [
     Case(["train", "reverse", "--replicas", "-2", "--out", "out"], "--replicas"),
     Case(["train", "reverse", "--replicas", "two", "--out", "out"], "--replicas"),
     Case(["train", "reverse", "--replicas", "3", "--replica-set", "lr=1e-3,3e-3", "--out", "out"], "--replica-set"),
-    Case(["train", "reverse", "--replicas", "2", "--replica-set", "model.d_model=8,16", "--out", "out"], "--replica-set"),
+    Case(["train", "reverse", "--replicas", "2", "--replica-set", "model.d_model=8,16", "--out", "out"],
+         "--replica-set"),
     Case(["train", "reverse", "--replicas", "2", "--replica-set", "lr=a,b", "--out", "out"], "--replica-set"),
     Case(["train", "reverse", "--replica-set", "lr=1e-3", "--out", "out"], "--replica-set"),
     Case(["train", "reverse", "--device", "tpu", "--out", "out"], "tpu"),
@@ -130,7 +132,7 @@ OPTION_CASES = [
     Case(["sample", "run", "--n", "-5"], "--n"),
     Case(["sample", "run", "--seed", "-1"], "--seed"),
     Case(["sample", "run", "--greedy", "--beam", "2"], "--greedy"),
-    Case(["sample", "run", "--beam", "2", "--n", "3"], "n=3"),
+    Case(["sample", "run", "--beam", "2", "--n", "3"], "--n 3"),
     Case(["sample", "run", "--input", "1 2 nosuchtoken"], "nosuchtoken"),
     Case(["sample", "tagger_run"], "tagger"),
     # plot and report
@@ -348,7 +350,8 @@ HUGE_CASES += [  # every user string that reaches a model is checked before it d
     Case(["plot", "run", "--what", "attention", "--input", "1 " * 10**6], "1000000 tokens", id="huge --input"),
     Case(["explain", "run", "--input", "1 zz"], "'zz'", id="explain --input token"),
     Case(["explain", "run", "--input", " "], "empty input", id="explain --input empty"),
-    Case(["explain", "run", "--input", "1 2 3", "--corrupt", "1 2"], "same number of tokens", id="explain --corrupt length"),
+    Case(["explain", "run", "--input", "1 2 3", "--corrupt", "1 2"], "same number of tokens",
+         id="explain --corrupt length"),
     Case(["explain", "run", "--input", "1 2", "--corrupt", "1 <eos>"], "'<eos>'", id="explain --corrupt special"),
     Case(["explain", "run", "--corrupt", "1 2"], "--corrupt needs --input", id="explain --corrupt alone"),
     Case(["sample", "run", "--input", "<pad> 1"], "'<pad>'", id="sample --input special"),
@@ -368,7 +371,8 @@ def _store_bytes(version: int = 1, table: str = "runs") -> bytes:
         if table == "runs":
             con.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, run_dir TEXT, recorded_at TEXT, source TEXT, "
                         "replica INTEGER, blob TEXT)")
-            con.executemany("INSERT INTO runs (run_dir, recorded_at, source, replica, blob) VALUES (?, 'now', 'api', 0, ?)",
+            con.executemany("INSERT INTO runs (run_dir, recorded_at, source, replica, blob) "
+                            "VALUES (?, 'now', 'api', 0, ?)",
                             [(f"/r{i}", "x" * 2000) for i in range(20)])
         else:
             con.execute(f"CREATE TABLE {table} (x)")

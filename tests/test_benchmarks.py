@@ -164,7 +164,8 @@ def stand_in(tmp_path, script: str, code: str):
 
 def test_the_race_runs_the_reference_code_in_process(tmp_path):
     ref = stand_in(tmp_path, "r1_lookup_table.py",
-                   "import os\nprint(f\"r1 2layer_pad steps={os.environ['EPOCHS']} loss=1.0 acc=0.050 steps_per_s=9 wall_s=2.0\")\n")
+                   "import os\nprint(f\"r1 2layer_pad steps={os.environ['EPOCHS']} loss=1.0 acc=0.050 steps_per_s=9 "
+                   "wall_s=2.0\")\n")
     out = tmp_path / "race.json"
     assert main(["race", "--quick", "--races", "r1", "--reference", str(ref), "--out", str(out)]) == 0
     row = json.loads(out.read_text())["race"]["rows"][0]
@@ -182,7 +183,8 @@ def test_the_r0_race_states_its_reference_against_the_cap(tmp_path):
     ref = tmp_path / "ref"
     ref.mkdir()
     (ref / "r0_count_ones.py").write_text(
-        "import os\nprint(f\"r0 steps={os.environ['STEPS']} loss_last100=2.3 test_acc=0.100 samples_per_s=9 wall_s=700.0\")\n")
+        "import os\nprint(f\"r0 steps={os.environ['STEPS']} loss_last100=2.3 test_acc=0.100 samples_per_s=9 "
+        "wall_s=700.0\")\n")
     md = tmp_path / "race.md"
     assert main(["race", "--quick", "--races", "r0", "--reference", str(ref), "--out", str(tmp_path / "r.json"),
                  "--markdown", str(md)]) == 0
@@ -238,12 +240,14 @@ def test_hold_benchmark_measures_each_hold_on_fresh_rows(tmp_path):
 
 def test_the_levers_change_one_setting_of_r4_at_a_time_against_the_reference(tmp_path):
     ref = stand_in(tmp_path, "r4_arithmetic.py",
-                   "print('r4 pos=1 epochs=1 val_token_acc=0.500 val_exact_match=0.010 examples_per_s=3700 wall_s=9.0')\n")
+                   "print('r4 pos=1 epochs=1 val_token_acc=0.500 val_exact_match=0.010 examples_per_s=3700 "
+                   "wall_s=9.0')\n")
     out = tmp_path / "levers.json"
     assert main(["levers", "--quick", "--reference", str(ref), "--out", str(out)]) == 0
     result = json.loads(out.read_text())["levers"]
     assert result["reference_acc"] == 0.01 and result["reference_s"] == 9.0
     rows = {r["lever"]: r for r in result["rows"]}
     assert rows["toyformer's R4 configuration"]["change"] == {} and rows["the previous configuration"]["change"] is None
-    assert all(len(r["runs"]) == 1 and (r["ratio"] is None or r["ratio"] == 9.0 / r["slowest_s"]) for r in rows.values())
+    assert all(len(r["runs"]) == 1 and (r["ratio"] is None or r["ratio"] == 9.0 / r["slowest_s"])
+               for r in rows.values())
     assert main(["levers", "--reference", str(tmp_path / "nowhere")]) == 2

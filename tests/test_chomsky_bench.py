@@ -22,7 +22,8 @@ def test_quick_bench_trains_scores_records_and_tables_every_cell(tmp_path, capsy
     result = bench(tmp_path)
     cells = result["cells"]
     assert [(c["task"], c["column"]) for c in cells] == [
-        (t, c) for t in ("parity_check", "binary_addition") for c in ("lstm", "transformer/none", "transformer/randomised")]
+        (t, c) for t in ("parity_check", "binary_addition") for c in ("lstm", "transformer/none",
+                                                                      "transformer/randomised")]
     assert all(c["n"] == 2 and 0 <= c["max"] <= 1 for c in cells) and result["budget"]["name"] == "quick"
     rows = ResultsStore(tmp_path / "r.sqlite").query(where="sweep = 'chomsky-quick'")
     assert len(rows) == 12 and all(r["chomsky_score"] is not None for r in rows)  # 6 cells x 2 seeds

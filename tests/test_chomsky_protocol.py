@@ -88,7 +88,8 @@ def test_model_predictions_are_read_at_the_answer_slots(name):
 
 def test_cell_configs_follow_the_protocol():
     cfg = cell_config("bucket_sort", "transformer/randomised", BUDGETS["full"], seed=3, lr=3e-4)
-    assert (cfg.task.name, cfg.task.params["vocab_size"], cfg.layout, cfg.data.masking) == ("sort", 5, "masked", "answer")
+    assert (cfg.task.name, cfg.task.params["vocab_size"], cfg.layout, cfg.data.masking) == \
+        ("sort", 5, "masked", "answer")
     assert (cfg.data.min_length, cfg.data.max_length, cfg.data.length_sampling) == (1, 40, "batch")
     assert (cfg.train.steps, cfg.data.batch_size, cfg.train.lr, cfg.train.weight_decay, cfg.train.schedule) == (
         1_000_000, 128, 3e-4, 0.0, "constant")

@@ -124,7 +124,8 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
         for line in Path(d, "metrics.jsonl").read_text().splitlines()
     ]
     assert lines(tmp_path / "cut") == lines(tmp_path / "whole")
-    assert (tmp_path / "cut" / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
+    cut, whole = (tmp_path / name / "model.safetensors" for name in ("cut", "whole"))
+    assert cut.read_bytes() == whole.read_bytes()
 
 
 def test_an_out_dir_in_use_says_what_train_can_do(tmp_path, capsys):

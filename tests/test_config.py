@@ -118,3 +118,10 @@ def test_overrides_of_a_loaded_config_keep_its_values():
 def test_overrides_fill_a_section_left_empty_in_a_config_file():
     cfg = RunConfig.from_dict({"task": "reverse", "model": None})  # YAML "model:" with nothing under it
     assert cfg.with_overrides(["model.n_layers=3"]).model.n_layers == 3
+
+
+def test_a_null_layout_is_the_tasks_default_layout():
+    base = RunConfig.from_dict({"task": "reverse"})
+    assert base.layout == "tagger"
+    assert RunConfig.from_dict({"task": "reverse", "layout": None}).layout == "tagger"
+    assert base.with_overrides(["layout=none"]).layout == "tagger"

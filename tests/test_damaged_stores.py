@@ -9,8 +9,6 @@ Optuna version.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys

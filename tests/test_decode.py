@@ -130,7 +130,9 @@ def test_length_penalty_favours_longer_answers():
 
 def test_sampling_is_seeded_and_respects_top_k():
     model, x = model_for("causal"), inputs(32)
-    draw = lambda seed, **kw: sample(model, "causal", x, 8, generator=torch.Generator().manual_seed(seed), **kw)  # noqa: E731
+    def draw(seed, **kw):
+        return sample(model, "causal", x, 8, generator=torch.Generator().manual_seed(seed), **kw)
+
     assert torch.equal(draw(0, temperature=2.0), draw(0, temperature=2.0))
     assert not torch.equal(draw(0, temperature=2.0), draw(1, temperature=2.0))
     assert torch.equal(draw(3, top_k=1), greedy(model, "causal", x, 8))

@@ -14,14 +14,14 @@ import pytest
 from toyformer import RunConfig
 from toyformer.cli import main
 from toyformer.experiments.trial_fixes import LEVERS, candidates, table_markdown
-from toyformer.experiments.trial_fixes.halving import BASELINE, FRESH, Search, survivors
+from toyformer.experiments.trial_fixes.halving import BASELINE, FRESH, Search
 from toyformer.experiments.trial_fixes.levers import Candidate, space_values
 from toyformer.experiments.trial_fixes.measure import VERDICTS, rank, verdict
 
-FAILING = ["train", "count_ones", "--set", "model.norm=post", "--set", "model.n_layers=6", "--set", "train.warmup_steps=0",
-           "--set", "train.lr=0.02", "--set", "model.pooling=flatten", "--set", "train.steps=60", "--set", "eval.every=20",
-           "--set", "eval.val_size=32", "--set", "eval.test_size=32", "--set", "model.d_model=32", "--quiet",
-           "--no-live-plot"]
+FAILING = ["train", "count_ones", "--set", "model.norm=post", "--set", "model.n_layers=6",
+           "--set", "train.warmup_steps=0", "--set", "train.lr=0.02", "--set", "model.pooling=flatten",
+           "--set", "train.steps=60", "--set", "eval.every=20", "--set", "eval.val_size=32",
+           "--set", "eval.test_size=32", "--set", "model.d_model=32", "--quiet", "--no-live-plot"]
 
 
 def _row(solved, seeds=3, low=0.0, high=0.2, val=0.1, finished=False, t=None):
@@ -57,7 +57,8 @@ def test_the_memorising_levers_come_first_and_reach_grokking_weight_decay():
     assert len(labels) == len(set(labels))  # a key=value is tried once
     stream = RunConfig.from_dict({"task": {"name": "reverse", "length": 6}})  # no finite domain: no training share
     assert not any(c.overrides.get("data.train_share") for c in candidates(stream, ["memorising"], with_space=False))
-    post = RunConfig.from_dict({"task": "count_ones", "model": {"norm": "post", "n_layers": 12}, "train": {"warmup_steps": 0}})
+    post = RunConfig.from_dict({"task": "count_ones", "model": {"norm": "post", "n_layers": 12},
+                                "train": {"warmup_steps": 0}})
     chance = [c.label for c in candidates(post, ["chance"], with_space=False)]
     assert {"model.norm=pre", "model.n_layers=2", "train.warmup_steps=100"} <= set(chance)
     assert set(LEVERS) >= {"memorising", "chance", "diverged", "still_improving", "by_position", "by_length"}

@@ -61,7 +61,8 @@ def test_a_tiny_pool_with_many_epochs_is_memorising():
 
 @pytest.mark.parametrize("clip", [None, 1.0])
 def test_a_huge_learning_rate_diverges(clip):
-    run = train(small_config(train={"steps": 40, "lr": 1e4 if clip is None else 30.0, "grad_clip": clip, "warmup_steps": 0}))
+    run = train(small_config(train={"steps": 40, "lr": 1e4 if clip is None else 30.0, "grad_clip": clip,
+                                    "warmup_steps": 0}))
     assert symptoms(run)[0] == "diverged"
     f = finding(run, "diverged")
     assert keys(f)[0] == "train.lr" and f["settings"][0]["suspect"]

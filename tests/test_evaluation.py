@@ -35,8 +35,8 @@ def test_breakdowns_add_up_to_the_headline_numbers(layout):
 
 def test_answer_columns_per_layout():
     pred, labels = torch.tensor([3, 4]), torch.tensor([3, 5])  # classifier: one answer each
-    p, l = answer_columns(pred, labels, "classifier", 0)
-    assert p.shape == l.shape == (2, 1)
+    p, lab = answer_columns(pred, labels, "classifier", 0)
+    assert p.shape == lab.shape == (2, 1)
     seq = torch.arange(12).reshape(2, 6)  # causal: the answer starts at column prompt_len - 1
-    p, l = answer_columns(seq, seq, "causal", prompt_len=4)
-    assert l.tolist() == [[3, 4, 5], [9, 10, 11]]
+    p, lab = answer_columns(seq, seq, "causal", prompt_len=4)
+    assert lab.tolist() == [[3, 4, 5], [9, 10, 11]]

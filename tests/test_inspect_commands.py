@@ -23,7 +23,8 @@ def test_train_keeps_curves_png_by_default(run_dir, tmp_path):
 
 
 def test_plot_and_report_commands(run_dir, tmp_path, capsys):
-    assert main(["plot", str(run_dir), "--what", "attention", "--input", "3 1 4 1 5 9", "--out", str(tmp_path / "a.png")]) == 0
+    assert main(["plot", str(run_dir), "--what", "attention", "--input", "3 1 4 1 5 9", "--out",
+                 str(tmp_path / "a.png")]) == 0
     assert (tmp_path / "a.png").read_bytes().startswith(PNG)
     assert main(["plot", str(run_dir), "--what", "attention", "--sample", "3"]) == 0
     assert main(["plot", str(run_dir), "--what", "by-position"]) == 0
@@ -35,9 +36,10 @@ def test_plot_and_report_commands(run_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--what", "attention", "--input", "1 2 x"], "token 'x' is not in the vocabulary of task 'reverse'; allowed: 0 1 2"),
+    (["--what", "attention", "--input", "1 2 x"],
+     "token 'x' is not in the vocabulary of task 'reverse'; allowed: 0 1 2"),
     (["--what", "attention", "--sample", "64"], "--sample 64 is out of range; allowed: 0..63"),
-    (["--what", "curves", "--input", "1"], "apply to --what attention only"),
+    (["--what", "curves", "--input", "1"], "apply to --what 'attention' only"),
 ])
 def test_bad_plot_requests_are_one_line_exit_2(run_dir, capsys, argv, message):
     assert main(["plot", str(run_dir), *argv]) == 2

@@ -95,7 +95,8 @@ def rows(store: Path) -> list[tuple[str, int]]:
                          ids=["SIGINT", "SIGTERM"])
 def test_a_stopped_run_says_where_and_how_to_go_on(sig, tmp_path, capsys):
     out = tmp_path / "run"
-    proc = start(["train", "reverse", *LONG, "--out", str(out), "--store", str(tmp_path / "s.sqlite"), "--quiet"], tmp_path)
+    proc = start(["train", "reverse", *LONG, "--out", str(out), "--store", str(tmp_path / "s.sqlite"), "--quiet"],
+                 tmp_path)
     wait_for(lambda: (out / "checkpoint.safetensors").is_file(), proc)
     code, _, err = interrupt(proc, sig)
     line = one_line(code, err, sig)
@@ -222,8 +223,8 @@ def test_a_sweep_stopped_by_ctrl_c_is_finished_by_running_it_again(tmp_path, mon
     argv = sweep_argv(tmp_path, 2, 60)
     proc = start(argv, tmp_path)
     runs = tmp_path / "sw" / "runs"
-    wait_for(lambda: len(list(runs.glob("*/summary.json"))) >= 1 and len(list(runs.glob("*/checkpoint.safetensors"))) >= 2,
-             proc)
+    wait_for(lambda: len(list(runs.glob("*/summary.json"))) >= 1
+             and len(list(runs.glob("*/checkpoint.safetensors"))) >= 2, proc)
     line = one_line(*interrupt(proc)[::2])
     no_process_left(proc)
     check_whole(tmp_path)

@@ -18,7 +18,7 @@ def test_parse_lengths():
     assert parse_lengths("10,20,30") == [10, 20, 30]
     assert parse_lengths("2:9:3, 1") == [1, 2, 5, 8]
     for bad in ("0:3", "5:2", "a", "1:2:3:4", ""):
-        with pytest.raises(ConfigError, match="--lengths"):
+        with pytest.raises(ConfigError, match="lengths="):
             parse_lengths(bad)
 
 

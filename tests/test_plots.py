@@ -27,9 +27,9 @@ def test_plot_run_writes_a_png(run_dir, what):
 def test_plot_run_rejects_bad_requests(run_dir):
     with pytest.raises(ConfigError, match="allowed: attention, embeddings, curves, by-length, by-position"):
         plot_run(run_dir, "weights")
-    with pytest.raises(ConfigError, match="--sample 5000 is out of range; allowed: 0..127"):
+    with pytest.raises(ConfigError, match="sample=5000 is out of range; allowed: 0..127"):
         plot_run(run_dir, "attention", sample=5000)
-    with pytest.raises(ConfigError, match="apply to --what attention only"):
+    with pytest.raises(ConfigError, match="apply to what='attention' only"):
         plot_run(run_dir, "curves", input_text="1 2")
 
 

@@ -98,7 +98,8 @@ def test_replica_adamw_is_torch_adamw_per_replica():
     models = [torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3)) for _ in range(2)]
     stacked = {n: torch.stack([params(m)[n].detach() for m in models]).clone() for n in params(models[0])}
     opt = ReplicaAdamW(stacked, {n: p.dim() >= 3 for n, p in stacked.items()}, (0.9, 0.98), 0.1)
-    singles = [make_optimizer(m, cfg.train.__class__(lr=lr, beta2=0.98, weight_decay=0.1)) for m, lr in zip(models, (1e-2, 3e-2))]
+    singles = [make_optimizer(m, cfg.train.__class__(lr=lr, beta2=0.98, weight_decay=0.1)) for m,
+               lr in zip(models, (1e-2, 3e-2))]
     torch.manual_seed(1)
     for step in range(5):
         grads = {n: torch.randn_like(p) for n, p in stacked.items()}
@@ -141,7 +142,9 @@ def test_killed_replica_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     for a, b in zip(whole.runs, resumed.runs):
         for name, p in params(a.model).items():
             assert torch.equal(p, params(b.model)[name])
-    keep = lambda s: {k: v for k, v in s.items() if k not in ("wall_s", "solved_at_s", "replicas", "mean", "ci95")}  # noqa: E731
+    def keep(s):
+        return {k: v for k, v in s.items() if k not in ("wall_s", "solved_at_s", "replicas", "mean", "ci95")}
+
     assert keep(resumed.summary) == keep(whole.summary)
     assert load_replicas(tmp_path / "cut").summary["mean"] == resumed.summary["mean"]
 
@@ -149,8 +152,8 @@ def test_killed_replica_run_resumes_to_the_same_result(tmp_path, monkeypatch):
 def test_cli_replicas_json_and_replica_dirs_are_run_dirs(tmp_path, capsys):
     out = tmp_path / "rep"
     rc = main(["train", "reverse", "--replicas", "2", "--out", str(out), "--json", "--no-live-plot",
-               "--set", "train.steps=4", "--set", "eval.every=2", "--set", "eval.val_size=16", "--set", "eval.test_size=16",
-               "--set", "model.d_model=16", "--set", "model.n_layers=1"])
+               "--set", "train.steps=4", "--set", "eval.every=2", "--set", "eval.val_size=16", "--set",
+               "eval.test_size=16", "--set", "model.d_model=16", "--set", "model.n_layers=1"])
     assert rc == 0
     text = capsys.readouterr().out
     result = json.loads(text.strip().splitlines()[-1])
@@ -191,5 +194,5 @@ def test_cli_bad_replica_options_give_one_line_errors(tmp_path, capsys, args, ne
 
 
 def test_api_rejects_bad_k():
-    with pytest.raises(ConfigError, match="--replicas -1"):
+    with pytest.raises(ConfigError, match="k=-1"):
         train_replicas(small_config(), k=-1)

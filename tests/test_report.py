@@ -88,10 +88,10 @@ def test_the_report_in_headless_chromium(reports):
             for name, path in reports.items():
                 page = browser.new_page()
                 errors, requests, dialogs = [], [], []
-                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.on("request", lambda r: requests.append(r.url))
-                page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+                page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+                page.on("request", lambda r, requests=requests: requests.append(r.url))
+                page.on("dialog", lambda d, dialogs=dialogs: (dialogs.append(d.message), d.dismiss()))
                 page.goto(Path(path).resolve().as_uri(), wait_until="load")
                 images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
                 assert images and all(done and width > 0 for done, width in images), images
@@ -161,7 +161,8 @@ def test_solved_is_the_summarys_and_names_its_evidence():
         test_exact_match_ci95=[0.998, 1.0],
         target={"metric": "exact_match", "value": 0.999, "hold": 2,
                 "evidence": {"n": 2995, "errors": 0, "exhaustive": False, "error_bound": 0.0009998}},
-        splits={"domain": None, "train": None, "val": 512, "test": 2000, "confirm": 2995, "exhaustive": False, "note": None})
+        splits={"domain": None, "train": None, "val": 512, "test": 2000, "confirm": 2995, "exhaustive": False,
+                "note": None})
     badge, kind, text = verdict(stream, [])
     assert (badge, kind) == ("solved", "good") and "step 400" in text and "3.20 s" in text
     assert "no error in 2,995 validation rows: error <= 0.1% (95%), held for 2 evaluations in a row" in text

@@ -36,7 +36,8 @@ def store(tmp_path):
     # R2-like: length x vocabulary; two seeds in the (20, 10) cell
     for length, vocab, seed, acc in [(10, 5, 0, 1.0), (10, 7, 0, 0.9), (20, 5, 0, 0.8), (20, 7, 0, 0.6),
                                      (20, 7, 1, 0.5)]:
-        st.record_summary(_config(length, vocab, "pre" if length == 10 else "post", seed), _summary(acc, 100 if acc == 1.0 else None),
+        st.record_summary(_config(length, vocab, "pre" if length == 10 else "post", seed),
+                          _summary(acc, 100 if acc == 1.0 else None),
                           tmp_path / f"run-{length}-{vocab}-{seed}", source="test", machine="m", git_rev="g")
     return st
 
@@ -57,7 +58,9 @@ def test_rows_hold_config_fields_metrics_and_provenance(store, tmp_path):
 
 
 def test_where_filters_on_config_fields(store):
-    q = lambda w: sorted((r["task.length"], r["task.vocab_size"], r["seed"]) for r in store.query(where=w))  # noqa: E731
+    def q(w):
+        return sorted((r["task.length"], r["task.vocab_size"], r["seed"]) for r in store.query(where=w))
+
     assert q("task.length >= 20 and model.norm = 'post'") == [(20, 5, 0), (20, 7, 0), (20, 7, 1)]
     assert q("length = 10 or (vocab_size = 7 and seed != 0)") == [(10, 5, 0), (10, 7, 0), (20, 7, 1)]
     assert q("not (length = 20) and vocab_size in (7, 9)") == [(10, 7, 0)]
@@ -119,7 +122,7 @@ def test_pivot_puts_numbers_in_the_right_cells(store):
 def test_pivot_rejects_a_text_value_and_unknown_fields(store):
     with pytest.raises(ConfigError, match="not a number"):
         store.pivot("task.length", None, "model.norm")
-    with pytest.raises(ConfigError, match="unknown --rows field 'width'"):
+    with pytest.raises(ConfigError, match="unknown rows field 'width'"):
         store.pivot("width", None, "test_token_acc")
     with pytest.raises(ConfigError, match="ambiguous"):
         pivot([{"a.x": 1, "b.x": 2, "m": 0.5}], "x", None, "m")
@@ -166,8 +169,8 @@ def test_a_store_that_cannot_record_is_refused_before_training(tmp_path, capsys)
     bad = tmp_path / "a_directory"
     bad.mkdir()
     argv = ["train", "count_ones", "--set", "train.steps=4", "--set", "eval.every=2", "--set", "eval.test_size=16",
-            "--set", "eval.val_size=8", "--set", "model.n_layers=1", "--out", str(tmp_path / "run"), "--store", str(bad),
-            "--quiet", "--no-live-plot"]
+            "--set", "eval.val_size=8", "--set", "model.n_layers=1", "--out", str(tmp_path / "run"), "--store",
+            str(bad), "--quiet", "--no-live-plot"]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is a directory" in err[0] and str(bad) in err[0]
@@ -202,11 +205,12 @@ def test_a_store_that_fails_while_recording_keeps_the_run(tmp_path, monkeypatch,
 
 
 def test_results_cli_pivot_and_errors(store, capsys):
-    argv = ["results", "--store", str(store.path), "--rows", "length", "--cols", "vocab_size", "--value", "test_token_acc"]
+    argv = ["results", "--store", str(store.path), "--rows", "length", "--cols", "vocab_size", "--value",
+            "test_token_acc"]
     assert main(argv) == 0
     assert "| 10 | 1.0000 | 0.9000 |" in capsys.readouterr().out
     assert main(["results", "--store", str(store.path), "--where", "nope = 1"]) == 2
-    assert re.search(r"toyformer: error: unknown field 'nope'; known: ", capsys.readouterr().err)
+    assert re.search(r"toyformer: error: --where 'nope = 1': unknown field 'nope'; known: ", capsys.readouterr().err)
     assert main(["results", "--store", str(store.path) + ".missing"]) == 2
     assert "does not exist" in capsys.readouterr().err
 
@@ -306,7 +310,8 @@ def test_results_plot_errors_name_the_plot_option(store, tmp_path, capsys):
 def test_test_exact_match_has_its_interval_and_solved_follows_the_summary(tmp_path):
     st = ResultsStore(tmp_path / "r.sqlite")
     summary = {**_summary(1.0, solved=100), "test_exact_match": 0.999, "test_n": 2000,
-               "test_exact_match_ci95": [0.9964, 0.9997], "solved": False}  # validation reached it, the evidence did not
+               # validation reached it, the evidence did not
+               "test_exact_match_ci95": [0.9964, 0.9997], "solved": False}
     st.record_summary(_config(10, 5), summary, tmp_path / "a", machine="m", git_rev="g")
     st.record_summary(_config(10, 5, seed=1), {**_summary(0.5), "test_n": 50}, tmp_path / "b", machine="m", git_rev="g")
     a, b = st.query()

@@ -102,7 +102,8 @@ def test_screen_never_skips_a_set_that_would_pass():
     cfg = RunConfig.from_dict({"task": "reverse", "eval": {"val_size": 512}})
     for val_errors in range(3):
         val = {"n": 512, "row_correct": torch.arange(512) >= val_errors}
-        result = confirm(val, Splits, cfg, lambda rows: {"n": len(rows), "row_correct": torch.ones(len(rows), dtype=torch.bool)})
+        result = confirm(val, Splits, cfg, lambda rows: {"n": len(rows), "row_correct": torch.ones(len(rows),
+                                                                                                   dtype=torch.bool)})
         assert (result is not None) == (val_errors <= stats.allowed_errors(3012, 0.999, False))
         assert result is None or result.n == 3012  # a set that can pass is measured whole
 

@@ -30,7 +30,8 @@ def test_expansion_is_grid_times_points_times_seeds():
     assert points[0].name == "length=10,d_model=32,norm=post,seed=0"
     assert points[-1].name == "length=20,d_model=64,norm=pre,seed=2"
     p = points[7]  # length 10, d_model 64, norm post, seed 1
-    assert (p.config.task.params["length"], p.config.model.d_model, p.config.model.norm, p.config.seed) == (10, 64, "post", 1)
+    assert (p.config.task.params["length"], p.config.model.d_model, p.config.model.norm, p.config.seed) == (10, 64,
+                                                                                                            "post", 1)
     assert spec.swept_fields() == ["task.length", "model.d_model", "model.norm", "seed"]
 
 
@@ -74,7 +75,8 @@ def test_sweep_records_tables_plots_and_resumes(tmp_path):
         assert r["test_token_acc"] == by_point[r["point"]]["test_token_acc"]
     # the table's cells are the runs' numbers
     assert first.table.cell(3, 1)[0] == by_point["length=3,seed=1"]["test_token_acc"]
-    for name in ("sweep.json", "table.md", "report.html", "test_token_acc_by_length.png", "test_token_acc_by_length.svg"):
+    for name in ("sweep.json", "table.md", "report.html", "test_token_acc_by_length.png",
+                 "test_token_acc_by_length.svg"):
         assert (out / name).is_file(), name
     report = (out / "report.html").read_text()
     assert "length=3,seed=1" in report and "data:image/png;base64," in report
@@ -175,7 +177,8 @@ def test_the_r2_example_spec_is_r2s_table():
     for p in points:  # exactly the recipe's improved configuration
         params = p.config.task.params
         assert p.config == RunConfig.from_dict(improved_config(params["length"], params["vocab_size"]))
-    assert table_settings(spec, points) == {"rows": ["task.length"], "cols": ["task.vocab_size"], "value": "test_token_acc"}
+    assert table_settings(spec, points) == {"rows": ["task.length"], "cols": ["task.vocab_size"],
+                                            "value": "test_token_acc"}
 
 
 def test_a_failing_point_is_reported_and_the_others_finish(tmp_path, monkeypatch, capsys):

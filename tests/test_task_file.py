@@ -91,7 +91,8 @@ def test_replica_runs_keep_the_copy_too(tmp_path):
     task_file = tmp_path / "flip.py"
     task_file.write_text(TASK)
     run = tmp_path / "rep"
-    assert main(["train", "flip_bits", "--task-file", str(task_file), "--out", str(run), "--replicas", "2", *SMALL]) == 0
+    assert main(["train", "flip_bits", "--task-file", str(task_file), "--out", str(run), "--replicas", "2",
+                 *SMALL]) == 0
     forget()
     assert main(["eval", str(run / "replicas" / "1")]) == 0
     assert (run / "task.py").is_file()

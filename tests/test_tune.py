@@ -46,7 +46,8 @@ def test_a_small_tune_records_its_trials_and_writes_the_best_config(tmp_path):
 def test_the_gain_is_the_defaults_against_the_best_on_the_same_seeds(tmp_path, capsys):
     slow = {**BASE, "train": {**BASE["train"], "lr": 1e-4}}  # defaults that solve nothing in 40 steps
     out = tmp_path / "t"
-    assert main(["tune", "--config", _write(tmp_path, slow), "--space", _write(tmp_path, {"space": SPACE}, "space.yaml"),
+    assert main(["tune", "--config", _write(tmp_path, slow), "--space", _write(tmp_path, {"space": SPACE},
+                                                                               "space.yaml"),
                  "--budget-s", "120", "--trials", "3", "--trial-s", "20", "--out", str(out), "--no-store",
                  "--json"]) == 0
     text = capsys.readouterr().out

@@ -27,7 +27,8 @@ TINY = [*tiny(), "--quiet", "--no-live-plot"]
 SPEC = tiny_spec("shim", plot=[{"x": "task.length", "y": "test_token_acc"}])
 COMMANDS = {
     "train": ["train", "reverse", *TINY, "--out", "{d}/run", "--store", "{d}/store.sqlite"],
-    "train --replicas": ["train", "reverse", *TINY, "--replicas", "2", "--out", "{d}/rep", "--store", "{d}/store.sqlite"],
+    "train --replicas": ["train", "reverse", *TINY, "--replicas", "2", "--out", "{d}/rep", "--store",
+                         "{d}/store.sqlite"],
     "sweep": ["sweep", "{d}/spec.yaml", "--out", "{d}/sw", "--store", "{d}/store.sqlite", "--quiet"],
     "tune": ["tune", "reverse", *TINY[:-2], "--space", "{d}/space.yaml", "--budget-s", "300", "--trials", "2",
              "--trial-s", "60", "--out", "{d}/tn", "--store", "{d}/store.sqlite", "--quiet"],

@@ -57,7 +57,7 @@ def io_error(exc: BaseException, path: str | Path | None = None) -> OSError | No
         found = _direct(exc, path)
         if found is not None:
             return found
-        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__  # type: ignore[assignment]
         seen += 1
     return None
 

@@ -120,7 +120,8 @@ def read_json(path: Path, expect: type = dict):
     except ValueError as exc:
         raise ConfigError(f"{str(path)!r} is not valid JSON ({exc}); restore it or train again") from None
     if not isinstance(value, expect):
-        raise ConfigError(f"{str(path)!r} holds {type(value).__name__}, not a JSON {'object' if expect is dict else expect.__name__}")
+        raise ConfigError(f"{str(path)!r} holds {type(value).__name__}, not a JSON "
+                          f"{'object' if expect is dict else expect.__name__}")
     return value
 
 

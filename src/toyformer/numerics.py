@@ -123,7 +123,7 @@ def compile_model(model: torch.nn.Module) -> torch.nn.Module:
     capability = torch.backends.cpu.get_cpu_capability()
     _inductor_cache_per_capability(capability)
     scalar = capability == "DEFAULT"  # cpp.* options touch only CPU code
-    return torch.compile(model, options={"cpp.simdlen": 1} if scalar else None)
+    return torch.compile(model, options={"cpp.simdlen": 1} if scalar else None)  # type: ignore[return-value]
 
 
 def _inductor_cache_per_capability(capability: str) -> None:

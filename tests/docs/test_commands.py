@@ -95,7 +95,8 @@ PYTHON_SUBSTITUTIONS = [
 EXEMPT = {
     "make test": "runs this very test suite",
     "make test-fast": "runs this very test suite",
-    "ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 make test": "runs this very test suite (on another code path: .ci/run does)",
+    "ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 make test":
+        "runs this very test suite (on another code path: .ci/run does)",
     "ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE make test": "runs this very test suite (on another code path: "
                                                                  ".ci/run does)",
     "ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE,STRICT ONEDNN_MAX_CPU_ISA=SSE41 python my_script.py":
@@ -210,7 +211,7 @@ class PageRunner:
     def toyformer(self, argv: list[str], expected: int, where: str) -> None:
         from toyformer.cli import main
 
-        for name, applies, extra in SUBSTITUTIONS:
+        for _name, applies, extra in SUBSTITUTIONS:
             if applies(argv):
                 argv = [*argv, *extra]
         if CLUSTER_ADDRESS in argv:
@@ -276,8 +277,9 @@ def make_recipe(target: str) -> list[str]:
 
 @contextlib.contextmanager
 def page_sandbox(tmp_path: Path, monkeypatch):
-    """A fresh working directory; tasks and attention patterns registered by the page are removed
-    afterwards."""
+    """A fresh working directory; tasks, attention patterns and positional schemes registered by
+    the page are removed afterwards."""
+    from toyformer.config import positional
     from toyformer.explain import roles
     from toyformer.tasks import registry
 
@@ -286,10 +288,12 @@ def page_sandbox(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TOYFORMER_RESULTS", str(tmp_path / "runs" / "results.sqlite"))
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    before, patterns = dict(registry._REGISTRY), dict(roles._REGISTRY)
+    before, patterns, schemes = dict(registry._REGISTRY), dict(roles._REGISTRY), dict(positional.SCHEMES)
     try:
         yield
     finally:
+        positional.SCHEMES.clear()  # positional schemes a page registered (docs/guide/models.md)
+        positional.SCHEMES.update(schemes)
         registry._REGISTRY.clear()
         registry._REGISTRY.update(before)
         roles._REGISTRY.clear()  # attention patterns a page registered (docs/guide/explain.md)

@@ -19,7 +19,8 @@ import draw_layers  # noqa: E402  (scripts/ is not a package)
 def test_site_builds_strict_without_warnings(tmp_path):
     pytest.importorskip("mkdocs")
     site = tmp_path / "site"
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"),
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
+                           str(ROOT / "mkdocs.yml"),
                            "--site-dir", str(site)], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     log = proc.stdout + proc.stderr
@@ -53,3 +54,11 @@ def test_the_layer_picture_names_every_layer_of_the_contract():
     missing = [n for n in names if n not in shown] + [s for subs in inner.values() for s in subs
                                                         if s not in shown and f"> {s}" not in shown]
     assert not missing, f"docs/architecture.svg misses {missing}: run python scripts/draw_layers.py"
+
+
+def test_every_guide_page_is_reached_from_the_home_page():
+    index = (ROOT / "docs" / "index.md").read_text()
+    linked = {m[1] for m in LINK.finditer(index)}
+    pages = sorted(f"guide/{p.name}" for p in (ROOT / "docs" / "guide").glob("*.md"))
+    missing = [page for page in pages if page not in linked]
+    assert not missing, f"docs/index.md does not link {missing}"

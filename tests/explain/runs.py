@@ -18,7 +18,7 @@ _ROOT = Path(tempfile.mkdtemp(prefix="toyformer-explain-tests-"))
 atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reverser() -> Path:
     """A one-layer tagger that reverses 5 tokens (test exact match 1.0), as a run directory."""
     out = _ROOT / "reverser"

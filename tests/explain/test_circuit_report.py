@@ -30,7 +30,8 @@ def test_explain_with_the_circuit_writes_it_and_draws_it(tmp_path, capsys):
     out = capsys.readouterr().out
     saved = read_explain(run_dir)
     c = saved["circuit"]
-    assert set(c["by_method"]) == {"zero", "mean", "resample"} and len(c["edges"]) == len(c["by_method"]["zero"]["score"])
+    assert set(c["by_method"]) == {"zero", "mean",
+                                   "resample"} and len(c["edges"]) == len(c["by_method"]["zero"]["score"])
     assert all(e["tl"][0].startswith("blocks.") for e in c["edges"])
     assert "Under resample ablation a circuit of" in out and "forward and" in out
     for method, found in c["by_method"].items():
@@ -95,7 +96,8 @@ def test_replacing_the_attention_by_its_description_keeps_the_answers_and_others
     got = depends_on(run.model, inp, "encoder.blocks.0.attn", 0, context(s, inp, "encoder.blocks.0.attn"),
                      row["attention"])
     assert got["offset"]["exact_match"] == 1.0
-    assert got["position"]["exact_match"] < 0.5 and got["token"]["exact_match"] < 0.8  # rows without the token keep theirs
+    # rows without the token keep theirs
+    assert got["position"]["exact_match"] < 0.5 and got["token"]["exact_match"] < 0.8
 
 
 def test_sentences_read_naturally():
@@ -117,7 +119,8 @@ def test_a_token_that_is_no_input_of_the_run_is_one_line(tmp_path, capsys):
     train(small_config("count_ones", train={"steps": 10}), out_dir=tmp_path / "count")
     code = main(["explain", str(tmp_path / "count"), "--no-report", "--input", "1 1 5 0 0 0 0 0 0 0"])
     err = capsys.readouterr().err
-    assert code == 2 and "token '5' is in the vocabulary of task 'count_ones' but never in its inputs; allowed: 0 1" in err
+    assert code == 2
+    assert "token '5' is in the vocabulary of task 'count_ones' but never in its inputs; allowed: 0 1" in err
     assert not (tmp_path / "count" / "explain.json").exists()
 
 

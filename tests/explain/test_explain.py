@@ -93,7 +93,7 @@ def test_over_training_from_the_cli(tmp_path, capsys):
     (["--input", "3 1 4 1 5", "--corrupt", "3 1 4"], "same number of tokens"),
     (["--input", "3 1 x 1 5", "--corrupt", "3 1 4 1 5"], "token 'x' is not in the vocabulary"),
     (["-n", "0"], "allowed: >= 1"),
-    (["--over-training"], "kept no checkpoints; train it with --set train.keep_checkpoints=log"),
+    (["--over-training"], "kept no checkpoints; train it with train.keep_checkpoints=log"),
 ])
 def test_bad_input_is_one_line_with_exit_code_2(argv, message, capsys):
     code = main(["explain", str(reverser()), "--no-report", *argv])

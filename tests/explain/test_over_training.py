@@ -57,7 +57,8 @@ def test_every_analysis_runs_at_every_kept_step(tmp_path):
     assert token["readable_from"] == 0  # the embedding holds its token from the start
     assert ot["phases"]["evaluations"] == 3
     run = load_run(tmp_path / "run")  # the analysis left the final weights in place
-    assert torch.equal(run.model.state_dict()["head.0.weight"], load_run(tmp_path / "run").model.state_dict()["head.0.weight"])
+    assert torch.equal(run.model.state_dict()["head.0.weight"],
+                       load_run(tmp_path / "run").model.state_dict()["head.0.weight"])
 
 
 def test_over_training_without_kept_checkpoints_names_the_setting(tmp_path):

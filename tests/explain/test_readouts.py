@@ -35,7 +35,8 @@ def test_probes_cover_every_stream_layer_and_target():
     streams = {(r["stream"], r["layer"]) for r in rows}
     assert streams == {(s, i) for s in ("encoder", "decoder") for i in range(3)}
     assert {r["target"] for r in rows if r["stream"] == "decoder"} >= {"position", "answer", "mirror_token"}
-    with pytest.raises(ConfigError, match="unknown probe target 'parity'; valid: position, token, previous_token, mirror_token, answer"):
+    with pytest.raises(ConfigError, match="unknown probe target 'parity'; valid: position, token, previous_token, "
+                                          "mirror_token, answer"):
         probe(run, targets=["parity"])
 
 

@@ -10,9 +10,9 @@ from toyformer import ConfigError
 from toyformer.explain import head_roles, patterns, register_pattern
 from toyformer.explain.data import prepare
 from toyformer.explain.roles import PatternContext, _REGISTRY, pattern_scores
+from toyformer.run import build
 
 BUILT_IN = set(_REGISTRY)  # the patterns toyformer ships, before any test registers its own
-from toyformer.run import build
 
 LENGTH = 6
 HAND_SET = {

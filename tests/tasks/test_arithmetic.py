@@ -91,6 +91,7 @@ def test_reverse_answer_writes_digits_least_significant_first_and_reads_back():
     assert torch.equal(rev.input, plain.input) and not torch.equal(rev.target, plain.target)
     assert torch.equal(readable_answer(task, rev.target), plain.target)
     v = task.vocab
-    row = next(i for i in range(400) if v.decode(plain.target[i]).startswith("-") and len(v.decode(plain.target[i])) > 9)
+    answers = [v.decode(plain.target[i]) for i in range(400)]
+    row = next(i for i, a in enumerate(answers) if a.startswith("-") and len(a) > 9)
     sign, *digits = v.decode(plain.target[row]).removesuffix(" <eos>").split()
     assert v.decode(rev.target[row]).removesuffix(" <eos>").split() == [sign, *digits[::-1]]

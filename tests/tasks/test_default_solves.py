@@ -39,4 +39,5 @@ def portable_run(task: str, tmp_path) -> dict:
 def test_default_config_solves(name, tmp_path):
     s = portable_run(name, tmp_path)
     assert s["machine"]["portable"], s["machine"]
-    assert s["solved"] and s["test_exact_match"] >= 0.999, {k: s[k] for k in ("steps", "solved_at_step", "test_exact_match")}
+    assert s["solved"] and s["test_exact_match"] >= 0.999, {k: s[k] for k in ("steps", "solved_at_step",
+                                                                              "test_exact_match")}

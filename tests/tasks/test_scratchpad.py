@@ -32,7 +32,7 @@ def loop_states(task_name: str, symbols: list[str]) -> list[int]:
             prefix = symbols[: i + 1] if i % 2 == 0 else symbols[:i]
             terms = "".join(prefix).replace("-", "+-").split("+")
             values = [eval("*".join(t.split("*"))) for t in terms]  # noqa: S307 - digits and * only
-            out.append(((sum(values[:-1]) % 5) * 5 + values[-1] % 5))
+            out.append((sum(values[:-1]) % 5) * 5 + values[-1] % 5)
     return out
 
 

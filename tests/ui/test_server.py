@@ -68,7 +68,7 @@ def test_the_runs_table_filters_with_the_where_language(server, lab):
     assert sorted(r[0] for r in some["rows"]) == sorted(str(r["id"]) for r in store.query(where))
     assert {r[2] for r in some["rows"]} == {16}
     status, _, bad = get(server.base, "/api/runs", where="model.d_model >>= 3")
-    assert status == 400 and "--where" in bad["error"] and "\n" not in bad["error"]
+    assert status == 400 and "where=" in bad["error"] and "\n" not in bad["error"]
     status, _, bad = get(server.base, "/api/runs", where="colour = 'red'")
     assert status == 400 and "unknown field 'colour'" in bad["error"]
     _, _, fields = get(server.base, "/api/fields")

@@ -29,7 +29,7 @@ def test_a_filter_answers_with_the_keys_the_store_keeps(server, lab):
         assert sorted(k for k in got["keys"] if not k.startswith("d:")) == want
         assert got["keys"] == [r[0] for r in rows["rows"]] and got["count"] == len(want)  # the table's order
     status, _, bad = get(server.base, "/api/runs/keys", where="model.d_model >>= 3")
-    assert status == 400 and "--where" in bad["error"]
+    assert status == 400 and "where=" in bad["error"]
 
 
 def test_every_test_exact_match_carries_its_n_and_interval(server, lab):
@@ -108,7 +108,8 @@ def test_export_is_what_toyformer_results_prints(server, lab, capsys):
 def test_best_is_the_highest_accuracy_and_the_lowest_loss(server):
     _, _, fields = get(server.base, "/api/fields")
     d = fields["directions"]
-    assert (d["test_exact_match"], d["val_token_acc"], d["test_loss"], d["solved_at_step"]) == ("max", "max", "min", "min")
+    best = (d["test_exact_match"], d["val_token_acc"], d["test_loss"], d["solved_at_step"])
+    assert best == ("max", "max", "min", "min")
     assert "model.d_model" not in d and "seed" not in d
 
 
@@ -177,7 +178,8 @@ def test_a_study_page_has_its_trials_history_and_importances(server, lab, studie
 
     _, _, listed = get(server.base, "/api/tunes")
     mine = next(s for s in listed["studies"] if s["dir"] == studies["dir"])
-    assert mine["counts"] == {"COMPLETE": 3, "PRUNED": 1, "FAIL": 1, "RUNNING": 0, "WAITING": 0} and mine["best"] == 12.5
+    assert mine["counts"] == {"COMPLETE": 3, "PRUNED": 1, "FAIL": 1, "RUNNING": 0,
+                              "WAITING": 0} and mine["best"] == 12.5
     _, _, d = get(server.base, "/api/tune", dir=studies["dir"])
     assert [t["state"] for t in d["trials"]] == ["COMPLETE", "COMPLETE", "COMPLETE", "PRUNED", "FAIL"]
     assert [t["best_so_far"] for t in d["trials"]] == [30.0, 12.5, 12.5, 12.5, 12.5] and d["best"] == 1
@@ -201,7 +203,8 @@ def test_nothing_is_written_by_the_new_pages(lab, explained, studies):
     with Background(store=lab["store"], runs=lab["runs"], port=0) as base:
         key = row_id(lab["store"], explained["count"])
         for path, params in [("/tunes", {}), ("/tune", {"dir": studies["dir"]}), ("/api/tune", {"dir": studies["dir"]}),
-                             ("/api/tunes", {}), ("/api/run/explain", {"run": key}), ("/api/runs/keys", {"where": WIDTHS}),
+                             ("/api/tunes", {}), ("/api/run/explain", {"run": key}), ("/api/runs/keys",
+                                                                                      {"where": WIDTHS}),
                              ("/api/runs/groups", {"group": "*settings"}), ("/api/runs/export", {"format": "json"}),
                              (f"/run/{key}", {})]:
             assert get(base, path, **params)[0] == 200, path

@@ -226,7 +226,8 @@ class R4Baseline(Baseline):
 
     def loss(self, batch) -> torch.Tensor:
         src, tgt = batch
-        tgt_in = torch.cat([torch.full((len(tgt), 1), BOS, device=tgt.device), tgt[:, :-1]], 1)  # shifted right behind <bos>
+        # shifted right behind <bos>
+        tgt_in = torch.cat([torch.full((len(tgt), 1), BOS, device=tgt.device), tgt[:, :-1]], 1)
         logits = self.model(src, tgt_in)
         return self.loss_fn(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from toyformer.errors import ConfigError
 from toyformer.experiments.chomsky.cells import run_cell
-from toyformer.experiments.chomsky.protocol import (BUDGETS, DEFAULT_MODELS, MODELS, PAPER_SCHEMES, RECURRENT, SCHEMES,
+from toyformer.experiments.chomsky.protocol import (BUDGETS, DEFAULT_MODELS, MODELS, DEFAULT_SCHEMES, RECURRENT,
+                                                    SCHEMES,
                                                    SCRATCHPAD_TASKS, SOLVED, TRAIN_LENGTHS, verdict)
 from toyformer.experiments.chomsky.table import compare, figure, summarise
 from toyformer.experiments.store import as_store, default_store_path, warn_not_recorded
@@ -70,7 +71,7 @@ def plan(args) -> dict:
     budget = BUDGETS[name]
     tasks = _choose(args.tasks, list(SUITE), "--tasks", SUITE)
     models = _choose(args.models, MODELS, "--models", DEFAULT_MODELS)
-    schemes = _choose(args.schemes, list(SCHEMES), "--schemes", PAPER_SCHEMES)
+    schemes = _choose(args.schemes, list(SCHEMES), "--schemes", DEFAULT_SCHEMES)
     top = _positive(args.max_test_length, "--max-test-length", TRAIN_LENGTHS[1] + 1) or budget.max_test_length
     seeds = _positive(args.seeds, "--seeds") or budget.seeds
     workers = _positive(args.workers, "--workers") or 1
@@ -197,8 +198,8 @@ def _invocation(result: dict) -> str:
     if result["trained_now"] == 0:
         return (f"This invocation trained nothing: it read every finished run and its score back and wrote the table "
                 f"({result['cells_wall_s'] / 60:.1f} min).")
-    return (f"This invocation trained or continued {result['trained_now']} runs in {result['cells_wall_s'] / 60:.1f} min "
-            f"of wall time; 1-minute load average {load} (start -> end) on {result['cores']} cores.")
+    return (f"This invocation trained or continued {result['trained_now']} runs in {result['cells_wall_s'] / 60:.1f} "
+            f"min of wall time; 1-minute load average {load} (start -> end) on {result['cores']} cores.")
 
 
 def _pct(x) -> str:
@@ -221,16 +222,18 @@ def render(result: dict) -> str:
               "beside the current published numbers and their provenance.", ""] if measured else [])
     lines = [f"### The Chomsky-hierarchy suite: budget `{b['name']}`", "", *again,
              f"Budget `{b['name']}`: {b['note']}. Seeds per cell and learning rate: {result['seeds']}"
-             f"{' (transformer seeds as ' + result['seeds_as'] + ')' if result['seeds'] > 1 else ''}; learning rates: transformer {', '.join(f'{x:g}' for x in b['lrs']['transformer'])}, "
-             f"recurrent {', '.join(f'{x:g}' for x in b['lrs']['lstm'])}. Score: the reference code's accuracy (answer tokens "
-             f"up to the end mark), averaged over every length 41..{result['max_test_length']} "
-             f"({result['n_per_length']} examples each); trained-range: the same at lengths 1..40.",
+             f"{' (transformer seeds as ' + result['seeds_as'] + ')' if result['seeds'] > 1 else ''}; learning rates: "
+             f"transformer {', '.join(f'{x:g}' for x in b['lrs']['transformer'])}, recurrent "
+             f"{', '.join(f'{x:g}' for x in b['lrs']['lstm'])}. Score: the reference code's accuracy (answer tokens up "
+             f"to the end mark), averaged over every length 41..{result['max_test_length']} ({result['n_per_length']} "
+             "examples each); trained-range: the same at lengths 1..40.",
              f"Training time of the runs (their own wall clocks): {result['train_s'] / 60:.1f} min; scoring: "
              f"{result['score_s'] / 60:.1f} min. " + _invocation(result), ""]
     sources = _sources(cmp)
     per_seed = any(r["n"] > 1 and "seed_scores" in r for r in cmp["rows"])
     head = ["task", "level", "column", "score (max)", "mean (95% CI, seeds)", *(["per seed"] if per_seed else []),
-            "trained-range", "verdict", "published", "provenance", "published verdict", "same verdict", "in seed spread"]
+            "trained-range", "verdict", "published", "provenance", "published verdict", "same verdict",
+            "in seed spread"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in cmp["rows"]:
         mark = "≈" if r["borderline"] or r.get("published_borderline") else ""
@@ -256,7 +259,7 @@ def render(result: dict) -> str:
               f"- Published verdict reproduced: {v['reproduced']} of {v['cells']} cells with a published counterpart; "
               f"on the cells whose published value is confirmed: {v.get('confirmed_reproduced', 0)} of "
               f"{v.get('confirmed_cells', 0)} (the others compare with unverified numbers).",
-              f"- Published number within the seed spread (min..max over seeds): "
+              "- Published number within the seed spread (min..max over seeds): "
               + (f"{s['within']} of {s['cells']} cells." if s["cells"] else "not measured (one seed per cell)."),
               f"- Best toyformer transformer above the best published transformer: {bt['tasks']} of {bt['of']} tasks "
               f"(above Deletang et al.'s transformer alone: {bt['beats_deletang']} of {bt['of']}; a score at chance "
@@ -269,7 +272,8 @@ def render(result: dict) -> str:
                   f"{_provenance(x, sources)} | {'yes' if x['beats'] else 'no'} |" for x in cmp["best"]]
         lines.append("")
     if result.get("failed"):
-        lines += [f"Failed cells: " + "; ".join(f"{f['task']} {f['column']}: {f['error']}" for f in result["failed"]), ""]
+        lines += ["Failed cells: " + "; ".join(f"{f['task']} {f['column']}: {f['error']}" for f in result["failed"]),
+                  ""]
     lines += [f"Published numbers: `toyformer/bench/chomsky_published.json`. {result['published_provenance']}"]
     if result.get("figure"):
         lines += ["", f"![measured and published scores]({result['figure']})"]

@@ -10,8 +10,9 @@ the recommendation fixes it; the table says how many cases were, and whether eac
 within ``LIMIT_S``.
 
 ``--quick`` trains every run for a few steps and gives each search at most ``QUICK_BUDGET_S``
-seconds: it checks the pipeline, not the numbers. Run directories go to ``--runs-dir`` (default ``runs/bench/diagnose``): ``CASE/`` is the broken
-run, with its ``try/`` and ``try.json``; a broken run that finished before is reused.
+seconds: it checks the pipeline, not the numbers. Run directories go to ``--runs-dir`` (default
+``runs/bench/diagnose``): ``CASE/`` is the broken run, with its ``try/`` and ``try.json``; a broken run that finished
+before is reused.
 
 >>> r = run_case("lr_too_high", budget_s=300)   # doctest: +SKIP
 >>> r["fixed"], r["recommendation"]["change"]   # doctest: +SKIP
@@ -145,15 +146,17 @@ def render(result: dict) -> str:
             lines.append(f"| {r['case']} | - | {_test(r)} | {r['note']} | - | - | - | - | - |")
             continue
         measured = "error" not in rec and "final" in rec
-        lines.append(f"| {r['case']} | {', '.join(r['broken']['symptoms'])} | {_test(r)} | `{rec.get('change', '-')}` | "
-                     f"{'yes' if r['known_fix'] else 'no'} | {rec.get('verdict') or '-'} "
+        lines.append(f"| {r['case']} | {', '.join(r['broken']['symptoms'])} | {_test(r)} | `{rec.get('change', '-')}` "
+                     f"| {'yes' if r['known_fix'] else 'no'} | {rec.get('verdict') or '-'} "
                      f"({rec.get('solved', 0)}/{rec.get('seeds', result['seeds'])}) | "
                      f"{time_text(rec) if measured else '-'} | {final_text(rec) if measured else '-'} | "
                      f"{r['try_s']:.0f} |")
     load = result.get("load_average_1min") or []
     lines += ["", f"The top recommendation fixes {result['fixed']} of {result['tried']} cases (every fresh seed "
-                  f"solved); {result['within_limit']} of {result['tried']} searches took at most {result['limit_s']:g} s."
+                  f"solved); {result['within_limit']} of {result['tried']} searches took at most "
+                  f"{result['limit_s']:g} s."
               + (f" Load average (1 min) at the start and the end: {', '.join(f'{v:.1f}' for v in load)} on "
                  f"{os.cpu_count()} cores." if load else "")]
-    lines += ["", "Cases:"] + [f"- `{r['case']}`: {r['what']}; known fixes: {', '.join(r['known'])}." for r in result["cases"]]
+    lines += ["", "Cases:"] + [f"- `{r['case']}`: {r['what']}; known fixes: {', '.join(r['known'])}."
+                              for r in result["cases"]]
     return "\n".join(lines)

@@ -14,8 +14,8 @@ seconds for the whole ``explain --circuit`` (the fast preset's analysis plus the
 2-layer model, R4's model and the default reverse tagger, interleaved over rounds, medians:
 with no hook attached (how every run trains) and with a no-op hook on every point but the
 attention patterns (the machinery in use; a pattern hook also switches attention to its explicit
-kernel, which ``toyformer bench kernels`` times). An idle hook point costs one attribute test per activation; the bound on
-that cost is the number of points times the measured time of the test, as a share of a step.
+kernel, which ``toyformer bench kernels`` times). An idle hook point costs one attribute test per activation; the bound
+on that cost is the number of points times the measured time of the test, as a share of a step.
 """
 
 from __future__ import annotations
@@ -137,14 +137,16 @@ def render(res: dict) -> str:
              f"<= {c_target:.0f} s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["tasks"]:
         lines.append(f"| {r['task']} | {r['layout']} | {r['params']:,} | {r['load_s']:.2f} | {r['roles']:.2f} | "
-                     f"{r['ablation']:.2f} | {r.get('groups', 0.0):.2f} | {r['probes']:.2f} | {r['lens'] + r['dla']:.2f} | "
-                     f"{r['analysis_s']:.2f} | {'met' if r['met'] else 'NOT met'} | {r.get('edges', '—')} | "
-                     f"{'/'.join(map(str, r.get('circuit_passes', ['—'])))} | {r.get('circuit_s', float('nan')):.2f} | "
-                     f"{r.get('with_circuit_s', float('nan')):.2f} | {'met' if r.get('met_circuit') else 'NOT met'} |")
+                     f"{r['ablation']:.2f} | {r.get('groups', 0.0):.2f} | {r['probes']:.2f} | "
+                     f"{r['lens'] + r['dla']:.2f} | {r['analysis_s']:.2f} | {'met' if r['met'] else 'NOT met'} | "
+                     f"{r.get('edges', '—')} | {'/'.join(map(str, r.get('circuit_passes', ['—'])))} | "
+                     f"{r.get('circuit_s', float('nan')):.2f} | {r.get('with_circuit_s', float('nan')):.2f} | "
+                     f"{'met' if r.get('met_circuit') else 'NOT met'} |")
     n = res.get("examples", 512)
     lines.append(f"\nEach task's default model after {res['steps_trained']} training steps; the fast preset of "
-                 f"`toyformer explain` (up to {n} test and {n} validation examples; fewer where the task has fewer), and "
-                 f"the circuits `explain --circuit` adds (every ablation, the same examples; passes over all of them).\n")
+                 f"`toyformer explain` (up to {n} test and {n} validation examples; fewer where the task has fewer), "
+                 "and the circuits `explain --circuit` adds (every ablation, the same examples; passes over all of "
+                 "them).\n")
     lines += ["| model | hook points | step ms, no hook | step ms, no-op hooks | ratio | ratio of fastest "
               "rounds | idle points, bound |", "|---|---|---|---|---|---|---|"]
     for h in res["hooks"]:
@@ -158,5 +160,6 @@ def render(res: dict) -> str:
     if res.get("load_average"):
         before, after = res["load_average"]
         lines.append(f"\nLoad average of the machine (1 minute) at the start and the end: {before:.2f}, {after:.2f} "
-                     "(above the benchmark's own 1.0, other processes shared the cores and the times are upper bounds).")
+                     "(above the benchmark's own 1.0, other processes shared the cores and the times are upper "
+                     "bounds).")
     return "\n".join(lines)

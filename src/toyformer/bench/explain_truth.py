@@ -29,7 +29,7 @@ from toyformer.explain.roles import head_roles
 from toyformer.explain.truth.planted import STEPS, train_plant
 from toyformer.explain.truth.plants import PLANTS
 from toyformer.explain.truth.programs import PROGRAMS, compiled
-from toyformer.explain.truth.score import label, roc_auc, scored
+from toyformer.explain.truth.score import label, scored
 from toyformer.inspect.capture import Subject
 from toyformer.stats import proportion_ci
 
@@ -117,7 +117,8 @@ def _auc(x) -> str:
 
 def render(res: dict) -> str:
     lines = ["**Compiled programs**: the program's graph is the truth.\n",
-             "| program | edges (true) | ablation | edge AUC | EAP-IG alone | node AUC | found = truth | passes f/b | s |",
+             "| program | edges (true) | ablation | edge AUC | EAP-IG alone | node AUC | found = truth "
+             "| passes f/b | s |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in res["compiled"]:
         for m, s in r["by_method"].items():
@@ -135,8 +136,9 @@ def render(res: dict) -> str:
         alone = "/".join(f"{r[f'circuit_only_{m}']:.2f}" for m in ("zero", "mean", "resample"))
         for m, s in r["by_method"].items():
             lines.append(f"| {r['plant']} | {r['seed']} | {r['exact_match']:.3f} (n {r['n']}, {lo:.3f}-{hi:.3f}) | "
-                         f"{r['interchange']:.3f} | {alone} | {m} | {_auc(s['edge_auc'])} | {_auc(s['attribution_auc'])} | "
-                         f"{_auc(s['node_auc'])} | {'yes' if s['exact'] else 'no'} | {roles} |")
+                         f"{r['interchange']:.3f} | {alone} | {m} | {_auc(s['edge_auc'])} | "
+                         f"{_auc(s['attribution_auc'])} | {_auc(s['node_auc'])} | {'yes' if s['exact'] else 'no'} | "
+                         f"{roles} |")
     learned = [r for r in res["planted"] if r["exact_match"] >= LEARNED]
     if len(learned) < len(res["planted"]):
         steps = sorted({r["steps"] for r in res["planted"]})

@@ -79,15 +79,17 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def render(result: dict) -> str:
-    lines = [f"### eval.hold: false solves (fresh error > {1 - result['target']:.1%} on {result['n_fresh']:,} fresh rows) "
-             f"and seconds to solve, {result['seeds']} seeds", "",
-             "| task | hold | solved | false solves (share, 95% CI) | worst fresh error | seconds to solve (mean ± 95% CI) |",
+    lines = [f"### eval.hold: false solves (fresh error > {1 - result['target']:.1%} on {result['n_fresh']:,} fresh "
+             f"rows) and seconds to solve, {result['seeds']} seeds", "",
+             "| task | hold | solved | false solves (share, 95% CI) | worst fresh error "
+             "| seconds to solve (mean ± 95% CI) |",
              "|---|---|---|---|---|---|"]
     for h in result["holds"]:
         if "false" not in h:
             lines.append(f"| {h['task']} | {h['hold']} | 0/{h['runs']} | - | - | - |")
             continue
         f, t = h["false"], h["solved_at_s"]
-        lines.append(f"| {h['task']} | {h['hold']} | {h['solved']}/{h['runs']} | {f['share']:.2f} ({f['lo']:.2f}-{f['hi']:.2f}) | "
-                     f"{h['worst_fresh_error']:.4%} | {t['mean']:.1f} ± {t['ci95']:.1f} |")
+        lines.append(f"| {h['task']} | {h['hold']} | {h['solved']}/{h['runs']} | {f['share']:.2f} "
+                     f"({f['lo']:.2f}-{f['hi']:.2f}) | {h['worst_fresh_error']:.4%} | {t['mean']:.1f} ± "
+                     f"{t['ci95']:.1f} |")
     return "\n".join(lines)

@@ -59,7 +59,8 @@ def _dropout_rows(quick: bool) -> list[dict]:
     x = torch.randn(125, 9, 64, requires_grad=True)
     ours = _time(_fwd_bwd(lambda t: kernels.dropout(t, 0.01), x), quick)
     torch_s = _time(_fwd_bwd(lambda t: F.dropout(t, 0.01), x), quick)
-    return [{"op": "dropout p=0.01", "shape": list(x.shape), "toyformer_s": ours, "torch_s": torch_s, "path": "16-bit mask"}]
+    return [{"op": "dropout p=0.01", "shape": list(x.shape), "toyformer_s": ours, "torch_s": torch_s,
+             "path": "16-bit mask"}]
 
 
 def _attention_rows(quick: bool) -> list[dict]:
@@ -68,8 +69,11 @@ def _attention_rows(quick: bool) -> list[dict]:
         q, k, v = (torch.randn(b, h, t, dh, requires_grad=True) for _ in range(3))
         mask = torch.ones(b, 1, t, t, dtype=torch.bool).tril()
         for p in (0.0, 0.1):
-            times = {impl: _time(_fwd_bwd(lambda q, k, v, impl=impl: kernels.attend(q, k, v, mask, p, impl)[0], q, k, v),
-                                 quick) for impl in ("sdpa", "explicit", "few_keys")}
+            def attend(q, k, v, impl, mask=mask, p=p):
+                return kernels.attend(q, k, v, mask, p, impl)[0]
+
+            times = {impl: _time(_fwd_bwd(lambda q, k, v, impl=impl: attend(q, k, v, impl), q, k, v), quick)
+                     for impl in ("sdpa", "explicit", "few_keys")}
             chosen = kernels.choose("auto", q, k, p, need_weights=False)
             rows.append({"op": f"attention {name}, dropout {p:g}", "shape": [b, h, t, dh], "times_s": times,
                          "auto": chosen})
@@ -82,7 +86,8 @@ def _optimizer_rows(quick: bool) -> list[dict]:
     for p in model.parameters():
         p.grad = torch.randn_like(p)
     times = {}
-    for kind, options in {"fused": {"fused": True}, "foreach": {"foreach": True}, "per parameter": {"foreach": False}}.items():
+    for kind, options in {"fused": {"fused": True}, "foreach": {"foreach": True},
+                          "per parameter": {"foreach": False}}.items():
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, **options)
         opt.step()  # the moments exist
         times[kind] = _time(opt.step, quick)
@@ -112,5 +117,6 @@ def render(result: dict) -> str:
               "|---|---|---|---|---|"]
     for r in result["optimizer"]:
         t = r["times_s"]
-        lines.append(f"| {r['op']} | {r['params']:,} | {us(t['fused'])} | {us(t['foreach'])} | {us(t['per parameter'])} |")
+        lines.append(f"| {r['op']} | {r['params']:,} | {us(t['fused'])} | {us(t['foreach'])} | "
+                     f"{us(t['per parameter'])} |")
     return "\n".join(lines)

@@ -49,7 +49,8 @@ def lever_config(change: dict | None, reference_acc: float, cap_s: float, quick:
 def time_to(cfg: RunConfig, level: float) -> dict:
     run = train(cfg)
     first = next((r for r in run.metrics if r["val_exact_match"] >= level), None)
-    return {"seed": cfg.seed, "reached_s": first["wall_s"] if first else None, "reached_step": first["step"] if first else None,
+    return {"seed": cfg.seed, "reached_s": first["wall_s"] if first else None,
+            "reached_step": first["step"] if first else None,
             "steps": run.summary["steps"], "final_val": run.metrics[-1]["val_exact_match"] if run.metrics else None,
             "ms_per_step": round(1000 * run.summary["wall_s"] / max(1, run.summary["steps"]), 1)}
 
@@ -64,7 +65,8 @@ def run(args) -> dict:
     seeds = args.seeds or (1 if args.quick else 2)
     rows = []
     for name, change in LEVERS.items():
-        runs = [time_to(lever_config(change, acc, ref_s, args.quick).with_overrides({"seed": s}), acc) for s in range(seeds)]
+        runs = [time_to(lever_config(change, acc, ref_s, args.quick).with_overrides({"seed": s}),
+                        acc) for s in range(seeds)]
         times = [r["reached_s"] for r in runs]
         slowest = None if any(t is None for t in times) else max(times)
         rows.append({"lever": name, "change": change, "runs": runs, "slowest_s": slowest,
@@ -74,8 +76,8 @@ def run(args) -> dict:
 
 
 def render(result: dict) -> str:
-    lines = [f"### R4's levers: seconds to the reference's validation exact match ({result['reference_acc']:.3f}, which "
-             f"the reference reached in {result['reference_s']:.1f} s), {result['seeds']} seed(s)", "",
+    lines = [f"### R4's levers: seconds to the reference's validation exact match ({result['reference_acc']:.3f}, "
+             f"which the reference reached in {result['reference_s']:.1f} s), {result['seeds']} seed(s)", "",
              "| lever | seconds per seed (steps) | slowest | ratio to the reference |", "|---|---|---|---|"]
     for r in result["rows"]:
         per = ", ".join(f"{x['reached_s']:.1f} ({x['reached_step']})" if x["reached_s"] is not None else

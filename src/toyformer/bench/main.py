@@ -1,4 +1,6 @@
-"""``toyformer bench [throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|explain-truth|chomsky|portable|hold|levers|diagnose|all] [--quick] [--device D] [--json] [--out FILE]``
+"""``toyformer bench [WHAT] [--quick] [--device D] [--json] [--out FILE]``, ``WHAT`` one of ``BENCHMARKS``
+(throughput, peak, time-to-solve, replicas, kernels, race, ui, explain, explain-truth, chomsky, portable, hold,
+levers, diagnose) or ``all``.
 
 Prints one table per benchmark and writes every number as JSON (default
 ``runs/benchmarks/<name>.json``; ``--out`` names the file); ``--markdown FILE`` also writes the
@@ -16,8 +18,9 @@ from pathlib import Path
 
 from toyformer.bench import (chomsky, diagnose, explain, explain_truth, hold, kernels, levers, machine, peak, portable,
                              race, replicas, throughput, time_to_solve, ui)
+from toyformer.experiments.chomsky.protocol import DEFAULT_SCHEMES, SCHEMES
 from toyformer.files import write_json, write_text
-from toyformer.errors import ConfigError
+from toyformer.errors import ConfigError, as_flags
 
 # name -> module with run(args) -> dict and render(result) -> str
 BENCHMARKS = {"throughput": throughput, "peak": peak, "time-to-solve": time_to_solve, "replicas": replicas,
@@ -27,15 +30,18 @@ ALL = ("throughput", "time-to-solve")
 
 
 def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Benchmarks: throughput, the matmul peak, time to solve, replicas, "
-                                "kernels, the race, the Chomsky-hierarchy suite, the portable mode's cost, the measured diagnosis.")
+    p = argparse.ArgumentParser(prog=prog,
+                                description="Benchmarks: throughput, the matmul peak, time to solve, replicas, "
+                                "kernels, the race, the Chomsky-hierarchy suite, the portable mode's cost, the "
+                                "measured diagnosis.")
     p.add_argument("what", nargs="?", default="throughput", choices=[*BENCHMARKS, "all"])
     p.add_argument("--quick", action="store_true", help="tiny step counts: checks the pipeline, not the numbers")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice); small models on a "
                    "shared machine run best on 1")
     p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile contenders")
-    p.add_argument("--tasks", help="time-to-solve, explain, hold: comma-separated task names (default: every task; hold: "
+    p.add_argument("--tasks",
+                   help="time-to-solve, explain, hold: comma-separated task names (default: every task; hold: "
                    "reverse,copy); "
                    "chomsky: suite task names (default: all 15)")
     p.add_argument("--layouts", default="default",
@@ -43,12 +49,14 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="time-to-solve: seeds per (task, layout) (default 1); hold: seeds per "
                    "(task, hold) (default 20); chomsky: seeds per cell and learning rate (default: the budget's); "
                    "diagnose: seeds per change (default 3); explain-truth: seeds per planted circuit (default 2)")
-    p.add_argument("--cases", help="diagnose: comma-separated broken cases (default: all; see toyformer.bench.diagnose)")
+    p.add_argument("--cases",
+                   help="diagnose: comma-separated broken cases (default: all; see toyformer.bench.diagnose)")
     p.add_argument("--budget-s", type=float, help="diagnose: seconds of each case's diagnose --try (default 480)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="time-to-solve: a config override for every task (repeatable)")
     p.add_argument("--cap-s", type=float, default=None,
-                   help="time-to-solve: seconds per run at most (default: no cap; each run ends when solved or at its train.steps)")
+                   help="time-to-solve: seconds per run at most (default: no cap; each run ends when solved or at its "
+                        "train.steps)")
     p.add_argument("--k", type=int, default=16, help="replicas: replicas per batched run (default 16)")
     p.add_argument("--rounds", type=int, default=3, help="replicas: interleaved rounds; ui: page loads (default 3)")
     p.add_argument("--runs", "--n-runs", dest="n_runs", type=int, default=10_000,
@@ -59,8 +67,9 @@ def build_parser(prog: str = "toyformer bench") -> argparse.ArgumentParser:
                    "../shared/reference-code)")
     p.add_argument("--races", help="race: comma-separated races (default r0,r1,r2,r4)")
     p.add_argument("--models", help="chomsky: lstm, rnn, stack_rnn, tape_rnn, transformer (default lstm,transformer)")
-    p.add_argument("--schemes", help="chomsky: the transformer's positional schemes (default: none, sinusoidal, "
-                   "learned, rope, alibi, relative, randomised; also random_<scheme>, both_ends)")
+    p.add_argument("--schemes", help=f"chomsky: the transformer's positional schemes (default: "
+                   f"{', '.join(DEFAULT_SCHEMES)}; also random_<scheme>, "
+                   f"{', '.join(s for s in SCHEMES if s not in DEFAULT_SCHEMES and not s.startswith('random_'))})")
     p.add_argument("--budget", help="chomsky: quick, cpu (default) or full (the papers' protocol)")
     p.add_argument("--max-test-length", help="chomsky: test lengths 41..N (default: the budget's; the papers: 500)")
     p.add_argument("--seeds-as", default="replicas", help="chomsky: replicas (transformer seeds as one batched run, "
@@ -105,7 +114,7 @@ def main(argv: list[str] | None = None, prog: str = "toyformer bench") -> int:
             result[name]["wall_s"] = time.perf_counter() - t0
             tables.append(BENCHMARKS[name].render(result[name]))
     except ConfigError as exc:  # the bad-input contract: one line, as every toyformer command writes it
-        print(f"toyformer: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"toyformer: error: {' '.join(as_flags(str(exc)).split())}", file=sys.stderr)
         return 2
     text = "\n\n".join(tables)
     print(text)

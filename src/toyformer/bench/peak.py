@@ -46,9 +46,11 @@ def peak_gflops(n: int = 2048, repeats: int = 5, device: str | torch.device = "c
 def run(args) -> dict:
     """``python -m benchmarks peak``: float32 and bfloat16 peaks on ``args.device``."""
     n, repeats = (256, 2) if args.quick else (4096, 5)
-    return {"float32": peak_gflops(n, repeats, args.device), "bfloat16": peak_gflops(n, repeats, args.device, torch.bfloat16)}
+    return {"float32": peak_gflops(n, repeats, args.device), "bfloat16": peak_gflops(n, repeats, args.device,
+                                                                                     torch.bfloat16)}
 
 
 def render(result: dict) -> str:
     rows = [f"| {k} | {r['n']} | {r['threads']} | {r['gflops']:.1f} |" for k, r in result.items() if k != "wall_s"]
-    return "\n".join(["### Matrix-multiply peak", "", "| dtype | n | threads | GFLOP/s (best) |", "|---|---|---|---|", *rows])
+    return "\n".join(["### Matrix-multiply peak", "", "| dtype | n | threads | GFLOP/s (best) |", "|---|---|---|---|",
+                      *rows])

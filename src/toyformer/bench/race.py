@@ -47,7 +47,8 @@ TARGET = 0.999
 # R1's improved configuration with a cosine schedule short enough to settle the table within a
 # fraction of the reference's steps, evaluated every 50 steps so the race reads the time to the
 # reference's accuracy at a fine grain
-R1_FAST = {**r1.IMPROVED, "train": {**r1.IMPROVED["train"], "steps": 1000}, "eval": {**r1.IMPROVED["eval"], "every": 50}}
+R1_FAST = {**r1.IMPROVED, "train": {**r1.IMPROVED["train"], "steps": 1000}, "eval": {**r1.IMPROVED["eval"],
+                                                                                     "every": 50}}
 
 
 def _r0_steps(quick: bool) -> int:
@@ -127,7 +128,8 @@ def run(args) -> dict:
         ratio = ref_s / tf["reached_reference_s"] if tf["reached_reference_s"] else None
         rows.append({"race": name, "metric": metric, "reference": ref, "reference_acc": acc, "reference_s": ref_s,
                      "toyformer": tf, "ratio": ratio, **({"reference_cap_s": R0_CAP_S} if name == "r0" else {})})
-        print(f"race {name}: reference {acc:.3f} in {ref_s:.1f} s; toyformer {tf['reached_reference_s']} s", file=sys.stderr,
+        print(f"race {name}: reference {acc:.3f} in {ref_s:.1f} s; toyformer {tf['reached_reference_s']} s",
+              file=sys.stderr,
               flush=True)
     return {"quick": args.quick, "target": TARGET, "rows": rows}
 
@@ -143,8 +145,8 @@ def render(result: dict) -> str:
         ratio = f"{r['ratio']:.1f}x" if r["ratio"] else "-"
         solved = f"{t['solved_at_s']:.1f}" if t["solved_at_s"] is not None else "not reached"
         goal = "met" if r["ratio"] and r["ratio"] >= 10 else "NOT met"
-        lines.append(f"| {r['race'].upper()} | {r['metric']} | {r['reference_acc']:.3f} | {r['reference_s']:.1f} | {same} "
-                     f"| {ratio} | {solved} | {goal} |")
+        lines.append(f"| {r['race'].upper()} | {r['metric']} | {r['reference_acc']:.3f} | {r['reference_s']:.1f} | "
+                     f"{same} | {ratio} | {solved} | {goal} |")
     for r in result["rows"]:
         if "reference_cap_s" in r:
             within = "within" if r["reference_s"] <= r["reference_cap_s"] else "OVER"

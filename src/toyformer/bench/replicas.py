@@ -78,7 +78,8 @@ def summarise(times: dict[str, list[float]], steps: dict[str, int], k: int) -> d
     r4_speedups = [a / b for a, b in zip(times["r4_sequential"], times["r4_replicas"])]
     r1_ratio, r4_speedup = statistics.median(r1_ratios), statistics.median(r4_speedups)
     bound = {"r1_wall_ratio": statistics.median(b / a for a, b in zip(times["r1_single"], times["r1_bound"])),
-             "r4_per_replica_speedup": statistics.median(a / b for a, b in zip(times["r4_sequential"], times["r4_bound"]))}
+             "r4_per_replica_speedup": statistics.median(a / b for a, b in zip(times["r4_sequential"],
+                                                                               times["r4_bound"]))}
     return {
         "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "python": platform.python_version()},
@@ -96,13 +97,16 @@ def render(res: dict) -> str:
     med, k = res["median_s"], res["k"]
     rows = [
         ("R1: 1 run", f"{med['r1_single']:.2f}", "", ""),
-        (f"R1: {k} replicas batched", f"{med['r1_replicas']:.2f}", f"{res['r1_wall_ratio']:.2f}x wall of one (median of rounds)",
+        (f"R1: {k} replicas batched", f"{med['r1_replicas']:.2f}",
+         f"{res['r1_wall_ratio']:.2f}x wall of one (median of rounds)",
          f"<= 3x: {'met' if res['r1_met'] else 'NOT met'}"),
         (f"R1 bound: 1 model, batch x{k}", f"{med['r1_bound']:.2f}", f"{res['bound']['r1_wall_ratio']:.2f}x", ""),
         (f"R4: {k} runs one after another", f"{med['r4_sequential']:.2f}", "", ""),
-        (f"R4: {k} replicas batched", f"{med['r4_replicas']:.2f}", f"{res['r4_per_replica_speedup']:.2f}x per-replica throughput (median of rounds)",
+        (f"R4: {k} replicas batched", f"{med['r4_replicas']:.2f}",
+         f"{res['r4_per_replica_speedup']:.2f}x per-replica throughput (median of rounds)",
          f">= 2x: {'met' if res['r4_met'] else 'NOT met'}"),
-        (f"R4 bound: 1 model, batch x{k}", f"{med['r4_bound']:.2f}", f"{res['bound']['r4_per_replica_speedup']:.2f}x", ""),
+        (f"R4 bound: 1 model, batch x{k}", f"{med['r4_bound']:.2f}", f"{res['bound']['r4_per_replica_speedup']:.2f}x",
+         ""),
     ]
     lines = ["| contender | median s | ratio | target |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(r)} |" for r in rows]

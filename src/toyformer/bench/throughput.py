@@ -153,7 +153,7 @@ def compare(case: Case, device: str, rounds: int, warmup: int, steps: int | None
     contenders["pytorch"] = BASELINES[case.name](seed=0, device=device)
     result = race(contenders, steps or case.steps, rounds, warmup)
     base = result["pytorch"]["samples_per_s"]
-    for name, r in result.items():
+    for r in result.values():
         r["ratio_vs_pytorch"] = r["samples_per_s"] / base
     return {"case": case.name, "model": case.model, "target_ratio": case.target, "rounds": rounds,
             "steps_per_round": steps or case.steps, "contenders": result}
@@ -212,7 +212,8 @@ def run_throughput(device: str = "cpu", quick: bool = False, cases=tuple(CASES),
     """The whole throughput benchmark: machine limit first (the largest model: its memory is the
     process peak), then the R0/R1/R4 comparisons. ``quick`` never compiles (slow to start)."""
     rounds, warmup = (1, 1) if quick else (3, 3)
-    limit_knobs = ("fp32", *(("bf16",) if knobs else ()), *(("compile",) if knobs and compile_knob and not quick else ()))
+    limit_knobs = ("fp32", *(("bf16",) if knobs else ()), *(("compile",
+                                                             ) if knobs and compile_knob and not quick else ()))
     case_knobs = {"r0": ("fp32",), "r1": tuple(k for k in limit_knobs if k != "bf16"), "r4": limit_knobs}
     out = {"device": device, "threads": torch.get_num_threads(), "quick": quick}
     out["machine_limit"] = machine_limit(device, rounds, 1, 1 if not quick else 2, limit_knobs, quick)
@@ -236,7 +237,8 @@ def table_rows(result: dict) -> list[list]:
     for name, r in limit["contenders"].items():
         rows.append(["machine limit (d 256, 4 layers, seq 64, batch 256)", f"toyformer {name}",
                      batch / r["step_s"], None, r["gflops"], 100 * r["fraction_of_peak"],
-                     100 * r["gflops"] / limit["peak"]["gflops"], ">= 40% of peak" if limit["target_fraction"] else None])
+                     100 * r["gflops"] / limit["peak"]["gflops"],
+                     ">= 40% of peak" if limit["target_fraction"] else None])
     for comp in result["comparisons"].values():
         for name, r in comp["contenders"].items():
             target = f">= {comp['target_ratio']:g}x" if comp["target_ratio"] and name == "toyformer fp32" else None
@@ -267,10 +269,10 @@ def render(result: dict) -> str:
     lines += ["", f"Device {result['device']}, {result['threads']} torch threads; matmul peak "
               f"{limit['peak']['gflops']:.1f} GFLOP/s float32, {limit['peak_bf16']['gflops']:.1f} bfloat16 "
               f"(n={limit['peak']['n']}, best over rounds; per round: "
-              f"{', '.join(f'{g:.1f}' for g in limit['rounds_peak_gflops'])}); a training step of the machine-limit model is "
-              f"{limit['train_flops_per_step'] / 1e9:.1f} GFLOP (3x forward, matmuls only). Peak RSS "
+              f"{', '.join(f'{g:.1f}' for g in limit['rounds_peak_gflops'])}); a training step of the machine-limit "
+              f"model is {limit['train_flops_per_step'] / 1e9:.1f} GFLOP (3x forward, matmuls only). Peak RSS "
               f"{result['peak_rss_mib']:.0f} MiB"
               + (f", CUDA max allocated {limit['cuda_max_memory_allocated_mib']:.0f} MiB" if
                  limit["cuda_max_memory_allocated_mib"] is not None else "")
-              + f". Medians of {result['comparisons'][next(iter(result['comparisons']))]['rounds']} interleaved rounds."]
+              + f". Medians of {next(iter(result['comparisons'].values()))['rounds']} interleaved rounds."]
     return "\n".join(lines)

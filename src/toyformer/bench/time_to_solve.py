@@ -84,7 +84,8 @@ def run(args) -> dict:
             for seed in range(seeds):
                 rows.append(solve(task, layout, seed, args.cap_s, args.device, overrides))
                 r = rows[-1]
-                print(f"time-to-solve {task} {layout} seed {seed}: {r['solved_at_s'] if r['solved'] else 'not solved'} s",
+                seconds = r["solved_at_s"] if r["solved"] else "not solved"
+                print(f"time-to-solve {task} {layout} seed {seed}: {seconds} s",
                       file=sys.stderr, flush=True)
     return {"target": TARGET, "cap_s": args.cap_s, "quick": args.quick, "overrides": overrides, "seeds": seeds,
             "layouts": args.layouts, "rows": rows, "pairs": pairs(rows)}
@@ -120,7 +121,8 @@ def render(result: dict) -> str:
     head = ["task", "layout", "seeds solved", "seconds to solve (mean ± 95% CI)", "slowest seed s",
             "lowest test EM (n, 95% CI)", "time target"]
     cap = f"capped at {result['cap_s']:g} s per run" if result["cap_s"] else "no cap"
-    lines = [f"### Time to solve at {100 * result['target']:g}% exact match ({cap}, {result.get('seeds', 1)} seed(s))", "",
+    lines = [f"### Time to solve at {100 * result['target']:g}% exact match ({cap}, {result.get('seeds', 1)} seed(s))",
+             "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     all_pairs = result.get("pairs") or pairs(result["rows"])
     for p in all_pairs:

@@ -97,7 +97,8 @@ def fill_store(path: Path, n: int, seed: int = 0) -> None:
                    "test_exact_match_ci95": list(interval(right, test_n))}
         summary["solved"] = summary["solved_at_step"] is not None
         sweep = f"sweep-{i % 20}" if i % 2 else None
-        run_dir = (path.parent / ("unrecorded" if i >= n else f"sweeps/{sweep}/runs" if sweep else "train") / f"{i:05d}")
+        folder = "unrecorded" if i >= n else f"sweeps/{sweep}/runs" if sweep else "train"
+        run_dir = path.parent / folder / f"{i:05d}"
         files.append((run_dir, config, summary, _curves(summary, rng)))
         if i < n:
             entries.append({"config": config, "summary": summary, "run_dir": run_dir, "sweep": sweep,

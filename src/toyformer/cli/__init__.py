@@ -22,10 +22,11 @@ from toyformer.cli import (bench_commands, decode_commands, diagnose_commands, e
 from toyformer.cli import recovery
 from toyformer.cli.args import Parser
 from toyformer import faults, interrupts, numerics
-from toyformer.errors import ConfigError
+from toyformer.errors import ConfigError, as_flags
 from toyformer.numerics import NotPinned
 
-COMMAND_MODULES = [run_commands, decode_commands, inspect_commands, explain_commands, diagnose_commands, recipe_commands,
+COMMAND_MODULES = [run_commands, decode_commands, inspect_commands, explain_commands, diagnose_commands,
+                   recipe_commands,
                    sweep_commands, tune_commands, ui_commands, bench_commands]
 
 
@@ -91,6 +92,7 @@ def restart_pinned(argv: list[str] | None) -> int:
 
 
 def error(message: str) -> int:
-    """Print the one-line error of the bad-input contract; returns its exit code, 2."""
-    print(f"toyformer: error: {' '.join(message.split())}", file=sys.stderr)
+    """Print the one-line error of the bad-input contract, the API's argument names turned into
+    the flags that set them (``args.as_flags``); returns its exit code, 2."""
+    print(f"toyformer: error: {' '.join(as_flags(message).split())}", file=sys.stderr)
     return 2

@@ -1,5 +1,5 @@
-"""``toyformer bench throughput|peak|time-to-solve|replicas|kernels|race|ui|explain|explain-truth|chomsky|portable|hold|levers|diagnose|all [options]``: the benchmarks
-(``toyformer.bench``); ``toyformer bench throughput --help`` lists the options."""
+"""``toyformer bench WHAT [options]``: the benchmarks (``toyformer.bench``: ``WHAT`` is one of
+``toyformer.bench.main.BENCHMARKS`` or ``all``); ``toyformer bench throughput --help`` lists the options."""
 
 from __future__ import annotations
 

@@ -15,11 +15,14 @@ def register(sub) -> None:
     p.add_argument("--input", action="append", metavar="TOKENS",
                    help='space-separated tokens, e.g. "1 2 + 3 4" (repeatable; default: 4 test inputs)')
     p.add_argument("--n", type=number(int, at_least(1)), default=1, help="sampled answers per input (default 1)")
-    p.add_argument("--temperature", type=number(float, greater_than(0)), default=1.0, help="softmax temperature (default 1.0)")
-    p.add_argument("--top-k", type=number(int, at_least(1)), metavar="K", help="sample among the K most likely tokens only")
+    p.add_argument("--temperature", type=number(float, greater_than(0)), default=1.0,
+                   help="softmax temperature (default 1.0)")
+    p.add_argument("--top-k", type=number(int, at_least(1)), metavar="K",
+                   help="sample among the K most likely tokens only")
     p.add_argument("--seed", type=SEED, default=0, help="seed of the sampling generator (default 0)")
     p.add_argument("--greedy", action="store_true", help="the argmax answer instead of sampling")
-    p.add_argument("--beam", type=number(int, at_least(1)), metavar="K", help="beam search of width K instead of sampling")
+    p.add_argument("--beam", type=number(int, at_least(1)), metavar="K",
+                   help="beam search of width K instead of sampling")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     add_task_file(p)
     p.add_argument("--json", action="store_true", help="end with one JSON line of results")

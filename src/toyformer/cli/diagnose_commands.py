@@ -12,7 +12,8 @@ from toyformer.files import dumps
 def register(sub) -> None:
     from toyformer.cli import add_task_file
 
-    d = sub.add_parser("diagnose", help="why a run missed its target; --try finds and measures the change that fixes it")
+    d = sub.add_parser("diagnose",
+                       help="why a run missed its target; --try finds and measures the change that fixes it")
     d.add_argument("run_dir", nargs="?", help="a finished run directory")
     d.add_argument("--try", dest="try_", action="store_true",
                    help="try the symptoms' levers, then the layout's search space, by successive halving on --seeds "
@@ -78,5 +79,6 @@ def _markdown(args, result: dict) -> None:
 
     m = machine()
     command = f"toyformer diagnose {args.run_dir} --try --budget-s {args.budget_s:g} --seeds {args.seeds}"
-    where = f"{m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}, Python {m['python']}"
+    where = (f"{m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}, "
+             f"Python {m['python']}")
     write_text(Path(args.markdown), markdown(result, command, where))

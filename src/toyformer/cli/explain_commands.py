@@ -23,7 +23,8 @@ def register(sub) -> None:
                         "(EAP-IG, confirmed by path patching)")
     p.add_argument("--over-training", action="store_true",
                    help="also at every kept checkpoint (a run trained with --set train.keep_checkpoints=log)")
-    p.add_argument("-n", type=number(int, at_least(1)), help="held-out examples per analysis (default 512; --full 2000)")
+    p.add_argument("-n", type=number(int, at_least(1)),
+                   help="held-out examples per analysis (default 512; --full 2000)")
     p.add_argument("--json", action="store_true", help="print the whole result as JSON instead of sentences")
     p.add_argument("--no-report", action="store_true", help="write explain.json only, not report.html")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")

@@ -3,8 +3,12 @@ Ctrl-C, SIGTERM or a failed write (a full or read-only disk).
 
 ::
 
-    toyformer: interrupted at step 37; the checkpoint of step 30 is in runs/x; go on with: toyformer train --resume --out runs/x
-    toyformer: error: 'runs/x/checkpoint.safetensors': No space left on device; the checkpoint of step 30 is in runs/x; free some space, then go on with: toyformer train --resume --out runs/x
+    toyformer: interrupted at step 37; the checkpoint of step 30 is in runs/x; go on with: toyformer train
+      --resume --out runs/x
+    toyformer: error: 'runs/x/checkpoint.safetensors': No space left on device; the checkpoint of step 30 is in
+      runs/x; free some space, then go on with: toyformer train --resume --out runs/x
+
+(each message is one line, wrapped here)
 
 A run goes on with ``train --resume``; a sweep, a tune and a recipe go on by running the same
 command again (they skip what finished and continue what started); any other command is simply

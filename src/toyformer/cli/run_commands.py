@@ -51,9 +51,11 @@ def register(sub) -> None:
     ev = sub.add_parser("eval", help="re-evaluate a run from its directory (test set, or --lengths)")
     ev.add_argument("run_dir")
     ev.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    ev.add_argument("--beam", type=number(int, at_least(1)), metavar="K", help="decode by beam search of width K (default: the run's eval.decode)")
+    ev.add_argument("--beam", type=number(int, at_least(1)), metavar="K",
+                    help="decode by beam search of width K (default: the run's eval.decode)")
     ev.add_argument("--lengths", metavar="SPEC", help="evaluate at these task lengths: 1:64, 10,20,30 or 2:40:2")
-    ev.add_argument("-n", "--n", type=number(int, at_least(1)), default=500, help="with --lengths: examples per length (default 500)")
+    ev.add_argument("-n", "--n", type=number(int, at_least(1)), default=500,
+                    help="with --lengths: examples per length (default 500)")
     ev.add_argument("--plot", metavar="PNG", help="with --lengths: plot path (default RUN_DIR/lengths.png)")
     add_task_file(ev)
     ev.add_argument("--json", action="store_true")
@@ -133,7 +135,8 @@ def cmd_train(args) -> int:
     from toyformer.cli.store_args import raise_not_recorded, store_from_args
     from toyformer.experiments.recording import train
 
-    if args.replicas is not None or args.replica_set or (args.resume and args.out and (Path(args.out) / "replicas.json").is_file()):
+    resuming_replicas = args.resume and args.out and (Path(args.out) / "replicas.json").is_file()
+    if args.replicas is not None or args.replica_set or resuming_replicas:
         return _train_replicas(args)
     config, out = _config_and_out(args)
     on_eval = None
@@ -142,7 +145,8 @@ def cmd_train(args) -> int:
 
         on_eval = CurvesFile(out)
     store = store_from_args(args)
-    run = train(config, out_dir=out, resume=args.resume, quiet=args.quiet or args.json, device=args.device, on_eval=on_eval,
+    run = train(config, out_dir=out, resume=args.resume, quiet=args.quiet or args.json, device=args.device,
+                on_eval=on_eval,
                 store=store)
     _report(run.summary, args.json, out)
     raise_not_recorded(store, out)

@@ -21,7 +21,8 @@ def register(sub) -> None:
                    help="override a value of the base config, e.g. train.steps=100 (repeatable)")
     s.add_argument("--replicas", type=number(int, at_least(1)), metavar="K",
                    help="train each point as K batched replicas (seeds seed..seed+K-1); overrides the spec's replicas")
-    s.add_argument("--workers", type=number(int, at_least(1)), default=1, help="local worker processes (default 1: in this process)")
+    s.add_argument("--workers", type=number(int, at_least(1)), default=1,
+                   help="local worker processes (default 1: in this process)")
     s.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://10.0.0.5:8786")
     s.add_argument("--threads", type=int, metavar="T",
                    help="torch threads per point on every executor (default: this process's in process, "
@@ -100,7 +101,8 @@ def cmd_results(args) -> int:
             raise ConfigError("--columns is for a flat table; a pivot shows --value by --rows and --cols")
         from toyformer.experiments.store.table import pivot
 
-        table = pivot(rows, args.rows, args.cols, args.value or "test_token_acc", known)
+        table = pivot(rows, args.rows, args.cols, args.value or "test_token_acc", known,
+                      names=("--rows field", "--cols field", "--value metric"))
     else:
         if args.cols or args.value:
             raise ConfigError("--cols and --value need --rows (a pivot); without --rows the table is flat")
@@ -130,5 +132,6 @@ def _plot(args, rows: list[dict], known: list[str]) -> int:
     out = Path(args.out or "results.png")
     if out.suffix.lower() not in (".png", ".svg"):
         raise ConfigError(f"--out {str(out)!r}: allowed suffixes: .png, .svg")
-    print(save(metric_figure(rows, spec["x"], spec["y"], spec.get("lines"), known), out))
+    names = ("--plot x field", "--plot lines field", "--plot y metric")
+    print(save(metric_figure(rows, spec["x"], spec["y"], spec.get("lines"), known, names=names), out))
     return 0

@@ -29,7 +29,8 @@ def register(sub) -> None:
     t.add_argument("--seeds", type=number(int, at_least(1)), default=1,
                    help="seeds per trial, trained as batched replicas; a trial is judged by its slowest (default 1)")
     t.add_argument("--objective", choices=("time_to_solve", "metric"), default="time_to_solve")
-    t.add_argument("--workers", type=number(int, at_least(1)), default=1, help="local worker processes sharing the study")
+    t.add_argument("--workers", type=number(int, at_least(1)), default=1,
+                   help="local worker processes sharing the study")
     t.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler whose workers share the study's filesystem")
     t.add_argument("--threads", type=number(int, at_least(1)), help="torch threads per trial")
     t.add_argument("--seed", type=SEED, help="the seed of every trial (the first of --seeds)")

@@ -27,7 +27,7 @@ from toyformer.config.ranges import SEEDS, check
 from toyformer.config.sections import DataConfig, EvalConfig, ModelConfig, TaskConfig, TrainConfig
 from toyformer.errors import ConfigError
 from toyformer.tasks import task_class
-from toyformer.values import coerce
+from toyformer.values import coerce, parse_scalar
 
 Layout = Literal["classifier", "tagger", "causal", "seq2seq", "masked"]
 LAYOUTS: tuple[str, ...] = typing.get_args(Layout)
@@ -48,7 +48,7 @@ class RunConfig:
     """
 
     task: TaskConfig = field(default_factory=TaskConfig)
-    layout: Layout | None = None
+    layout: Layout = None  # type: ignore[assignment]  # None: the task's default layout, set on construction
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -62,11 +62,7 @@ class RunConfig:
             object.__setattr__(self, "layout", task_class(self.task.name).default_layout)
         if self.layout not in LAYOUTS:
             raise ConfigError(f"layout={self.layout!r} is not allowed; allowed: {', '.join(LAYOUTS)}")
-        coupled = self.model.positional == "abacus" or self.model.digit_positions or self.model.symbol_positions
-        if coupled and self.layout == "causal" and not self.data.sep:
-            raise ConfigError("digit places or symbol indices (model.positional='abacus', model.digit_positions, "
-                              "model.symbol_positions) in the causal layout needs data.sep=true (the answer starts "
-                              "after <sep>)")
+        self.model.positions.check_sep(self.layout, self.data.sep)
 
     # --- conversion -------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -75,7 +71,7 @@ class RunConfig:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
+    def from_dict(cls, data: dict) -> RunConfig:
         """Build from nested plain data (a config file); unknown keys are rejected."""
         original = copy.deepcopy(data)
         data = dict(data)
@@ -101,17 +97,19 @@ class RunConfig:
                 kwargs[name] = _build_section(section, name, given)
         hints = typing.get_type_hints(cls)
         for key, value in data.items():
+            if key == "layout" and (value is None or isinstance(value, str) and parse_scalar(value) is None):
+                continue  # none: the task's default layout, as when left out
             kwargs[key] = coerce(value, hints[key], key)
         config = cls(**kwargs)
         object.__setattr__(config, "_given", original)  # what with_overrides starts from
         return config
 
     @classmethod
-    def load(cls, path: str | Path) -> "RunConfig":
+    def load(cls, path: str | Path) -> RunConfig:
         """Read a YAML, TOML or JSON config file."""
         return cls.from_dict(read_config_file(path))
 
-    def with_overrides(self, overrides: list[str] | dict) -> "RunConfig":
+    def with_overrides(self, overrides: list[str] | dict) -> RunConfig:
         """Apply ``key=value`` overrides (or a ``{key: value}`` dict of typed values, as a sweep
         file gives them); keys are dotted (``model.n_layers``) or unique leaf names (``n_layers``,
         ``length``); task parameters are ``task.<param>``.
@@ -198,7 +196,8 @@ def read_config_file(path: str | Path, what: str = "config file", expected: str 
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{what} {str(path)!r} is not UTF-8 text (byte {exc.start}); expected YAML, TOML or JSON")
+        raise ConfigError(f"{what} {str(path)!r} is not UTF-8 text (byte {exc.start}); expected YAML, TOML or "
+                          "JSON") from None
     try:
         if path.suffix == ".toml":
             data = tomllib.loads(text)

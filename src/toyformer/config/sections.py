@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from toyformer.config.positional import DEFAULT, PositionalConfig
 from toyformer.config.ranges import SEEDS, at_least, between, check, greater_than
 from toyformer.errors import ConfigError
 from toyformer.tasks import get_task, task_params
@@ -49,7 +50,7 @@ class ModelConfig:
     d_ff: int = field(default=256, metadata=at_least(1))
     dropout: float = field(default=0.0, metadata=between(0, 1, hi_open=True))
     norm: Literal["pre", "post"] = "pre"
-    positional: Literal["none", "sinusoidal", "learned", "rope", "alibi", "relative", "abacus"] = "learned"
+    positional: str = DEFAULT  # a scheme of config/positional.py's table (SCHEMES)
     random_positions: bool = False  # training positions: a sorted random subset of 0..max_len-1
     digit_positions: bool = False  # position coupling: the scheme's positions are digit places (abacus.py)
     # position coupling by index: the i-th input symbol and the i-th answer token share position i (scratchpads)
@@ -76,6 +77,12 @@ class ModelConfig:
     init: Literal["auto", "small", "torch"] = "auto"
     attention: Literal["auto", "sdpa", "explicit", "few_keys"] = "auto"  # how attention is computed (models/kernels.py)
 
+    @property
+    def positions(self) -> PositionalConfig:
+        """The positional scheme's row and the options that change what a position is (an unknown
+        scheme is a ConfigError naming the allowed ones)."""
+        return PositionalConfig.of(self)
+
     def __post_init__(self):
         check(self, "model")
         if self.family != "transformer":
@@ -87,51 +94,16 @@ class ModelConfig:
                 f"model.d_model={self.d_model} is not divisible by model.n_heads={self.n_heads}; "
                 f"allowed n_heads: {', '.join(map(str, divisors))}"
             )
-        if self.positional == "rope" and (self.d_model // self.n_heads) % 2:
-            raise ConfigError(
-                f"model.positional='rope' needs an even head width; d_model/n_heads = {self.d_model // self.n_heads}"
-            )
-        if self.random_positions and self.positional in ("none", "abacus"):
-            raise ConfigError(
-                f"model.random_positions=true does not apply to model.positional={self.positional!r}; "
-                f"allowed with: sinusoidal, learned, rope, alibi, relative"
-            )
-        if self.digit_positions and self.positional in ("none", "abacus"):
-            raise ConfigError(
-                f"model.digit_positions=true does not apply to model.positional={self.positional!r} "
-                f"(abacus already indexes digit places); allowed with: sinusoidal, learned, rope, alibi, relative"
-            )
-        if self.symbol_positions and (self.positional in ("none", "abacus") or self.digit_positions
-                                      or self.random_positions or self.place_embedding):
-            raise ConfigError(
-                f"model.symbol_positions=true replaces the positions of model.positional={self.positional!r} by "
-                "symbol indices; allowed with positional sinusoidal, learned, rope, alibi or relative, and without "
-                "digit_positions, random_positions and place_embedding")
-        if self.place_embedding and (self.positional == "abacus" or self.digit_positions):
-            raise ConfigError(
-                "model.place_embedding=true adds digit places to sequence positions; with "
-                f"model.positional={self.positional!r} and digit_positions={self.digit_positions} the positions "
-                "already are digit places; allowed: positional none, sinusoidal, learned, rope, alibi, relative"
-            )
-        if self.positions_from == "both" and (self.positional not in ("sinusoidal", "learned")
-                                               or self.digit_positions or self.random_positions):
-            raise ConfigError(
-                f"model.positions_from='both' needs model.positional=sinusoidal or learned without digit or random "
-                f"positions, got model.positional={self.positional!r}"
-            )
+        self.positions.check(self.n_heads, self.d_model)
         if self.window_sink and self.attention_window is None:
             raise ConfigError("model.window_sink=true keeps keys visible through an attention window; set "
                               "model.attention_window too (allowed: window_sink=false without a window)")
-        if self.digit_positions and self.random_positions:
-            raise ConfigError("model.digit_positions and model.random_positions exclude each other; set one")
 
     def _check_recurrent(self) -> None:
         """A recurrent network reads tokens in order: the transformer's position and attention options
         do not apply; the memory networks have one recurrent layer, as the reference's."""
         family = self.family
-        if self.positional not in ("learned", "none"):  # learned: the default, unused
-            raise ConfigError(f"model.positional={self.positional!r} does not apply to model.family={family!r} (it "
-                              f"reads tokens in order); allowed: none")
+        self.positions.check_recurrent(family)
         for key, default in TRANSFORMER_ONLY.items():
             if getattr(self, key) != default:
                 raise ConfigError(f"model.{key}={getattr(self, key)!r} does not apply to model.family={family!r}; "

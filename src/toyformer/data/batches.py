@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 
@@ -37,9 +39,9 @@ class Batch:
     decoder_inputs: torch.Tensor | None = None  # seq2seq: [B, T_out] target shifted right
     prompt_len: int = 0  # causal: column where the answer starts (labels start one earlier)
 
-    def to(self, device) -> "Batch":
-        move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return Batch(move(self.inputs), move(self.labels), move(self.decoder_inputs), self.prompt_len)
+    def to(self, device) -> Batch:
+        decoder = None if self.decoder_inputs is None else self.decoder_inputs.to(device)
+        return Batch(self.inputs.to(device), self.labels.to(device), decoder, self.prompt_len)
 
 
 def lengths(x: torch.Tensor) -> torch.Tensor:
@@ -169,6 +171,6 @@ def stack_batches(batches: list[Batch], layout: str) -> Batch:
 
     decoder = None
     if batches[0].decoder_inputs is not None:
-        decoder = stack([b.decoder_inputs for b in batches], PAD)
+        decoder = stack(cast("list[torch.Tensor]", [b.decoder_inputs for b in batches]), PAD)
     return Batch(stack([b.inputs for b in batches], PAD), stack([b.labels for b in batches], IGNORE), decoder,
                  prompt_len)

@@ -67,7 +67,7 @@ class Lengths:
     mode: str = "batch"  # batch | row | curriculum
 
     @classmethod
-    def from_config(cls, data_cfg) -> "Lengths | None":
+    def from_config(cls, data_cfg) -> Lengths | None:
         if data_cfg.min_length is None:
             return None
         return cls(data_cfg.min_length, data_cfg.max_length, data_cfg.length_sampling)
@@ -127,14 +127,15 @@ def make_splits(task, cfg) -> Splits:
     if dom is not None and holdout:
         n_test, n_val = domain_split(len(dom), cfg)
         if n_test < 1 or n_val < 1:
-            raise ConfigError(f"task {task.name!r} has only {len(dom)} examples, too few to hold out; set data.holdout=no")
+            raise ConfigError(f"task {task.name!r} has only {len(dom)} examples, too few to hold out; set "
+                              "data.holdout=no")
         order = torch.randperm(len(dom), generator=_generator(ev.seed))
-        test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
+        at_test, at_val, at_train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
         unused = 0
         if cfg.data.train_size is not None:
-            unused = max(0, len(train) - cfg.data.train_size)  # neither trained on nor evaluated
-            train = train[: cfg.data.train_size]
-        return Splits(dom[val], dom[test], dom[train], None, dom[test] if targeted else None,
+            unused = max(0, len(at_train) - cfg.data.train_size)  # neither trained on nor evaluated
+            at_train = at_train[: cfg.data.train_size]
+        return Splits(dom[at_val], dom[at_test], dom[at_train], None, dom[at_test] if targeted else None,
                       exhaustive=unused == 0, domain=len(dom))
     if dom is not None:
         return Splits(dom, dom, None, None, exhaustive=True, domain=len(dom))
@@ -257,7 +258,8 @@ class TrainData:
         self.lengths, self.total_steps = lengths, total_steps
         self.generator = _generator(seed)
         pool = splits.pool
-        self._epoch, self._order = None, None
+        self._epoch: int | None = None
+        self._order: torch.Tensor | None = None
         self.steps_per_epoch = None if pool is None else max(1, -(-len(pool) // batch_size))
 
     def batch(self, step: int) -> Examples:
@@ -267,8 +269,9 @@ class TrainData:
             if self.lengths is not None:
                 sample = self.lengths.sampler(self.task, self.generator, step, self.total_steps)
             return draw(self.task, self.batch_size, self.generator, self.splits.exclude, sample)
+        assert self.steps_per_epoch is not None  # set with the pool
         epoch, i = divmod(step, self.steps_per_epoch)
-        if self._epoch != epoch:
+        if self._order is None or self._epoch != epoch:
             self._epoch = epoch
             self._order = torch.randperm(len(pool), generator=_generator(self.seed * 1_000_003 + epoch))
         return pool[self._order[i * self.batch_size : (i + 1) * self.batch_size]]

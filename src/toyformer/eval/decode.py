@@ -10,12 +10,13 @@ path is tested against.
 
 >>> greedy(model, "causal", examples.input, max_new=12)                       # doctest: +SKIP
 >>> beam_search(model, "seq2seq", examples.input, max_new=6, beam_width=4)     # doctest: +SKIP
->>> sample(model, "causal", x, 12, temperature=0.8, top_k=5, generator=torch.Generator().manual_seed(0))  # doctest: +SKIP
+>>> g = torch.Generator().manual_seed(0)                                          # doctest: +SKIP
+>>> sample(model, "causal", x, 12, temperature=0.8, top_k=5, generator=g)       # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -94,7 +95,8 @@ def _generate(st: Stepper, b: int, max_new: int, choose: Callable[[torch.Tensor]
 
 
 @_eval_mode
-def greedy(model, layout: str, inputs: torch.Tensor, max_new: int, sep: bool = True, cache: bool = True) -> torch.Tensor:
+def greedy(model, layout: str, inputs: torch.Tensor, max_new: int, sep: bool = True,
+           cache: bool = True) -> torch.Tensor:
     """Greedy answers ``[B, max_new]`` for right-padded task inputs ``[B, L]``."""
     st = Stepper(model, layout, inputs, max_new, sep, cache)
     return _generate(st, len(inputs), max_new, lambda logits: logits.argmax(-1))

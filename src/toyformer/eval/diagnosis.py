@@ -19,6 +19,8 @@ early), and ``unexplained`` when none of these stands out.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -53,7 +55,7 @@ SETTINGS: dict[str, list[tuple[str, str]]] = {
     "by_position": [
         ("model.causal_encoder", "a causal encoder cannot see later tokens: positions whose answer lies ahead "
                                  "stay at chance"),
-        ("model.positional", "the model must know where each token is (learned or sinusoidal)"),
+        ("model.positional", "the model must know where each token is (a scheme added to the embeddings)"),
         ("model.n_layers", "routing by position may need more than one layer"),
         ("model.n_heads", "more heads can attend to more positions at once"),
         ("train.steps", "some positions are learned later than others: train longer"),
@@ -114,7 +116,7 @@ def reached_target(summary: dict) -> bool:
     return goal is None and value is not None and value >= 1.0
 
 
-def diagnose(config, metrics: list[dict], summary: dict) -> list[dict]:
+def diagnose(config, metrics: list[dict], summary: Mapping[str, Any]) -> list[dict]:
     """Findings for a run that ended without reaching its target; ``[]`` when it reached it.
 
     ``summary`` must hold the run's test numbers, ``chance`` (see ``chance_level``) and
@@ -309,7 +311,8 @@ def _unexplained(metrics, summary, config):
 
 def _settings(symptom: str, config) -> list[dict]:
     """The settings known to matter for ``symptom``, with current values; suspect ones first."""
-    values = {f"{section}.{k}": v for section, d in config.to_dict().items() if isinstance(d, dict) for k, v in d.items()}
+    values = {f"{section}.{k}": v for section, d in config.to_dict().items() if isinstance(d, dict) for k,
+              v in d.items()}
     rows = []
     for key, why in SETTINGS[symptom]:
         if (key == "model.pooling" and config.layout != "classifier") or (
@@ -323,6 +326,7 @@ def _settings(symptom: str, config) -> list[dict]:
 def _suspect(symptom: str, key: str, cfg) -> bool:
     """Heuristics for values that commonly cause ``symptom``."""
     m, t, d = cfg.model, cfg.train, cfg.data
+    no_positions = m.positions.scheme.plug == "none"
     rules = {
         ("chance", "model.norm"): m.norm == "post" and m.n_layers > 2,
         ("chance", "model.n_layers"): m.norm == "post" and m.n_layers > 2,
@@ -330,7 +334,7 @@ def _suspect(symptom: str, key: str, cfg) -> bool:
         ("chance", "train.lr"): t.lr < 1e-4 or t.lr > 1e-2,
         ("chance", "train.steps"): t.steps < 200,
         ("chance", "model.pooling"): m.pooling == "flatten",
-        ("chance", "model.positional"): m.positional == "none" and cfg.layout != "classifier",
+        ("chance", "model.positional"): no_positions and cfg.layout != "classifier",
         ("memorising", "data.train_size"): d.train_size is not None,
         ("memorising", "train.weight_decay"): t.weight_decay == 0,
         ("memorising", "model.dropout"): m.dropout == 0,
@@ -339,9 +343,9 @@ def _suspect(symptom: str, key: str, cfg) -> bool:
         ("diverged", "train.grad_clip"): t.grad_clip is None,
         ("diverged", "model.norm"): m.norm == "post",
         ("by_position", "model.causal_encoder"): m.causal_encoder,
-        ("by_position", "model.positional"): m.positional == "none",
-        ("unexplained", "model.positional"): m.positional == "none" and cfg.layout != "classifier",
-        ("by_length", "model.positional"): m.positional == "none",
+        ("by_position", "model.positional"): no_positions,
+        ("unexplained", "model.positional"): no_positions and cfg.layout != "classifier",
+        ("by_length", "model.positional"): no_positions,
         ("still_improving", "train.max_time_s"): t.max_time_s is not None,
     }
     return bool(rules.get((symptom, key), False))

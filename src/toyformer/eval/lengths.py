@@ -16,7 +16,6 @@ distinct examples (1-digit addition has 100), its set overlaps what training saw
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 
@@ -38,7 +37,8 @@ def parse_lengths(text: str) -> list[int]:
         except ValueError:
             nums = []
         if not 1 <= len(nums) <= 3 or any(n < 1 for n in nums) or (len(nums) > 1 and nums[1] < nums[0]):
-            raise ConfigError(f"--lengths {text!r}: {item.strip()!r} is not a length; allowed: N, A:B, A:B:STEP, comma-separated, N >= 1")
+            raise ConfigError(f"lengths={text!r}: {item.strip()!r} is not a length; allowed: N, A:B, A:B:STEP, "
+                              "comma-separated, N >= 1")
         out += [nums[0]] if len(nums) == 1 else list(range(nums[0], nums[1] + 1, nums[2] if len(nums) == 3 else 1))
     return sorted(set(out))
 
@@ -75,7 +75,7 @@ def evaluate_lengths(run, lengths: list[int], n: int = 500, **decode) -> dict:
     """
     cfg = run.config
     longest = max(lengths)
-    memory.check(memory.evaluation(cfg, run.task, n, longest), run.device, f"--lengths {longest} with --n {n}")
+    memory.check(memory.evaluation(cfg, run.task, n, longest), run.device, f"lengths={longest} with n={n}")
     rows = []
     for length in lengths:
         ex = run.task.sample(n, torch.Generator().manual_seed(cfg.eval.seed + 1009 * length), length=length)
@@ -86,9 +86,7 @@ def evaluate_lengths(run, lengths: list[int], n: int = 500, **decode) -> dict:
     return {
         "task": cfg.task.name,
         "layout": cfg.layout,
-        "positional": cfg.model.positional + ("+random" if cfg.model.random_positions else "")
-        + ("+digit places" if cfg.model.digit_positions else "")
-        + (f"+window {cfg.model.attention_window}" if cfg.model.attention_window is not None else ""),
+        "positional": cfg.model.positions.label(cfg.model.attention_window),
         "trained": list(trained) if trained else None,
         "rows": rows,
     }
@@ -98,7 +96,7 @@ def positions_clamped(model, batch) -> bool:
     """True when a position table of ``model`` is too short for the positions of ``batch``
     (the widest sequences of a length: the full teacher-forced input)."""
     tokens = {"inputs": batch.inputs, "decoder_inputs": batch.decoder_inputs}
-    tables = [(name, m) for name, m in model.named_modules() if isinstance(m, Embedder) and m.pos is not None]
+    tables = [(name, m) for name, m in model.named_modules() if isinstance(m, Embedder) and m.table is not None]
     for name, embed in tables:
         side = "decoder_inputs" if name.startswith("decoder") and tokens["decoder_inputs"] is not None else "inputs"
         was_training = embed.training

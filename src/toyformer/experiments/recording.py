@@ -14,7 +14,7 @@ config names ``train.tensorboard`` gets its TensorBoard logger here
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from toyformer import training
 from toyformer.config import RunConfig

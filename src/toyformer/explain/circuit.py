@@ -70,7 +70,8 @@ def circuit(source, methods=METHODS, n: int = 512, steps: int = STEPS, threshold
     base = score(runner.run({p: 0.0 for p in runner.parts}), labels)
     measure = "exact_match" if base["exact_match"] >= 0.1 else "token_acc"
     out = {"n": len(scored), "n_reference": len(refs), "measure": measure, "baseline": base, "threshold": threshold,
-           "separable": graph.separable, "steps": steps, "nodes": _nodes(graph), "edges": _edges(graph), "by_method": {}}
+           "separable": graph.separable, "steps": steps, "nodes": _nodes(graph), "edges": _edges(graph),
+           "by_method": {}}
     acts = runner.record(refs) if set(methods) - {"zero"} else None
     for method in methods:
         t0 = time.perf_counter()
@@ -132,7 +133,8 @@ class Search:
                 "faithful": faithful, "is_faithful": faithful >= self.target, "ablated": left,
                 "complete": left <= floor + DESTROYED * (intact - floor),
                 "attribution": [float(a) for a in attr],
-                "score": [(1.0 if u in kept else 0.0) + abs(float(attr[u])) / (1.0001 * top) for u in range(self.units)]}
+                "score": [(1.0 if u in kept else 0.0) + abs(float(attr[u])) / (1.0001 * top)
+                          for u in range(self.units)]}
 
     def _smallest(self, order: list[int]) -> int:
         """The fewest top-ranked units that are faithful (binary search; all of them are)."""

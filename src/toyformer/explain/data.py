@@ -63,7 +63,7 @@ class Inputs:
     def __len__(self) -> int:
         return len(self.examples)
 
-    def rows(self, idx) -> "Inputs":
+    def rows(self, idx) -> Inputs:
         """The same inputs restricted to rows ``idx`` (same width, so positions still align)."""
         b = self.batch
         batch = Batch(b.inputs[idx], b.labels[idx], None if b.decoder_inputs is None else b.decoder_inputs[idx],
@@ -258,5 +258,6 @@ def held_out(s: Subject, n: int, split: str = "test") -> Examples:
     return ex[:n]
 
 
-__all__ = ["Frame", "Inputs", "cached", "check_inputs", "paired", "examples_for", "forward", "held_out", "out_stream", "prepare", "row_scores",
+__all__ = ["Frame", "Inputs", "cached", "check_inputs", "paired", "examples_for", "forward", "held_out", "out_stream",
+           "prepare", "row_scores",
            "score", "stream_names", "subject"]

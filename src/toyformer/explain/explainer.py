@@ -68,20 +68,22 @@ def explain(source, inputs: str | None = None, corrupt: str | None = None, full:
         return {"run_dir": str(run_dir), "replicas": [
             explain(p, inputs, corrupt, full, over_training, n, device, write, circuit) for p in reps]}
     if corrupt is not None and inputs is None:
-        raise ConfigError("--corrupt needs --input: patching puts activations of the clean input into the corrupted one")
+        raise ConfigError("corrupt= needs inputs= too: patching puts activations of the clean input into the "
+                          "corrupted one")
     preset = dict(PRESETS["full" if full else "fast"])
     if n is not None:
         preset.update(n=n, roles_n=min(n, preset["roles_n"]))
     t_load = time.perf_counter()
     run = load_run(run_dir, device=device) if run is None else run
     if over_training and (run_dir is None or not checkpoint.kept_checkpoints(run_dir)):  # before any analysis
-        raise ConfigError(f"{str(run_dir)!r} kept no checkpoints; train it with --set train.keep_checkpoints=log")
+        raise ConfigError(f"{str(run_dir)!r} kept no checkpoints; train it with train.keep_checkpoints=log")
     check_inputs(subject(run), inputs, corrupt)
     if circuit:  # a model without circuits fails before anything is measured
         build_graph(run.model, run.config.layout)
     finished = bool(run.summary)
     step = run.summary.get("steps") if finished else (run.metrics[-1]["step"] if run.metrics else 0)
-    result = {"run_dir": None if run_dir is None else str(run_dir), "task": run.config.task.name, "layout": run.config.layout, "step": step,
+    result = {"run_dir": None if run_dir is None else str(run_dir), "task": run.config.task.name,
+              "layout": run.config.layout, "step": step,
               "finished": finished, "weights": "model.safetensors" if finished else "checkpoint.safetensors",
               "preset": "full" if full else "fast", "circuit_asked": circuit, "input": inputs, "corrupt": corrupt}
     timings = {"load_s": time.perf_counter() - t_load}

@@ -74,7 +74,8 @@ def over_training_figure(ot: dict, metrics: list[dict]):
         ax = axes[3]
         ax.plot(xs, [f["key_share"] if f else float("nan") for f in four], marker=".", label="key-frequency share")
         ax2 = ax.twinx()
-        ax2.plot(xs, [f["restricted_loss"] if f else float("nan") for f in four], color="#27ae60", label="restricted loss")
+        ax2.plot(xs, [f["restricted_loss"] if f else float("nan") for f in four], color="#27ae60",
+                 label="restricted loss")
         ax2.plot(xs, [f["excluded_loss"] if f else float("nan") for f in four], color="#c0392b", label="excluded loss")
         ax.set_ylabel("energy share")
         ax2.set_ylabel("loss")

@@ -121,7 +121,8 @@ def build_graph(model, layout: str, separable: bool | None = None) -> Graph:
             ff = block.ff.hook_name
             writers.append(Writer(ff, "mlp", stream, 3 * i + 3, ((f"{ff}.out", None),),
                                   _tl(stream, layout, f"blocks.{i}.hook_mlp_out"), module=ff))
-            readers.append(Reader(ff, "mlp", stream, 3 * i + 3, f"{ff}.in", ff, _tl(stream, layout, f"blocks.{i}.hook_mlp_in")))
+            readers.append(Reader(ff, "mlp", stream, 3 * i + 3, f"{ff}.in", ff, _tl(stream, layout,
+                                                                                    f"blocks.{i}.hook_mlp_in")))
         last = f"{stream}.blocks.{len(stack.blocks) - 1}.resid_post"
         tl_last = _tl(stream, layout, f"blocks.{len(stack.blocks) - 1}.hook_resid_post")
         if stream == out_stream(layout):

@@ -43,7 +43,7 @@ def over_training(source, n: int = 256, threshold: float = THRESHOLD, probe_iter
         raise ConfigError("analysis over training needs a run directory")
     steps = steps_of(run)
     if len(steps) < 2:
-        raise ConfigError(f"{str(run.run_dir)!r} kept no checkpoints; train it with --set train.keep_checkpoints=log")
+        raise ConfigError(f"{str(run.run_dir)!r} kept no checkpoints; train it with train.keep_checkpoints=log")
     final_state = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
     points = []
     try:

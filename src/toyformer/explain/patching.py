@@ -64,7 +64,7 @@ def patch(source, clean=None, corrupt=None, n: int = 64, seed: int = 0) -> dict:
     if clean is None and corrupt is None:
         clean_ex, bad = corrupt_pairs(s, n, seed)
     elif clean is None or corrupt is None:
-        raise ConfigError("activation patching needs both a clean and a corrupted input (--input and --corrupt)")
+        raise ConfigError("activation patching needs both a clean and a corrupted input (clean= and corrupt=)")
     else:
         clean_ex = examples_for(s, clean)
         bad_input = corrupt.input if isinstance(corrupt, Examples) else as_inputs(s, corrupt)

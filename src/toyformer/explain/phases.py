@@ -50,7 +50,10 @@ def phases(metrics: list[dict], metric: str = "exact_match") -> dict:
     if memorised is not None and generalised is not None and generalised["step"] <= memorised["step"]:
         memorised = None  # validation was already there: no memorisation phase before it
     widest = max(rows, key=lambda r: r[f"train_{metric}"] - r[f"val_{metric}"], default=None)
-    pick = lambda r: None if r is None else {"step": r["step"], "train": r[f"train_{metric}"], "val": r[f"val_{metric}"]}  # noqa: E731
+
+    def pick(r):
+        return None if r is None else {"step": r["step"], "train": r[f"train_{metric}"], "val": r[f"val_{metric}"]}
+
     return {"metric": metric, "evaluations": len(rows), "memorised": pick(memorised), "generalised": pick(generalised),
             "grokked": memorised is not None and generalised is not None, "widest_gap": pick(widest),
             "thresholds": {"memorised": MEMORISED, "gap": GAP, "generalised": GENERALISED}}

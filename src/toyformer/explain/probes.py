@@ -25,7 +25,7 @@ quantity is *readable* at a layer when the probe reaches ``READABLE`` there.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

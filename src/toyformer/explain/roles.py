@@ -2,8 +2,8 @@
 
 A pattern names, for each query, the keys it would read (a boolean ``[B, Tq, Tk]``); a head's
 score is the mean attention mass it puts on those keys, over the queries that can see such a key
-and at least two keys to choose from (a causal query sees no later key), in ``[0, 1]``. ``uniform`` is scored by the entropy of
-the weights over the visible keys, divided by its maximum. A head's role is its best-scoring
+and at least two keys to choose from (a causal query sees no later key), in ``[0, 1]``. ``uniform`` is scored by the
+entropy of the weights over the visible keys, divided by its maximum. A head's role is its best-scoring
 pattern at or above the threshold (``uniform``: 0.9), else ``mixed``.
 
 ========== ===================================================================================
@@ -32,7 +32,7 @@ or ``None`` where the pattern does not apply.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -76,7 +76,7 @@ class PatternContext:
 @dataclass(frozen=True)
 class Pattern:
     name: str
-    fn: Callable[[PatternContext], "torch.Tensor | None"] | None
+    fn: Callable[[PatternContext], torch.Tensor | None] | None
     description: str = ""
     threshold: float | None = None  # None: the threshold of head_roles
 
@@ -105,7 +105,8 @@ def _mirror(ctx):
 
 
 def _same_token(ctx):
-    same = (ctx.q.tokens[:, :, None] == ctx.k.tokens[:, None, :]) & ctx.k.valid[:, None, :] & (ctx.k.col[:, None, :] >= 0)
+    same = (ctx.q.tokens[:, :, None] == ctx.k.tokens[:, None, :]) & ctx.k.valid[:, None, :] & (ctx.k.col[:, None,
+                                                                                                         :] >= 0)
     if not ctx.cross:
         qi, ki = ctx.pairs()
         same = same & (qi != ki)

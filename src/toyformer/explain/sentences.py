@@ -122,7 +122,8 @@ def _probes(rows: list[dict]) -> list[str]:
     out = []
     for stream in dict.fromkeys(r["stream"] for r in rows):
         for target in dict.fromkeys(r["target"] for r in rows if r["stream"] == stream):
-            mine = sorted((r for r in rows if r["stream"] == stream and r["target"] == target), key=lambda r: r["layer"])
+            mine = sorted((r for r in rows if r["stream"] == stream and r["target"] == target),
+                          key=lambda r: r["layer"])
             first = readable_from(rows, stream, target)
             text = TARGET_TEXT.get(target, target)
             chance = mine[0]["chance"]
@@ -141,8 +142,9 @@ def _probes(rows: list[dict]) -> list[str]:
                            f"probe accuracy {mine[0]['accuracy']:.2f}; chance {chance:.2f}).")
             else:
                 at, before = mine[first], mine[first - 1]
-                out.append(f"{text} becomes linearly readable in the {stream} at layer {first} (held-out probe accuracy "
-                           f"{at['accuracy']:.2f}; layer {first - 1}: {before['accuracy']:.2f}; chance {chance:.2f}).")
+                out.append(f"{text} becomes linearly readable in the {stream} at layer {first} (held-out probe "
+                           f"accuracy {at['accuracy']:.2f}; layer {first - 1}: {before['accuracy']:.2f}; chance "
+                           f"{chance:.2f}).")
     return out
 
 
@@ -150,7 +152,8 @@ def _lens(rows: list[dict]) -> list[str]:
     final = rows[-1]
     first = None
     for r in rows:
-        first = (r["layer"] if first is None else first) if r["exact_match"] >= READABLE * final["exact_match"] else None
+        readable = r["exact_match"] >= READABLE * final["exact_match"]
+        first = (r["layer"] if first is None else first) if readable else None
     if final["exact_match"] < USED or first is None:
         return [f"The logit lens finds no layer of the {final['stream']} where the read-out gets answers right "
                 f"(exact match at the last layer {final['exact_match']:.3f})."]
@@ -182,7 +185,8 @@ def _patching(p: dict) -> list[str]:
                 f"answer log-probability {p['clean_logprob']:.3f} and {p['corrupt_logprob']:.3f}."]
     v, i, j = max(cells)
     out = [f"Patching one clean activation into the corrupted run (answer log-probability {p['corrupt_logprob']:.3f}, "
-           f"clean {p['clean_logprob']:.3f}) restores most from {grid['layers'][i]} at position {j} ({v:.2f} of the way)."]
+           f"clean {p['clean_logprob']:.3f}) restores most from {grid['layers'][i]} at position {j} ({v:.2f} of the "
+           "way)."]
     if head is not None:
         out.append(f"Of the heads, {head['component']} restores most ({head['restored']:.2f}).")
     return out
@@ -214,8 +218,8 @@ def _fourier(f: dict) -> list[str]:
                 f"non-constant energy over {n} frequencies (key: at least {KEY_SHARE / n:.0%})."]
     keys = ", ".join(map(str, f["key_frequencies"]))
     return [f"The number embeddings concentrate on frequencies {keys} ({f['key_share']:.0%} of the non-constant energy "
-            f"over {n} frequencies); keeping only those in the logits gives loss {f['restricted_loss']:.3f} (the model: "
-            f"{f['loss']:.3f}), removing them gives {f['excluded_loss']:.3f} on the training pairs (chance "
+            f"over {n} frequencies); keeping only those in the logits gives loss {f['restricted_loss']:.3f} (the "
+            f"model: {f['loss']:.3f}), removing them gives {f['excluded_loss']:.3f} on the training pairs (chance "
             f"{f['chance_loss']:.3f})."]
 
 

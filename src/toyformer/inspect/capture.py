@@ -55,7 +55,8 @@ def subject(source, task=None, layout: str | None = None, sep: bool = True, devi
         if task is None or layout is None:
             raise ConfigError("inspecting a bare model needs its task and layout")
         return Subject(source, task, layout, sep)
-    raise ConfigError(f"cannot inspect a {type(source).__name__}; allowed: a Run, a run directory, a model, or a Subject")
+    raise ConfigError(f"cannot inspect a {type(source).__name__}; allowed: a Run, a run directory, a model, or a "
+                      "Subject")
 
 
 def parse_input(vocab: Vocab, text: str, task_name: str = "the task") -> torch.Tensor:
@@ -91,7 +92,8 @@ def as_inputs(s: Subject, inputs) -> torch.Tensor:
     x = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=PAD)  # [B, L]
     width = getattr(s.model, "width", None)
     if getattr(s.model, "pooling", None) == "flatten" and x.shape[1] > width:
-        raise ConfigError(f"input of {x.shape[1]} tokens is too long for this flatten-pooling model; allowed: <= {width}")
+        raise ConfigError(f"input of {x.shape[1]} tokens is too long for this flatten-pooling model; allowed: <= "
+                          f"{width}")
     _check_fits(s, x)
     return x
 
@@ -295,11 +297,13 @@ def embeddings(source, task=None, layout: str | None = None, positions: int | No
         side = path.removesuffix(".embed") if path != "embed" else "decoder"  # Seq2Seq: decoder embedding on top
         ids = _used_tokens(s.task.vocab, s.layout, side, s.sep)
         pts, method, explained = project_2d(module.tok.weight[ids])
-        maps.append(EmbeddingMap(f"{side} tokens", "tokens", pts, [s.task.vocab.tokens[i] for i in ids], method, explained))
-        if module.pos is not None:
+        maps.append(EmbeddingMap(f"{side} tokens", "tokens", pts, [s.task.vocab.tokens[i] for i in ids], method,
+                                 explained))
+        if module.table is not None:
             n = min(positions or widths.get(side, module.max_len), module.max_len)
-            pts, method, explained = project_2d(module.pos.weight[:n])
-            maps.append(EmbeddingMap(f"{side} positions", "positions", pts, [str(i) for i in range(n)], method, explained))
+            pts, method, explained = project_2d(module.table.weight[:n])
+            maps.append(EmbeddingMap(f"{side} positions", "positions", pts, [str(i) for i in range(n)], method,
+                                     explained))
     return maps
 
 
@@ -322,10 +326,12 @@ def samples(source, n: int = 8) -> list[dict]:
     if s.layout in ("causal", "seq2seq"):
         ref = answer_tokens(ex)
     else:
-        ref = ex.target if s.layout == "classifier" else torch.nn.functional.pad(ex.target, (0, max(0, out.shape[1] - ex.target.shape[1])))
+        width = max(0, out.shape[1] - ex.target.shape[1])
+        ref = ex.target if s.layout == "classifier" else torch.nn.functional.pad(ex.target, (0, width))
     ref, out = readable_answer(s.task, ref), readable_answer(s.task, out)  # digits in reading order
     rows = []
     for i in range(len(ex)):
         target, output = vocab.decode(ref[i]), vocab.decode(out[i])
-        rows.append({"input": vocab.decode(ex.input[i]), "target": target, "output": output, "correct": target == output})
+        rows.append({"input": vocab.decode(ex.input[i]), "target": target, "output": output,
+                     "correct": target == output})
     return rows

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from toyformer.files import read_json
 from toyformer.run.directory import read_metrics
@@ -85,7 +85,8 @@ class NotebookCurves(_Throttled):
     ``show(png_bytes)`` displays one frame; the default updates one IPython display in place.
     """
 
-    def __init__(self, min_interval_s: float = 0.5, layout: str | None = None, show: Callable[[bytes], None] | None = None):
+    def __init__(self, min_interval_s: float = 0.5, layout: str | None = None, show: Callable[[bytes],
+                                                                                              None] | None = None):
         super().__init__(min_interval_s, layout)
         self.show = show or self._ipython_show
         self._handle = None
@@ -119,7 +120,8 @@ class LiveCurves:
             part.finish(summary)
 
 
-def live_curves(run_dir: str | Path | None = None, notebook: bool | None = None, layout: str | None = None) -> LiveCurves:
+def live_curves(run_dir: str | Path | None = None, notebook: bool | None = None,
+                layout: str | None = None) -> LiveCurves:
     """An ``on_eval`` callback: ``curves.png`` in ``run_dir`` (when given) and, in a Jupyter
     notebook (or with ``notebook=True``), a plot redrawn in place at each evaluation."""
     parts: list = []

@@ -58,7 +58,7 @@ IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 def check_image_path(path: Path) -> Path:
     """``path`` if its suffix names a format figures are written in, else a ConfigError."""
     if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
-        raise ConfigError(f"--out {str(path)!r}: a figure is written as {', '.join(IMAGE_SUFFIXES)}; "
+        raise ConfigError(f"out={str(path)!r}: a figure is written as {', '.join(IMAGE_SUFFIXES)}; "
                           f"allowed suffixes: {', '.join(IMAGE_SUFFIXES)}")
     return Path(path)
 
@@ -139,10 +139,12 @@ def attention_figure(maps, row: int = 0, names: list[str] | None = None, notes: 
                 elif r == 0:
                     ax.set_title(f"head {h}", fontsize=9)
         bar_height = min(3.0, height - top - bottom)
-        cax = fig.add_axes(((width - right + 0.3) / width, (height - top - bar_height) / height, 0.15 / width, bar_height / height))
+        cax = fig.add_axes(((width - right + 0.3) / width, (height - top - bar_height) / height, 0.15 / width,
+                            bar_height / height))
         fig.colorbar(im, cax=cax, label="attention weight")
         given, answer = maps.describe(row)
-        fig.text(0.5, 1 - 0.15 / height, label(f"{given}  →  {answer}", max(40, int(width * 11))) + "\nrows: queries, columns: keys",
+        fig.text(0.5, 1 - 0.15 / height, label(f"{given}  →  {answer}",
+                                               max(40, int(width * 11))) + "\nrows: queries, columns: keys",
                  ha="center", va="top", fontsize=10)
     return fig
 
@@ -278,11 +280,11 @@ def plot_run(run_dir: str | Path, what: str = "curves", sample: int | None = Non
     from toyformer.run.directory import read_config, read_metrics
 
     if what not in WHAT:
-        raise ConfigError(f"--what {what!r} is not allowed; allowed: {', '.join(WHAT)}")
+        raise ConfigError(f"what={what!r} is not allowed; allowed: {', '.join(WHAT)}")
     if what != "attention" and (sample is not None or input_text is not None):
-        raise ConfigError("--sample and --input apply to --what attention only")
+        raise ConfigError("sample= and input_text= apply to what='attention' only")
     if sample is not None and input_text is not None:
-        raise ConfigError("give --sample or --input, not both")
+        raise ConfigError("give sample= or input_text=, not both")
     run_dir = Path(run_dir)
     config = read_config(run_dir)  # a clear error when it is not a run directory
     out = check_image_path(Path(out) if out else run_dir / f"{what}.png")
@@ -304,7 +306,7 @@ def plot_run(run_dir: str | Path, what: str = "curves", sample: int | None = Non
             i = sample or 0
             n = len(run.splits.test)
             if not 0 <= i < n:
-                raise ConfigError(f"--sample {i} is out of range; allowed: 0..{n - 1} (the test set)")
+                raise ConfigError(f"sample={i} is out of range; allowed: 0..{n - 1} (the test set)")
             maps = attention(run, run.splits.test[i : i + 1])
         return save(attention_figure(maps, 0), out)
     if what == "embeddings":

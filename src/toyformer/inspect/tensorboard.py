@@ -36,7 +36,7 @@ def check_available() -> None:
         import tensorboard  # noqa: F401
         from torch.utils.tensorboard import SummaryWriter  # noqa: F401
     except ImportError:
-        raise ConfigError(f"train.tensorboard (--tensorboard) needs the tensorboard package: {EXTRA}") from None
+        raise ConfigError(f"train.tensorboard needs the tensorboard package: {EXTRA}") from None
 
 
 def scalar_tags(record: dict) -> dict[str, float]:

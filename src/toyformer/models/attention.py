@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from toyformer.models import kernels
-from toyformer.models.hookpoints import hookable
+from toyformer.models.hookpoints import Hookable, hookable
 from toyformer.models.local_attention import Local, local_attend
 from toyformer.tasks.base import PAD
 
@@ -82,7 +82,9 @@ class KVCache:
         self.tokens = self.tokens.index_select(0, index)
         for name, bufs in self.buffers.items():
             if len(index) != bufs[0].shape[0]:  # a new batch size: new buffers
-                bufs = tuple(b.new_zeros((len(index), *b.shape[1:])) for b in bufs)
+                k_old, v_old = bufs
+                bufs = (k_old.new_zeros((len(index), *k_old.shape[1:])),
+                        v_old.new_zeros((len(index), *v_old.shape[1:])))
             for old, new in zip(self.buffers[name], bufs):
                 new[:, :, :n] = old[:, :, :n].index_select(0, index)  # only the used columns move
             self.buffers[name] = bufs
@@ -91,7 +93,7 @@ class KVCache:
         self.context = {name: pick(t) for name, t in self.context.items()}
 
 
-class Attention(nn.Module):
+class Attention(Hookable):
     """Multi-head attention. ``mask`` is boolean (True where a query may attend to a key) or
     float (added to the scores; ``-inf`` hides a key).
 
@@ -156,15 +158,19 @@ class Attention(nn.Module):
         """Queries, keys and values when a hook asks for the per-head inputs: ``x`` (and a
         self-attention context) arrive before the block's ``norm``; each head gets its own copy
         ``[B, T, H, d]`` at ``q_in``/``k_in``/``v_in``. Read-only hooks leave the usual path."""
-        h = self.n_heads
+        h, tap = self.n_heads, self.tap
+        assert tap is not None, "called while a hook asks for the per-head inputs"
         ctx = x if context is None else context
         copies = [x[:, :, None].expand(-1, -1, h, -1), ctx[:, :, None].expand(-1, -1, h, -1)]
-        ins = [self.tap(p, copies[p != "q_in"]) for p in SPLIT]
+        ins = [tap(p, copies[p != "q_in"]) for p in SPLIT]
         if all(t is copies[p != "q_in"] for p, t in zip(SPLIT, ins)):  # only read
             return self.project(norm(x), None if context is None else context, rotary, cache)
         if cache is not None:
             raise ValueError("a hook that replaces q_in, k_in or v_in needs a whole forward pass, not cached decoding")
-        xq, xk, xv = norm(ins[0]), *((norm(t) for t in ins[1:]) if context is None else ins[1:])
+        if context is None:  # self-attention: every copy through the block's norm
+            xq, xk, xv = (norm(t) for t in ins)
+        else:  # cross-attention: the memory is used as it is
+            xq, xk, xv = norm(ins[0]), ins[1], ins[2]
         d = x.shape[-1]
         w_k, w_v = self.kv.weight.view(2, h, self.d_head, d)
         b_k, b_v = self.kv.bias.view(2, h, 1, self.d_head)

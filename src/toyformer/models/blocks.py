@@ -13,19 +13,19 @@ and ``out``; the stack's ``final_norm``.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
-from toyformer.models.positional.alibi import ALiBi
 from toyformer.models.attention import SPLIT, Attention, KVCache, with_bias
-from toyformer.models.hookpoints import hookable
+from toyformer.models.hookpoints import Hookable, hookable
 from toyformer.models.kernels import Dropout, ReLU
 from toyformer.models.local_attention import LOCAL_FROM, Local, window_keys
-from toyformer.models.positional.relative_bias import RelativeBias
-from toyformer.models.positional.rope import Rotary
+from toyformer.models.positional import RotatedPositions, ScoreBias, build
 
 
-class FeedForward(nn.Module):
+class FeedForward(Hookable):
     def __init__(self, d_model: int, d_ff: int, dropout: float, activation: str, name: str = "ff"):
         super().__init__()
         self.up, self.down = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
@@ -39,7 +39,7 @@ class FeedForward(nn.Module):
         return self.tap("out", self.down(self.drop(self.tap("hidden", self.act(self.up(x))))))
 
 
-class Block(nn.Module):
+class Block(Hookable):
     def __init__(self, cfg, name: str, cross: bool):
         super().__init__()
         d = cfg.d_model
@@ -97,13 +97,13 @@ def _same(x):
     return x
 
 
-class Stack(nn.Module):
+class Stack(Hookable):
     """``n`` blocks named ``{name}.blocks.{i}``; pre-norm stacks end with a final LayerNorm.
 
-    The stack owns the positional schemes that act inside attention (RoPE on queries and keys,
-    ALiBi or a learned relative bias on the scores) and builds them once per forward, and the
-    sliding window of ``model.attention_window`` (keys at most that many positions away). With
-    ``model.window_sink`` the keys at position 0 stay visible through the window (attention sinks,
+    The stack owns the positional schemes that act inside attention (plugged in at ``rotation``:
+    queries and keys, as RoPE; at ``scores``: a bias on the scores, as ALiBi or a learned relative bias) and builds
+    them once per forward, and the sliding window of ``model.attention_window`` (keys at most that many positions
+    away). With ``model.window_sink`` the keys at position 0 stay visible through the window (attention sinks,
     Xiao et al. 2024): with digit positions these are the tokens that are not digits (``+``,
     ``<sep>``), so a head whose digit is missing (past the end of an operand) has a fixed place
     to look, the same at every length.
@@ -113,25 +113,23 @@ class Stack(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(Block(cfg, f"{name}.blocks.{i}", cross) for i in range(n_layers))
         self.final_norm = nn.LayerNorm(cfg.d_model) if cfg.norm == "pre" else nn.Identity()
-        self.rotary = Rotary(cfg.d_model // cfg.n_heads) if cfg.positional == "rope" else None
+        scheme = cfg.positions.scheme
+        self.rotary: RotatedPositions | None = build(scheme, cfg) if scheme.plug == "rotation" else None
         self.window, self.sink = cfg.attention_window, cfg.window_sink
-        self.score_bias: nn.Module | None = None
+        self.score_bias: ScoreBias | None = None
         hookable(self, name, ("final_norm",))
         self.hooks_last = True  # listed after its blocks
-        if cfg.positional == "alibi":
-            self.score_bias = ALiBi(cfg.n_heads)
-        elif cfg.positional == "relative":
-            # digit places (symbol indices) are not ordered like the sequence: keys may be at higher places
-            coupled = cfg.digit_positions or cfg.symbol_positions
-            self.score_bias = RelativeBias(cfg.n_heads, not causal or coupled, cfg.relative_max_distance)
+        if scheme.plug == "scores":
+            self.score_bias = build(scheme, cfg, causal=causal)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, k_pos: torch.Tensor | None = None,
                 memory=None, cross_mask=None, cache: KVCache | None = None) -> torch.Tensor:
         """``x [B, T, d]`` at positions ``pos [B, T]``; ``k_pos [B, Tk]`` the positions of all keys
         (with a cache: the whole history; default ``pos``). Returns ``[B, T, d]``."""
         k_pos = pos if k_pos is None else k_pos
+        plan: torch.Tensor | Local = mask
         if self._local(pos):  # a long input through the window: candidate keys only
-            mask = self.local_plan(mask, pos, k_pos)
+            plan = self.local_plan(mask, pos, k_pos)
         else:
             if self.window is not None:  # sliding window: every query keeps itself (distance 0)
                 near = (pos[:, :, None] - k_pos[:, None, :]).abs() <= self.window  # [B, T, Tk]
@@ -140,9 +138,10 @@ class Stack(nn.Module):
                 mask = mask & near[:, None]
             if self.score_bias is not None:
                 mask = with_bias(mask, self.score_bias(pos, k_pos))  # [B, H, T, Tk]
+            plan = mask
         rotary = self.rotary.at(pos) if self.rotary is not None else None
         for block in self.blocks:
-            x = block(x, mask, rotary, memory, cross_mask, cache)
+            x = block(x, plan, rotary, memory, cross_mask, cache)
         return self.final_norm(x) if self.tap is None else self.tap("final_norm", self.final_norm(x))
 
     def _local(self, pos: torch.Tensor) -> bool:
@@ -150,7 +149,8 @@ class Stack(nn.Module):
         gradient, no dropout), and no hook that asks for a dense attention pattern."""
         if self.window is None or pos.shape[1] < LOCAL_FROM or self.training or torch.is_grad_enabled():
             return False
-        return not any(b.attn.tap is not None and b.attn.tap.wants("pattern") for b in self.blocks)
+        blocks = cast("list[Block]", self.blocks)
+        return not any(b.attn.tap is not None and b.attn.tap.wants("pattern") for b in blocks)
 
     def local_plan(self, mask: torch.Tensor, pos: torch.Tensor, k_pos: torch.Tensor) -> Local:
         """The candidate keys of every query within the window (and the sinks), with their score

@@ -52,7 +52,7 @@ encoder.blocks.0.attn.pattern torch.Size([8, 4, 6, 6])
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -62,7 +62,16 @@ from toyformer.errors import ConfigError
 Hook = Callable[[torch.Tensor, str], "torch.Tensor | None"]
 
 
-def hookable(module: nn.Module, name: str, points: tuple[str, ...]) -> None:
+class Hookable(nn.Module):
+    """A module with hook points: its stable ``hook_name``, its ``hook_points`` and the hooks
+    attached now (``tap``: None while none is, so an idle point costs one attribute test)."""
+
+    hook_name: str
+    hook_points: tuple[str, ...]
+    tap: Tap | None
+
+
+def hookable(module: Hookable, name: str, points: tuple[str, ...]) -> None:
     """Give ``module`` a stable ``name`` and its hook ``points`` (no hook attached)."""
     module.hook_name, module.hook_points, module.tap = name, tuple(points), None
 
@@ -88,23 +97,23 @@ class Tap:
         return x
 
 
-def _prefix(module: nn.Module) -> str:
+def _prefix(module: Hookable) -> str:
     return f"{module.hook_name}." if module.hook_name else ""
 
 
-def hook_modules(model: nn.Module) -> list[nn.Module]:
+def hook_modules(model: nn.Module) -> list[Hookable]:
     """The modules with hook points, in the order their names are listed (a module marked
     ``hooks_last`` after everything inside it)."""
-    out: list[nn.Module] = []
+    out: list[Hookable] = []
 
     def walk(m: nn.Module) -> None:
-        own = hasattr(m, "hook_points")
+        own = isinstance(m, Hookable)
         last = getattr(m, "hooks_last", False)
-        if own and not last:
+        if isinstance(m, Hookable) and not last:
             out.append(m)
         for child in m.children():
             walk(child)
-        if own and last:
+        if isinstance(m, Hookable) and own and last:
             out.append(m)
 
     walk(model)
@@ -140,7 +149,7 @@ def hooks(model: nn.Module, table: dict[str, Hook | list[Hook]]):
     ones, before anything is attached."""
     check_names(model, list(table))
     fns = {name: list(f) if isinstance(f, (list, tuple)) else [f] for name, f in table.items()}
-    attached: list[tuple[nn.Module, Tap | None]] = []
+    attached: list[tuple[Hookable, Tap | None]] = []
     try:
         for m in hook_modules(model):
             prefix = _prefix(m)

@@ -15,7 +15,7 @@ from toyformer.data import Batch
 from toyformer.errors import ConfigError
 from toyformer.models.attention import KVCache, cross_attention_mask, self_attention_mask
 from toyformer.models.blocks import Stack
-from toyformer.models.hookpoints import hookable
+from toyformer.models.hookpoints import Hookable, hookable
 from toyformer.models.kernels import ReLU
 from toyformer.models.positional.abacus import Answer
 from toyformer.models.positional.embedder import Embedder
@@ -70,7 +70,10 @@ class Encoder(nn.Module):
             places, numbers = (None if t is None else t[:, cache.start :]
                                for t in (self.embed.places(history), self.embed.numbers(history)))
             mask = self_attention_mask(history != PAD, self.causal, cache.start)  # [B, 1, T, Tk]
-        cross = None if memory is None else cross_attention_mask(src_valid, tokens.shape[1])
+        cross = None
+        if memory is not None:
+            assert src_valid is not None, "cross-attention needs the source's real positions"
+            cross = cross_attention_mask(src_valid, tokens.shape[1])
         return self.stack(self.embed(tokens, pos, places, numbers), mask, pos, k_pos, memory, cross, cache)
 
 
@@ -83,7 +86,7 @@ def make_encoder(cfg, vocab_size: int, max_len: int, digit_ids: torch.Tensor | N
     return Encoder(cfg, vocab_size, max_len, "encoder", cfg.causal_encoder, cfg.n_layers, digit_ids)
 
 
-class Classifier(nn.Module):
+class Classifier(Hookable):
     """Encoder, then pooling, then an MLP head. Pooling: the mean over real tokens, the first or
     last position, all positions flattened (R0), or ``slot``: an empty ``<pad>`` position is
     appended and the answer read there (R1's padded variant)."""
@@ -130,7 +133,7 @@ class Classifier(nn.Module):
         return pooled
 
 
-class Tagger(nn.Module):
+class Tagger(Hookable):
     """Encoder and one prediction per input position (also the masked-token layout's model)."""
 
     def __init__(self, cfg, vocab_size: int, max_len: int, digit_ids: torch.Tensor | None = None):
@@ -145,7 +148,7 @@ class Tagger(nn.Module):
         return logits if self.tap is None else self.tap("logits", logits)
 
 
-class CausalLM(nn.Module):
+class CausalLM(Hookable):
     """Decoder-only: a causal stack over ``prompt <sep> answer``, next-token logits."""
 
     def __init__(self, cfg, vocab_size: int, max_len: int, digit_ids: torch.Tensor | None = None):
@@ -173,7 +176,7 @@ class CausalLM(nn.Module):
         return self.logits(tokens[:, None], cache)[:, -1]
 
 
-class Seq2Seq(nn.Module):
+class Seq2Seq(Hookable):
     """Encoder-decoder: bidirectional encoder; causal decoder with cross-attention."""
 
     def __init__(self, cfg, vocab_size: int, max_len: int, digit_ids: torch.Tensor | None = None):
@@ -187,6 +190,7 @@ class Seq2Seq(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         memory = self.encoder(batch.inputs)
+        assert batch.decoder_inputs is not None, "a seq2seq batch has decoder inputs"
         return self.decode(batch.decoder_inputs, memory, batch.inputs != PAD)
 
     def encode(self, src: torch.Tensor) -> torch.Tensor:  # [B, S] -> [B, S, d]
@@ -223,7 +227,7 @@ def build_model(cfg, layout: str, task, widths: tuple[int, int]) -> nn.Module:
     """Build the model for ``layout`` on ``task``; rejects a task/layout pair that cannot fit.
 
     ``widths`` are the widths of a formatted batch (inputs, labels), used for the positional
-    table (``cfg.max_len`` or twice the widest sequence) and for flatten pooling.
+    table (``PositionalConfig.table_size``) and for flatten pooling.
     """
     check_fits(task.kind, layout, task.name)
     if cfg.family != "transformer" and layout not in RECURRENT_LAYOUTS:
@@ -231,14 +235,11 @@ def build_model(cfg, layout: str, task, widths: tuple[int, int]) -> nn.Module:
                           f"allowed layouts: {', '.join(RECURRENT_LAYOUTS)}")
     if cfg.pooling in ("flatten", "slot") and layout != "classifier":
         raise ConfigError(f"model.pooling={cfg.pooling!r} only applies to the classifier layout, not {layout!r}")
-    if cfg.positions_from == "both" and layout not in ("classifier", "tagger", "masked"):
-        raise ConfigError(
-            f"model.positions_from='both' needs the whole input at once; layout {layout!r} generates its "
-            f"answer; allowed layouts: classifier, tagger, masked"
-        )
-    digit_ids = check_positional(cfg, task)
+    cfg.positions.check_layout(layout)
+    digit_ids = digits_of(cfg, task)
     vocab_size = len(task.vocab)
-    max_len = cfg.max_len or 2 * max(widths) + 8
+    max_len = cfg.positions.table_size(max(widths))
+    model: nn.Module
     if layout == "classifier":
         model = Classifier(cfg, vocab_size, max_len, widths[0], digit_ids)
     elif layout in ("tagger", "masked"):
@@ -261,22 +262,15 @@ def init_of(init: str, layout: str) -> str:
     return "torch" if layout == "seq2seq" else "small"
 
 
-def check_positional(cfg, task) -> torch.Tensor | None:
-    """Reject a positional scheme that does not fit the task; the ids that count as digits for
-    abacus, ``model.digit_positions`` and the number embedding (with ``model.symbol_positions``:
-    every symbol of the task's vocabulary)."""
+def digits_of(cfg, task) -> torch.Tensor | None:
+    """The ids that count as digits for digit places, ``model.digit_positions`` and the number
+    embedding (with ``model.symbol_positions``: every symbol of the task's vocabulary); None when
+    no option reads them. A task that is not made of numbers is refused (``PositionalConfig.check_task``)."""
     if cfg.symbol_positions:  # every task symbol counts (not the specials: <pad>, <sep>, ...)
         return torch.arange(len(SPECIALS), len(task.vocab))
-    if cfg.positional != "abacus" and not cfg.digit_positions and not cfg.place_embedding and not cfg.number_embedding:
+    cfg.positions.check_task(task)
+    if cfg.positions.needs_digits is None:
         return None
-    if not getattr(task, "numeric", False):
-        option = ("model.positional='abacus'" if cfg.positional == "abacus" else
-                  "model.digit_positions=true" if cfg.digit_positions else
-                  "model.place_embedding=true" if cfg.place_embedding else "model.number_embedding=true")
-        raise ConfigError(
-            f"{option} needs a task made of numbers (addition, arithmetic, ...); task {task.name!r} is not; "
-            f"allowed here: model.positional=none, sinusoidal, learned, rope, alibi, relative without digit_positions"
-        )
     return torch.tensor([task.vocab.id(str(d)) for d in range(10)])
 
 

@@ -28,6 +28,8 @@ torch.Size([1, 5, 16])
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -73,7 +75,7 @@ def tape_moves(tape: torch.Tensor, actions: torch.Tensor, written: torch.Tensor,
     one = torch.ones_like(jump)
     # "left" brings cell m + 1 under the head (the reference's roll(eye, -1) on the cells)
     moves = [tape, rolled(tape, -one), rolled(tape, one), rolled(tape, -jump), rolled(tape, jump)]
-    return sum(actions[:, i, None, None] * m for i, m in enumerate(moves))
+    return cast(torch.Tensor, sum(actions[:, i, None, None] * m for i, m in enumerate(moves)))
 
 
 def input_length(tokens: torch.Tensor) -> torch.Tensor:
@@ -95,7 +97,7 @@ class MemoryEncoder(nn.Module):
         self.vocab_size, self.hidden, self.family = vocab_size, hidden, family
         self.cell = nn.RNNCell(vocab_size + CELL, hidden)  # tanh, as the reference's VanillaRNN
         if family == "stack_rnn":
-            self.value = nn.Linear(hidden, CELL)
+            self.value: nn.Module = nn.Linear(hidden, CELL)
             self.actions = nn.Linear(hidden, 3)
         else:
             widths = (hidden, *WRITE_HIDDEN)

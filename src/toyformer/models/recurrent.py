@@ -35,7 +35,8 @@ class RecurrentEncoder(nn.Module):
         super().__init__()
         self.vocab_size = vocab_size
         make = nn.LSTM if cell == "lstm" else nn.RNN
-        layer = make(vocab_size, hidden, num_layers=n_layers, batch_first=True, dropout=dropout if n_layers > 1 else 0.0)
+        layer = make(vocab_size, hidden, num_layers=n_layers, batch_first=True,
+                     dropout=dropout if n_layers > 1 else 0.0)
         setattr(self, cell, layer)  # the attribute names the cell: enc.lstm, enc.rnn
         self.cell = cell
 

@@ -5,5 +5,5 @@ from toyformer.report.html import (Html, Section, badge, cards, esc, figure, ima
                                    tokens, write)
 from toyformer.report.run_page import write_report
 
-__all__ = ["Html", "Section", "badge", "cards", "esc", "figure", "image", "join", "para", "plain", "render", "table", "tokens",
-           "write", "write_report"]
+__all__ = ["Html", "Section", "badge", "cards", "esc", "figure", "image", "join", "para", "plain", "render", "table",
+           "tokens", "write", "write_report"]

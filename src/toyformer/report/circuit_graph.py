@@ -12,7 +12,8 @@ from __future__ import annotations
 from toyformer.report.html import esc
 
 COLOURS = {"q": "#2b6cb0", "k": "#2f855a", "v": "#c05621", "mlp": "#6b46c1", "output": "#4a5568", "memory": "#4a5568"}
-LABELS = {"q": "queries", "k": "keys", "v": "values", "mlp": "MLP input", "output": "output", "memory": "encoder output"}
+LABELS = {"q": "queries", "k": "keys", "v": "values", "mlp": "MLP input", "output": "output",
+          "memory": "encoder output"}
 COL_W, ROW_H, NODE_W, NODE_H, PAD = 120, 34, 96, 24, 16
 
 
@@ -80,7 +81,8 @@ def circuit_svg(circuit: dict, roles: list[dict] | None = None) -> str:
         parts.append(f'<g><rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="4" fill="#f7fafc" '
                      f'stroke="#2d3748"/><text x="{x + NODE_W / 2:.0f}" y="{y + 16}" font-size="11" '
                      f'text-anchor="middle" font-family="sans-serif">{esc(label)}</text><title>{esc(name)}</title></g>')
-    legend = " ".join(f'<tspan fill="{COLOURS[k]}">&#9632; {LABELS[k]}</tspan>' for k in ("q", "k", "v", "mlp", "output"))
+    legend = " ".join(f'<tspan fill="{COLOURS[k]}">&#9632; {LABELS[k]}</tspan>' for k in ("q", "k", "v", "mlp",
+                                                                                          "output"))
     parts.append(f'<text x="{PAD}" y="{top}" font-size="11" font-family="sans-serif">{legend} '
                  f'(dashed: kept under some ablations only)</text>')
     height = top + PAD

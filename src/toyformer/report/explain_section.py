@@ -50,11 +50,13 @@ def _ablation(data: dict) -> list[Html]:
         return []
     base = ab["baseline"]
     rows = [[r["component"], r["method"], f"{r['exact_match']:.3f}", f"{r['d_exact_match']:+.3f}",
-             f"{r['token_acc']:.3f}", f"{r['d_token_acc']:+.3f}", f"{r['d_loss']:+.3f}"] for r in ab["rows"][:ABLATION_ROWS]]
+             f"{r['token_acc']:.3f}", f"{r['d_token_acc']:+.3f}",
+             f"{r['d_loss']:+.3f}"] for r in ab["rows"][:ABLATION_ROWS]]
     head = "<h3>Ablations, largest effect first</h3>"
     text = (f"Intact model on {ab['n']} test examples: exact match {base['exact_match']:.3f}, token accuracy "
             f"{base['token_acc']:.3f}, loss {base['loss']:.3f}. Means and resamples come from {ab['n_reference']} "
-            f"validation examples; {len(ab['rows'])} ablations in all, the first {min(ABLATION_ROWS, len(ab['rows']))} shown.")
+            f"validation examples; {len(ab['rows'])} ablations in all, the first {min(ABLATION_ROWS, len(ab['rows']))} "
+            "shown.")
     return [Html(head), para(text, "muted"), table(["component", "ablation", "exact match", "change", "token accuracy",
                                                    "change", "loss change"], rows, "mono")]
 
@@ -71,7 +73,8 @@ def _roles(run, data: dict) -> list[Html]:
         score = "—" if r["score"] is None else f"{r['score']:.2f}"
         rows.append([r["module"], r["head"], r["role"], score, description(r) or "", change])
         notes[(r["module"], r["head"])] = f"{r['role']} {score}"
-    out = [Html("<h3>Head roles</h3>"), table(["module", "head", "role", "score", "attention", "largest ablation change"],
+    out = [Html("<h3>Head roles</h3>"), table(["module", "head", "role", "score", "attention",
+                                               "largest ablation change"],
                                               rows, "mono")]
     out.append(_grid(run, data, notes))
     return out
@@ -98,7 +101,8 @@ def _groups(data: dict) -> list[Html]:
         key = g["measure"]
         rows.append([g["module"], ", ".join(map(str, g["heads"])), g["label"] if g["kind"] == "role" else
                      f"{g['kind']} {g['value']}", g["method"], f"{g['baseline'][key]:.3f}",
-                     f"{min(r[key] for r in m['alone']):.3f}", f"{m['joint'][key]:.3f}", "yes" if g["redundant"] else "no"])
+                     f"{min(r[key] for r in m['alone']):.3f}", f"{m['joint'][key]:.3f}",
+                     "yes" if g["redundant"] else "no"])
     return [Html("<h3>Heads that share a role, ablated together</h3>"),
             table(["module", "heads", "shared", "ablation", "intact", "worst alone", "together", "one job together"],
                   rows, "mono")]
@@ -139,7 +143,8 @@ def _probes(data: dict) -> list[Html]:
     by = {(r["stream"], r["target"], r["layer"]): r for r in probes}
     rows = []
     for stream, target in keys:
-        cells = [f"{by[(stream, target, layer)]['accuracy']:.2f}" if (stream, target, layer) in by else "" for layer in layers]
+        cells = [f"{by[(stream, target, layer)]['accuracy']:.2f}" if (stream, target,
+                                                                      layer) in by else "" for layer in layers]
         chance = next(r["chance"] for r in probes if (r["stream"], r["target"]) == (stream, target))
         rows.append([stream, target, *cells, f"{chance:.2f}"])
     return [Html("<h3>Linear probes: held-out accuracy per layer</h3>"),
@@ -151,7 +156,8 @@ def _lens(data: dict) -> list[Html]:
     if data.get("lens"):
         rows = [[r["stream"], r["layer"], f"{r['exact_match']:.3f}", f"{r['token_acc']:.3f}", f"{r['loss']:.3f}"]
                 for r in data["lens"]]
-        out += [Html("<h3>Logit lens</h3>"), table(["stream", "layer", "exact match", "token accuracy", "loss"], rows, "mono")]
+        out += [Html("<h3>Logit lens</h3>"),
+                table(["stream", "layer", "exact match", "token accuracy", "loss"], rows, "mono")]
     dla = data.get("dla")
     if dla and "rows" in dla:
         rows = [[r["component"], r["kind"], f"{r['contribution']:+.3f}"] for r in dla["rows"][:12]]
@@ -168,7 +174,8 @@ def _patching(data: dict) -> list[Html]:
         return []
     from toyformer.explain.figures import patching_figure
 
-    rows = [[h["component"], "—" if h["restored"] is None else f"{h['restored']:.2f}"] for h in p["heads"] + p["modules"]]
+    rows = [[h["component"],
+             "—" if h["restored"] is None else f"{h['restored']:.2f}"] for h in p["heads"] + p["modules"]]
     return [Html("<h3>Activation patching</h3>"), figure(patching_figure(p), "activation patching heat map"),
             table(["component", "restored"], rows, "mono")]
 

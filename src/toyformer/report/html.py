@@ -163,9 +163,10 @@ def render(title: str, headline: Html, sections: list[Section], subtitle: str = 
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
-        f'<header><div class="wrap"><h1>{esc(title)}</h1><div class="sub">{esc(subtitle)}</div>{headline}</div></header>'
-        f'<nav><div class="wrap">{nav}</div></nav><main><div class="wrap">{body}</div></main>'
-        '<footer>made by toyformer · self-contained: no scripts, nothing fetched</footer></body></html>\n'
+        f'<header><div class="wrap"><h1>{esc(title)}</h1><div '
+        f'class="sub">{esc(subtitle)}</div>{headline}</div></header><nav><div class="wrap">{nav}</div></nav><main><div '
+        f'class="wrap">{body}</div></main><footer>made by toyformer · self-contained: no scripts, nothing '
+        'fetched</footer></body></html>\n'
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from toyformer.report.html import (Html, Section, badge, cards, esc, figure, join, para, plain, table, tokens,
@@ -77,7 +76,8 @@ def verdict(summary: dict, metrics: list[dict]) -> tuple[str, str, str]:
         return "solved", "good", (f"Solved at step {step} in {_num(summary.get('solved_at_s'), '.2f')} s: "
                                   f"validation {metric} reached {goal:g} with {evidence}; {tested}.{note}")
     if step is not None and "solved" not in summary:  # a summary from before solved was decided on evidence
-        reached = f"Reached validation {metric} ≥ {goal:g} at step {step} in {_num(summary.get('solved_at_s'), '.2f')} s"
+        seconds = _num(summary.get("solved_at_s"), ".2f")
+        reached = f"Reached validation {metric} ≥ {goal:g} at step {step} in {seconds} s"
         if test is not None and test >= goal:
             return "solved", "good", f"{reached}; {tested}."
         return "not solved on test", "warn", f"{reached}, but {tested} is below it."
@@ -213,7 +213,8 @@ def samples_section(run) -> Section:
     from toyformer.inspect.capture import samples
 
     rows = [[r["input"], r["target"], r["output"],
-             Html('<span class="ok">✓</span>' if r["correct"] else '<span class="no">✗</span>')] for r in samples(run, 8)]
+             Html('<span class="ok">✓</span>' if r["correct"] else '<span class="no">✗</span>')]
+            for r in samples(run, 8)]
     return Section("Test examples", table(["input", "target", "model output", ""], rows, "mono"))
 
 
@@ -253,7 +254,8 @@ def breakdown_section(run) -> Section:
         parts.append(table(["position", *bp["position"]], [["token accuracy", *acc], ["tokens", *bp["n"]]]))
     if len(bl["length"]) > 1:
         parts.append(figure(by_length_figure(bl), "accuracy by input length"))
-    rows = [[n, k, f"{a:.4f}", f"{e:.4f}"] for n, k, a, e in zip(bl["length"], bl["n"], bl["token_acc"], bl["exact_match"])]
+    rows = [[n, k, f"{a:.4f}", f"{e:.4f}"] for n, k, a, e in zip(bl["length"], bl["n"], bl["token_acc"],
+                                                                 bl["exact_match"])]
     parts.append(Html("<h3>By input length</h3>"))
     parts.append(table(["input length", "examples", "token accuracy", "exact match"], rows[:100]))
     if len(bl["length"]) == 1:
@@ -275,7 +277,8 @@ def config_section(cfg) -> Section:
     for section, values in cfg.to_dict().items():
         if isinstance(values, dict):
             groups[section] = [[k, v] for k, v in values.items()]
-    blocks = "".join(f"<div><h3>{esc(name)}</h3>{table(['key', 'value'], rows, 'mono')}</div>" for name, rows in groups.items())
+    blocks = "".join(f"<div><h3>{esc(name)}</h3>{table(['key', 'value'], rows, 'mono')}</div>"
+                     for name, rows in groups.items())
     return Section("Configuration", Html(f'<div class="grid">{blocks}</div>'))
 
 
@@ -287,6 +290,7 @@ def metrics_section(metrics: list[dict]) -> Section | None:
     keys = [k for k in metrics[0] if k != "wall_s"] + ["wall_s"]
     rows = [[r.get(k) for k in keys] for r in shown]
     plural = "s" if len(metrics) != 1 else ""
-    note = f"{len(shown)} of {len(metrics)} evaluations" if len(shown) < len(metrics) else f"{len(metrics)} evaluation{plural}"
+    note = (f"{len(shown)} of {len(metrics)} evaluations" if len(shown) < len(metrics)
+            else f"{len(metrics)} evaluation{plural}")
     body = Html(f"<details><summary>{esc(note)}</summary>{table(keys, rows, 'mono')}</details>")
     return Section("Metrics log", body, "metrics")

@@ -28,7 +28,8 @@ def time_text(row: dict) -> str:
     return f"{t['mean']:.1f} s (1 of {t['of']} seeds)"
 
 
-HEADERS = ["change", "from", "cap s", "seeds solved", "seconds to solve (solved seeds)", "final test {metric} (n, 95% CI)",
+HEADERS = ["change", "from", "cap s", "seeds solved", "seconds to solve (solved seeds)",
+           "final test {metric} (n, 95% CI)",
            "verdict against the run's own config"]
 
 

@@ -25,6 +25,7 @@ from toyformer.files import read_json
 from toyformer.models import build_model
 from toyformer.tasks.protocol import check_task
 from toyformer.run import checkpoint, directory, memory
+from toyformer.run.records import Summary
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Run:
     splits: Splits
     device: torch.device
     metrics: list[dict] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
+    summary: Summary = field(default_factory=lambda: Summary())
     run_dir: Path | None = None
 
 

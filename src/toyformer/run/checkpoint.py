@@ -20,7 +20,9 @@ returned in this layout, so an old run still resumes.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -101,7 +103,7 @@ def load_weights(path: Path, model: torch.nn.Module, device) -> None:
     _load_state_dict(model, _load(path)[0], path, device)
 
 
-def save_training(path: Path, tensors: dict[str, torch.Tensor], state: dict) -> None:
+def save_training(path: Path, tensors: dict[str, torch.Tensor], state: Mapping[str, Any]) -> None:
     """Write a training checkpoint (the layout above); ``state`` is the loop's JSON state."""
     cpu = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     meta = {"format": FORMAT, "state": dumps(state)}

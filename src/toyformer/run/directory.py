@@ -117,14 +117,15 @@ def ensure_task(run_dir: Path) -> None:
     if source is None or source[1] != meta["sha256"]:
         where = f"task file {str(source[0])!r}" if source else "toyformer's built-in tasks"
         raise ConfigError(f"task {meta['task']!r} from {where} differs from the file the run {str(run_dir)!r} was "
-                          f"trained with ({str(copy)!r}); leave out --task-file to use the run's copy")
+                          f"trained with ({str(copy)!r}); leave out task_files= to use the run's copy")
 
 
 def read_config(run_dir: Path) -> dict:
     """The run's ``config.json`` (its task made available, see ``ensure_task``)."""
     path = Path(run_dir) / "config.json"
     if not path.is_file() and (Path(run_dir) / "replicas.json").is_file():
-        raise ConfigError(f"{str(run_dir)!r} is a replica run; pass one of its replicas, e.g. {Path(run_dir) / 'replicas' / '0'}")
+        raise ConfigError(f"{str(run_dir)!r} is a replica run; pass one of its replicas, e.g. "
+                          f"{Path(run_dir) / 'replicas' / '0'}")
     if not path.is_file():
         raise ConfigError(f"{str(run_dir)!r} is not a run directory (no config.json)")
     ensure_task(run_dir)

@@ -25,7 +25,7 @@ from toyformer.errors import ConfigError
 try:
     import fcntl
 except ImportError:  # Windows: no flock; the lock is not taken there
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 LOCK = ".lock"
 

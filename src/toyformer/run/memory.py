@@ -92,7 +92,7 @@ def model_params(cfg, vocab_size: int, seq: int, layers: int) -> int:
     """About how many parameters the model of ``cfg`` (a ModelConfig) has."""
     d = cfg.d_model
     per_layer = 8 * d * d + 2 * d * cfg.d_ff  # attention (self, and cross in a decoder) and feed-forward
-    max_len = cfg.max_len or 2 * seq + 8
+    max_len = cfg.positions.table_size(seq)  # rows of a position table (two with positions from both ends)
     return layers * per_layer + (vocab_size + 2 * max_len) * d + d * vocab_size + sum(cfg.head_hidden) * d
 
 
@@ -136,7 +136,7 @@ def check(parts: dict[str, int], device, what: str = "the run") -> None:
     have = available_bytes(device)
     if have is None or need <= 0.9 * have:
         return
-    largest = max(parts, key=parts.get)
+    largest = max(parts, key=lambda name: parts[name])
     raise ConfigError(f"{what} needs about {_size(need)} ({largest}: {_size(parts[largest])}), more than the "
                       f"{_size(have)} available on {torch.device(device).type}; make it smaller")
 

@@ -7,14 +7,14 @@ from typing import ClassVar
 
 import torch
 
-from toyformer.tasks.base import Examples, Vocab, check_range, place
+from toyformer.tasks.base import Examples, TaskBase, Vocab, check_range, place
 from toyformer.tasks.digits import add_digits, count_digits, random_digits, to_tokens
 from toyformer.tasks.registry import register_task
 
 
 @register_task("addition")
 @dataclass(frozen=True)
-class Addition:
+class Addition(TaskBase):
     """``a + b`` for operands of ``min_digits .. digits`` digits (each operand's digit count is
     uniform, then its value uniform among numbers of that many digits). The answer is the sum's
     digits, least significant first with ``reverse_answer`` (the default: the order in which
@@ -36,7 +36,6 @@ class Addition:
 
     kind: ClassVar[str] = "seq2seq"
     default_layout: ClassVar[str] = "causal"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "multi-digit decimal addition"
     numeric: ClassVar[bool] = True  # digit tokens: model.positional=abacus applies
     length_param: ClassVar[str] = "digits"  # what `toyformer eval --lengths` varies
@@ -88,6 +87,3 @@ class Addition:
         place(x, to_tokens(b, nd[1], digit0), nd[1], nd[0] + 1)
         y = to_tokens(s, count_digits(s), digit0, msb_first=not self.reverse_answer)  # [n, width + 1]
         return Examples(x, y)
-
-    def domain(self) -> Examples | None:
-        return None

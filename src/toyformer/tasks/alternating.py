@@ -7,13 +7,13 @@ from typing import ClassVar
 
 import torch
 
-from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.base import Examples, LengthTask
 from toyformer.tasks.registry import register_task
 
 
 @register_task("alternating")
 @dataclass(frozen=True)
-class Alternating:
+class Alternating(LengthTask):
     """Continue ``1 0 1 0 ...``: the input is ``length`` alternating bits starting with a random
     bit, the answer the next ``length`` bits. R3's tiny task for the smallest encoder-decoder.
 
@@ -29,15 +29,9 @@ class Alternating:
     default_layout: ClassVar[str] = "seq2seq"
     holdout: ClassVar[bool] = False  # two distinct examples per length
     description: ClassVar[str] = "continue an alternating 1 0 1 0 sequence (R3)"
+    tokens: ClassVar[tuple[str, ...]] = ("0", "1")
     # evaluation is one cheap pass: check often, so that training stops soon after it is solved
     config_defaults: ClassVar[dict] = {"eval": {"every": 20}}
-
-    def __post_init__(self):
-        check_range("task.length", self.length, 1)
-
-    @property
-    def vocab(self) -> Vocab:
-        return Vocab(["0", "1"])
 
     def _examples(self, first: torch.Tensor, length: int) -> Examples:
         pos = torch.arange(2 * length).unsqueeze(0)  # [1, 2L]
@@ -45,8 +39,7 @@ class Alternating:
         return Examples(seq[:, :length], seq[:, length:])
 
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        length = self.length if length is None else length
-        check_range("length", length, 1)
+        length = self.length_of(length)
         return self._examples(torch.randint(2, (n,), generator=generator), length)
 
     def domain(self) -> Examples | None:

@@ -7,13 +7,13 @@ from typing import ClassVar
 
 import torch
 
-from toyformer.tasks.base import EOS, Examples, Vocab, check_range, number_tokens, place
+from toyformer.tasks.base import EOS, Examples, TaskBase, Vocab, check_range, number_tokens, place
 from toyformer.tasks.registry import register_task
 
 
 @register_task("arithmetic")
 @dataclass(frozen=True)
-class Arithmetic:
+class Arithmetic(TaskBase):
     """Formulas ``a+b`` or ``a-b`` (each half the time), ``a`` uniform in ``[-10^c, 10^c]``,
     ``b`` uniform in ``[0, 10^c]`` (both ends included), ``c = complexity``; the answer is the
     decimal result. One token per character ``0-9 + -``; question and answer end with
@@ -37,7 +37,6 @@ class Arithmetic:
 
     kind: ClassVar[str] = "seq2seq"
     default_layout: ClassVar[str] = "seq2seq"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "signed a+b / a-b in R4's format (R4)"
     numeric: ClassVar[bool] = True  # digit tokens: model.positional=abacus applies
     length_param: ClassVar[str] = "complexity"
@@ -48,7 +47,8 @@ class Arithmetic:
     # allows, so the confirmation set is 20,000 formulas (12 errors for the same bound). The causal
     # layout needs four layers for the comparison that decides the sign.
     config_defaults: ClassVar[dict] = {
-        "model": {"d_ff": 64, "norm": "post", "activation": "relu", "positional": "sinusoidal", "place_embedding": True},
+        "model": {"d_ff": 64, "norm": "post", "activation": "relu", "positional": "sinusoidal",
+                  "place_embedding": True},
         "train": {"lr": 2e-3, "steps": 12_000, "warmup_steps": 300, "grad_clip": 1.0, "min_lr_ratio": 0.0,
                   "weight_decay": 0.0, "beta2": 0.999},
         "eval": {"every": 250, "val_size": 1000, "confirm_size": 20_000},
@@ -105,6 +105,3 @@ class Arithmetic:
         if self.trim:
             q, ans = q[:, : 2 * c + 3], ans[:, : c + 2]
         return Examples(q, ans)
-
-    def domain(self) -> Examples | None:
-        return None

@@ -69,14 +69,14 @@ class Examples:
     def __len__(self) -> int:
         return self.input.shape[0]
 
-    def __getitem__(self, idx) -> "Examples":
+    def __getitem__(self, idx) -> Examples:
         return Examples(self.input[idx], self.target[idx])
 
-    def to(self, device) -> "Examples":
+    def to(self, device) -> Examples:
         return Examples(self.input.to(device), self.target.to(device))
 
     @staticmethod
-    def cat(parts: list["Examples"]) -> "Examples":
+    def cat(parts: list[Examples]) -> Examples:
         """Concatenate along the batch, padding each to the widest input and target."""
         w_in = max(p.input.shape[1] for p in parts)
         w_out = max(p.target.shape[1] for p in parts)
@@ -112,6 +112,67 @@ class Task(Protocol):
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples: ...
 
     def domain(self) -> Examples | None: ...
+
+
+class TaskBase:
+    """The preamble registered tasks share, written once (a base without fields, so a task's own
+    dataclass fields and their order stay its own): the ``name`` the registry gives it, its
+    vocabulary from ``tokens`` when it is fixed, no finite domain unless it overrides ``domain``,
+    test examples held out of training."""
+
+    name: ClassVar[str]  # set by register_task
+    holdout: ClassVar[bool] = True
+    tokens: ClassVar[tuple[str, ...]] = ()  # a fixed vocabulary; a task whose vocabulary varies defines vocab
+
+    @property
+    def vocab(self) -> Vocab:
+        if not self.tokens:
+            raise NotImplementedError(f"task {type(self).__name__} defines neither tokens nor vocab")
+        return Vocab(self.tokens)
+
+    def domain(self) -> Examples | None:
+        return None
+
+
+class LengthTask(TaskBase):
+    """A task drawn at a ``length`` (its field): ``task.length`` checked on construction, and
+    ``length_of`` for ``sample(..., length=L)`` (length generalisation).
+
+    >>> from toyformer.tasks import get_task
+    >>> get_task("reverse", length=5).length_of(None), get_task("reverse", length=5).length_of(9)
+    (5, 9)
+    """
+
+    length: int
+
+    def __post_init__(self):
+        check_range("task.length", self.length, 1)
+
+    def length_of(self, length: int | None) -> int:
+        """The length of a sample: ``length`` (at least 1), or the task's own."""
+        length = self.length if length is None else length
+        check_range("length", length, 1)
+        return length
+
+
+class SymbolTask(LengthTask):
+    """A sequence of symbols ``"0" .. str(vocab_size - 1)`` (its field ``vocab_size``, 2..1000):
+    copy, reverse, sort, and the suite's duplicate and odds-first strings."""
+
+    vocab_size: int
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_range("task.vocab_size", self.vocab_size, 2, 1000)
+
+    @property
+    def vocab(self) -> Vocab:
+        return Vocab([str(i) for i in range(self.vocab_size)])
+
+    def symbols(self, n: int, generator: torch.Generator, length: int | None) -> torch.Tensor:
+        """``n`` uniform sequences of ``length_of(length)`` symbols: token ids ``[n, L]``."""
+        length = self.length_of(length)
+        return torch.randint(self.vocab_size, (n, length), generator=generator) + self.vocab.id("0")
 
 
 def task_params(task) -> dict:

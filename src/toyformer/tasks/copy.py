@@ -7,13 +7,13 @@ from typing import ClassVar
 
 import torch
 
-from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.base import Examples, SymbolTask
 from toyformer.tasks.registry import register_task
 
 
 @register_task("copy")
 @dataclass(frozen=True)
-class Copy:
+class Copy(SymbolTask):
     """Copy a sequence of ``length`` symbols from ``vocab_size`` symbols.
 
     Worked example (``length=4``)::
@@ -27,24 +27,10 @@ class Copy:
 
     kind: ClassVar[str] = "tag"
     default_layout: ClassVar[str] = "tagger"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "copy a sequence of symbols"
     # evaluation is one cheap pass: check often, so that training stops soon after it is solved
     config_defaults: ClassVar[dict] = {"eval": {"every": 20}}
 
-    def __post_init__(self):
-        check_range("task.length", self.length, 1)
-        check_range("task.vocab_size", self.vocab_size, 2, 1000)
-
-    @property
-    def vocab(self) -> Vocab:
-        return Vocab([str(i) for i in range(self.vocab_size)])
-
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        length = self.length if length is None else length
-        check_range("length", length, 1)
-        x = torch.randint(self.vocab_size, (n, length), generator=generator) + self.vocab.id("0")  # [n, length]
+        x = self.symbols(n, generator, length)  # [n, length]
         return Examples(x, x.clone())
-
-    def domain(self) -> Examples | None:
-        return None

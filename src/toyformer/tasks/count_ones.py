@@ -7,13 +7,13 @@ from typing import ClassVar
 
 import torch
 
-from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.base import Examples, TaskBase, Vocab, check_range
 from toyformer.tasks.registry import register_task
 
 
 @register_task("count_ones")
 @dataclass(frozen=True)
-class CountOnes:
+class CountOnes(TaskBase):
     """Count the ones in a bit string of ``length`` bits; the answer is one class token.
 
     As in R0, ``n`` is uniform in 1..length and the input is ``n`` ones followed by zeros

@@ -8,13 +8,13 @@ from typing import ClassVar
 import torch
 
 from toyformer.errors import ConfigError
-from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.base import Examples, TaskBase, Vocab, check_range
 from toyformer.tasks.registry import register_task
 
 
 @register_task("lookup_table")
 @dataclass(frozen=True)
-class LookupTable:
+class LookupTable(TaskBase):
     """Memorise a fixed random ``size x size`` table ``M``: input ``i j``, answer ``M[i][j]``.
 
     Keys and values are the same tokens ``"0" .. str(size - 1)``; the table is drawn from

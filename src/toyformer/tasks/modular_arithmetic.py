@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 import torch
 
 from toyformer.errors import ConfigError
-from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.base import Examples, TaskBase, Vocab, check_range
 from toyformer.tasks.registry import register_task
 
 OPS = ("+", "-", "*", "/")
@@ -16,7 +16,7 @@ OPS = ("+", "-", "*", "/")
 
 @register_task("modular_arithmetic")
 @dataclass(frozen=True)
-class ModularArithmetic:
+class ModularArithmetic(TaskBase):
     """``a op b = c (mod p)`` with ``a, b`` in ``0..p-1``; division needs a prime ``p``.
 
     Worked example (``modulus=7, op=+``)::
@@ -30,7 +30,6 @@ class ModularArithmetic:
 
     kind: ClassVar[str] = "classify"
     default_layout: ClassVar[str] = "classifier"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "a op b mod p, the grokking task"
     # Grokking needs strong weight decay; one layer at lr 1e-3 generalises soonest (p=23: solved
     # at 540 and 620 steps for seeds 0 and 2, measured; seed 1's 52 validation pairs are all

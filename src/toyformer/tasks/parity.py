@@ -7,13 +7,13 @@ from typing import ClassVar
 
 import torch
 
-from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.base import Examples, LengthTask
 from toyformer.tasks.registry import register_task
 
 
 @register_task("parity")
 @dataclass(frozen=True)
-class Parity:
+class Parity(LengthTask):
     """Is the number of ones in a random bit string odd? The answer is ``0`` (even) or ``1``.
 
     Worked example (``length=7``)::
@@ -26,8 +26,8 @@ class Parity:
 
     kind: ClassVar[str] = "classify"
     default_layout: ClassVar[str] = "classifier"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "parity of a bit string"
+    tokens: ClassVar[tuple[str, ...]] = ("0", "1")
     # No positions: the model sees a bag of bits, so it can only answer from the count of ones,
     # which is what generalises to held-out strings (every count is in the training part). Parity
     # is not linear in the count: the head needs a hidden layer; PyTorch's (larger) initialisation
@@ -54,20 +54,12 @@ class Parity:
         },
     }
 
-    def __post_init__(self):
-        check_range("task.length", self.length, 1)
-
-    @property
-    def vocab(self) -> Vocab:
-        return Vocab(["0", "1"])
-
     def _examples(self, bits: torch.Tensor) -> Examples:
         zero = self.vocab.id("0")
         return Examples(bits + zero, bits.sum(1, keepdim=True) % 2 + zero)  # [n, L], [n, 1]
 
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        length = self.length if length is None else length
-        check_range("length", length, 1)
+        length = self.length_of(length)
         return self._examples(torch.randint(2, (n, length), generator=generator))
 
     n_states: ClassVar[int] = 2  # the automaton's states: the parity so far

@@ -94,12 +94,14 @@ def load_task_file(path: str | Path) -> list[str]:
     before = {name: cls for name, cls in _REGISTRY.items()}
     mod_name = f"toyformer_user_task_{path.stem}"
     spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"task file {str(path)!r} cannot be imported (not a Python module)")
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # the user's code: report it on one line
-        raise ConfigError(f"task file {str(path)!r} failed to import: {type(exc).__name__}: {exc}")
+        raise ConfigError(f"task file {str(path)!r} failed to import: {type(exc).__name__}: {exc}") from None
     registered = sorted(name for name, cls in _REGISTRY.items() if before.get(name) is not cls)
     if not registered:
         raise ConfigError(f"task file {str(path)!r} registers no task (use @register_task)")

@@ -7,13 +7,13 @@ from typing import ClassVar
 
 import torch
 
-from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.base import Examples, SymbolTask
 from toyformer.tasks.registry import register_task
 
 
 @register_task("reverse")
 @dataclass(frozen=True)
-class Reverse:
+class Reverse(SymbolTask):
     """Reverse a sequence of ``length`` symbols drawn uniformly from ``vocab_size`` symbols.
 
     Worked example (``length=4, vocab_size=10``)::
@@ -30,25 +30,10 @@ class Reverse:
 
     kind: ClassVar[str] = "tag"
     default_layout: ClassVar[str] = "tagger"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "reverse a sequence of symbols (R2)"
     # evaluation is one cheap pass: check often, so that training stops soon after it is solved
     config_defaults: ClassVar[dict] = {"eval": {"every": 20}}
 
-    def __post_init__(self):
-        check_range("task.length", self.length, 1)
-        check_range("task.vocab_size", self.vocab_size, 2, 1000)
-
-    @property
-    def vocab(self) -> Vocab:
-        return Vocab([str(i) for i in range(self.vocab_size)])
-
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        length = self.length if length is None else length
-        check_range("length", length, 1)
-        first = len(self.vocab) - self.vocab_size  # id of symbol "0"
-        x = torch.randint(self.vocab_size, (n, length), generator=generator) + first  # [n, length]
+        x = self.symbols(n, generator, length)  # [n, length]
         return Examples(x, x.flip(1))
-
-    def domain(self) -> Examples | None:
-        return None

@@ -29,7 +29,7 @@ from typing import ClassVar
 import torch
 
 from toyformer.errors import ConfigError
-from toyformer.tasks.base import PAD, SPECIALS, Examples, Vocab, check_range
+from toyformer.tasks.base import PAD, SPECIALS, Examples, TaskBase, Vocab, check_range
 from toyformer.tasks.registry import get_task, register_task
 
 REGULAR = ("parity", "even_pairs", "cycle_navigation", "modular_arithmetic_simple")
@@ -37,7 +37,7 @@ REGULAR = ("parity", "even_pairs", "cycle_navigation", "modular_arithmetic_simpl
 
 @register_task("scratchpad")
 @dataclass(frozen=True)
-class Scratchpad:
+class Scratchpad(TaskBase):
     """``of`` (a regular task with an automaton) at ``length``, its running states written out
     before its answer.
 
@@ -52,7 +52,6 @@ class Scratchpad:
 
     kind: ClassVar[str] = "seq2seq"
     default_layout: ClassVar[str] = "causal"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "a regular task with its automaton's state after every symbol before the answer"
 
     def __post_init__(self):
@@ -80,6 +79,3 @@ class Scratchpad:
         """Only the answer counts (the last token before ``<pad>``), as without a scratchpad ``[n, T]``."""
         last = (target != PAD).sum(1, keepdim=True) - 1  # [n, 1]
         return torch.arange(target.shape[1], device=target.device)[None] == last
-
-    def domain(self) -> Examples | None:
-        return None

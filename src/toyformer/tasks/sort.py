@@ -7,13 +7,13 @@ from typing import ClassVar
 
 import torch
 
-from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.base import Examples, SymbolTask
 from toyformer.tasks.registry import register_task
 
 
 @register_task("sort")
 @dataclass(frozen=True)
-class Sort:
+class Sort(SymbolTask):
     """Sort a sequence of ``length`` symbols from ``vocab_size`` symbols, smallest first.
 
     Worked example (``length=4``)::
@@ -27,7 +27,6 @@ class Sort:
 
     kind: ClassVar[str] = "tag"
     default_layout: ClassVar[str] = "tagger"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "sort a sequence of symbols"
     # A long schedule decaying to 0 gets the last few sequences right. The model ends with an error
     # near the 0.1% that *solved* allows, where 2,995 rows that must all be right would turn a
@@ -41,19 +40,6 @@ class Sort:
         for layout in ("causal", "seq2seq")
     }
 
-    def __post_init__(self):
-        check_range("task.length", self.length, 1)
-        check_range("task.vocab_size", self.vocab_size, 2, 1000)
-
-    @property
-    def vocab(self) -> Vocab:
-        return Vocab([str(i) for i in range(self.vocab_size)])
-
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        length = self.length if length is None else length
-        check_range("length", length, 1)
-        x = torch.randint(self.vocab_size, (n, length), generator=generator) + self.vocab.id("0")  # [n, length]
+        x = self.symbols(n, generator, length)  # [n, length]
         return Examples(x, x.sort(1).values)
-
-    def domain(self) -> Examples | None:
-        return None

@@ -20,10 +20,8 @@ last training replica diverges the checkpoint is not written again, and a replic
 while others train on is saved with its last finite weights and zeroed optimiser moments (it
 never steps again).
 
-The loop state (JSON, in the checkpoint's metadata)::
-
-    {"k": K, "step": 40, "wall_s": 1.2, "replicas": [{"solved_at_step": None, "solved_at_s": None,
-     "stopped": None, "wall_s": None, "diverged_at_step": None, "history": [record, ...]}, ...]}
+The loop state (JSON, in the checkpoint's metadata) is ``state.LoopState``; the step it drives
+is any ``steps.Stepper``.
 """
 
 from __future__ import annotations
@@ -31,7 +29,8 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
+from typing import cast
 
 import torch
 
@@ -39,14 +38,10 @@ from toyformer.eval import evaluate_config, public, solved
 from toyformer.files import write_jsonl
 from toyformer.run import Run, checkpoint
 from toyformer.training.optim import lr_at
+from toyformer.training.state import LoopState, ReplicaState, fresh_state
+from toyformer.training.steps import Stepper
 
 CHECKPOINT = "checkpoint.safetensors"
-
-
-def fresh_state(k: int) -> dict:
-    return {"k": k, "step": 0, "wall_s": 0.0, "replicas": [
-        {"solved_at_step": None, "solved_at_s": None, "stopped": None, "wall_s": None, "diverged_at_step": None,
-         "held": 0, "evidence": None, "history": []} for _ in range(k)]}
 
 
 def progress_bar(total: int, quiet: bool):
@@ -55,7 +50,7 @@ def progress_bar(total: int, quiet: bool):
     return tqdm(total=total, disable=quiet or not sys.stderr.isatty(), leave=False, unit="step")
 
 
-def save(path: Path, stepper, state: dict) -> None:
+def save(path: Path, stepper: Stepper, state: LoopState) -> None:
     """The checkpoint: the stepper's tensors, the RNG states and the loop state."""
     tensors = stepper.tensors()
     tensors["rng.torch"] = torch.get_rng_state()
@@ -66,7 +61,7 @@ def save(path: Path, stepper, state: dict) -> None:
     checkpoint.save_training(path, tensors, state)
 
 
-def restore(path: Path, stepper) -> dict:
+def restore(path: Path, stepper: Stepper) -> LoopState:
     """Continue from the checkpoint at ``path`` (either format); returns the loop state."""
     tensors, state = checkpoint.read_training(path, stepper.param_order())
     stepper.restore(tensors)
@@ -80,33 +75,40 @@ def restore(path: Path, stepper) -> dict:
         s.setdefault("diverged_at_step", None)
         s.setdefault("held", 0)
         s.setdefault("evidence", None)
-    return state
+    return cast(LoopState, state)
 
 
-def judge(run: Run, val: dict, s: dict, record: dict) -> None:
+def run_dir_of(run: Run) -> Path:
+    """The directory of a run the loop writes (``fit(out=...)`` sets every run's)."""
+    assert run.run_dir is not None, "a run written to disk has its directory"
+    return run.run_dir
+
+
+def judge(run: Run, val: dict, s: ReplicaState, record: dict) -> None:
     """Count this evaluation towards the solve (``eval/solved.py``): ``s["held"]`` confirming
     evaluations in a row, the last one's evidence in ``s["evidence"]`` and in the record."""
     evidence = solved.confirm(val, run.splits, run.config,
                               lambda ex: evaluate_config(run.model, ex, run.config, run.device))
-    confirmed = evidence is not None and solved.allowed(evidence, run.config.eval.target)
+    target = run.config.eval.target
+    confirmed = evidence is not None and target is not None and solved.allowed(evidence, target)
     s["held"] = s["held"] + 1 if confirmed else 0
     s["evidence"] = None if evidence is None else evidence.to_dict()
     if evidence is not None:
         record["confirm_n"], record["confirm_errors"] = evidence.n, evidence.errors
 
 
-def keep_weights(stepper, step: int, active: torch.Tensor) -> None:
+def keep_weights(stepper: Stepper, step: int, active: torch.Tensor) -> None:
     """Each training replica's weights at ``step`` into its run's ``checkpoints/`` (weights only)."""
     for i, run in enumerate(stepper.runs):
         if bool(active[i]):
             stepper.load_into(i, run.model)
-            path = checkpoint.kept_path(run.run_dir, step)
+            path = checkpoint.kept_path(run_dir_of(run), step)
             path.parent.mkdir(exist_ok=True)
             checkpoint.save_weights(path, run.model, {"step": step})
 
 
-def fit(stepper, quiet: bool = True, on_eval: Callable[[int, dict], None] | None = None, resume: bool = False,
-        out: Path | None = None) -> dict:
+def fit(stepper: Stepper, quiet: bool = True, on_eval: Callable[[int, dict], None] | None = None,
+        resume: bool = False, out: Path | None = None) -> LoopState:
     """Train ``stepper.runs`` to the end; with ``out`` checkpoint there and write each run's
     ``metrics.jsonl`` (into ``run.run_dir``). ``on_eval(i, record)`` is called after each
     evaluation of replica ``i`` (its time is not counted in ``wall_s``). Returns the loop state;
@@ -116,12 +118,12 @@ def fit(stepper, quiet: bool = True, on_eval: Callable[[int, dict], None] | None
     cfg = runs[0].config
     ckpt = out / CHECKPOINT if out is not None else None
     resumed = resume and ckpt is not None and ckpt.is_file()
-    state = restore(ckpt, stepper) if resumed else fresh_state(k)
+    state = restore(ckpt, stepper) if resumed and ckpt is not None else fresh_state(k)
     reps = state["replicas"]
     for run, s in zip(runs, reps):
         run.metrics = s["history"]
         if resumed:  # the checkpoint's history is the record: a metrics.jsonl cut short by a kill is repaired
-            write_jsonl(run.run_dir / "metrics.jsonl", s["history"])
+            write_jsonl(run_dir_of(run) / "metrics.jsonl", s["history"])
     step, wall_before = state["step"], state["wall_s"]
     active = torch.tensor([s["stopped"] is None for s in reps], device=dev)  # [K]
     max_s = cfg.train.max_time_s
@@ -162,7 +164,8 @@ def fit(stepper, quiet: bool = True, on_eval: Callable[[int, dict], None] | None
                 continue
             finite.append(i)
             stepper.load_into(i, run.model)
-            record = {"step": step, "wall_s": round(wall, 3), "lr": lr_at(step - 1, total, run.config.train), **train[i]}
+            record = {"step": step, "wall_s": round(wall, 3), "lr": lr_at(step - 1, total, run.config.train),
+                      **train[i]}
             val = evaluate_config(run.model, run.splits.val, run.config, dev)
             record.update(public(val, "val"))
             if run.config.eval.target is not None and s["solved_at_step"] is None:
@@ -178,13 +181,13 @@ def fit(stepper, quiet: bool = True, on_eval: Callable[[int, dict], None] | None
                 active[i] = False
         stepper.snapshot(finite)
         stop = not bool(active.any()) or step >= total or out_of_time
-        state.update(step=step, wall_s=wall)
+        state["step"], state["wall_s"] = step, wall
         ended_diverging = not bool(active.any()) and any(d is not None for d in diverged)
-        if out is not None:
+        if out is not None and ckpt is not None:
             if not ended_diverging:  # else the checkpoint on disk stays the last finite one
                 save(ckpt, stepper, state)
             for run, s in zip(runs, reps):
-                write_jsonl(run.run_dir / "metrics.jsonl", s["history"])
+                write_jsonl(run_dir_of(run) / "metrics.jsonl", s["history"])
         if on_eval is not None:  # its time is not training time: keep it out of wall_s
             t_callback = time.perf_counter()
             for i in finite:

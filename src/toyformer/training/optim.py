@@ -11,7 +11,8 @@ rounds its own way, so a replica follows its single run up to rounding.
 
 >>> lr_at(0, total=100, cfg=TrainConfig(lr=1e-3, warmup_steps=10))   # doctest: +SKIP
 0.0001
->>> opt = ReplicaAdamW(rep.params, decay={"head.weight": True, ...}, betas=(0.9, 0.999), weight_decay=0.01)  # doctest: +SKIP
+>>> opt = ReplicaAdamW(rep.params, decay={"head.weight": True, ...}, betas=(0.9, 0.999),  # doctest: +SKIP
+...                    weight_decay=0.01)
 >>> clip_per_replica(grads, max_norm=1.0)                           # doctest: +SKIP
 >>> opt.step(grads, lr=torch.tensor([1e-3, 3e-3]), active=torch.tensor([True, False]))  # doctest: +SKIP
 """
@@ -41,11 +42,13 @@ def decays(name: str, param: torch.Tensor) -> bool:
 
 def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
     """Fused AdamW; weight decay on matrices only (not on biases, norms or embeddings)."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         (decay if decays(name, p) or not cfg.weight_decay else no_decay).append(p)
     # without weight decay every parameter is in one group: one fused update instead of two
-    groups = [g for g in ({"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0})
+    groups = [g for g in ({"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay,
+                                                                                "weight_decay": 0.0})
               if g["params"]]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), fused=True)
 

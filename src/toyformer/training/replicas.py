@@ -25,13 +25,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
 from toyformer.files import read_json, write_json
 from toyformer.numerics import pinned_threads
-from toyformer.run import Run, build, directory, load_run
+from toyformer.run import ReplicaSummary, Run, build, directory, load_run
 from toyformer.training.loop import fit
 from toyformer.training.single import write_final
 from toyformer.training.steps import ReplicaStep
@@ -46,7 +46,7 @@ class Replicas:
     ``ci95``; ``groups`` per swept value)."""
 
     runs: list[Run]
-    summary: dict = field(default_factory=dict)
+    summary: ReplicaSummary = field(default_factory=lambda: ReplicaSummary())
     run_dir: Path | None = None
 
 
@@ -57,11 +57,11 @@ def parse_replica_set(items: list[str]) -> dict[str, list[float]]:
         key, sep, values = item.partition("=")
         key = "train.lr" if key.strip() == "lr" else key.strip()
         if key not in SWEEPABLE or not sep:
-            raise ConfigError(f"--replica-set {item!r}: allowed keys: {', '.join(SWEEPABLE)} (as KEY=V1,V2,...)")
+            raise ConfigError(f"replica_set={item!r}: allowed keys: {', '.join(SWEEPABLE)} (as KEY=V1,V2,...)")
         try:
             out[key] = [float(v) for v in values.split(",") if v.strip()]
         except ValueError:
-            raise ConfigError(f"--replica-set {item!r}: values must be numbers, e.g. {key}=1e-3,3e-3") from None
+            raise ConfigError(f"replica_set={item!r}: values must be numbers, e.g. {key}=1e-3,3e-3") from None
     return out
 
 
@@ -69,14 +69,14 @@ def replica_configs(config: RunConfig, k: int, values: dict[str, list] | None = 
     """The K single-run configs: ``seed + i``, and value ``i * len(values) // k`` of each swept key
     (one value per replica, or a list whose length divides K: consecutive replicas share a value)."""
     if not isinstance(k, int) or k < 1:
-        raise ConfigError(f"--replicas {k}: allowed: an integer >= 1")
+        raise ConfigError(f"k={k!r}: allowed: an integer >= 1 (the number of replicas)")
     values = values or {}
     for key, vals in values.items():
         if key not in SWEEPABLE:
-            raise ConfigError(f"--replica-set {key}: allowed keys: {', '.join(SWEEPABLE)}")
+            raise ConfigError(f"replica_set={key!r}: allowed keys: {', '.join(SWEEPABLE)}")
         if not vals or k % len(vals):
             divisors = ", ".join(str(d) for d in range(1, k + 1) if k % d == 0)
-            raise ConfigError(f"--replica-set {key}: {len(vals)} values for {k} replicas; allowed counts: {divisors}")
+            raise ConfigError(f"replica_set={key!r}: {len(vals)} values for {k} replicas; allowed counts: {divisors}")
     return [config.with_overrides([f"seed={config.seed + i}"] + [f"{key}={vals[i * len(vals) // k]}"
                                                                   for key, vals in values.items()])
             for i in range(k)]
@@ -108,6 +108,8 @@ def train_replicas(config: RunConfig | None, k: int | None = None, out_dir: str 
         values = {"train.lr": list(lrs)} if lrs is not None else {}
     if k is None:
         raise ConfigError("train_replicas needs k (the number of replicas)")
+    if config is None:
+        raise ConfigError("train_replicas needs a config, or resume=True with the out_dir of a replica run")
     if config.model.family != "transformer":
         raise ConfigError(f"model.family={config.model.family!r} cannot train as batched replicas (torch.func.vmap "
                           "has no batching rule for torch.nn.LSTM, nor a way through a recurrent loop); train its "
@@ -150,8 +152,9 @@ def _fit(runs: list[Run], values: dict, resume: bool, quiet: bool, out: Path | N
     result = Replicas(runs, combine(runs, values), run_dir=out)
     if out is not None:
         write_json(out / "summary.json", result.summary)
-    if hasattr(on_eval, "finish"):
-        on_eval.finish([run.summary for run in runs])
+    ended = getattr(on_eval, "finish", None)  # live plots draw their final state
+    if ended is not None:
+        ended([run.summary for run in runs])
     return result
 
 

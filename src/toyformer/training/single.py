@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
@@ -44,6 +44,8 @@ def train(
         if (out / "summary.json").is_file():  # finished: nothing to do
             return load_run(out, device=device)
         config = RunConfig.from_dict(directory.read_config(out))
+    if config is None:
+        raise ConfigError("train needs a config, or resume=True with the out_dir of a run")
     run = build(config, device)  # validates everything before anything is written
     if out is None:
         return _fit(run, resume, quiet, on_eval)
@@ -71,6 +73,7 @@ def _fit(run: Run, resume: bool, quiet: bool, on_eval) -> Run:
 
 def write_final(run: Run) -> None:
     """The final weights, then ``summary.json`` (written last: its presence means finished)."""
+    assert run.run_dir is not None, "only a run with a directory writes one"
     save_weights(run.run_dir / "model.safetensors", run.model, {"config": run.config.to_dict()})
     write_json(run.run_dir / "summary.json", run.summary)
 

@@ -23,6 +23,8 @@ runs them as one batched computation (``models.replicated``, ``optim.ReplicaAdam
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import torch
 
 from toyformer.data import IGNORE, Lengths, TrainData, format_batch, stack_batches
@@ -88,6 +90,36 @@ def _format(run: Run, data: TrainData, step: int):
     return format_batch(ex, cfg.layout, cfg.data.sep, cfg.data.mask_prob, masks, cfg.data.prompt_loss)
 
 
+class Stepper(Protocol):
+    """The step interface the training loop drives (``loop.fit``): ``SingleStep`` for one run,
+    ``ReplicaStep`` for K replicas batched. ``step`` trains on the batch of a 0-based step (only the
+    replicas still ``active``) and returns its number of examples; ``load_into`` copies replica
+    ``i``'s weights into a model; ``snapshot``/``rollback`` keep and restore the last finite
+    weights; ``tensors``/``restore``/``param_order`` are what the checkpoint holds."""
+
+    runs: list[Run]
+    k: int
+    total: int
+    acc: Accumulator
+
+    @property
+    def generators(self) -> list[torch.Generator]: ...
+
+    def step(self, step: int, active: torch.Tensor) -> int: ...
+
+    def load_into(self, i: int, model: torch.nn.Module) -> None: ...
+
+    def snapshot(self, indices: list[int]) -> None: ...
+
+    def rollback(self, i: int) -> None: ...
+
+    def tensors(self) -> dict[str, torch.Tensor]: ...
+
+    def restore(self, tensors: dict[str, torch.Tensor]) -> None: ...
+
+    def param_order(self) -> list[str]: ...
+
+
 class SingleStep:
     """The step of a single run: the model itself, fused AdamW, ``torch.nn.utils.clip_grad_norm_``."""
 
@@ -101,7 +133,8 @@ class SingleStep:
         self.opt = make_optimizer(run.model, cfg.train)
         self.acc = Accumulator(1, run.device)
         self.forward = compile_model(run.model) if cfg.train.compile else run.model
-        self.autocast = {"device_type": run.device.type, "dtype": torch.bfloat16, "enabled": cfg.train.precision == "bf16"}
+        self.autocast: dict[str, Any] = {"device_type": run.device.type, "dtype": torch.bfloat16,
+                                         "enabled": cfg.train.precision == "bf16"}
         self._kept: list[torch.Tensor] = []
 
     @property
@@ -217,6 +250,7 @@ class ReplicaStep:
 
     @torch.no_grad()
     def rollback(self, i: int) -> None:
+        assert self._kept is not None, "a snapshot comes before a rollback"
         for n, p in self.rep.params.items():
             p[i] = self._kept[n][i]
             self.opt.exp_avg[n][i] = 0  # it never steps again; its moments may hold NaN

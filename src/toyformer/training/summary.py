@@ -14,12 +14,14 @@ replica   seed        lr   test_token_acc  test_exact_match  test_n  solved_at_s
 from __future__ import annotations
 
 import platform
+from typing import cast
 
 import torch
 
 from toyformer import numerics
 from toyformer.eval import by_length, by_position, chance_level, diagnose, evaluate_config, solved
-from toyformer.run import Run
+from toyformer.run import ReplicaSummary, Run, Summary
+from toyformer.training.state import ReplicaState
 from toyformer.stats import accuracy_text, mean_ci, proportion_ci, seeds_interval
 
 HEADLINE = ("test_token_acc", "test_exact_match", "test_loss", "val_exact_match", "train_loss", "steps",
@@ -27,18 +29,20 @@ HEADLINE = ("test_token_acc", "test_exact_match", "test_loss", "val_exact_match"
 ACCURACIES = ("test_token_acc", "test_exact_match", "val_exact_match")  # their means get interval95, not ci95
 
 
-def finish(run: Run, state: dict) -> dict:
+def finish(run: Run, state: ReplicaState) -> Summary:
     """Test the trained ``run`` and build its summary. ``state``: one replica's loop state
     (``stopped``, ``wall_s``, ``solved_at_step``, ``solved_at_s``, ``diverged_at_step``)."""
     cfg = run.config
+    stopped, wall_s = state["stopped"], state["wall_s"]
+    assert stopped is not None and wall_s is not None, "a replica is summed up after the loop stopped it"
     test = evaluate_config(run.model, run.splits.test, cfg, run.device)
     last = run.metrics[-1] if run.metrics else {}
-    summary = {
+    summary: Summary = {
         "task": cfg.task.name,
         "layout": cfg.layout,
         "params": sum(p.numel() for p in run.model.parameters()),
-        "steps": state["stopped"],
-        "wall_s": round(state["wall_s"], 3),
+        "steps": stopped,
+        "wall_s": round(wall_s, 3),
         "train_loss": last.get("train_loss"),
         "test_token_acc": test["token_acc"],
         "test_exact_match": test["exact_match"],
@@ -62,8 +66,8 @@ def finish(run: Run, state: dict) -> dict:
         "test_by_position": by_position(test),
         "test_by_length": by_length(test),
     }
-    if state.get("diverged_at_step") is not None:
-        step = state["diverged_at_step"]
+    step = state.get("diverged_at_step")
+    if step is not None:
         last_good = last.get("step", 0)
         summary["diverged"] = {"step": step, "weights_from_step": last_good,
                                "reason": f"the training loss was NaN or infinite at step {step}; the weights are "
@@ -72,22 +76,23 @@ def finish(run: Run, state: dict) -> dict:
     return summary
 
 
-def combine(runs: list[Run], values: dict[str, list] | None = None) -> dict:
+def combine(runs: list[Run], values: dict[str, list] | None = None) -> ReplicaSummary:
     """The replica run's summary: each replica's headline numbers (with ``test_n`` and ``solved``),
     their ``mean``, ``interval95`` (the accuracies: ``[low, high]``, ``stats.seeds_interval``) and
     ``ci95`` (the other numbers: half-width of a 95% t-interval; ``solved_at_*`` over the replicas
     that solved), and with a swept key one ``groups`` entry per value."""
-    rows = [{"replica": i, "seed": r.config.seed, "lr": r.config.train.lr, "run_dir": str(r.run_dir) if r.run_dir else None,
+    rows = [{"replica": i, "seed": r.config.seed, "lr": r.config.train.lr,
+             "run_dir": str(r.run_dir) if r.run_dir else None,
              **{m: r.summary.get(m) for m in HEADLINE}, "test_n": r.summary.get("test_n"),
              "solved": r.summary.get("solved", r.summary.get("solved_at_step") is not None),
              **({"diverged_at_step": r.summary["diverged"]["step"]} if "diverged" in r.summary else {})}
             for i, r in enumerate(runs)]
     first = runs[0].summary
-    summary = {"task": first["task"], "layout": first["layout"], "k": len(runs), "params": first["params"],
-               "solved": sum(bool(r["solved"]) for r in rows),
-               "diverged": sum("diverged" in r.summary for r in runs), "replicas": rows,
-               **aggregate(rows), "wall_s": max(r.summary["wall_s"] for r in runs),
-               "target": first["target"], "machine": first["machine"], "device": first["device"]}
+    summary: ReplicaSummary = {
+        "task": first["task"], "layout": first["layout"], "k": len(runs), "params": first["params"],
+        "solved": sum(bool(r["solved"]) for r in rows), "diverged": sum("diverged" in r.summary for r in runs),
+        "replicas": rows, **aggregate(rows), "wall_s": max(r.summary["wall_s"] for r in runs),
+        "target": first["target"], "machine": first["machine"], "device": first["device"]}
     if values:
         summary["groups"] = [{"lr": lr, "replicas": [r["replica"] for r in rows if r["lr"] == lr],
                               **aggregate([r for r in rows if r["lr"] == lr])}
@@ -106,7 +111,8 @@ def aggregate(rows: list[dict]) -> dict:
             continue
         if m in ACCURACIES:
             sizes = [r.get("test_n") for r in have] if m.startswith("test_") else []
-            mean[m], *interval[m] = seeds_interval([r[m] for r in have], sizes if sizes and all(sizes) else None)
+            counts = cast("list[int]", sizes) if sizes and all(sizes) else None
+            mean[m], *interval[m] = seeds_interval([r[m] for r in have], counts)
         else:
             mean[m], ci[m] = mean_ci([r[m] for r in have])
     return {"mean": mean, "interval95": interval, "ci95": ci}
@@ -127,7 +133,8 @@ def format_table(summary: dict) -> str:
         members = [r for r in summary["replicas"] if g["lr"] is None or r["lr"] == g["lr"]]
         n = sum(r.get("test_n") or 0 for r in members) or None
         of = f"{len(members)} seeds"
-        parts = [f"{c} " + accuracy_text(g["mean"][c], g.get("interval95", {}).get(c), n if c.startswith("test_") else None, of)
+        parts = [f"{c} " + accuracy_text(g["mean"][c], g.get("interval95", {}).get(c),
+                                         n if c.startswith("test_") else None, of)
                  for c in ACCURACIES if c in g["mean"]]
         parts += [f"{c} {g['mean'][c]:.1f} +- {g['ci95'][c]:.1f}" for c in ("solved_at_step", "steps")
                   if c in g.get("ci95", {})]

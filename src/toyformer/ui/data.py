@@ -203,7 +203,7 @@ class Source:
         except sqlite3.OperationalError as exc:
             if "no such column" in str(exc):  # a field only unrecorded runs have
                 return []
-            raise ConfigError(f"--where {where!r}: {exc}") from None
+            raise ConfigError(f"where={where!r}: {exc}") from None
 
     def warm(self) -> None:
         """Walk the runs folder and make the runs table (``frame``) now, as the server starts, so

@@ -183,7 +183,7 @@ class Query:
         try:
             return self.con.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
-            raise ConfigError(f"--where {where!r}: {exc}") from None
+            raise ConfigError(f"where={where!r}: {exc}") from None
 
 
 def number(q: str) -> str:

@@ -157,8 +157,8 @@ to keep the trials in a range.</p></section>
 <section><h2>Trials</h2><div id="trials"></div></section>""")
     counts = info["counts"]
     objective = info.get("objective") or "(not known until tune.json is written)"
-    sub = (f"{info.get('task')} · {info.get('layout')} · objective {objective} · {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed, "
-           f"{counts['RUNNING']} running · {info['dir']}")
+    sub = (f"{info.get('task')} · {info.get('layout')} · objective {objective} · {counts['COMPLETE']} complete, "
+           f"{counts['PRUNED']} pruned, {counts['FAIL']} failed, {counts['RUNNING']} running · {info['dir']}")
     head = join(Html("<h1>Tune "), esc(info["name"]), Html(' <span id="state"></span>'),
                 Html(f'</h1><div class="sub">{esc(sub)}</div>'))
     return layout(f"Tune {info['name']}", body, "tune.js", "tunes", plotly=True, header=head,

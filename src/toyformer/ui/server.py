@@ -45,7 +45,7 @@ def make_source(store: str | Path | None, runs: str | Path | None):
 
     store_path = Path(store) if store is not None else default_store_path()
     if runs is not None and not Path(runs).is_dir():
-        raise ConfigError(f"runs folder {str(runs)!r} is not a directory; pass --runs DIR")
+        raise ConfigError(f"runs folder {str(runs)!r} is not a directory; pass runs=DIR")
     if runs is None and store_path.parent.is_dir():
         runs = store_path.parent  # runs/results.sqlite: the runs folder beside it
     if store is not None or store_path.is_file() or runs is None:
@@ -62,7 +62,7 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise ConfigError(f"--host {host!r} cannot be resolved ({exc.strerror}); e.g. 127.0.0.1") from None
+        raise ConfigError(f"host={host!r} cannot be resolved ({exc.strerror}); e.g. 127.0.0.1") from None
     family, _, _, _, address = infos[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -72,7 +72,7 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(f"port {port} on {host} is in use; choose another --port (0: a free one)") from None
+            raise ConfigError(f"port {port} on {host} is in use; choose another port= (0: a free one)") from None
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.set_inheritable(True)
     return sock

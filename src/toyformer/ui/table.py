@@ -90,7 +90,8 @@ def group_stats(q: Query, by: str, cond: str, params: list, where: str | None, o
                   [*params, *more], where)
     index = {v: i for i, v in enumerate(values)}
     of = np.fromiter((index[r[0]] for r in rows), dtype=np.intp, count=len(rows))
-    numbers = np.array([r[1:] for r in rows], dtype=float).reshape(len(rows), len(numeric))  # [runs, columns]; None: NaN
+    # [runs, columns]; None: NaN
+    numbers = np.array([r[1:] for r in rows], dtype=float).reshape(len(rows), len(numeric))
     return spreads(of, numbers, len(values), list(numeric))
 
 

@@ -142,9 +142,9 @@ def study(source: Source, folder: str) -> dict:
         "name": s.study_name, "dir": str(where), "task": (base.get("task") or {}).get("name"),
         "layout": base.get("layout"), "objective": result.get("objective"), "trials_asked": result.get("trials_asked"),
         "target": {"metric": metric, "value": (base.get("eval") or {}).get("target")},
-        "reported": f"1 - validation {metric}", "running": pid is not None or any(r["state"] == "RUNNING" for r in rows),
-        "pid": pid, "params": _params(trials), "trials": rows, "best": best_number,
-        "counts": {st: sum(r["state"] == st for r in rows) for st in STATES},
+        "reported": f"1 - validation {metric}",
+        "running": pid is not None or any(r["state"] == "RUNNING" for r in rows), "pid": pid, "params": _params(trials),
+        "trials": rows, "best": best_number, "counts": {st: sum(r["state"] == st for r in rows) for st in STATES},
         "importances": _importances(str(where), tuple(t.number for t in trials if t.state.name == "COMPLETE"), s),
         "remeasured": _remeasured(source, where, keys),
     }

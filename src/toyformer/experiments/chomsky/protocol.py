@@ -26,26 +26,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from toyformer.config import RunConfig
+from toyformer.config import RunConfig, positional
 from toyformer.errors import ConfigError
 from toyformer.models.recurrent import RECURRENT
 from toyformer.tasks import get_task
 from toyformer.tasks.chomsky import SUITE
 
 TRAIN_LENGTHS = (1, 40)
+NO_POSITIONS = positional.names(lambda s: s.plug == "none")[0]
 
 SCHEMES = {  # name -> model settings over the budget's transformer
-    "none": {"positional": "none"},
-    "sinusoidal": {"positional": "sinusoidal"},
-    "learned": {"positional": "learned"},
-    "rope": {"positional": "rope"},
-    "alibi": {"positional": "alibi"},
-    "relative": {"positional": "relative"},
+    # every scheme of the table that does not need digits (config/positional.py)
+    **{name: {"positional": name} for name in positional.names(lambda s: not s.digit_places)},
     # Ruoss et al.: sorted random positions from 0..max_len-1 while training (on relative
     # distances, their best base scheme); random_<base> picks another base
     "randomised": {"positional": "relative", "random_positions": True},
-    **{f"random_{base}": {"positional": base, "random_positions": True}
-       for base in ("sinusoidal", "learned", "rope", "alibi", "relative")},
+    **{f"random_{base}": {"positional": base, "random_positions": True} for base in positional.sequence_schemes()},
     # toyformer's own options beyond the papers' schemes
     "both_ends": {"positional": "sinusoidal", "positions_from": "both"},  # distance to the end too (R2)
     # a decoder that writes the automaton's state after every symbol before the answer (regular
@@ -54,7 +50,8 @@ SCHEMES = {  # name -> model settings over the budget's transformer
                    "attention_window": 1, "window_sink": True, "number_embedding": True},
 }
 SCRATCHPAD_TASKS = ("parity_check", "even_pairs", "cycle_navigation", "modular_arithmetic")
-PAPER_SCHEMES = ("none", "sinusoidal", "learned", "rope", "alibi", "relative", "randomised")
+# the default columns: every plain scheme (the papers' columns, and any scheme added since) and randomised
+DEFAULT_SCHEMES = (*positional.names(lambda s: not s.digit_places), "randomised")
 # RECURRENT (models/recurrent.py): the budget's "lstm" steps, rates and width serve them all
 MODELS = (*RECURRENT, "transformer")
 DEFAULT_MODELS = ("lstm", "transformer")
@@ -86,7 +83,8 @@ class Budget:
 REFERENCE_TRANSFORMER = {"d_model": 64, "n_heads": 8, "n_layers": 5, "d_ff": 256, "dropout": 0.1, "norm": "post",
                          "activation": "relu"}
 BUDGETS = {
-    "full": Budget("full", {"transformer": 1_000_000, "lstm": 1_000_000}, 128, {"transformer": (1e-4, 3e-4, 5e-4), "lstm": (1e-4, 3e-4, 5e-4)}, 10, 500,
+    "full": Budget("full", {"transformer": 1_000_000, "lstm": 1_000_000}, 128, {"transformer": (1e-4, 3e-4, 5e-4),
+                                                                                "lstm": (1e-4, 3e-4, 5e-4)}, 10, 500,
                    512, REFERENCE_TRANSFORMER, 256, "batch",
                    "the papers' protocol: 1,000,000 steps of batch 128, lengths 1..40 drawn uniformly, 10 seeds x 3 "
                    "learning rates, the 5-layer transformer and the 256-unit LSTM, 512 examples per length 41..500"),
@@ -111,7 +109,7 @@ def column_model(column: str, budget: Budget) -> dict:
     ``transformer/<scheme>``."""
     family, _, scheme = column.partition("/")
     if family in RECURRENT and not scheme:
-        return {"family": family, "d_model": budget.lstm_hidden, "n_layers": 1, "positional": "none"}
+        return {"family": family, "d_model": budget.lstm_hidden, "n_layers": 1, "positional": NO_POSITIONS}
     if family == "transformer" and scheme in SCHEMES:
         return {**budget.transformer, **SCHEMES[scheme]}
     raise ConfigError(f"unknown column {column!r}; allowed: {', '.join(RECURRENT)}, "

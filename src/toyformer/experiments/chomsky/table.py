@@ -1,5 +1,6 @@
 """The suite's table: each cell's runs summed up (the papers' maximum, the mean with its 95%
-interval over seeds, ``stats.seeds_interval``: inside [0, 1], the verdict), set beside the published numbers, the goals checked, and the figure.
+interval over seeds, ``stats.seeds_interval``: inside [0, 1], the verdict), set beside the published numbers, the goals
+checked, and the figure.
 
 Published numbers come as ``{"scores": {task: {"deletang2023": {...}, "ruoss2023": {...}}}}``
 (``toyformer/bench/chomsky_published.json``), in percent, with ``checks``: which cells a printed
@@ -16,12 +17,17 @@ best of Deletang et al.'s transformer and every Ruoss et al. column.
 
 from __future__ import annotations
 
-from toyformer.experiments.chomsky.protocol import RECURRENT, borderline, verdict
+from toyformer.experiments.chomsky.protocol import RECURRENT, SCHEMES, borderline, verdict
 from toyformer.stats import seeds_interval
 
-RUOSS = {"none": "none", "sinusoidal": "sinusoidal", "learned": "learned", "rope": "rope", "alibi": "alibi",
-         "relative": "relative", "randomised": "random_relative",
-         **{f"random_{b}": f"random_{b}" for b in ("sinusoidal", "learned", "rope", "alibi", "relative")}}
+
+
+def ruoss_column(scheme: str) -> str | None:
+    """Ruoss et al.'s name of a transformer column: toyformer's scheme name, ``random_<base>`` with
+    random positions (``randomised`` is ``random_relative``); None for settings beyond theirs."""
+    settings = dict(SCHEMES.get(scheme, {}))
+    base, random = settings.pop("positional", None), settings.pop("random_positions", False)
+    return None if settings or base is None else ("random_" if random else "") + base
 
 
 def summarise(task: str, column: str, runs: list[dict], chance: float) -> dict:
@@ -58,7 +64,7 @@ def published_for(published: dict, task: str, column: str) -> dict | None:
         paper, key, label = "deletang2023", column, f"Deletang et al. {column}"
     else:
         scheme = column.partition("/")[2]
-        paper, key, label = "ruoss2023", RUOSS.get(scheme), f"Ruoss et al. {RUOSS.get(scheme)}"
+        paper, key, label = "ruoss2023", ruoss_column(scheme), f"Ruoss et al. {ruoss_column(scheme)}"
     if key not in scores.get(paper, {}):
         return None
     return {"value": scores[paper][key] / 100, "source": label, "check": provenance(published, paper, task, key)}
@@ -86,7 +92,8 @@ def compare(cells: list[dict], published: dict) -> dict:
         if pub is not None:
             value = pub["value"]
             row.update(published=value, source=pub["source"], check=pub["check"],
-                       published_verdict=verdict(value, c["chance"]), published_borderline=borderline(value, c["chance"]))
+                       published_verdict=verdict(value, c["chance"]), published_borderline=borderline(value,
+                                                                                                      c["chance"]))
             row["reproduced"] = row["published_verdict"] == c["verdict"]
             if c["n"] >= 2:
                 row["within_spread"] = c["min_seed"] - 1e-9 <= value <= c["max_seed"] + 1e-9
@@ -109,7 +116,8 @@ def compare(cells: list[dict], published: dict) -> dict:
     confirmed = [r for r in judged if r["check"] is not None]
     return {"rows": rows, "best": best,
             "verdicts": {"reproduced": sum(r["reproduced"] for r in judged), "cells": len(judged),
-                         "confirmed_reproduced": sum(r["reproduced"] for r in confirmed), "confirmed_cells": len(confirmed)},
+                         "confirmed_reproduced": sum(r["reproduced"] for r in confirmed),
+                         "confirmed_cells": len(confirmed)},
             "spread": {"within": sum(r["within_spread"] for r in spread), "cells": len(spread)},
             "beats": {"tasks": sum(b["beats"] for b in best), "of": len(best),
                       "beats_deletang": sum(b["beats_deletang"] for b in best)}}

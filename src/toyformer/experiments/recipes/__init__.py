@@ -48,12 +48,12 @@ def run_recipe(name: str, out: str | Path, quick: bool = False, quiet: bool = Tr
         allowed = ", ".join(presets(name)) if presets(name) else f"none (recipes with presets: {', '.join(takes)})"
         raise ConfigError(f"preset {preset!r} for recipe {name!r}; allowed: {allowed}")
     if budget_s is not None and preset not in (None, *presets(name)[:1]):
-        raise ConfigError(f"--budget-s {budget_s:g} with preset {preset!r}: --budget-s applies to the preset "
-                          f"{presets(name)[0]} (the others count steps); allowed: no --budget-s")
+        raise ConfigError(f"budget_s={budget_s:g} with preset={preset!r}: budget_s= applies to the preset "
+                          f"{presets(name)[0]} (the others count steps); allowed: no budget_s=")
     if budget_s is not None:
         takes = [n for n, (module, _) in RECIPES.items() if hasattr(module, "BUDGET_S")]
         if name not in takes or budget_s <= 0:
-            raise ConfigError(f"--budget-s {budget_s:g} for recipe {name!r}; allowed: > 0, for: {', '.join(takes)}")
+            raise ConfigError(f"budget_s={budget_s:g} for recipe {name!r}; allowed: > 0, for: {', '.join(takes)}")
     store = as_store(store)
     if store is not None:
         store.check(writing=True)  # before the first run trains

@@ -17,6 +17,7 @@ import os
 import re
 from pathlib import Path
 
+from toyformer.config import positional
 from toyformer.eval.lengths import evaluate_lengths
 from toyformer.experiments.recipes.base import Context, RecipeResult, Table, exact
 
@@ -32,16 +33,11 @@ N_EXAMPLES = 100  # fresh test examples per length
 # sees only keys at most one place away (a sliding window), so a query meets the same keys, at
 # the same distances, in a 100-digit sum as in a 10-digit one.
 BEST = "relative on digit places, window 1"
-ADDITION_SCHEMES = {
-    "none": {"positional": "none"},
-    "sinusoidal": {"positional": "sinusoidal"},
-    "learned": {"positional": "learned"},
-    "rope": {"positional": "rope"},
-    "alibi": {"positional": "alibi"},
-    "abacus": {"positional": "abacus"},
-    BEST: {"positional": "relative", "digit_positions": True, "relative_max_distance": 3, "attention_window": 1},
-}
-SEQUENCE_SCHEMES = ["none", "sinusoidal", "learned", "rope", "alibi", "relative"]
+BEST_MODEL = {"positional": "relative", "digit_positions": True, "relative_max_distance": 3, "attention_window": 1}
+# every scheme of the table as it is (the candidate's own scheme only as the candidate), then the candidate
+ADDITION_SCHEMES = {**{name: {"positional": name} for name in positional.names()
+                       if name != BEST_MODEL["positional"]}, BEST: BEST_MODEL}
+SEQUENCE_SCHEMES = positional.names(lambda s: not s.digit_places)  # reverse and copy have no digits
 
 # Reversed answers (least significant digit first: the order carries are computed in) for every
 # scheme; max_len covers the 305 tokens of a 100-digit sum, so no position is ever clamped. The
@@ -74,7 +70,8 @@ def _config(ctx: Context, base: dict, task: dict, model: dict, budget: float, ra
 
 
 def _em_row(name: str, run, result: dict) -> list:
-    return [name, *[exact(r["exact_match"], r["n"]) for r in result["rows"]], run.summary["steps"], run.summary["wall_s"]]
+    return [name, *[exact(r["exact_match"], r["n"]) for r in result["rows"]], run.summary["steps"],
+            run.summary["wall_s"]]
 
 
 PRESETS = ("schemes", "addition")
@@ -114,7 +111,8 @@ def schemes(ctx: Context) -> RecipeResult:
     for task in ("reverse", "copy"):
         rows = []
         for name in SEQUENCE_SCHEMES:
-            r = ctx.train(f"{task}_{name}", _config(ctx, SEQUENCE, {"name": task}, {"positional": name}, budget * SEQUENCE_SHARE,
+            r = ctx.train(f"{task}_{name}", _config(ctx, SEQUENCE, {"name": task}, {"positional": name},
+                                                    budget * SEQUENCE_SHARE,
                                                       STEPS_PER_S["sequence"]))
             result = evaluate_lengths(r, seq_lengths, n)
             rows.append(_em_row(name, r, result))

@@ -30,8 +30,8 @@ fill in for an ablation that leaves one out.
 
 Training is counted in steps, not seconds, so that a loaded machine changes the time a run takes
 and not what it learns; runs use one torch thread, and the table gives each run's CPU seconds
-(what it costs on one core of this machine when it has the core to itself) beside its wall seconds. Exact match is greedy decoding,
-as everywhere; the per-digit error is the teacher-forced error rate over the answer tokens.
+(what it costs on one core of this machine when it has the core to itself) beside its wall seconds. Exact match is
+greedy decoding, as everywhere; the per-digit error is the teacher-forced error rate over the answer tokens.
 """
 
 from __future__ import annotations

@@ -51,7 +51,8 @@ def run(ctx: Context) -> RecipeResult:
         finals, losses, n_solved, steps, sizes = [], [], 0, [], []
         for seed in seeds:
             extra = ["eval.target=1.0", "eval.every=25"] if stop else []
-            cfg = ctx.config(ORIGINAL).with_overrides([f"{k}={v}" for k, v in overrides.items()] + [f"seed={seed}"] + extra)
+            cfg = ctx.config(ORIGINAL).with_overrides([f"{k}={v}" for k,
+                                                       v in overrides.items()] + [f"seed={seed}"] + extra)
             s = ctx.train(f"{label.replace(' ', '_')}-s{seed}", cfg).summary
             finals.append(round(s["test_exact_match"], 4))
             sizes.append(s["test_n"])
@@ -71,10 +72,12 @@ def run(ctx: Context) -> RecipeResult:
     improved = ctx.train("improved", improved_cfg).summary
     rows.append(["toyformer defaults", "1/1" if solved(improved["test_exact_match"], 1.0, improved["solved_at_step"])
                  else "0/1", improved["train_loss"], accuracy_text(improved["test_exact_match"],
-                                                                    improved["test_exact_match_ci95"], improved["test_n"]),
+                                                                    improved["test_exact_match_ci95"],
+                                                                    improved["test_n"]),
                  [round(improved["test_exact_match"], 4)]])
     res.tables.append(Table("Reported, reproduced and improved",
-                            ["configuration", "seeds solved", "final train loss", "test accuracy (n, 95% CI)", "per seed"],
+                            ["configuration", "seeds solved", "final train loss", "test accuracy (n, 95% CI)",
+                             "per seed"],
                             rows,
                             note=f"Chance: loss ln 10 = {CHANCE:.3f}, accuracy 0.10. Improved: toyformer's defaults "
                                  f"(2 pre-norm layers, d_model 64, mean pooling, warm-up + cosine): "

@@ -52,7 +52,8 @@ def cell_accuracy(run) -> tuple[float, float, float, int]:
         else:
             pred = model(format_batch(dom.to(run.device), "classifier")).argmax(-1)
     right = (pred.cpu() == dom.target[:, 0])
-    return right.float().mean().item(), right[sym].float().mean().item(), right[~sym].float().mean().item(), int(sym.sum())
+    share = right.float()
+    return share.mean().item(), share[sym].mean().item(), share[~sym].mean().item(), int(sym.sum())
 
 
 def run(ctx: Context) -> RecipeResult:
@@ -77,8 +78,8 @@ def run(ctx: Context) -> RecipeResult:
         "Accuracy over all 900 cells", ["configuration", "reported", "measured (n=900, counted)", "|diff|",
                                         "symmetric cells", "asymmetric cells", "wall s"], rows,
         note=f"Every cell of the table is counted (the whole domain, not a sample), so the accuracies carry no "
-             f"interval. {n_sym} of 900 cells are symmetric (M[i][j] == M[j][i], the 30 diagonal cells included). A model "
-             f"that cannot tell (i, j) from (j, i) gets at most those and half of the others: "
+             f"interval. {n_sym} of 900 cells are symmetric (M[i][j] == M[j][i], the 30 diagonal cells included). A "
+             f"model that cannot tell (i, j) from (j, i) gets at most those and half of the others: "
              f"{ceiling(n_sym):.3f} (the reference's 0.5 + 30/900 = 0.533)."))
     res.findings = findings(numbers, n_sym)
     res.numbers = numbers

@@ -128,7 +128,8 @@ def run(ctx: Context, budget_s: float = 240.0) -> RecipeResult:
         fig, mirror = _attention_figure(ctx, better, n, m)
         res.figures.append(fig)
         short = "" if orig["steps"] >= FULL_STEPS else f" ({orig['steps']}/{FULL_STEPS} steps)"
-        rows.append([n, m, REPORTED[(n, m)], orig["test_token_acc"], exact(orig["test_exact_match"], orig.get("test_n")),
+        rows.append([n, m, REPORTED[(n, m)], orig["test_token_acc"], exact(orig["test_exact_match"],
+                                                                           orig.get("test_n")),
                      f"{orig['wall_s']:.0f}{short}", at_n["token_acc"], exact(at_n["exact_match"], at_n["n"]),
                      b["solved_at_step"], b["wall_s"], mirror])
         numbers[f"N{n}_M{m}"] = {

@@ -51,7 +51,8 @@ def loss_tokens(task, layout: str, n: int = 256) -> dict:
 
 
 def run(ctx: Context) -> RecipeResult:
-    res = RecipeResult("r3", "R3: the smallest transformer (encoder-decoder from scratch, and what a BERT-style model sees)")
+    res = RecipeResult("r3",
+                       "R3: the smallest transformer (encoder-decoder from scratch, and what a BERT-style model sees)")
     rows, numbers, runs = [], {}, {}
     for label, layout in OBJECTIVES.items():
         cfg = ctx.config({"task": {"name": "alternating", "length": 8}, "layout": layout, "model": SMALL,

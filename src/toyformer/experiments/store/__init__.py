@@ -1,5 +1,5 @@
-"""The results store: one SQLite row per finished run (``store``; what a row holds: ``rows``), the ``--where`` filter language
-(``where``), pivot tables with confidence intervals (``table``) and their plots (``plot``)."""
+"""The results store: one SQLite row per finished run (``store``; what a row holds: ``rows``), the ``--where`` filter
+language (``where``), pivot tables with confidence intervals (``table``) and their plots (``plot``)."""
 
 from toyformer.experiments.store.plot import metric_figure, parse_plot
 from toyformer.experiments.store.rows import METRICS, flatten_config, git_revision, machine_info, result_row

@@ -58,7 +58,8 @@ def header_problem(path: Path, what: str) -> str | None:
     SQLite file, an empty one, or none yet)."""
     path = Path(path)
     if path.is_dir():
-        return f"{str(path)!r} is not a toyformer {what}: it is a directory; pass a file, e.g. {str(path / 'x.sqlite')!r}"
+        return (f"{str(path)!r} is not a toyformer {what}: it is a directory; pass a file, e.g. "
+                f"{str(path / 'x.sqlite')!r}")
     if not path.exists():
         return None
     try:

@@ -25,19 +25,23 @@ def parse_plot(text: str) -> dict:
     for part in text.split(","):
         key, sep, value = part.partition("=")
         if not sep or key.strip() not in ("x", "y", "lines") or not value.strip():
-            raise ConfigError(f"--plot {text!r}: write x=FIELD,y=METRIC[,lines=FIELD]")
+            raise ConfigError(f"plot={text!r}: write x=FIELD,y=METRIC[,lines=FIELD]")
         out[key.strip()] = value.strip()
     if "x" not in out or "y" not in out:
-        raise ConfigError(f"--plot {text!r}: x and y are required, e.g. x=task.length,y=test_token_acc")
+        raise ConfigError(f"plot={text!r}: x and y are required, e.g. x=task.length,y=test_token_acc")
     return out
 
 
+PLOT_NAMES = ("x field", "lines field", "y metric")  # what errors call x, lines and y
+
+
 def metric_figure(rows: list[dict], x: str, y: str, lines: str | None = None, known: list[str] | None = None,
-                  title: str | None = None):
-    """A matplotlib Figure of ``y`` against ``x`` (numeric x on a numeric axis, else categories)."""
+                  title: str | None = None, names: tuple[str, str, str] = PLOT_NAMES):
+    """A matplotlib Figure of ``y`` against ``x`` (numeric x on a numeric axis, else categories);
+    ``names``: what an error calls ``x``, ``lines`` and ``y``."""
     if not rows:
         raise ConfigError("nothing to plot: no results match")
-    table = pivot(rows, x, lines, y, known, names=("--plot x field", "--plot lines field", "--plot y metric"))
+    table = pivot(rows, x, lines, y, known, names=names)
     xs = [k[0] for k in table.row_keys]
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs)
     pos = xs if numeric else list(range(len(xs)))
@@ -70,7 +74,8 @@ def metric_figure(rows: list[dict], x: str, y: str, lines: str | None = None, kn
         several = any(len(v) > 1 for v in table.cells.values())
         ax.set_title(title or f"{table.value} by {short(table.rows[0])}" + (" (mean, 95% CI band)" if several else ""))
         if not drawn:
-            ax.text(0.5, 0.5, f"no run has a value of {table.value}", transform=ax.transAxes, ha="center", color="#888888")
+            ax.text(0.5, 0.5, f"no run has a value of {table.value}", transform=ax.transAxes, ha="center",
+                    color="#888888")
         elif table.cols:
             ax.legend()
     return fig

@@ -75,7 +75,9 @@ def git_revision() -> str:
         release = "unknown"
     src = Path(__file__).resolve().parents[2]  # src/toyformer
     try:
-        git = lambda *a: subprocess.run(["git", "-C", str(src), *a], capture_output=True, text=True, timeout=5)  # noqa: E731
+        def git(*a):
+            return subprocess.run(["git", "-C", str(src), *a], capture_output=True, text=True, timeout=5)
+
         top = git("rev-parse", "--show-toplevel")
         if top.returncode == 0 and (Path(top.stdout.strip()) / "src" / "toyformer").resolve() == src:
             rev = git("rev-parse", "HEAD").stdout.strip()

@@ -4,8 +4,8 @@ Every run trained by ``toyformer train``, ``toyformer sweep`` or a recipe is rec
 config fields as columns (``task.length``, ``model.d_model``, ``train.lr`` ... quoted, since they
 hold dots), its final metrics (``test_token_acc``, ``test_exact_match`` with its size ``test_n`` and
 95% interval ``test_exact_match_lo`` .. ``test_exact_match_hi``, ``solved`` as the run's summary
-decided it, ``solved_at_step`` ...), where it ran (``machine``, ``git_rev``), its ``run_dir``, ``source`` and ``sweep``. New config
-fields become new columns on demand, so old rows keep working; when the interval's columns are
+decided it, ``solved_at_step`` ...), where it ran (``machine``, ``git_rev``), its ``run_dir``, ``source`` and
+``sweep``. New config fields become new columns on demand, so old rows keep working; when the interval's columns are
 added to an older store, its rows that know their ``test_n`` get their interval then (and a store
 only read, never written, gets it in ``query``). A run that trains several replicas
 records one row per replica (``replica`` 0..``n_replicas``-1); ``(run_dir, replica)`` is unique,
@@ -136,7 +136,8 @@ class ResultsStore:
         if not self.path.exists():
             if writing:
                 return self._check_writable()
-            raise ConfigError(f"results store {str(self.path)!r} does not exist; train or sweep first, or pass --store PATH")
+            raise ConfigError(f"results store {str(self.path)!r} does not exist; train or sweep first, or pass "
+                              "store=PATH")
         rows = 0
         if self.path.stat().st_size:
             with self._session(peek=not self.read_only) as con:
@@ -149,7 +150,8 @@ class ResultsStore:
                 if found and missing:
                     raise StoreError(f"{str(self.path)!r} is not a toyformer {WHAT}: an SQLite database with other "
                                      f"tables ({', '.join(found)}, no {TABLE!r} table with the columns "
-                                     f"{', '.join(REQUIRED)}); pass the results.sqlite that toyformer train or sweep wrote")
+                                     f"{', '.join(REQUIRED)}); pass the results.sqlite that toyformer train or sweep "
+                                     "wrote")
                 if version > SCHEMA_VERSION:
                     raise StoreError(f"{WHAT} {str(self.path)!r} was written by a newer toyformer (schema version "
                                      f"{version}; this one reads up to {SCHEMA_VERSION}); upgrade toyformer")
@@ -157,8 +159,8 @@ class ResultsStore:
         if writing:
             return self._check_writable()
         if not rows:
-            raise StoreEmpty(f"{WHAT} {str(self.path)!r} holds no runs yet; train or sweep with --store "
-                             f"{self.path} first")
+            raise StoreEmpty(f"{WHAT} {str(self.path)!r} holds no runs yet; train or sweep with "
+                             f"store={self.path} first")
 
     def _check_writable(self) -> None:
         reason = faults.reason_from_disk(self.path)
@@ -319,7 +321,8 @@ class ResultsStore:
         sql_where, params = parse_where(where, known) if where else ("1", [])
         chosen = [resolve_field(c, known) for c in columns] if columns else [c for c in known if c not in JSON_COLUMNS]
         with self._session() as con:
-            cur = con.execute(f"SELECT {', '.join(map(quote, chosen))} FROM {TABLE} WHERE {sql_where} ORDER BY id", params)
+            cur = con.execute(f"SELECT {', '.join(map(quote, chosen))} FROM {TABLE} WHERE {sql_where} ORDER BY id",
+                              params)
             rows = [dict(zip(chosen, r)) for r in cur.fetchall()]
         if not columns:  # a store never written since the interval's columns came: computed here
             for r in rows:

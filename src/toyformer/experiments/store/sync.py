@@ -28,7 +28,7 @@ import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from toyformer.errors import ConfigError
 from toyformer.files import read_json
@@ -52,7 +52,7 @@ def sync(store, root: str | Path) -> int:
     """Record in ``store`` every finished run under ``root`` that has no row; returns how many rows were added."""
     root = Path(root)
     if not root.is_dir():
-        raise ConfigError(f"--sync {str(root)!r}: no such directory")
+        raise ConfigError(f"runs folder {str(root)!r} to sync from: no such directory")
     try:
         have = store.recorded()
         added = 0

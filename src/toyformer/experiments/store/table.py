@@ -85,7 +85,7 @@ class TextTable:
 
     def format(self, kind: str) -> str:
         if kind not in FORMATS:
-            raise ConfigError(f"--format {kind!r}; allowed: {', '.join(FORMATS)}")
+            raise ConfigError(f"format={kind!r}; allowed: {', '.join(FORMATS)}")
         return getattr(self, kind)()
 
 
@@ -104,7 +104,8 @@ class PivotTable:
     @staticmethod
     def _key(row_key, col_key) -> tuple[tuple, tuple]:
         """A key is a tuple of field values, or the value itself for a single field."""
-        return (row_key if isinstance(row_key, tuple) else (row_key,), col_key if isinstance(col_key, tuple) else (col_key,))
+        return (row_key if isinstance(row_key, tuple) else (row_key,), col_key if isinstance(col_key,
+                                                                                             tuple) else (col_key,))
 
     def cell(self, row_key, col_key=()) -> tuple[float, float, int] | None:
         """(mean, 95% t-interval half-width, n runs) of a cell, or None when no run has a value there.
@@ -193,7 +194,7 @@ class PivotTable:
 
     def format(self, kind: str) -> str:
         if kind not in FORMATS:
-            raise ConfigError(f"--format {kind!r}; allowed: {', '.join(FORMATS)}")
+            raise ConfigError(f"format={kind!r}; allowed: {', '.join(FORMATS)}")
         return getattr(self, kind)()
 
     def to_dict(self) -> dict:
@@ -219,7 +220,7 @@ def _fields(spec, known: list[str] | None, what: str) -> list[str]:
     return [resolve_field(n, known, what) if known is not None else n for n in names if n]
 
 
-PIVOT_NAMES = ("--rows field", "--cols field", "--value metric")  # what errors call by, cols and value
+PIVOT_NAMES = ("rows field", "cols field", "value metric")  # what errors call by (store.pivot's rows), cols, value
 
 
 def pivot(rows: list[dict], by: str | list[str], cols: str | list[str] | None, value: str,
@@ -235,7 +236,8 @@ def pivot(rows: list[dict], by: str | list[str], cols: str | list[str] | None, v
     for r in rows:
         v = r.get(table.value)
         if v is not None and (isinstance(v, (str, bool)) or not isinstance(v, (int, float))):
-            raise ConfigError(f"{names[2]} {table.value!r} is not a number ({v!r}); choose a metric such as test_token_acc")
+            raise ConfigError(f"{names[2]} {table.value!r} is not a number ({v!r}); choose a metric such as "
+                              "test_token_acc")
         key = (tuple(r.get(f) for f in table.rows), tuple(r.get(f) for f in table.cols))
         table.cells.setdefault(key, []).append(v)
         table.sizes.setdefault(key, []).append(r.get("test_n") if table.value.startswith("test_") else None)
@@ -246,7 +248,8 @@ def pivot(rows: list[dict], by: str | list[str], cols: str | list[str] | None, v
 
 def varying_fields(rows: list[dict]) -> list[str]:
     """Config fields whose value differs between ``rows`` (what a sweep swept), in column order."""
-    names = [k for k in (rows[0] if rows else {}) if k not in NOT_SWEPT and ("." in k or k in ("layout", "seed", "device"))]
+    names = [k for k in (rows[0] if rows else {}) if k not in NOT_SWEPT and ("." in k or k in ("layout", "seed",
+                                                                                               "device"))]
     return [k for k in names if len({json.dumps(r.get(k)) for r in rows}) > 1]
 
 
@@ -254,7 +257,7 @@ def flat(rows: list[dict], columns: list[str] | str | None = None, known: list[s
     """A plain table of ``columns`` (default: id, source, the fields that vary, the key metrics)."""
     known = known if known is not None else (list(rows[0]) if rows else [])
     if columns:
-        chosen = _fields(columns, known, "--columns field")
+        chosen = _fields(columns, known, "columns field")
     else:
         base = [c for c in ("id", "source", "sweep") if c in known]
         chosen = base + (varying_fields(rows) or [c for c in ("task.name", "layout") if c in known])

@@ -1,4 +1,5 @@
-"""``--where``: a small, safe filter language turned into parameterised SQL.
+"""``where`` (``ResultsStore.query(where=...)``, the CLI's ``--where``): a small, safe filter
+language turned into parameterised SQL.
 
 Grammar (case-insensitive keywords)::
 
@@ -17,7 +18,7 @@ Fields are checked against the store's columns (dotted, or a unique leaf name: `
 >>> parse_where("length in (10, 20) or not solved", ["task.length", "solved"])
 Traceback (most recent call last):
 ...
-toyformer.errors.ConfigError: --where: expected an operator after 'solved' ...
+toyformer.errors.ConfigError: where='length in (10, 20) or not solved': expected an operator after 'solved' ...
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def resolve_field(name: str, known: list[str], what: str = "field") -> str:
     if len(matches) > 1:
         raise ConfigError(f"{what} {name!r} is ambiguous; use one of: {', '.join(matches)}")
     hidden = ("config_json", "summary_json")
-    raise ConfigError(f"unknown {what} {name!r}; known: {', '.join(k for k in known if k not in hidden) or '(empty store)'}")
+    raise ConfigError(f"unknown {what} {name!r}; known: "
+                      f"{', '.join(k for k in known if k not in hidden) or '(empty store)'}")
 
 
 def _tokenize(expr: str) -> list[tuple[str, str]]:
@@ -53,7 +55,7 @@ def _tokenize(expr: str) -> list[tuple[str, str]]:
     while pos < len(expr):
         m = _TOKEN.match(expr, pos)
         if not m or m.end() == pos:
-            raise ConfigError(f"--where: cannot read {expr[pos:].strip()[:20]!r}; "
+            raise ConfigError(f"cannot read {expr[pos:].strip()[:20]!r}; "
                               "write e.g. \"task.length >= 200 and model.norm = 'pre'\"")
         kind = m.lastgroup
         tokens.append((kind, m.group(kind)))
@@ -73,7 +75,8 @@ class _Parser:
         """``inner()`` one level deeper; past ``MAX_DEPTH`` a ConfigError."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise ConfigError(f"--where: more than {MAX_DEPTH} nested parentheses or 'not's; allowed: up to {MAX_DEPTH}")
+            raise ConfigError(f"more than {MAX_DEPTH} nested parentheses or 'not's; allowed: up to "
+                              f"{MAX_DEPTH}")
         try:
             return inner()
         finally:
@@ -86,7 +89,7 @@ class _Parser:
     def take(self) -> tuple[str, str]:
         tok = self.peek()
         if tok is None:
-            raise ConfigError("--where: the expression ends too early")
+            raise ConfigError("the expression ends too early")
         self.i += 1
         return tok
 
@@ -100,7 +103,7 @@ class _Parser:
     def expect(self, op: str) -> None:
         tok = self.take()
         if tok != ("op", op):
-            raise ConfigError(f"--where: expected {op!r}, found {tok[1]!r}")
+            raise ConfigError(f"expected {op!r}, found {tok[1]!r}")
 
     def expr(self) -> str:
         parts = [self.term()]
@@ -124,12 +127,12 @@ class _Parser:
             return f"({inner})"
         kind, name = self.take()
         if kind != "word" or name.lower() in ("and", "or", "not", "in", "is", "like"):
-            raise ConfigError(f"--where: expected a field name, found {name!r}")
+            raise ConfigError(f"expected a field name, found {name!r}")
         column = '"' + resolve_field(name, self.known).replace('"', '""') + '"'
         if self.keyword("is"):
             negate = self.keyword("not")
             if not self.keyword("null"):
-                raise ConfigError(f"--where: expected null after '{name} is'")
+                raise ConfigError(f"expected null after '{name} is'")
             return f"({column} IS {'NOT ' if negate else ''}NULL)"
         if self.keyword("in"):
             self.expect("(")
@@ -143,7 +146,7 @@ class _Parser:
         tok = self.peek()
         op = tok[1].lower() if tok else None
         if op not in OPS:
-            raise ConfigError(f"--where: expected an operator after {name!r} ({', '.join(OPS)}, in, is null)")
+            raise ConfigError(f"expected an operator after {name!r} ({', '.join(OPS)}, in, is null)")
         self.take()
         value = self.value()
         if value is None and OPS[op] in ("=", "!="):
@@ -160,15 +163,19 @@ class _Parser:
             return text[1:-1].replace(text[0] * 2, text[0])
         if kind == "word" and text.lower() in LITERALS:
             return LITERALS[text.lower()]
-        raise ConfigError(f"--where: expected a value (number, 'string', true, false, null), found {text!r}")
+        raise ConfigError(f"expected a value (number, 'string', true, false, null), found {text!r}")
 
 
 def parse_where(expr: str, known: list[str]) -> tuple[str, list]:
-    """``expr`` as an SQL condition with ``?`` placeholders and its parameters."""
-    parser = _Parser(expr, known)
-    if not parser.tokens:
-        return "1", []
-    sql = parser.expr()
-    if parser.peek() is not None:
-        raise ConfigError(f"--where: unexpected {parser.peek()[1]!r}; join conditions with and/or")
+    """``expr`` as an SQL condition with ``?`` placeholders and its parameters; what it cannot
+    read is one ConfigError naming the argument (``where='...': ...``)."""
+    try:
+        parser = _Parser(expr, known)
+        if not parser.tokens:
+            return "1", []
+        sql = parser.expr()
+        if parser.peek() is not None:
+            raise ConfigError(f"unexpected {parser.peek()[1]!r}; join conditions with and/or")
+    except ConfigError as exc:
+        raise ConfigError(f"where={expr!r}: {exc}") from None
     return sql, parser.params

@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from toyformer import faults, interrupts
 from toyformer.errors import ConfigError
@@ -208,7 +208,7 @@ class Processes:
 
     def __init__(self, workers: int, threads: int | None = None):
         if workers < 1:
-            raise ConfigError(f"--workers {workers}: allowed: >= 1")
+            raise ConfigError(f"workers={workers}: allowed: >= 1")
         self.workers = workers
         self.threads = threads or max(1, cores() // workers)
         self.description = f"{workers} local processes, {self.threads} torch thread(s) each"
@@ -248,11 +248,11 @@ class DaskCluster:
         try:
             from distributed import Client
         except ImportError:
-            raise ConfigError("--cluster needs the 'distributed' package: pip install 'toyformer[cluster]'") from None
+            raise ConfigError("cluster= needs the 'distributed' package: pip install 'toyformer[cluster]'") from None
         try:
             self.client = Client(address, timeout=timeout_s, set_as_default=False)
         except (OSError, TimeoutError) as exc:
-            raise ConfigError(f"--cluster {address!r}: cannot reach a Dask scheduler there ({exc})") from None
+            raise ConfigError(f"cluster={address!r}: cannot reach a Dask scheduler there ({exc})") from None
         self.address = address
         self.description = f"Dask cluster at {address}"
 
@@ -323,8 +323,8 @@ def make_executor(workers: int = 1, cluster: str | None = None, threads: int | N
     workers > 1, else ``InProcess``. ``threads`` reaches the points themselves (``run_point``)."""
     if cluster:
         if workers != 1:
-            raise ConfigError("--workers and --cluster exclude each other: a cluster's workers are its own")
+            raise ConfigError("workers= and cluster= exclude each other: a cluster's workers are its own")
         return DaskCluster(cluster)
     if workers < 1:
-        raise ConfigError(f"--workers {workers}: allowed: >= 1")
+        raise ConfigError(f"workers={workers}: allowed: >= 1")
     return Processes(workers, threads) if workers > 1 else InProcess()

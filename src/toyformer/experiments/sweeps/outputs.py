@@ -35,7 +35,8 @@ def _plots(result) -> list[tuple[str, bytes]]:
         return shown
     for plot in result.spec.plots:
         fig = metric_figure(rows, plot["x"], plot["y"], plot.get("lines"))
-        stem = f"{short(plot['y'])}_by_{short(plot['x'])}" + (f"_per_{short(plot['lines'])}" if plot.get("lines") else "")
+        stem = f"{short(plot['y'])}_by_{short(plot['x'])}"
+        stem += f"_per_{short(plot['lines'])}" if plot.get("lines") else ""
         for suffix in (".png", ".svg"):
             result.plots.append(save(fig, result.out / f"{stem}{suffix}"))
         shown.append((stem.replace("_", " "), png_bytes(fig)))
@@ -60,7 +61,8 @@ def _page(result, figures: list[tuple[str, bytes]]) -> str:
         note = f"value: {result.table.value}"
         if several:
             note += "; mean ± 95% CI over the n runs in a cell (seeds, replicas)"
-        sections.append(report.Section("Table", report.join(report.table(t.headers, t.rows), report.para(note, "muted"))))
+        sections.append(report.Section("Table", report.join(report.table(t.headers, t.rows), report.para(note,
+                                                                                                         "muted"))))
     for title, png in figures:
         sections.append(report.Section(title, report.image(png, title)))
     headers = ["point", "status", "test token acc", "test exact match", "solved at step", "steps", "wall s", "run dir"]

@@ -45,7 +45,7 @@ from toyformer.run.directory import read_config
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
 from toyformer.experiments.sweeps.executors import make_executor, stop_requested
-from toyformer.experiments.store.rows import METRICS, flatten_config, git_revision, machine_info, result_row, test_interval
+from toyformer.experiments.store import rows as store_rows
 from toyformer.experiments.store.store import ResultsStore, as_store, default_store_path, warn_not_recorded
 from toyformer.experiments.store.table import PivotTable, pivot
 from toyformer.experiments.store.where import resolve_field
@@ -61,6 +61,7 @@ class _DefaultStore:
 DEFAULT_STORE = _DefaultStore()  # sweep(store=DEFAULT_STORE): $TOYFORMER_RESULTS or runs/results.sqlite
 NOT_COMPUTED = ("train.tensorboard",)  # config keys that change no number of a run
 SHOWN = ("test_token_acc", "test_exact_match", "solved_at_step", "steps", "wall_s")
+STATUSES = ("done", "trained", "resumed", "failed")  # what became of a point
 
 
 @dataclass
@@ -87,8 +88,8 @@ class PointResult:
     def rows(self) -> list[dict]:
         """The store's rows of the point: one per run (per replica)."""
         members = self.members()
-        return [{**result_row(config, summary), "point": self.point.name, "run_dir": str(run_dir), "replica": i,
-                 "n_replicas": len(members)} for i, (config, summary, run_dir) in enumerate(members)]
+        return [{**store_rows.result_row(config, summary), "point": self.point.name, "run_dir": str(run_dir),
+                 "replica": i, "n_replicas": len(members)} for i, (config, summary, run_dir) in enumerate(members)]
 
     def numbers(self) -> dict:
         """The headline numbers (``SHOWN``, ``test_n``, the interval of the test exact match): the
@@ -98,7 +99,7 @@ class PointResult:
             return {}
         if self.replicas is None:
             return {**{k: self.summary.get(k) for k in SHOWN}, "test_n": self.summary.get("test_n"),
-                    "interval95": {"test_exact_match": test_interval(self.summary)}}
+                    "interval95": {"test_exact_match": store_rows.test_interval(self.summary)}}
         s = self.summary
         if "interval95" not in s:  # written before the accuracies had one: from the replicas' rows
             s = {**s, **aggregate(s["replicas"])}
@@ -132,9 +133,9 @@ class SweepResult:
         return [row for p in self.points for row in p.rows()]
 
     def to_dict(self) -> dict:
-        return {"sweep": self.spec.name, "out": str(self.out), "executor": self.executor, "wall_s": round(self.wall_s, 2),
-                "store": str(self.store) if self.store else None, "spec": self.spec.to_dict(),
-                "counts": {s: sum(p.status == s for p in self.points) for s in ("done", "trained", "resumed", "failed")},
+        return {"sweep": self.spec.name, "out": str(self.out), "executor": self.executor,
+                "wall_s": round(self.wall_s, 2), "store": str(self.store) if self.store else None,
+                "spec": self.spec.to_dict(), "counts": {s: sum(p.status == s for p in self.points) for s in STATUSES},
                 "points": [p.to_dict() for p in self.points],
                 "table": self.table.to_dict() if self.table else None, "plots": [str(p) for p in self.plots]}
 
@@ -170,12 +171,12 @@ def _train_point(config: dict, run_dir: str, quiet: bool, replicas: int, stop: s
     logs = stop_requested(stop, point_tensorboard(cfg, Path(run_dir), replicas))
     if replicas == 1:
         run, status = train_into(run_dir, cfg, quiet=quiet, on_eval=logs)
-        return {"status": status, "summary": run.summary, "machine": machine_info(str(run.device)),
-                "git_rev": git_revision()}
+        return {"status": status, "summary": run.summary, "machine": store_rows.machine_info(str(run.device)),
+                "git_rev": store_rows.git_revision()}
     rep, status = train_replicas_into(run_dir, cfg, replicas, quiet=quiet, on_eval=logs)
     members = [{"config": r.config.to_dict(), "summary": r.summary, "run_dir": str(r.run_dir)} for r in rep.runs]
     return {"status": status, "summary": rep.summary, "replicas": members,
-            "machine": machine_info(str(rep.runs[0].device)), "git_rev": git_revision()}
+            "machine": store_rows.machine_info(str(rep.runs[0].device)), "git_rev": store_rows.git_revision()}
 
 
 def point_tensorboard(config: RunConfig, run_dir: Path, replicas: int):
@@ -217,7 +218,7 @@ def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | 
     if store is not None:
         store.check(writing=True)  # a store that cannot record is one line before any point trains
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ConfigError(f"--threads {threads!r}: allowed: an integer >= 1")
+        raise ConfigError(f"threads={threads!r}: allowed: an integer >= 1")
     executor = make_executor(workers, cluster, threads)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -251,12 +252,11 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, table_spec: dict, stor
     finished = len(points) - len(jobs)
     try:
         for j, res, error in executor.run(run_point, [kw for _, kw in jobs]):
-            i = jobs[j][0]
-            run_dir = Path(jobs[j][1]["run_dir"])
+            i, run_dir = jobs[j][0], Path(jobs[j][1]["run_dir"])
             if error is not None:
                 results[i] = PointResult(points[i], run_dir, "failed", error=error)
             else:
-                results[i] = PointResult(points[i], run_dir, res["status"], res["summary"], replicas=res.get("replicas"))
+                results[i] = PointResult(points[i], run_dir, res["status"], res["summary"], None, res.get("replicas"))
                 _record(store, spec, results[i], res["machine"], res["git_rev"])
             finished += 1
             log(f"[{finished}/{len(points)}] {_line(results[i])}")
@@ -279,7 +279,7 @@ def table_settings(spec: SweepSpec, points: list[Point]) -> dict:
     """The table's rows, cols and value (from the spec, else the swept fields and the target metric),
     checked against the config's fields and the metrics before anything runs."""
     base = points[0].config
-    known = list(flatten_config(base.to_dict())) + list(METRICS)
+    known = list(store_rows.flatten_config(base.to_dict())) + list(store_rows.METRICS)
     swept = [f for f in spec.swept_fields() if f != "seed"]
     by_seed = len(points) > 1 and spec.replicas == 1  # a replica's seed is its own: seed rows would split the cells
     default_rows = (swept[:-1] if len(swept) > 1 else swept) or (["seed"] if by_seed else ["task.name"])
@@ -340,16 +340,16 @@ def _check_same_config(point: Point, run_dir: Path, k: int) -> None:
         return
     if had_k != k:
         raise ConfigError(f"{str(run_dir)!r} was trained with replicas: {had_k}, not {k}; "
-                          "remove it or choose another --out")
+                          "remove it or choose another out=DIR")
     config = read_json(meta)["config"] if k > 1 else read_config(run_dir)
-    had = flatten_config(RunConfig.from_dict(config).to_dict())
-    want = flatten_config(point.config.to_dict())
+    had = store_rows.flatten_config(RunConfig.from_dict(config).to_dict())
+    want = store_rows.flatten_config(point.config.to_dict())
     for key in NOT_COMPUTED:  # where the logs go: a point is the same run with or without them
         had.pop(key, None), want.pop(key, None)
-    diff = [f"{k}: {had.get(k)!r} != {want.get(k)!r}" for k in dict.fromkeys([*want, *had]) if had.get(k) != want.get(k)]
+    diff = [f"{k}: {had.get(k)!r} != {want.get(k)!r}" for k in {**want, **had} if had.get(k) != want.get(k)]
     if diff:
         raise ConfigError(f"{str(run_dir)!r} was trained with another config ({'; '.join(diff[:3])}); "
-                          "remove it or choose another --out")
+                          "remove it or choose another out=DIR")
 
 
 def _record(store: ResultsStore | None, spec: SweepSpec, res: PointResult, machine: str | None, git_rev: str | None,

@@ -13,8 +13,8 @@
 
 ``base`` may also be a path to a config file (relative to the sweep file). Every point is
 validated with ``RunConfig.with_overrides`` when the spec is expanded, so a bad key or value fails
-before any run starts (values keep the types the file gives them). A point's run directory is named from its overrides and seed:
-``length=10,d_model=32,norm=post,seed=0`` (a short hash is added when a value had to be made
+before any run starts (values keep the types the file gives them). A point's run directory is named from its overrides
+and seed: ``length=10,d_model=32,norm=post,seed=0`` (a short hash is added when a value had to be made
 filesystem-safe or the name is long).
 
 >>> spec = load_sweep({"base": {"task": "count_ones"}, "grid": {"model.d_model": [32, 64]}, "seeds": [0, 1]})
@@ -72,11 +72,11 @@ class SweepSpec:
         return {"name": self.name, "base": self.base, "grid": self.grid, "points": self.points, "seeds": self.seeds,
                 "replicas": self.replicas, "table": self.table, "plot": self.plots}
 
-    def with_replicas(self, k: int | None) -> "SweepSpec":
+    def with_replicas(self, k: int | None) -> SweepSpec:
         """A copy whose points train ``k`` replicas each (``toyformer sweep --replicas K``); None: unchanged."""
-        return self if k is None else replace(self, replicas=replicas_value(k, "--replicas"))
+        return self if k is None else replace(self, replicas=replicas_value(k, "replicas"))
 
-    def with_base_overrides(self, overrides: list[str]) -> "SweepSpec":
+    def with_base_overrides(self, overrides: list[str]) -> SweepSpec:
         """A copy whose base config has ``key=value`` overrides applied (``toyformer sweep --set``)."""
         if not overrides:
             return self
@@ -204,7 +204,8 @@ def _parse(data: dict, root: Path, name: str | None) -> SweepSpec:
     plots = [_mapping(p, "plot", PLOT_KEYS) for p in (plots if isinstance(plots, list) else [plots])]
     for p in plots:
         if "x" not in p or "y" not in p:
-            raise ConfigError("a sweep 'plot' needs x and y, e.g. {x: task.length, y: test_token_acc, lines: model.d_model}")
+            raise ConfigError("a sweep 'plot' needs x and y, e.g. {x: task.length, y: test_token_acc, lines: "
+                              "model.d_model}")
     spec_name = str(data.get("name") or name or "sweep")
     replicas = replicas_value(data.get("replicas", 1), f"sweep {spec_name!r}: replicas")
     return SweepSpec(spec_name, base, grid, points, list(dict.fromkeys(seeds)), table, plots, replicas)

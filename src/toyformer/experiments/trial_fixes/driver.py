@@ -31,7 +31,7 @@ def try_fixes(run_dir: str | Path, budget_s: float = 600.0, seeds: int = 3, quie
     if not summary.get("diagnosis"):
         raise ConfigError(f"{str(run_dir)!r} reached its target: there is nothing to fix")
     if config.model.family == "lstm":
-        raise ConfigError("diagnose --try trains each change's seeds as batched replicas, which model.family='lstm' "
+        raise ConfigError("try_fixes trains each change's seeds as batched replicas, which model.family='lstm' "
                           "cannot; allowed: a transformer run")
     target = config.eval.target if config.eval.target is not None else 1.0  # a run without one: every answer right
     base = config.with_overrides({"eval.target": target})

@@ -163,7 +163,8 @@ class Search:
             measured = []
             for c, before in alive:
                 if self.left() <= 0 and measured:  # a rung trains one change at least
-                    self.log(f"{stage} rung {r}: its budget ran out; {len(alive) - len(measured)} change(s) not trained")
+                    left = len(alive) - len(measured)
+                    self.log(f"{stage} rung {r}: its budget ran out; {left} change(s) not trained")
                     break
                 row = before if before is not None and before["finished"] else self.train(c.label, c.overrides, cap,
                                                                                          where)

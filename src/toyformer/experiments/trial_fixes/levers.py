@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
-from toyformer.config import RunConfig
+from toyformer.config import RunConfig, positional
 from toyformer.errors import ConfigError
 
 # how the diagnosis names a symptom -> how the table's reader knows it
@@ -94,31 +94,36 @@ def _narrower(c: RunConfig) -> list:
     return [half] if half >= 16 and half % c.model.n_heads == 0 else []
 
 
-BOTH_ENDS = {"model.positional": "learned", "model.positions_from": "both"}  # one rule for every length
+BOTH_ENDS = {"model.positional": positional.DEFAULT, "model.positions_from": "both"}  # one rule for every length
+
+
+def _no_positions(c: RunConfig) -> bool:
+    return c.model.positions.scheme.plug == "none"
 
 
 def _both_ends(c: RunConfig) -> list:
     """From no positions, on a range of lengths: learned positions counted from both ends (a value
     of several overrides at once)."""
-    return [BOTH_ENDS] if c.model.positional == "none" and c.data.min_length is not None else []
+    return [BOTH_ENDS] if _no_positions(c) and c.data.min_length is not None else []
 
 
 def _other_schemes(c: RunConfig) -> list:
-    """Every other positional scheme (and, from none, learned from both ends)."""
+    """Every other positional scheme on sequence positions (and, from none, learned from both ends)."""
     if c.model.family != "transformer":
         return []
-    return [s for s in ("learned", "sinusoidal", "rope", "alibi", "relative") if s != c.model.positional] + _both_ends(c)
+    return [s for s in positional.candidates() if s != c.model.positional] + _both_ends(c)
 
 
 def _positions(c: RunConfig) -> list:
     """From no positions in a layout that reads positions: learned ones (and from both ends)."""
-    return ["learned", *_both_ends(c)] if c.model.positional == "none" and c.layout != "classifier" else []
+    return [positional.DEFAULT, *_both_ends(c)] if _no_positions(c) and c.layout != "classifier" else []
 
 
 LEVERS: dict[str, list[Lever]] = {
     "memorising": [
         Lever("train.weight_decay", _decay_and_time, "decay pulls memorised weights towards a simpler rule; "
-              "grokking needs 0.1-1 with AdamW, and steps: it comes long after memorising", "0.1, 0.3, 1 (with x3 steps)"),
+              "grokking needs 0.1-1 with AdamW, and steps: it comes long after memorising",
+              "0.1, 0.3, 1 (with x3 steps)"),
         Lever("data.train_share", _shares, "more of a finite domain to learn from, fewer inputs left to guess",
               "0.8, 0.9 of the domain"),
         Lever("data.train_size", lambda c: [None] if c.data.train_size is not None else [],
@@ -176,8 +181,9 @@ LEVERS: dict[str, list[Lever]] = {
     "by_length": [
         Lever("model.positional", _other_schemes, "positions beyond those seen in training have untrained encodings",
               "the other schemes (from none: also learned from both ends)"),
-        Lever("model.positions_from", lambda c: ["both"] if c.model.positions_from == "start" and c.model.positional
-              in ("learned", "sinusoidal") else [], "counting from both ends makes one rule for every length", "both"),
+        Lever("model.positions_from", lambda c: ["both"] if c.model.positions_from == "start"
+              and c.model.positions.scheme.both_ends else [], "counting from both ends makes one rule for every length",
+              "both"),
         Lever("model.n_layers", lambda c: [c.model.n_layers + 1], "longer inputs may need more depth", "one more"),
         Lever("train.steps", _steps(2), "the longer inputs are often learned last", "x2"),
     ],

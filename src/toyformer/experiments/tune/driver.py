@@ -61,10 +61,10 @@ def tune(base: RunConfig, budget_s: float, trials: int = 20, space: Space | dict
     re-measure it on fresh seeds. With ``seeds`` > 1 every trial trains that many seeds as batched
     replicas and is judged by its slowest. Returns the result (also in ``tune.json``)."""
     if objective not in OBJECTIVES:
-        raise ConfigError(f"--objective {objective!r} is not allowed; allowed: {', '.join(OBJECTIVES)}")
+        raise ConfigError(f"objective={objective!r} is not allowed; allowed: {', '.join(OBJECTIVES)}")
     if not budget_s > 0 or not trials >= 1 or not seeds >= 1:
-        raise ConfigError(f"tune needs a budget > 0, trials >= 1 and seeds >= 1; got --budget-s {budget_s}, "
-                          f"--trials {trials}, --seeds {seeds}")
+        raise ConfigError(f"tune needs a budget > 0, trials >= 1 and seeds >= 1; got budget_s={budget_s}, "
+                          f"trials={trials}, seeds={seeds}")
     cap = trial_s or base.train.max_time_s or max(1.0, budget_s / 4)
     base = base.with_overrides({"train.max_time_s": cap})
     if space is None:
@@ -135,10 +135,10 @@ def _check_same_base(out: Path, base: RunConfig) -> None:
             had = RunConfig.from_dict(data).to_dict()
         except (yaml.YAMLError, UnicodeDecodeError, ConfigError) as exc:  # cut short, or edited by hand
             raise ConfigError(f"{str(path)!r} is damaged ({' '.join(str(exc).split())[:120]}); restore it, or "
-                              "choose another --out") from None
+                              "choose another out=DIR") from None
         if had != base.to_dict():
             raise ConfigError(f"tune directory {str(out)!r} holds a search of another base config; "
-                              "choose another --out")
+                              "choose another out=DIR")
 
 
 def _record_trials(study, store, name: str, out: Path) -> None:

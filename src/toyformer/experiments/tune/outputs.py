@@ -113,8 +113,8 @@ def findings(r: dict) -> list[str]:
         return out + ["No trial completed, so there is no best configuration."]
     target = f"{r['target']['metric']} {r['target']['value']}"
     if best.get("solved_at_s") is not None:
-        out.append(f"The best trial (#{best['number']}) reached validation {target} in {_num(best['solved_at_s'], 1)} s "
-                   f"(step {best['solved_at_step']}).")
+        out.append(f"The best trial (#{best['number']}) reached validation {target} in {_num(best['solved_at_s'], 1)} "
+                   f"s (step {best['solved_at_step']}).")
     else:
         out.append(f"No trial reached validation {target}; the best (#{best['number']}) got to "
                    f"{_num(best['best_val'])}.")
@@ -168,7 +168,8 @@ def markdown(r: dict) -> str:
             t, em = m.get("solved_at_s"), m.get("test_exact_match")
             when = f"{t['mean']:.1f} ± {t['ci95']:.1f}" if t else "-"
             test = accuracy_text(em["mean"], (em["low"], em["high"]), em["n"]) if em else "-"
-            lines.append(f"| {label} | {m['solved']}/{m['n']} | {when} | {_num(t['slowest'], 1) if t else '-'} | {test} |")
+            lines.append(f"| {label} | {m['solved']}/{m['n']} | {when} | {_num(t['slowest'], 1) if t else '-'} | "
+                         f"{test} |")
         lines += ["", _gain_sentence(r), ""]
     lines += ["## Top trials", "", "| trial | value | seconds to target | best validation | params |",
               "|---|---|---|---|---|"]

@@ -64,7 +64,7 @@ def open_study(out: Path, name: str):
 
 
 STUDY = "tune study"
-REMEDY = "move it away to start the search anew (the trials' run directories stay), or choose another --out"
+REMEDY = "move it away to start the search anew (the trials' run directories stay), or choose another out=DIR"
 
 
 def check_study(out: Path) -> None:
@@ -100,7 +100,7 @@ def study_error(exc: BaseException, out: Path) -> BaseException:
     if isinstance(exc, RuntimeError) and "compatible" in str(exc):  # Optuna's schema version check
         first = str(exc).split(". ")[0]
         return health.StoreError(f"{STUDY} {str(path)!r} was written by another version of Optuna ({first}); "
-                                 "upgrade Optuna, or choose another --out")
+                                 "upgrade Optuna, or choose another out=DIR")
     if isinstance(exc, (ConfigError, OSError)):
         return exc
     return health.translate(exc, path, STUDY, REMEDY, health.wait_s())
@@ -151,7 +151,8 @@ class _Pruning:
             return
         self.latest[i] = record
         step = record["step"]
-        if step in self.reported or len(self.latest) < self.seeds or any(r["step"] != step for r in self.latest.values()):
+        if (step in self.reported or len(self.latest) < self.seeds
+                or any(r["step"] != step for r in self.latest.values())):
             return
         self.reported.add(step)
         self.trial.report(1.0 - min(r[self.key] for r in self.latest.values()), step)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from toyformer.config import RunConfig
+from toyformer.config import RunConfig, positional
 from toyformer.errors import ConfigError
 
 KINDS = ("log", "int", "float", "choices")
@@ -37,7 +37,7 @@ _COMMON = {
     "model.d_model": {"choices": [32, 64, 128]},
     "model.n_layers": {"int": [1, 4]},
 }
-_SEQUENCES = {"model.positional": {"choices": ["learned", "sinusoidal", "rope", "alibi", "none"]}}
+_SEQUENCES = {"model.positional": {"choices": positional.candidates(with_none=True)}}
 DEFAULT_SPACES: dict[str, dict] = {
     "classifier": {**_COMMON, "model.pooling": {"choices": ["mean", "first", "last"]}},
     "tagger": {**_COMMON, **_SEQUENCES},

@@ -15,7 +15,8 @@ edge of the circuit carries its value on another input.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import ClassVar
+from collections.abc import Callable
 
 import torch
 

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import ClassVar
+from collections.abc import Callable
 
 import torch
 
@@ -177,7 +178,8 @@ class ProgramTask:
         env = run(self.program, rows)
         v = self.vocab
         x = torch.tensor([[v.id(t) for t in row] for row in rows])
-        y = torch.tensor([[v.id(self.program.output.values[i]) for i in row] for row in env[self.program.output.name].tolist()])
+        out = self.program.output
+        y = torch.tensor([[v.id(out.values[i]) for i in row] for row in env[out.name].tolist()])
         return Examples(x, y)
 
     def domain(self):

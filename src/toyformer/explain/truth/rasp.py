@@ -26,7 +26,7 @@ queries, keys or values) or MLP, and from the output's writer to ``output``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -31,9 +31,15 @@ def alibi_slopes(n_heads: int) -> torch.Tensor:
 class ALiBi(nn.Module):
     """Additive score bias ``[B, H, Tq, Tk] = -slope_h * |q_pos - k_pos|``."""
 
+    slopes: torch.Tensor  # [H], a buffer
+
     def __init__(self, n_heads: int):
         super().__init__()
         self.register_buffer("slopes", alibi_slopes(n_heads), persistent=False)
+
+    @classmethod
+    def from_config(cls, cfg, causal: bool) -> ALiBi:
+        return cls(cfg.n_heads)
 
     def forward(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
         return self.pairs(q_pos, k_pos[:, None, :])  # [B, H, Tq, Tk]

@@ -1,18 +1,6 @@
-"""Token embedding, position ids, and the positional schemes that add to the embeddings.
-
-Positional schemes plug in at one of three points (``model.positional``):
-
-========== ============================ ==============================================
-scheme     plug point                   module
-========== ============================ ==============================================
-none       nothing (NoPE)               causal models still see order through the mask
-sinusoidal added to the embeddings      ``sinusoidal`` below
-learned    added to the embeddings      an ``nn.Embedding(max_len, d)`` below
-abacus     added to the embeddings      ``abacus.py``: index of a digit in its number
-rope       queries and keys             ``rope.py``
-alibi      attention scores             ``alibi.py``
-relative   attention scores             ``relative_bias.py`` (T5 buckets, learned)
-========== ============================ ==============================================
+"""Token embedding, position ids, and the positional schemes that add to the embeddings
+(``sinusoidal``, ``learned``; ``abacus`` is ``learned`` on digit places). The table of every
+scheme and where it plugs in is ``toyformer.config.positional.SCHEMES``.
 
 Positions count real tokens: ``position = (number of non-pad tokens so far) - 1``, so a
 left-padded causal prompt and a right-padded encoder input both start at position 0.
@@ -22,8 +10,8 @@ With ``model.random_positions`` (Ruoss et al. 2023) the positions of a training 
 so the model sees every position up to ``max_len`` while training on short sequences and can
 rely only on the order of positions. At evaluation positions are the plain ``0 .. T-1``
 (deterministic, and the same in cached and uncached decoding); every such position up to
-``max_len`` was seen in training. It applies to every scheme that uses positions (all but
-``none`` and ``abacus``).
+``max_len`` was seen in training. It applies to every scheme that reads sequence positions
+(``Scheme.sequence``).
 
 With ``model.digit_positions`` (position coupling, Cho et al. 2024) every scheme uses the digit
 places of ``abacus.py`` instead of sequence positions: ``learned`` on digit places is ``abacus``
@@ -62,9 +50,10 @@ import math
 import torch
 from torch import nn
 
-from toyformer.errors import ConfigError
+from toyformer.config.positional import check_random_fits
+from toyformer.models.positional import build
 from toyformer.models.positional.abacus import Answer, digit_places, number_index, random_offset
-from toyformer.models.hookpoints import hookable
+from toyformer.models.hookpoints import Hookable, hookable
 from toyformer.models.kernels import Dropout
 from toyformer.tasks.base import PAD
 
@@ -80,11 +69,7 @@ def randomise(pos: torch.Tensor, max_len: int) -> torch.Tensor:
     """Map plain positions ``[B, T]`` (values < T) onto a sorted random subset of ``0..max_len-1``
     per row (uses the global torch generator, which the training loop seeds and checkpoints)."""
     b, t = pos.shape
-    if t > max_len:
-        raise ConfigError(
-            f"model.max_len={max_len} is shorter than a sequence of {t} tokens; random positions "
-            f"need max_len >= the longest sequence"
-        )
+    check_random_fits(max_len, t)
     chosen = torch.rand(b, max_len, device=pos.device).topk(t, dim=-1).indices.sort(-1).values  # [B, T]
     return chosen.gather(1, pos)
 
@@ -104,27 +89,67 @@ def sinusoidal(pos: torch.Tensor, d_model: int) -> torch.Tensor:
     return torch.stack([angle.sin(), angle.cos()], -1).flatten(-2)[..., :d_model]
 
 
-class Embedder(nn.Module):
+class Sinusoidal(nn.Module):
+    """The scheme ``sinusoidal``: ``[B, T]`` positions -> ``[B, T, width]`` fixed sines and cosines."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.width = width
+
+    @classmethod
+    def from_config(cls, cfg, max_len: int, width: int) -> Sinusoidal:
+        return cls(width)
+
+    def forward(self, pos: torch.Tensor) -> torch.Tensor:
+        return sinusoidal(pos, self.width)
+
+
+class LearnedPositions(nn.Embedding):
+    """The schemes ``learned`` and ``abacus``: a learned table of ``max_len`` rows; positions past
+    its end share its last row."""
+
+    @classmethod
+    def from_config(cls, cfg, max_len: int, width: int) -> LearnedPositions:
+        return cls(max_len, width)
+
+    def forward(self, pos: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T, width]
+        return super().forward(pos.clamp(max=self.num_embeddings - 1))
+
+
+class Embedder(Hookable):
     """Token embedding (the ``<pad>`` row is zero) plus an additive positional encoding.
 
     ``positions(tokens)`` gives the ids the scheme uses (sequence positions, or digit places for
     ``abacus``); ``forward(tokens, pos)`` embeds. The two are separate so that a KV cache can
     compute positions over the whole decoded history and embed only the new tokens.
+
+    With ``model.positions_from=both`` the scheme encodes the distance to the end too: a scheme
+    with a table gets a second table (``pos_end``), summed; a fixed function spends half of the
+    channels on each count.
     """
+
+    digit_ids: torch.Tensor  # [10] or the task's symbols, a buffer (with digit places)
+    answer: Answer
 
     def __init__(self, vocab_size: int, cfg, max_len: int, digit_ids: torch.Tensor | None = None,
                  answer: Answer = "none"):
         super().__init__()
         d = cfg.d_model
+        positional = cfg.positions
+        scheme = positional.scheme
         self.tok = nn.Embedding(vocab_size, d, padding_idx=PAD)
-        self.positional, self.max_len, self.d_model = cfg.positional, max_len, d
-        self.random = cfg.random_positions
+        self.max_len, self.d_model = max_len, d
+        self.random = positional.random
         # positions are digit places (or, with symbol_positions, indices of symbols counted from the left)
-        self.digits = cfg.positional == "abacus" or cfg.digit_positions or cfg.symbol_positions
-        self.absolute = cfg.positional in ("learned", "sinusoidal", "abacus")  # added to the embeddings
-        self.pos = nn.Embedding(max_len, d) if cfg.positional in ("learned", "abacus") else None
-        self.both_ends = cfg.positions_from == "both"
-        self.pos_end = nn.Embedding(max_len, d) if self.both_ends and self.pos is not None else None
+        self.digits = positional.coupled
+        self.absolute = scheme.plug == "embedding"  # added to the embeddings
+        self.both_ends = positional.both_ends
+        self.split = self.both_ends and not scheme.table  # a fixed function: half the channels for each end
+        width = d - d // 2 if self.split else d
+        self.pos = build(scheme, cfg, max_len=max_len, width=width) if self.absolute else None
+        self.pos_end = (build(scheme, cfg, max_len=max_len, width=d - width if self.split else d)
+                        if self.both_ends and self.pos is not None else None)
+        self.has_table = scheme.table
         self.place = nn.Embedding(max_len, d) if cfg.place_embedding else None
         self.number = nn.Embedding(MAX_NUMBERS, d) if cfg.number_embedding else None
         if digit_ids is not None:  # abacus: which tokens are digits, and which are answer
@@ -132,12 +157,16 @@ class Embedder(nn.Module):
             self.answer = "all" if cfg.symbol_positions else answer
         self.drop = Dropout(cfg.dropout)
         # hook points: every term added to the token embedding (models/hookpoints.py)
-        learned_end = self.pos_end is not None
         points = ("tok", *(("place",) if self.place is not None else ()),
                   *(("number",) if self.number is not None else ()),
-                  *(("pos",) if self.pos is not None or cfg.positional == "sinusoidal" else ()),
-                  *(("pos_end",) if learned_end else ()))
+                  *(("pos",) if self.pos is not None else ()),
+                  *(("pos_end",) if self.pos_end is not None and not self.split else ()))
         hookable(self, "embed", points)
+
+    @property
+    def table(self) -> nn.Embedding | None:
+        """The position embeddings, one row per position (a scheme with a table), or None."""
+        return self.pos if self.has_table and isinstance(self.pos, nn.Embedding) else None
 
     def positions(self, tokens: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T]
         if self.digits:  # abacus, position coupling; relative schemes need no offset
@@ -158,18 +187,16 @@ class Embedder(nn.Module):
                 numbers: torch.Tensor | None = None) -> torch.Tensor:  # [B, T] -> [B, T, d]
         tap = self.tap if self.tap is not None else lambda point, term: term
         x = tap("tok", self.tok(tokens))
-        if self.place is not None:
+        if self.place is not None and places is not None:
             x = x + tap("place", self.place(places.clamp(max=self.max_len - 1)))
-        if self.number is not None:
+        if self.number is not None and numbers is not None:
             x = x + tap("number", self.number(numbers.clamp(max=MAX_NUMBERS - 1)))
-        end = from_end(tokens, pos) if self.both_ends else None  # [B, T]
-        if self.pos is not None:
-            x = x + tap("pos", self.pos(pos.clamp(max=self.max_len - 1)))
-            if end is not None:
-                x = x + tap("pos_end", self.pos_end(end.clamp(max=self.max_len - 1)))
-        elif self.positional == "sinusoidal" and end is not None:  # half the channels for each end
-            half = self.d_model // 2
-            x = x + tap("pos", torch.cat([sinusoidal(pos, self.d_model - half), sinusoidal(end, half)], -1))
-        elif self.positional == "sinusoidal":
-            x = x + tap("pos", sinusoidal(pos, self.d_model))
-        return self.drop(x)
+        if self.pos is None:
+            return self.drop(x)
+        if self.pos_end is None:
+            return self.drop(x + tap("pos", self.pos(pos)))
+        end = from_end(tokens, pos)  # [B, T]
+        if self.split:
+            return self.drop(x + tap("pos", torch.cat([self.pos(pos), self.pos_end(end)], -1)))
+        x = x + tap("pos", self.pos(pos))
+        return self.drop(x + tap("pos_end", self.pos_end(end)))

@@ -57,6 +57,12 @@ class RelativeBias(nn.Module):
         self.bidirectional, self.max_distance = bidirectional, max_distance
         self.table = nn.Embedding(N_BUCKETS, n_heads)
 
+    @classmethod
+    def from_config(cls, cfg, causal: bool) -> RelativeBias:
+        """A causal stack sees keys on one side only; coupled positions (digit places, symbol
+        indices) are not ordered like the sequence, so keys may sit on either side of the query."""
+        return cls(cfg.n_heads, not causal or cfg.positions.coupled, cfg.relative_max_distance)
+
     def forward(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
         return self.pairs(q_pos, k_pos[:, None, :])  # [B, H, Tq, Tk]
 

@@ -15,7 +15,7 @@ True
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -24,12 +24,19 @@ from torch import nn
 class Rotary(nn.Module):
     """Rotary position embedding for heads of width ``d_head`` (even)."""
 
+    inv_freq: torch.Tensor  # [dh/2], a buffer
+
     def __init__(self, d_head: int, base: float = 10000.0):
         super().__init__()
         if d_head % 2:
             raise ValueError(f"RoPE needs an even head width, got {d_head}")
         inv_freq = base ** (-torch.arange(0, d_head, 2, dtype=torch.float32) / d_head)  # [dh/2]
         self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    @classmethod
+    def from_config(cls, cfg) -> Rotary:
+        """The rotation of a model's heads (``d_model / n_heads`` wide)."""
+        return cls(cfg.d_model // cfg.n_heads)
 
     def at(self, pos: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """``pos [B, T]`` -> a function rotating ``x [B, H, T, dh]`` by those positions."""

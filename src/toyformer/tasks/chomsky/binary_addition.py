@@ -7,9 +7,9 @@ from typing import ClassVar
 
 import torch
 
-from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.base import Examples
 from toyformer.tasks.chomsky import bits
-from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS, until_end
+from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS, ChomskyTask, until_end
 from toyformer.tasks.registry import register_task
 
 
@@ -48,7 +48,7 @@ def answer(value: torch.Tensor, width: int, end_id: int, zero_id: int) -> torch.
 
 @register_task("binary_addition")
 @dataclass(frozen=True)
-class BinaryAddition:
+class BinaryAddition(ChomskyTask):
     """Add two numbers in little-endian binary (least significant bit first), written
     ``a + b`` in ``length`` tokens; the answer is the sum's bits (no leading zeros), ``end``, and
     ``0`` up to ``length + 1`` tokens, scored up to ``end`` (``accuracy_mask``). Operand lengths
@@ -64,21 +64,12 @@ class BinaryAddition:
     length: int = 20
 
     kind: ClassVar[str] = "seq2seq"
-    default_layout: ClassVar[str] = "masked"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "add two little-endian binary numbers (Chomsky suite, context-sensitive)"
+    tokens: ClassVar[tuple[str, ...]] = ("0", "1", "+", "end")
     config_defaults: ClassVar[dict] = SUITE_DEFAULTS
 
-    def __post_init__(self):
-        check_range("task.length", self.length, 1)
-
-    @property
-    def vocab(self) -> Vocab:
-        return Vocab(["0", "1", "+", "end"])
-
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        length = self.length if length is None else length
-        check_range("length", length, 1)
+        length = self.length_of(length)
         v = self.vocab
         zero, end = v.id("0"), v.id("end")
         if length <= 2:  # one number in 0 .. 2**length - 2, fixed width; the answer is itself
@@ -91,6 +82,3 @@ class BinaryAddition:
     def accuracy_mask(self, target: torch.Tensor) -> torch.Tensor:
         """The positions the suite scores: up to and including ``end``."""
         return until_end(target, self.vocab.id("end"))
-
-    def domain(self) -> Examples | None:
-        return None

@@ -7,16 +7,16 @@ from typing import ClassVar
 
 import torch
 
-from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.base import Examples
 from toyformer.tasks.chomsky import bits
 from toyformer.tasks.chomsky.binary_addition import answer, expression, operands
-from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS, until_end
+from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS, ChomskyTask, until_end
 from toyformer.tasks.registry import register_task
 
 
 @register_task("binary_multiplication")
 @dataclass(frozen=True)
-class BinaryMultiplication:
+class BinaryMultiplication(ChomskyTask):
     """Multiply two numbers in little-endian binary, written ``a * b`` in ``length`` tokens
     (operands drawn as for ``binary_addition``); the answer is the product's bits, ``end``, and
     ``0`` up to ``length`` tokens, scored up to ``end`` (``accuracy_mask``). Lengths 1 and 2 hold
@@ -31,21 +31,12 @@ class BinaryMultiplication:
     length: int = 20
 
     kind: ClassVar[str] = "tag"
-    default_layout: ClassVar[str] = "masked"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "multiply two little-endian binary numbers (Chomsky suite, context-sensitive)"
+    tokens: ClassVar[tuple[str, ...]] = ("0", "1", "*", "end")
     config_defaults: ClassVar[dict] = SUITE_DEFAULTS
 
-    def __post_init__(self):
-        check_range("task.length", self.length, 1)
-
-    @property
-    def vocab(self) -> Vocab:
-        return Vocab(["0", "1", "*", "end"])
-
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        length = self.length if length is None else length
-        check_range("length", length, 1)
+        length = self.length_of(length)
         v = self.vocab
         zero, end = v.id("0"), v.id("end")
         if length <= 2:
@@ -60,6 +51,3 @@ class BinaryMultiplication:
     def accuracy_mask(self, target: torch.Tensor) -> torch.Tensor:
         """The positions the suite scores: up to and including ``end``."""
         return until_end(target, self.vocab.id("end"))
-
-    def domain(self) -> Examples | None:
-        return None

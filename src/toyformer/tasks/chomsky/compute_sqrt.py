@@ -7,15 +7,15 @@ from typing import ClassVar
 
 import torch
 
-from toyformer.tasks.base import Examples, Vocab, check_range
+from toyformer.tasks.base import Examples
 from toyformer.tasks.chomsky import bits
-from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS
+from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS, ChomskyTask
 from toyformer.tasks.registry import register_task
 
 
 @register_task("compute_sqrt")
 @dataclass(frozen=True)
-class ComputeSqrt:
+class ComputeSqrt(ChomskyTask):
     """A number uniform in ``1 .. 2**length - 1`` in big-endian binary (``length`` bits, leading
     zeros kept); the answer is the floor of its square root in ``ceil(length / 2)`` bits.
 
@@ -28,25 +28,13 @@ class ComputeSqrt:
     length: int = 20
 
     kind: ClassVar[str] = "seq2seq"
-    default_layout: ClassVar[str] = "masked"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "the integer square root of a binary number (Chomsky suite, context-sensitive)"
+    tokens: ClassVar[tuple[str, ...]] = ("0", "1")
     config_defaults: ClassVar[dict] = SUITE_DEFAULTS
 
-    def __post_init__(self):
-        check_range("task.length", self.length, 1)
-
-    @property
-    def vocab(self) -> Vocab:
-        return Vocab(["0", "1"])
-
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        length = self.length if length is None else length
-        check_range("length", length, 1)
+        length = self.length_of(length)
         x = bits.random_nonzero(n, torch.full((n,), length), length, generator)  # little-endian
         root = bits.isqrt(x)  # [n, ceil(L / 2)], little-endian
         zero = self.vocab.id("0")
         return Examples(x.flip(1) + zero, root.flip(1) + zero)
-
-    def domain(self) -> Examples | None:
-        return None

@@ -8,13 +8,13 @@ from typing import ClassVar
 import torch
 
 from toyformer.tasks.base import Examples, Vocab, check_range
-from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS
+from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS, ChomskyTask
 from toyformer.tasks.registry import register_task
 
 
 @register_task("cycle_navigation")
 @dataclass(frozen=True)
-class CycleNavigation:
+class CycleNavigation(ChomskyTask):
     """Walk on a cycle of ``states`` positions, starting at 0: action ``0`` steps left, ``1``
     stays, ``2`` steps right (the reference code's action ids). The answer is the final position.
 
@@ -28,13 +28,11 @@ class CycleNavigation:
     states: int = 5
 
     kind: ClassVar[str] = "classify"
-    default_layout: ClassVar[str] = "masked"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "the end of a walk on a cycle of 5 states (Chomsky suite, regular)"
     config_defaults: ClassVar[dict] = SUITE_DEFAULTS
 
     def __post_init__(self):
-        check_range("task.length", self.length, 1)
+        super().__post_init__()
         check_range("task.states", self.states, 3, 100)
 
     @property
@@ -42,8 +40,7 @@ class CycleNavigation:
         return Vocab([str(s) for s in range(self.states)])  # actions 0 1 2 and the states
 
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        length = self.length if length is None else length
-        check_range("length", length, 1)
+        length = self.length_of(length)
         actions = torch.randint(3, (n, length), generator=generator)  # [n, L]
         final = (actions - 1).sum(1, keepdim=True) % self.states  # [n, 1]
         zero = self.vocab.id("0")
@@ -60,6 +57,3 @@ class CycleNavigation:
         [[1, 0, 0, 4]]
         """
         return (inputs - self.vocab.id("0") - 1).cumsum(1) % self.states
-
-    def domain(self) -> Examples | None:
-        return None

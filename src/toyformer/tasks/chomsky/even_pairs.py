@@ -7,14 +7,14 @@ from typing import ClassVar
 
 import torch
 
-from toyformer.tasks.base import Examples, Vocab, check_range
-from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS
+from toyformer.tasks.base import Examples
+from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS, ChomskyTask
 from toyformer.tasks.registry import register_task
 
 
 @register_task("even_pairs")
 @dataclass(frozen=True)
-class EvenPairs:
+class EvenPairs(ChomskyTask):
     """Count the neighbouring pairs ``01`` and ``10`` of a bit string: ``0`` if their number is
     even, ``1`` if it is odd (the same as: do the first and last bit differ?).
 
@@ -27,21 +27,12 @@ class EvenPairs:
     length: int = 20
 
     kind: ClassVar[str] = "classify"
-    default_layout: ClassVar[str] = "masked"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "is the number of 01 and 10 pairs even (Chomsky suite, regular)"
+    tokens: ClassVar[tuple[str, ...]] = ("0", "1")
     config_defaults: ClassVar[dict] = SUITE_DEFAULTS
 
-    def __post_init__(self):
-        check_range("task.length", self.length, 1)
-
-    @property
-    def vocab(self) -> Vocab:
-        return Vocab(["0", "1"])
-
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        length = self.length if length is None else length
-        check_range("length", length, 1)
+        length = self.length_of(length)
         bits = torch.randint(2, (n, length), generator=generator)  # [n, L]
         odd = (bits[:, 1:] != bits[:, :-1]).sum(1, keepdim=True) % 2  # [n, 1]
         zero = self.vocab.id("0")
@@ -58,6 +49,3 @@ class EvenPairs:
         bits = inputs - self.vocab.id("0")
         flips = (bits[:, 1:] != bits[:, :-1]).long()  # [n, L - 1]
         return torch.cat([torch.zeros_like(bits[:, :1]), flips.cumsum(1) % 2], 1)
-
-    def domain(self) -> Examples | None:
-        return None

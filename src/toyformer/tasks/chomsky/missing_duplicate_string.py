@@ -7,14 +7,14 @@ from typing import ClassVar
 
 import torch
 
-from toyformer.tasks.base import Examples, Vocab, check_range
-from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS
+from toyformer.tasks.base import Examples
+from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS, ChomskyTask
 from toyformer.tasks.registry import register_task
 
 
 @register_task("missing_duplicate_string")
 @dataclass(frozen=True)
-class MissingDuplicateString:
+class MissingDuplicateString(ChomskyTask):
     """A bit string of ``length // 2`` bits written twice, one of its ``2 * (length // 2)`` bits
     (uniform) replaced by ``?``; an odd length ends with the filler ``_``. The answer is the
     hidden bit. Length 1 is the input ``1`` with the answer ``1``, as in the reference code.
@@ -28,21 +28,12 @@ class MissingDuplicateString:
     length: int = 20
 
     kind: ClassVar[str] = "classify"
-    default_layout: ClassVar[str] = "masked"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "the hidden bit of a string written twice (Chomsky suite, context-sensitive)"
+    tokens: ClassVar[tuple[str, ...]] = ("0", "1", "?", "_")
     config_defaults: ClassVar[dict] = SUITE_DEFAULTS
 
-    def __post_init__(self):
-        check_range("task.length", self.length, 1)
-
-    @property
-    def vocab(self) -> Vocab:
-        return Vocab(["0", "1", "?", "_"])
-
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        length = self.length if length is None else length
-        check_range("length", length, 1)
+        length = self.length_of(length)
         v = self.vocab
         if length == 1:
             return Examples(torch.full((n, 1), v.id("1")), torch.full((n, 1), v.id("1")))
@@ -54,6 +45,3 @@ class MissingDuplicateString:
         twice[rows, hide] = v.id("?")
         filler = torch.full((n, length % 2), v.id("_"))
         return Examples(torch.cat([twice, filler], 1), answer)
-
-    def domain(self) -> Examples | None:
-        return None

@@ -9,13 +9,13 @@ import torch
 
 from toyformer.tasks.base import Examples, Vocab, check_range
 from toyformer.tasks.chomsky.expressions import SYMBOLS, random_expressions
-from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS
+from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS, ChomskyTask
 from toyformer.tasks.registry import register_task
 
 
 @register_task("modular_arithmetic_brackets")
 @dataclass(frozen=True)
-class ModularArithmeticBrackets:
+class ModularArithmeticBrackets(ChomskyTask):
     """Reduce a fully bracketed expression of exactly ``length`` symbols mod ``modulus``: digits,
     unary ``-``, and ``+ - *`` (``mult=false``: ``+ -`` only), drawn by the suite's grammar
     (``expressions.py``: ``d``, ``-d``, ``(d)``, ``(-d)`` or ``(left op right)``, the split
@@ -32,13 +32,11 @@ class ModularArithmeticBrackets:
     mult: bool = True
 
     kind: ClassVar[str] = "classify"
-    default_layout: ClassVar[str] = "masked"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "a bracketed expression reduced mod 5 (Chomsky suite, deterministic context-free)"
     config_defaults: ClassVar[dict] = SUITE_DEFAULTS
 
     def __post_init__(self):
-        check_range("task.length", self.length, 1)
+        super().__post_init__()
         check_range("task.modulus", self.modulus, 2, 100)
 
     @property
@@ -46,12 +44,8 @@ class ModularArithmeticBrackets:
         return Vocab([str(d) for d in range(self.modulus)] + list(SYMBOLS))
 
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        length = self.length if length is None else length
-        check_range("length", length, 1)
+        length = self.length_of(length)
         ops = ("+", "-", "*") if self.mult else ("+", "-")
         codes, values = random_expressions(n, length, self.modulus, ops, generator)
         zero = self.vocab.id("0")  # codes are digits, then SYMBOLS: the vocabulary's order
         return Examples(codes + zero, (values + zero).unsqueeze(1))
-
-    def domain(self) -> Examples | None:
-        return None

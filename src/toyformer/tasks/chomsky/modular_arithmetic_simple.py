@@ -8,7 +8,7 @@ from typing import ClassVar
 import torch
 
 from toyformer.tasks.base import Examples, Vocab, check_range
-from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS
+from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS, ChomskyTask
 from toyformer.tasks.registry import register_task
 
 OPS = ("+", "-", "*")
@@ -16,7 +16,7 @@ OPS = ("+", "-", "*")
 
 @register_task("modular_arithmetic_simple")
 @dataclass(frozen=True)
-class ModularArithmeticSimple:
+class ModularArithmeticSimple(ChomskyTask):
     """Reduce an expression of digits ``0 .. modulus-1`` and operators ``+ - *`` (drawn uniformly)
     mod ``modulus``, ``*`` before ``+`` and ``-``. An expression has odd length: an even length is
     drawn one shorter, as the suite's reference code does. The suite calls this task
@@ -32,13 +32,11 @@ class ModularArithmeticSimple:
     modulus: int = 5
 
     kind: ClassVar[str] = "classify"
-    default_layout: ClassVar[str] = "masked"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "an expression with + - * reduced mod 5 (Chomsky suite, regular)"
     config_defaults: ClassVar[dict] = SUITE_DEFAULTS
 
     def __post_init__(self):
-        check_range("task.length", self.length, 1)
+        super().__post_init__()
         check_range("task.modulus", self.modulus, 2, 100)
 
     @property
@@ -46,8 +44,7 @@ class ModularArithmeticSimple:
         return Vocab([str(d) for d in range(self.modulus)] + list(OPS))
 
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        length = self.length if length is None else length
-        check_range("length", length, 1)
+        length = self.length_of(length)
         length -= 1 - length % 2  # odd
         m = self.modulus
         digits = torch.randint(m, (n, length // 2 + 1), generator=generator)  # [n, terms]
@@ -90,6 +87,3 @@ class ModularArithmeticSimple:
             total, term = torch.where(digit, new_total, total), torch.where(digit, new_term, term)
             out.append(total * m + term)
         return torch.stack(out, 1)
-
-    def domain(self) -> Examples | None:
-        return None

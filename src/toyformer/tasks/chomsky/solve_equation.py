@@ -9,13 +9,13 @@ import torch
 
 from toyformer.tasks.base import Examples, Vocab, check_range
 from toyformer.tasks.chomsky.expressions import SYMBOLS, random_expressions
-from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS
+from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS, ChomskyTask
 from toyformer.tasks.registry import register_task
 
 
 @register_task("solve_equation")
 @dataclass(frozen=True)
-class SolveEquation:
+class SolveEquation(ChomskyTask):
     """A bracketed ``+ -`` expression of ``length - 2`` symbols (the grammar of
     ``modular_arithmetic_brackets``) with one digit replaced by ``x``, then ``=`` and its value
     mod ``modulus``; the answer is the replaced digit. Which digit: a position drawn uniformly,
@@ -32,13 +32,12 @@ class SolveEquation:
     modulus: int = 5
 
     kind: ClassVar[str] = "classify"
-    default_layout: ClassVar[str] = "masked"
-    holdout: ClassVar[bool] = True
-    description: ClassVar[str] = "the unknown x of a bracketed equation mod 5 (Chomsky suite, deterministic context-free)"
+    description: ClassVar[str] = ("the unknown x of a bracketed equation mod 5 (Chomsky suite, deterministic "
+                                  "context-free)")
     config_defaults: ClassVar[dict] = SUITE_DEFAULTS
 
     def __post_init__(self):
-        check_range("task.length", self.length, 1)
+        super().__post_init__()
         check_range("task.modulus", self.modulus, 2, 10)  # the value after '=' is one digit
 
     @property
@@ -46,8 +45,7 @@ class SolveEquation:
         return Vocab([str(d) for d in range(self.modulus)] + [s for s in SYMBOLS if s != "*"] + ["x", "="])
 
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        length = self.length if length is None else length
-        check_range("length", length, 1)
+        length = self.length_of(length)
         v, m = self.vocab, self.modulus
         zero = v.id("0")
         if length < 3:
@@ -68,6 +66,3 @@ class SolveEquation:
         tokens[rows, pick] = v.id("x")
         eq = torch.stack([torch.full((n,), v.id("=")), values + zero], 1)
         return Examples(torch.cat([tokens, eq], 1), (answer + zero).unsqueeze(1))
-
-    def domain(self) -> Examples | None:
-        return None

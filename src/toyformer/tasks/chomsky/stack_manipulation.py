@@ -7,14 +7,14 @@ from typing import ClassVar
 
 import torch
 
-from toyformer.tasks.base import Examples, Vocab, check_range
-from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS, until_end
+from toyformer.tasks.base import Examples
+from toyformer.tasks.chomsky.suite import SUITE_DEFAULTS, ChomskyTask, until_end
 from toyformer.tasks.registry import register_task
 
 
 @register_task("stack_manipulation")
 @dataclass(frozen=True)
-class StackManipulation:
+class StackManipulation(ChomskyTask):
     """A stack of bits (given bottom to top) and then actions ``pop``, ``push0``, ``push1``; the
     answer is the final stack top to bottom, closed by ``end`` and filled with ``0`` up to
     ``length + 1`` tokens. A pop on an empty stack does nothing. The stack's length is uniform in
@@ -30,21 +30,12 @@ class StackManipulation:
     length: int = 20
 
     kind: ClassVar[str] = "seq2seq"
-    default_layout: ClassVar[str] = "masked"
-    holdout: ClassVar[bool] = True
     description: ClassVar[str] = "the stack after push and pop actions (Chomsky suite, deterministic context-free)"
+    tokens: ClassVar[tuple[str, ...]] = ("0", "1", "pop", "push0", "push1", "end")
     config_defaults: ClassVar[dict] = SUITE_DEFAULTS
 
-    def __post_init__(self):
-        check_range("task.length", self.length, 1)
-
-    @property
-    def vocab(self) -> Vocab:
-        return Vocab(["0", "1", "pop", "push0", "push1", "end"])
-
     def sample(self, n: int, generator: torch.Generator, length: int | None = None) -> Examples:
-        length = self.length if length is None else length
-        check_range("length", length, 1)
+        length = self.length_of(length)
         col = torch.arange(length).unsqueeze(0)  # [1, L]
         bits = torch.randint(2, (n, length), generator=generator)
         if length == 1:  # a one-bit stack and no actions
@@ -73,6 +64,3 @@ class StackManipulation:
     def accuracy_mask(self, target: torch.Tensor) -> torch.Tensor:
         """The positions the suite scores: up to and including ``end``."""
         return until_end(target, self.vocab.id("end"))
-
-    def domain(self) -> Examples | None:
-        return None

@@ -15,8 +15,11 @@ grokking task ``modular_arithmetic``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
+
+from toyformer.tasks.base import LengthTask
 
 LEVELS = {"regular": "regular", "dcf": "deterministic context-free", "cs": "context-sensitive"}
 
@@ -50,6 +53,12 @@ SUITE = {
 # what every suite task's own file sets: the encoder reads ``input ++ <unk> * len(answer)`` and
 # answers at the <unk> slots, in training as at evaluation (the reference code's protocol)
 SUITE_DEFAULTS = {"data": {"masking": "answer"}}
+
+
+class ChomskyTask(LengthTask):
+    """What the suite's own tasks share: an encoder reads ``input ++ answer slots`` (``masked``)."""
+
+    default_layout: ClassVar[str] = "masked"
 
 
 def until_end(target: torch.Tensor, end_id: int) -> torch.Tensor:
