@@ -196,7 +196,7 @@ def test_the_page_endpoint_and_its_bad_input(lab):
         assert page["columns"] == ["key", "status", "seed", "test_exact_match", "test_n", "test_exact_match_lo",
                                    "test_exact_match_hi"]
         for bad, allowed in [({"page": "-1"}, "a whole number >= 0"), ({"size": "0"}, "1 to 5000"),
-                             ({"collapsed": "a"}, "a whole number >= 0"), ({"where": "seed >>= 1"}, "--where")]:
+                             ({"collapsed": "a"}, "a whole number >= 0"), ({"where": "seed >>= 1"}, "where=")]:
             status, _, answer = get(base, "/api/runs/page", **bad)
             assert status == 400 and allowed in answer["error"], (bad, answer)
 
