@@ -36,8 +36,8 @@ SIGNALS = [signal.SIGKILL, signal.SIGINT, signal.SIGTERM]
 
 
 def started(proc, out: Path, timeout: float = 120) -> None:
-    """Wait until the command holds its directory's lock (its pid in ``OUT/.lock``): past Python's
-    start and torch's import, where a signal meets Python's own handlers, not toyformer's."""
+    """Wait until the command holds its directory's lock (its pid in ``OUT/.lock``): its work has
+    begun, past torch's import (a signal while it starts: ``test_interrupts_at_start.py``)."""
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
         try:

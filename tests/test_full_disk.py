@@ -1,6 +1,10 @@
-"""A really full disk, and a read-only one, under every command: a tmpfs mounted at the size where
-the disk fills on each kind of write in turn (config, metrics log, checkpoint, weights, figures,
-report, the results store, a tune study), and mounted read-only.
+"""A really full disk, and a read-only one, under every command that writes (``COMMANDS``: train,
+train --replicas, sweep, tune, recipe --quick, recipe lengths --quick, explain, report, plot,
+eval --lengths, diagnose --try, results --sync, results --plot, bench --quick): a tmpfs mounted
+at the size where the disk fills on each kind of write in turn (config, metrics log, checkpoint,
+weights, figures, report, the results store, a tune study), and mounted read-only. The commands
+that write nothing (tasks, eval without --lengths, diagnose without --try, results, ui) read a
+read-only disk.
 
 The contract each time (``fault_harness``): one line naming the path meant and the reason, a
 non-zero exit, nothing half-written, the last good checkpoint intact, the store consistent; and,
@@ -38,7 +42,7 @@ TUNE = tiny(batch=False)
 class Command:
     argv: list[str]  # {d}: the mounted folder; {files}: spec files outside it
     done: list[str]  # files that exist once the work is finished
-    setup: str | None = None  # "run": a trained run copied to {d}/run; "runs": to {d}/runs/a
+    setup: str | None = None  # "run": a trained run copied to {d}/run; "runs": to {d}/runs/a; "store": and recorded
     store: bool = True
     kinds: list[str] = field(default_factory=list)  # the kinds of write the disk must fill on
 
@@ -60,6 +64,9 @@ COMMANDS = {
     "recipe --quick": Command(["recipe", "r1", "--quick", "--out", "{d}/rc", "--store", "{d}/store.sqlite"],
                               ["rc/result.json", "rc/report.html"],
                               kinds=["results store", "report"]),
+    "recipe lengths --quick": Command(["recipe", "lengths", "--preset", "addition", "--quick", "--out", "{d}/rl",
+                                       "--store", "{d}/store.sqlite"], ["rl/result.json", "rl/report.html"],
+                                      kinds=["report"]),
     "explain": Command(["explain", "{d}/run", "-n", "16"], ["run/explain.json", "run/report.html"], setup="run",
                        store=False, kinds=["report"]),
     "report": Command(["report", "{d}/run"], ["run/report.html"], setup="run", store=False, kinds=["report"]),
@@ -69,6 +76,14 @@ COMMANDS = {
                               kinds=["results store"]),
     "bench --quick": Command(["bench", "peak", "--quick", "--out", "{d}/peak.json", "--markdown", "{d}/peak.md"],
                              ["peak.json", "peak.md"], store=False, kinds=["summary"]),
+    "eval --lengths": Command(["eval", "{d}/run", "--lengths", "3,4", "-n", "16"],
+                              ["run/lengths.json", "run/lengths.png"], setup="run", store=False,
+                              kinds=["figures", "report"]),
+    "results --plot": Command(["results", "--store", "{d}/store.sqlite", "--plot", "x=task.length,y=test_token_acc",
+                               "--out", "{d}/acc.png"], ["acc.png"], setup="store", kinds=["figures"]),
+    "diagnose --try": Command(["diagnose", "{d}/run", "--try", "--budget-s", "8", "--seeds", "1", "--quiet",
+                               "--markdown", "{d}/try.md"], ["run/try.json", "try.md"], setup="run", store=False,
+                              kinds=["config", "report"]),
 }
 SIZED = {"train", "train --replicas"}  # the results store written last: a size chosen from one run fits the next
 FAST = {("train", "checkpoint"), ("train", "weights"), ("train", "figures"), ("train", "results store")}
@@ -110,8 +125,10 @@ def argv_of(command: Command, d: Path, files: Path) -> list[str]:
 def setup(command: Command, d: Path, files: Path) -> None:
     if command.setup == "run":
         shutil.copytree(files / "run", d / "run")
-    elif command.setup == "runs":
+    elif command.setup in ("runs", "store"):
         shutil.copytree(files / "run", d / "runs" / "a")
+    if command.setup == "store":
+        assert main(["results", "--sync", str(d / "runs"), "--store", str(d / "store.sqlite")]) == 0
 
 
 _traces: dict[str, Recorder] = {}
@@ -175,15 +192,15 @@ def test_a_full_disk_on_each_kind_of_write(name, kind, mount_point, files, monke
     fail_and_go_on(name, kind, mount_point, files, monkeypatch, capsys, size or None)
 
 
-READ_ONLY = [pytest.param(name, marks=() if name == "train" else pytest.mark.slow)
-             for name in ("train", "sweep", "tune", "explain", "results --sync", "bench --quick")]
+READ_ONLY = [pytest.param(name, marks=() if name == "train" else pytest.mark.slow) for name in COMMANDS]
 
 
 @pytest.mark.parametrize("name", READ_ONLY)
 def test_a_read_only_disk(name, mount_point, files, monkeypatch, capsys):
-    """The filesystem is read-only when the command starts (a remount while it runs is refused by
-    the kernel: the run directory's lock file is open for writing): one line, exit 2, nothing
-    changed; writable again, the command the line names does the work."""
+    """Every command that writes, on a filesystem read-only when it starts (a remount while it
+    runs is refused by the kernel: the run directory's lock file is open for writing): one line
+    naming the path meant, exit 2, nothing changed; writable again, the command the line names
+    does the work."""
     command = COMMANDS[name]
     argv = argv_of(command, mount_point, files)
     with tmpfs(mount_point, ROOMY):
@@ -194,6 +211,7 @@ def test_a_read_only_disk(name, mount_point, files, monkeypatch, capsys):
         code = main(argv)
         err = capsys.readouterr().err
         check_failed(mount_point, code, err, ["Read-only file system"])
+        assert code == 2, err
         read_only(mount_point, False)
         assert sorted(p for p in mount_point.rglob("*")) == before
         assert main(go_on(err, argv)) == 0, capsys.readouterr().err
@@ -209,13 +227,47 @@ def test_sizes_alone_reach_most_kinds_of_write(mount_point, files, monkeypatch):
     assert {"config", "checkpoint", "metrics log", "figures", "results store"} <= reached, reached
 
 
-def test_the_store_is_read_on_a_read_only_disk(mount_point, files, capsys):
-    """Reading needs no write: ``results`` works on a store whose filesystem is read-only."""
+READERS = {  # the commands that write nothing, and what each prints
+    "results": (["results", "--store", "{d}/store.sqlite", "--format", "json"], '"task.name": "reverse"'),
+    "eval": (["eval", "{d}/runs/a"], "test_exact_match"),
+    "diagnose": (["diagnose", "{d}/runs/a"], ""),
+    "tasks": (["tasks"], "reverse"),
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n == "results" else pytest.mark.slow) for n in READERS])
+def test_the_commands_that_only_read_work_on_a_read_only_disk(name, mount_point, files, capsys):
+    """Reading needs no write: each command that writes nothing works on a read-only filesystem
+    and leaves it as it was."""
+    argv, says = READERS[name]
     with tmpfs(mount_point, ROOMY):
         shutil.copytree(files / "run", mount_point / "runs" / "a")
         assert main(["results", "--sync", str(mount_point / "runs"), "--store", str(mount_point / "store.sqlite")]) == 0
         read_only(mount_point)
+        before = sorted((p, p.stat().st_mtime_ns) for p in mount_point.rglob("*"))
         capsys.readouterr()
-        assert main(["results", "--store", str(mount_point / "store.sqlite"), "--format", "json"]) == 0
-        assert len(__import__("json").loads(capsys.readouterr().out)) == 1
+        assert main([a.format(d=mount_point) for a in argv]) == 0, capsys.readouterr().err
+        assert says in capsys.readouterr().out
+        assert sorted((p, p.stat().st_mtime_ns) for p in mount_point.rglob("*")) == before
         assert used(mount_point) > 0
+
+
+def test_the_results_browser_reads_a_read_only_disk(mount_point, files):
+    """``toyformer ui`` writes nothing (its store opened ``mode=ro``): it serves the store and the
+    run directories of a read-only filesystem, and leaves them as they were."""
+    pytest.importorskip("starlette")
+    import json
+    import urllib.request
+
+    from toyformer.ui import Background
+
+    with tmpfs(mount_point, ROOMY):
+        shutil.copytree(files / "run", mount_point / "runs" / "a")
+        assert main(["results", "--sync", str(mount_point / "runs"), "--store", str(mount_point / "store.sqlite")]) == 0
+        read_only(mount_point)
+        before = sorted((p, p.stat().st_mtime_ns) for p in mount_point.rglob("*"))
+        with Background(store=mount_point / "store.sqlite", runs=mount_point / "runs") as url:
+            with urllib.request.urlopen(f"{url}/api/runs", timeout=60) as response:
+                table = json.loads(response.read())
+        assert sorted((p, p.stat().st_mtime_ns) for p in mount_point.rglob("*")) == before
+    assert len(table["rows"]) == 1, table

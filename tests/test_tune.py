@@ -133,6 +133,8 @@ def test_a_killed_tune_resumes_without_repeating_a_trial(tmp_path):
     assert trials[1].state.name == "FAIL"  # the one the kill interrupted ...
     retried = [t for t in trials if t.user_attrs.get("retry_of") == 1]
     assert len(retried) == 1 and retried[0].params == trials[1].params  # ... taken again, with its values
+    new = [t for t in finished if t.number > 1 and t not in retried]  # drawn by the resumed search: not again
+    assert new and all(t.params not in (trials[0].params, trials[1].params) for t in new), [t.params for t in trials]
 
 
 def test_two_workers_share_one_study(tmp_path):

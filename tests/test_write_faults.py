@@ -4,9 +4,9 @@ that raises what the library doing the write raises (safetensors' ``SafetensorEr
 so it runs on every machine (the real full disks of ``test_full_disk.py`` need a tmpfs).
 
 Each time: one line naming the file meant and the reason, exit 2, nothing half-written, the last
-checkpoint intact, the store consistent; then the command the line names finishes the work, and a
-single run ends with exactly the metrics of a run that never failed. The fast suite fails one write
-of each library; the slow one every n of a run, and each kind of write of replicas, a sweep and a tune.
+checkpoint intact, the store consistent; then the command the line names finishes the work, and
+every run ends with exactly the metrics of a run that never failed. The fast suite fails one write
+of each library; the slow one every n of a run, of replicas, of a sweep and of a tune.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import json
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -45,19 +46,24 @@ def argv_of(name: str, d: Path) -> list[str]:
     return [a.format(d=d) for a in COMMANDS[name]]
 
 
-_counted: dict[str, list] = {}
+_counted: dict[str, tuple[list, Path]] = {}
 
 
-def events(name: str, tmp_path_factory, monkeypatch) -> list[tuple[str, str]]:
-    """The writes and fsyncs of the command, counted once (the same in every run: seeded)."""
+def counted(name: str, tmp_path_factory, monkeypatch) -> tuple[list[tuple[str, str]], Path]:
+    """The writes and fsyncs of the command, counted once (the same in every run: seeded), and
+    the folder of that run, which never failed."""
     if name not in _counted:
         d = tmp_path_factory.mktemp("count")
         prepare(d)
         with monkeypatch.context() as m:
             shim = Shim(d).install(m)
             assert main(argv_of(name, d)) == 0
-        _counted[name] = [(what, str(Path(path).relative_to(d))) for what, path in shim.events]
+        _counted[name] = ([(what, str(Path(path).relative_to(d))) for what, path in shim.events], d)
     return _counted[name]
+
+
+def events(name: str, tmp_path_factory, monkeypatch) -> list[tuple[str, str]]:
+    return counted(name, tmp_path_factory, monkeypatch)[0]
 
 
 def meant(path: str) -> str:
@@ -91,17 +97,9 @@ def metrics(run_dir: Path) -> list[dict]:
             for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def first_of_each(evs: list[tuple[str, str]]) -> list[int]:
-    """The event numbers (1-based) of the first write of each library to each kind of file."""
-    from fault_harness import kind_of
-
-    seen, picked = set(), []
-    for i, (what, path) in enumerate(evs, 1):
-        key = (what, kind_of(meant(path)))
-        if key not in seen:
-            seen.add(key)
-            picked.append(i)
-    return picked
+def all_metrics(d: Path) -> dict[str, list[dict]]:
+    """The metrics of every run under ``d`` (each replica's, each point's), by path."""
+    return {str(p.parent.relative_to(d)): metrics(p.parent) for p in sorted(d.rglob("metrics.jsonl"))}
 
 
 @pytest.mark.parametrize("what", ["safetensors", "fsync", "sqlite3"])
@@ -127,11 +125,32 @@ def test_every_write_of_a_run_fails_in_turn(tmp_path, tmp_path_factory, monkeypa
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["train --replicas", "sweep", "tune"])
-def test_each_kind_of_write_fails_in_turn(name, tmp_path, tmp_path_factory, monkeypatch, capsys):
-    """The first write of each library to each kind of file of replicas, a sweep, a tune."""
-    evs = events(name, tmp_path_factory, monkeypatch)
-    for n in first_of_each(evs):
-        fail_at(name, n, tmp_path / f"n{n}", monkeypatch, capsys)
+def test_every_write_of_replicas_a_sweep_and_a_tune_fails_in_turn(name, tmp_path, tmp_path_factory, monkeypatch,
+                                                                   capsys):
+    """For every n: fail the n-th write or fsync of replicas, a sweep, a tune; go on as the line
+    says; every run ends as in the run that never failed (each replica's and each point's metrics,
+    step by step; a tune's trials as ``tune_went_on`` says)."""
+    evs, clean = counted(name, tmp_path_factory, monkeypatch)
+    assert len(evs) >= 10, evs
+    for n in range(1, len(evs) + 1):
+        d = tmp_path / f"n{n}"
+        fail_at(name, n, d, monkeypatch, capsys)
+        if name == "tune":
+            tune_went_on(d / "tn", clean / "tn", f"event {n} ({evs[n - 1]})")
+        else:
+            assert all_metrics(d) == all_metrics(clean), f"event {n} ({evs[n - 1]}): a run differs after going on"
+        shutil.rmtree(d)
+
+
+def tune_went_on(out: Path, clean: Path, what: str) -> None:
+    """A tune run again after a failed write has its trials, each setting tried once (the trial cut
+    short continues with its values; the sampler draws new ones, not those of the first run
+    again), and re-measures the defaults as the tune that never failed did."""
+    trials = [json.loads((p.parent / "config.json").read_text())["train"]["lr"]
+              for p in sorted((out / "trials").glob("*/summary.json"))]
+    assert len(trials) == json.loads((out / "tune.json").read_text())["trials_finished"] == 2, (what, trials)
+    assert len(set(trials)) == len(trials), f"{what}: one setting tried twice: {trials}"
+    assert all_metrics(out / "defaults") == all_metrics(clean / "defaults"), f"{what}: the defaults differ"
 
 
 def test_the_api_raises_the_os_error_naming_the_file(tmp_path, monkeypatch):

@@ -24,6 +24,10 @@ torch.Size([2, 4])
 >>> run = toyformer.train(toyformer.RunConfig.from_dict({"task": "count_ones"}))   # doctest: +SKIP
 """
 
+from toyformer import interrupts as _interrupts
+
+_interrupts.guard_start()  # the command line: Ctrl-C during the imports below is one line, not a traceback
+
 from toyformer.config import DataConfig, EvalConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from toyformer.errors import ConfigError
 from toyformer.eval import (beam_search, by_length, by_position, diagnose, evaluate, evaluate_lengths, format_table,

@@ -13,6 +13,12 @@ Worker processes (a sweep's or a tune's, ``worker()``) ignore SIGINT, which a te
 the whole process group, and leave stopping to their parent: it sends them SIGTERM, which stops
 the job they run at its next safe point (an idle worker exits at once).
 
+Before any of that exists, while the command line starts (torch's import takes seconds),
+``guard_start()`` holds the signals: ``toyformer/__init__.py`` calls it first thing, before its
+heavy imports, and it acts only in the process of the command line itself (``python -m toyformer``
+or the ``toyformer`` script; a program that imports toyformer keeps Python's own handlers). A
+signal then prints one line and exits with ``128 + signal``: nothing was written yet.
+
 >>> with installed():                     # doctest: +SKIP
 ...     train(...)                        # Ctrl-C: Interrupted(signal.SIGINT), code 130
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -80,7 +87,7 @@ def installed():
     if not _main_thread():
         yield
         return
-    before = {s: signal.getsignal(s) for s in SIGNALS}
+    before = {s: _after_start(s, signal.getsignal(s)) for s in SIGNALS}
     _State.stopping, _State.pending = False, None
     for s in SIGNALS:
         signal.signal(s, _handle)
@@ -154,3 +161,49 @@ def remove_temporaries() -> None:
             os.unlink(path)
         except OSError:
             pass
+
+
+# --- while the command line starts --------------------------------------------------------------
+
+STARTING = "toyformer: interrupted while starting, before anything was written\n"
+COMMAND = "toyformer"
+
+
+def guard_start() -> None:
+    """In the process of the command line only: until ``installed()`` takes over, SIGINT and
+    SIGTERM print ``STARTING`` and exit at once with ``128 + signal`` (instead of a
+    ``KeyboardInterrupt`` traceback from inside torch's import)."""
+    if _main_thread() and command_line():
+        for s in SIGNALS:
+            if signal.getsignal(s) in (signal.default_int_handler, signal.SIG_DFL):  # never one set by a program
+                signal.signal(s, _starting)
+
+
+def command_line() -> bool:
+    """True in the process started as ``python [options] -m toyformer`` (while its package is
+    being located, Python sets ``sys.argv[0]`` to ``-m``) or by the ``toyformer`` console script
+    (its ``__main__``: a file of that name)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0 == "-m":
+        orig = list(getattr(sys, "orig_argv", []))
+        for i, arg in enumerate(orig[1:], 1):
+            if arg.startswith("-m"):  # the interpreter's options come first: the first -m is its own
+                module = arg[2:] or (orig[i + 1] if i + 1 < len(orig) else "")
+                return module.split(".")[0] == COMMAND
+        return False
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    return bool(argv0) and script == argv0 and os.path.basename(argv0) in (COMMAND, f"{COMMAND}-script.py")
+
+
+def _starting(signum, frame) -> None:
+    os.write(2, STARTING.encode())  # not print: no buffer to flush, no lock to take inside a handler
+    os._exit(128 + signum)
+
+
+def _after_start(signum: int, handler):
+    """The handler to restore after ``installed()``: Python's own in place of the start-up guard,
+    which would say "while starting" at the exit."""
+    if handler is _starting:
+        return signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+    return handler

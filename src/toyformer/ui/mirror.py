@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import urllib.parse
 
+from toyformer.experiments.store.health import read_uri
 from toyformer.experiments.store.store import JSON_COLUMNS, TABLE, ResultsStore, quote
 from toyformer.ui import intervals
 from toyformer.ui.folders import mtime
@@ -52,8 +52,7 @@ class Mirror:
         con.create_function("wilson_hi", 2, lambda acc, n: _wilson(acc, n, 1), deterministic=True)
         plain, extra = [], []
         if self.store is not None and self.store.path.is_file():
-            uri = "file:" + urllib.parse.quote(str(self.store.path.resolve())) + "?mode=ro"
-            con.execute("ATTACH DATABASE ? AS store", (uri,))
+            con.execute("ATTACH DATABASE ? AS store", (read_uri(self.store.path),))  # immutable on a read-only disk
             try:
                 have = [r[1] for r in con.execute(f"PRAGMA store.table_info({TABLE})")]
                 plain = [c for c in have if c not in JSON_COLUMNS and c not in (intervals.LO, intervals.HI)]

@@ -23,6 +23,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from toyformer import faults
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
 from toyformer.experiments.store import health
@@ -49,16 +50,21 @@ def optuna():
 
 def open_study(out: Path, name: str):
     """The study of a tune directory, created on first use (minimising, TPE, a median pruner). A
-    study file that cannot serve is one line (``study_error``), before Optuna writes into it."""
+    study file that cannot serve is one line (``study_error``), before Optuna writes into it.
+
+    The sampler's seed is the number of trials the study already holds: a new search draws as
+    it always did (seed 0), and a search run again after a stop draws values of its own, not
+    those its first run drew (the same seed would draw them again, trying one setting twice)."""
     optuna = globals()["optuna"]()
 
     check_study(out)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=5)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5)
     try:
-        return optuna.create_study(study_name=name, storage=storage_url(out), direction="minimize", sampler=sampler,
-                                   pruner=pruner, load_if_exists=True)
+        study = optuna.create_study(study_name=name, storage=storage_url(out), direction="minimize",
+                                    pruner=pruner, load_if_exists=True)
+        study.sampler = optuna.samplers.TPESampler(seed=len(study.get_trials(deepcopy=False)), n_startup_trials=5)
+        return study
     except Exception as exc:  # noqa: BLE001 - said in one line, or raised as it was
         raise study_error(exc, out) from None
 
@@ -228,20 +234,27 @@ def run_trials(out: str, name: str, base: dict, space: dict, objective: str, tri
             callbacks = stop_requested(stop, _callbacks(trial, config, run_dir, seeds))
             runs = ([train(config, out_dir=run_dir, resume=resume, quiet=quiet, on_eval=callbacks)] if seeds == 1 else
                     train_replicas(config, seeds, out_dir=run_dir, resume=resume, quiet=quiet, on_eval=callbacks).runs)
+            value, best = score(runs, objective, cap)  # noted in the study: a failed write here continues it too
+            slowest = max(runs, key=lambda r: (r.summary.get("solved_at_s") is None,
+                                               r.summary.get("solved_at_s") or 0))
+            for key in ("solved_at_s", "solved_at_step", "steps", "wall_s", "test_exact_match", "test_token_acc"):
+                trial.set_user_attr(key, slowest.summary.get(key))
+            trial.set_user_attr("seeds_solved", sum(r.summary.get("solved_at_s") is not None for r in runs))
+            trial.set_user_attr("best_val", best)
+            trial.set_user_attr("run_dir", str(run_dir))
         except ConfigError as exc:  # values the config or the machine refuses (d_model not divisible by n_heads)
             trial.set_user_attr("error", str(exc))
             raise optuna.TrialPruned() from None
-        except (KeyboardInterrupt, OSError) as exc:  # stopped from outside: the re-run tune continues it
-            stopped_by.append(exc)
+        except BaseException as exc:
+            plain = isinstance(exc, (KeyboardInterrupt, OSError))
+            if not plain and faults.io_error(exc) is None:
+                raise
+            # stopped from outside, or by a failed write (the run's, or the study's as the trial
+            # reports its progress or its result): the re-run tune continues it in its directory
+            # (a finished run there is taken as it is)
+            stopped_by.append(exc if plain else study_error(exc, out))
             _note(trial, "stopped", str(run_dir))
             raise
-        value, best = score(runs, objective, cap)
-        slowest = max(runs, key=lambda r: (r.summary.get("solved_at_s") is None, r.summary.get("solved_at_s") or 0))
-        for key in ("solved_at_s", "solved_at_step", "steps", "wall_s", "test_exact_match", "test_token_acc"):
-            trial.set_user_attr(key, slowest.summary.get(key))
-        trial.set_user_attr("seeds_solved", sum(r.summary.get("solved_at_s") is not None for r in runs))
-        trial.set_user_attr("best_val", best)
-        trial.set_user_attr("run_dir", str(run_dir))
         return value
 
     def enough(study, _trial):
