@@ -5,6 +5,7 @@ numbers."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from toyformer.files import write_json, write_text
@@ -69,7 +70,9 @@ def _importances(study) -> dict:
     if len(done) < 2 or len({tuple(sorted(t.params.items())) for t in done}) < 2:
         return {}
     try:
-        return dict(optuna.importance.get_param_importances(study))
+        with warnings.catch_warnings():  # "importances will be equal" on a few trials: the numbers say so
+            warnings.simplefilter("ignore", UserWarning)
+            return dict(optuna.importance.get_param_importances(study))
     except (ValueError, RuntimeError):  # too few distinct values for the evaluator
         return {}
 
