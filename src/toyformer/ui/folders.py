@@ -77,11 +77,6 @@ def listing(folder: str, listings: dict | None = None, seen: dict | None = None)
     return entries, names
 
 
-def walk_runs(root: Path):
-    """The run directories under ``root`` (see ``walk``)."""
-    yield from walk(Path(root).resolve())[0]
-
-
 def writer_pid(folder: Path) -> int | None:
     """The pid in the folder's lock file when that process is alive (a run being trained, a tune
     searching), else None. Read only: the lock itself is never taken, so a writer starting
