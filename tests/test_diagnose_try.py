@@ -51,9 +51,11 @@ def test_the_memorising_levers_come_first_and_reach_grokking_weight_decay():
     found = candidates(cfg, ["memorising"])
     labels = [c.label for c in found]
     longer = f"train.steps={3 * cfg.train.steps}"  # grokking comes long after memorising
-    assert labels[:5] == [f"train.weight_decay=0.1 + {longer}", f"train.weight_decay=0.3 + {longer}",
-                          f"train.weight_decay=1 + {longer}", "data.train_share=0.8", "data.train_share=0.9"]
-    assert {c.source for c in found[:5]} == {"memorising"} and found[-1].source == "space"
+    assert labels[:6] == [f"train.weight_decay=0.1 + {longer}", f"train.weight_decay=0.3 + {longer}",
+                          f"train.weight_decay=1 + {longer}",
+                          f"train.weight_decay=1 + data.train_share=0.8 + {longer}",  # decay with more of the domain
+                          "data.train_share=0.8", "data.train_share=0.9"]
+    assert {c.source for c in found[:6]} == {"memorising"} and found[-1].source == "space"
     assert len(labels) == len(set(labels))  # a key=value is tried once
     stream = RunConfig.from_dict({"task": {"name": "reverse", "length": 6}})  # no finite domain: no training share
     assert not any(c.overrides.get("data.train_share") for c in candidates(stream, ["memorising"], with_space=False))
@@ -130,6 +132,37 @@ def test_when_no_lever_fixes_it_the_space_is_searched_with_the_best_levers_carri
     carried = [t for t in s.trained if t[0] == levers[0].label]
     assert len(carried) == 1  # finished before its cap: carried into the next stage without training again
     assert result["found"] and result["best"][0].label == space[1].label
+
+
+def test_a_change_of_k_times_the_steps_gets_k_times_the_cap():
+    cands = [Candidate({"train.steps": 3 * 2000}, "memorising")] + _levers(4)
+    s = Scripted({}, cands)
+    s.config = s.config.with_overrides({"train.steps": 2000})
+    s.run()
+    rung0 = [t for t in s.trained if t[2] == s.trained[0][2]]
+    caps = {label: cap for label, cap, _, _ in rung0}
+    longer = caps[cands[0].label] / 3
+    assert longer == pytest.approx(caps[BASELINE], rel=1e-3) and caps[cands[1].label] == caps[BASELINE]
+    assert s.scale({"train.steps": 1000}) == 1.0  # fewer steps than the run: no less than the rung's cap
+
+
+def test_a_trial_evaluates_a_bounded_number_of_times(tmp_path, monkeypatch):
+    import toyformer.training as training
+    from toyformer.experiments.trial_fixes.halving import EVALS
+
+    seen = []
+
+    def fake(folder, config, k, quiet=True):
+        seen.append(config)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(training, "train_replicas_into", fake)
+    cfg = RunConfig.from_dict({"task": "count_ones", "train": {"steps": 40}, "eval": {"every": 10}})
+    s = Search(cfg, [], 3, 10.0, tmp_path)
+    for steps in (40, 1200):
+        with pytest.raises(RuntimeError):
+            s.train("x", {"train.steps": steps}, 1.0, "cap1s")
+    assert [c.eval.every for c in seen] == [10, 1200 // EVALS]  # as often as the run did, at most EVALS times
 
 
 def test_a_floor_keeps_the_first_changes_long_enough_to_show_something():

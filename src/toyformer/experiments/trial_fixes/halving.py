@@ -1,7 +1,7 @@
 """Successive halving over the candidate changes, within a budget of wall-clock seconds.
 
-Two stages: the symptoms' levers first (half the budget, or all of it when the layout's search
-space adds nothing), then, when no lever fixed the run, the search space's values with the two
+Two stages: the symptoms' levers first (two thirds of the budget, or all of it when the layout's
+search space adds nothing), then, when no lever fixed the run, the search space's values with the two
 best levers carried over (what is left). In a stage, rung 0 trains every candidate and the
 baseline (the run's own config) for ``cap_0`` seconds each, every one on the same ``seeds``
 seeds as one batched replica run; the best third goes on to rung 1 at three times the cap, with
@@ -15,6 +15,14 @@ are left. Ranked by seeds solved, then time to solve, then validation (``measure
 - **A floor**: when the budget would cap the first rung's runs below a quarter of the broken
   run's own training time, the last candidates in the table's order wait (``untried``), so the
   ones tried run long enough to show something; at least two are tried.
+- **Caps in proportion to a change's steps**: a change that trains for ``k`` times the run's
+  steps (``train.steps=6000`` from 2,000: grokking's weight decay, "train longer") gets ``k`` times
+  the rung's cap and counts ``k`` cap-units, so every change is cut at the same share of its own
+  schedule; with one cap for all, the changes that need more steps were ranked on runs cut off
+  before they could show their effect, and pruned.
+- **Evaluation in proportion too**: a trial evaluates at most ``EVALS`` times over its steps (or
+  as often as the run did, when that is rarer), so a broken run that evaluated every few steps
+  does not spend its changes' caps on evaluation.
 - **No run twice**: each rung trains afresh under its longer cap (the loop ends a capped run for
   good), except a change whose seeds all ended before their cap (solved, diverged or at
   ``train.steps``): a longer cap would give the same run, so its result goes on as it is.
@@ -43,6 +51,8 @@ from toyformer.experiments.trial_fixes.measure import measure, rank, verdict
 
 ETA = 3
 FRESH = 1000  # the re-measure's seeds start this far above the run's
+EVALS = 12  # a trial evaluates at most this many times over its steps
+LEVERS_SHARE = 2 / 3  # of the budget, for the symptoms' levers when the search space follows
 BASELINE = "baseline (the run's own config)"
 
 
@@ -81,34 +91,47 @@ class Search:
     def per_run_overhead(self) -> float:
         return self.overhead_s / self.runs_done if self.runs_done else 1.0
 
-    def cap(self, plan: list[int], pairs: bool) -> float:
+    def scale(self, overrides: dict) -> float:
+        """A change's steps over the run's (at least 1): its cap and its cap-units are this many times
+        the rung's."""
+        steps = overrides.get("train.steps", self.config.train.steps)
+        return max(1.0, steps / self.config.train.steps) if steps and self.config.train.steps else 1.0
+
+    def cap(self, plan: list[int], pairs: bool, scale: float = 1.0) -> float:
         """This rung's cap: the budget left, after the overhead of the runs still to come, over the
         cap-units of the rungs in ``plan`` (candidates per rung from this one on, each rung with a
-        baseline and, from rung 1, a pair) and the re-measure (two runs at the last rung's cap)."""
-        units = sum((n + 1 + (pairs or j > 0)) * ETA ** j for j, n in enumerate(plan)) + 2 * ETA ** (len(plan) - 1)
+        baseline and, from rung 1, a pair) and the re-measure (two runs at the last rung's cap); a
+        change counts ``scale`` units (the mean over the changes of the rung)."""
+        units = sum((scale * n + 1 + scale * (pairs or j > 0)) * ETA ** j for j, n in enumerate(plan)) \
+            + (scale + 1) * ETA ** (len(plan) - 1)
         runs = sum(plan) + 2 * len(plan) + 2
         return max(0.5, (self.left() - runs * self.per_run_overhead()) / units)
+
+    def mean_scale(self, alive: list) -> float:
+        return sum(self.scale(c.overrides) for c, _ in alive) / len(alive) if alive else 1.0
 
     def first_rung(self, alive: list) -> list:
         """The candidates of a stage's first rung: all of them, or, when the budget would cap them
         below ``floor_s`` (a share of the broken run's own training time: a change cut off long
         before that shows nothing yet), the first ones in the table's order, at least two."""
         keep = len(alive)
-        while keep > 2 and self.cap(survivors(keep), pairs=False) < self.floor_s:
+        while keep > 2 and self.cap(survivors(keep), False, self.mean_scale(alive[:keep])) < self.floor_s:
             keep -= 1
         self.untried += [c.label for c, _ in alive[keep:]]
         return alive[:keep]
 
     # --- training ---------------------------------------------------------------------------------
     def train(self, label: str, overrides: dict, cap: float, where: str, seed_offset: int = 0) -> dict:
-        """Train ``overrides`` on the seeds as one batched replica run under ``cap``; its measurement
-        (``error`` instead when the config or the machine refuses it)."""
+        """Train ``overrides`` on the seeds as one batched replica run under ``cap``, evaluating at
+        most ``EVALS`` times; its measurement (``error`` instead when the config or the machine refuses it)."""
         from toyformer.training import train_replicas_into
 
         t0 = time.perf_counter()
         try:
-            trial = self.config.with_overrides({**overrides, "train.max_time_s": cap,
-                                                "seed": self.config.seed + seed_offset})
+            trial = self.config.with_overrides(overrides)
+            every = max(trial.eval.every, math.ceil(trial.train.steps / EVALS)) if trial.train.steps else None
+            trial = trial.with_overrides({"train.max_time_s": cap, "seed": self.config.seed + seed_offset,
+                                          **({"eval.every": every} if every else {})})
             rep, _ = train_replicas_into(self.folder / where / folder_name(label), trial, self.seeds, quiet=self.quiet)
         except ConfigError as exc:
             return {"change": label, "overrides": overrides, "error": str(exc)}
@@ -127,7 +150,7 @@ class Search:
         rows: dict[str, dict] = {}
         best, found, cap = None, False, None
         if levers:
-            share = self.budget_s * (0.5 if space else 1.0)
+            share = self.budget_s * (LEVERS_SHARE if space else 1.0)
             best, found, cap = self.halve([(c, None) for c in levers], rows, share, "levers")
         if space and not found:
             carried = [] if best is None else self.top(rows, 2)
@@ -138,7 +161,7 @@ class Search:
 
     def top(self, rows: dict, k: int) -> list:
         """The ``k`` best measured changes so far, as ``(candidate, row)``, to carry into the next stage."""
-        done = sorted((r for r in rows.values() if "error" not in r), key=lambda r: (-r["cap_s"], *rank(r)))
+        done = sorted((r for r in rows.values() if "error" not in r), key=lambda r: (-r["rung_cap_s"], *rank(r)))
         return [(Candidate(r["overrides"], r["source"], r["why"]), r) for r in done[:k]]
 
     def halve(self, alive: list, rows: dict, until_s: float, stage: str):
@@ -150,13 +173,13 @@ class Search:
         best, found, cap, r = None, False, None, 0
         while alive:
             plan = survivors(len(alive))
-            rung_cap = self.cap(plan, pairs=r > 0)
+            rung_cap = self.cap(plan, r > 0, self.mean_scale(alive))
             if cap is not None and rung_cap <= cap:  # the budget left allows no longer runs than the last rung's
                 self.log(f"{stage} rung {r}: the budget left ({self.left():.0f} s) allows no longer runs; stopping")
                 break
             cap, where = rung_cap, f"cap{rung_cap:.3g}s"
             self.log(f"{stage} rung {r}: {len(alive)} change(s) and the baseline, {self.seeds} seeds each, "
-                     f"at most {cap:.1f} s")
+                     f"at most {cap:.1f} s (k times that for k times the run's steps)")
             if self.baseline is None or not self.baseline["finished"]:  # a finished one is the same at any cap
                 self.baseline = self.train(BASELINE, {}, cap, where)
             base = None if "error" in self.baseline else self.baseline
@@ -166,12 +189,12 @@ class Search:
                     left = len(alive) - len(measured)
                     self.log(f"{stage} rung {r}: its budget ran out; {left} change(s) not trained")
                     break
-                row = before if before is not None and before["finished"] else self.train(c.label, c.overrides, cap,
-                                                                                         where)
+                row = before if before is not None and before["finished"] else self.train(
+                    c.label, c.overrides, cap * self.scale(c.overrides), where)
                 if "error" in row:
                     rows[c.label] = {**row, "source": c.source, "why": c.why, "rung": r}
                     continue
-                row = {**row, "source": c.source, "why": c.why, "rung": r, "stage": stage, "cap_s": cap,
+                row = {**row, "source": c.source, "why": c.why, "rung": r, "stage": stage, "rung_cap_s": cap,
                        "verdict": verdict(row, base), "baseline": _numbers(base) if base else None}
                 rows[c.label] = row
                 measured.append((c, row))
@@ -204,15 +227,16 @@ class Search:
         """The recommendation on fresh seeds (and, when it does not fix the run there, the baseline)."""
         c, row = best
         self.until_s = self.budget_s
-        cap = min(ETA * cap, max(cap, self.left() / 2)) if found else cap
-        self.log(f"re-measuring {c.label} on {self.seeds} fresh seeds, at most {cap:.1f} s")
-        mine = self.train(c.label, c.overrides, cap, "fresh", FRESH)
+        k = self.scale(c.overrides)
+        cap = min(ETA * cap, max(cap, self.left() / (k + 1))) if found else cap
+        self.log(f"re-measuring {c.label} on {self.seeds} fresh seeds, at most {k * cap:.1f} s")
+        mine = self.train(c.label, c.overrides, k * cap, "fresh", FRESH)
         base = None
         if "error" not in mine and mine["solved"] < mine["seeds"]:
             self.log(f"and the baseline on the same seeds, at most {cap:.1f} s")
             base = self.train(BASELINE, {}, cap, "fresh", FRESH)
             base = None if "error" in base else base
-        out = {"change": c.label, "overrides": c.overrides, "source": c.source, "why": c.why, "cap_s": cap}
+        out = {"change": c.label, "overrides": c.overrides, "source": c.source, "why": c.why, "cap_s": k * cap}
         if "error" in mine:
             return {**out, "error": mine["error"], "verdict": None}
         return {**out, **_numbers(mine), "verdict": verdict(mine, base), "baseline": _numbers(base) if base else None}
