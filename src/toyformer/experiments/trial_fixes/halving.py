@@ -170,9 +170,9 @@ class Search:
         and the last rung's cap."""
         self.until_s = until_s
         alive = self.first_rung(list(alive))
-        best, found, cap, r = None, False, None, 0
+        best, found, cap, r, paired = None, False, None, 0, False
         while alive:
-            plan = survivors(len(alive))
+            plan = survivors(len(alive) - (r > 0 and paired))  # the pair rides along: it adds no rung
             rung_cap = self.cap(plan, r > 0, self.mean_scale(alive))
             if cap is not None and rung_cap <= cap:  # the budget left allows no longer runs than the last rung's
                 self.log(f"{stage} rung {r}: the budget left ({self.left():.0f} s) allows no longer runs; stopping")
@@ -211,7 +211,8 @@ class Search:
                 break
             alive = measured[: max(1, math.ceil(len(measured) / ETA))]
             pair = self._pair(measured) if r == 0 else None
-            alive += [(pair, None)] if pair is not None else []
+            paired = pair is not None
+            alive += [(pair, None)] if paired else []
             r += 1
         return best, found, cap
 
