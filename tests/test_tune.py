@@ -146,6 +146,14 @@ def test_two_workers_share_one_study(tmp_path):
     assert len({t.user_attrs["pid"] for t in taken}) == 2  # both processes took trials of the one study
 
 
+def test_workers_opening_a_new_study_at_once_draw_values_of_their_own(tmp_path):
+    first = [open_study(tmp_path, "s", worker).ask().suggest_float("lr", 1e-4, 1e-2, log=True) for worker in (0, 1)]
+    assert first[0] != first[1]  # both saw an empty study: with one seed they would try the same setting
+    (tmp_path / "other").mkdir()
+    again = open_study(tmp_path / "other", "s", 0).ask().suggest_float("lr", 1e-4, 1e-2, log=True)
+    assert again == first[0]  # worker 0 of a new study draws as a single process does
+
+
 def test_the_default_space_of_every_layout_is_valid():
     for layout, task in [("classifier", "count_ones"), ("tagger", "reverse"), ("causal", "reverse"),
                          ("seq2seq", "reverse"), ("masked", "reverse")]:

@@ -48,13 +48,15 @@ def optuna():
     return optuna
 
 
-def open_study(out: Path, name: str):
+def open_study(out: Path, name: str, worker: int = 0):
     """The study of a tune directory, created on first use (minimising, TPE, a median pruner). A
     study file that cannot serve is one line (``study_error``), before Optuna writes into it.
 
-    The sampler's seed is the number of trials the study already holds: a new search draws as
-    it always did (seed 0), and a search run again after a stop draws values of its own, not
-    those its first run drew (the same seed would draw them again, trying one setting twice)."""
+    The sampler's seed is the number of trials the study already holds, plus ``WORKER_SEED`` times
+    the ``worker``'s index: a new search draws as it always did (seed 0), a search run again after
+    a stop draws values of its own, not those its first run drew (the same seed would draw them
+    again, trying one setting twice), and workers that open the study at the same moment do not
+    draw the same values as one another."""
     optuna = globals()["optuna"]()
 
     check_study(out)
@@ -63,13 +65,15 @@ def open_study(out: Path, name: str):
     try:
         study = optuna.create_study(study_name=name, storage=storage_url(out), direction="minimize",
                                     pruner=pruner, load_if_exists=True)
-        study.sampler = optuna.samplers.TPESampler(seed=len(study.get_trials(deepcopy=False)), n_startup_trials=5)
+        seed = len(study.get_trials(deepcopy=False)) + WORKER_SEED * worker
+        study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
         return study
     except Exception as exc:  # noqa: BLE001 - said in one line, or raised as it was
         raise study_error(exc, out) from None
 
 
 STUDY = "tune study"
+WORKER_SEED = 100_003  # apart in seed between the samplers of two workers
 REMEDY = "move it away to start the search anew (the trials' run directories stay), or choose another out=DIR"
 
 
@@ -194,9 +198,10 @@ def score(runs: list, objective: str, cap: float) -> tuple[float, float]:
 
 
 def run_trials(out: str, name: str, base: dict, space: dict, objective: str, trials: int, timeout_s: float,
-               quiet: bool = True, threads: int | None = None, seeds: int = 1, stop: str | None = None) -> int:
+               quiet: bool = True, threads: int | None = None, seeds: int = 1, stop: str | None = None,
+               worker: int = 0) -> int:
     """Take trials of the study in ``out`` until it has ``trials`` finished ones or ``timeout_s``
-    passed; runs in each worker (processes, Dask) and in process. With ``seeds`` > 1 a trial
+    passed; runs in each worker (processes, Dask; ``worker``: its index) and in process. With ``seeds`` > 1 a trial
     trains that many seeds as one batched replica run and scores its slowest seed. Returns the
     trials it took."""
     import optuna
@@ -211,7 +216,7 @@ def run_trials(out: str, name: str, base: dict, space: dict, objective: str, tri
     base_cfg = RunConfig.from_dict(base)
     cap = base_cfg.train.max_time_s
     params = parse_space(space, base_cfg)
-    study = open_study(out, name)
+    study = open_study(out, name, worker)
     taken = 0
     stopped_by: list[BaseException] = []  # what stopped a trial (Optuna loses it when the study then fails too)
 
@@ -294,7 +299,7 @@ def search(out: Path, name: str, base: RunConfig, space: Space, objective: str, 
     errors = []
     if before < trials:
         log(f"tune {name}: {before} of {trials} trials finished before; searching ({executor.description})")
-        for _, _, error in executor.run(run_trials, [job] * workers):
+        for _, _, error in executor.run(run_trials, [{**job, "worker": i} for i in range(workers)]):
             if error:
                 errors.append(error)
     if errors and finished(open_study(out, name)) == before:
