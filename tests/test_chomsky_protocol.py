@@ -86,6 +86,29 @@ def test_model_predictions_are_read_at_the_answer_slots(name):
         assert got[row].tolist() == logits[row, slots].argmax(-1).tolist()
 
 
+def test_a_decoder_scores_lengths_pooled_as_it_does_each_alone(monkeypatch):
+    """Pooled examples of many lengths are decoded in batches cut to their own lengths: the answers
+    are those of decoding each length alone, and each batch is only as wide as its own rows."""
+    import toyformer.experiments.chomsky.score as score
+
+    cfg = cell_config("parity_check", "transformer/scratchpad", BUDGETS["quick"], 0, 1e-3, max_test_length=60)
+    task = cfg.task.build()
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.layout, task, (60, 60))
+    monkeypatch.setattr(score, "model_rows", lambda model, batch, seq: min(batch, 5))  # several batches per length
+    widths = []
+    real = score.greedy
+    monkeypatch.setattr(score, "greedy", lambda m, lay, inputs, n, sep: widths.append(inputs.shape[1]) or
+                        real(m, lay, inputs, n, sep))
+    predict = model_predictor(model, cfg.layout, "cpu")
+    lengths = [3, 17, 41]
+    pooled = protocol_score(predict, task, lengths, n=7, pooled=True)
+    assert widths[0] < 10 and widths[-1] > 40  # the short rows' batches carry no long padding
+    alone = protocol_score(predict, task, lengths, n=7)
+    agree = [abs(pooled["per_length"][k] - alone["per_length"][k]) for k in lengths]
+    assert max(agree) <= 0.02, (pooled, alone)
+
+
 def test_cell_configs_follow_the_protocol():
     cfg = cell_config("bucket_sort", "transformer/randomised", BUDGETS["full"], seed=3, lr=3e-4)
     assert (cfg.task.name, cfg.task.params["vocab_size"], cfg.layout, cfg.data.masking) == \

@@ -93,14 +93,30 @@ def model_predictor(model, layout: str, device, sep: bool = True, heads: int = 1
 def decoding_predictor(model, layout: str, device, sep: bool = True):
     """A predictor from a decoder (``causal``, ``seq2seq``): its greedy answers, as long as the
     reference answers (``<pad>`` after its ``<eos>``), so that a scratchpad is the model's own work
-    and the counted answer token is read where the task puts it."""
+    and the counted answer token is read where the task puts it.
+
+    Examples of many lengths together (``protocol_score(pooled=True)``, in order of length) are
+    decoded in consecutive batches, each cut to its own longest input and answer: a batch of
+    41-token inputs neither carries 256 columns of padding nor decodes 256 steps, and holds as
+    many rows as its own length allows."""
     @torch.no_grad()
     def predict(ex: Examples) -> torch.Tensor:
         width = ex.target.shape[1]
-        rows = model_rows(model, len(ex), ex.input.shape[1] + width + 2)
-        out = [greedy(model, layout, ex.input[i : i + rows].to(device), width + 1, sep)[:, :width].cpu()
-               for i in range(0, len(ex), rows)]
-        return torch.cat(out)
+        ins, outs = (ex.input != PAD).sum(1), (ex.target != PAD).sum(1)  # [n] each
+        out = torch.full((len(ex), width), PAD, dtype=ex.target.dtype)
+        i = 0
+        while i < len(ex):
+            rows = model_rows(model, len(ex) - i, int(ins[i]) + int(outs[i]) + 2)
+            while True:  # as many rows as the batch's own longest input and answer allow
+                seq, w = int(ins[i : i + rows].max()), int(outs[i : i + rows].max())
+                fit = model_rows(model, rows, seq + w + 2)
+                if fit >= rows:
+                    break
+                rows = fit
+            answers = greedy(model, layout, ex.input[i : i + rows, :seq].to(device), w + 1, sep)[:, :w]
+            out[i : i + rows, :w] = answers.cpu()
+            i += rows
+        return out
 
     return predict
 
