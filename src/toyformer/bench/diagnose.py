@@ -52,6 +52,11 @@ CASES: dict[str, tuple[str, dict, set[str]]] = {
         "reverse (tagger) in an 8-layer post-norm stack without warm-up",
         {"task": {"name": "reverse"}, "model": {"norm": "post", "n_layers": 8}, "train": {"warmup_steps": 0}},
         {"model.norm", "model.n_layers", "train.warmup_steps", "train.lr"}),
+    "memorising_task_file": (
+        "a task it has never seen: a user's small finite domain written as a task file (a * a + b mod 23, "
+        "bench/task_files/square_plus.py; no tuned defaults), trained on half of it: it memorises",
+        {"task": {"name": "square_plus"}, "data": {"train_share": 0.5}},
+        {"train.weight_decay", "data.train_share"}),
     "no_positions": (
         "reverse (tagger) at lengths 1-12 without a positional scheme: an encoder that sees a bag of tokens cannot "
         "put them in reverse order at any test length", {"task": {"name": "reverse"}, "model": {"positional": "none"},
@@ -62,11 +67,20 @@ QUICK = {"train.steps": 20, "eval.every": 10, "eval.val_size": 32, "eval.test_si
 QUICK_BUDGET_S = 8.0  # --quick checks the pipeline: each search gets at most this
 
 
+TASK_FILES = {"square_plus": Path(__file__).parent / "task_files" / "square_plus.py"}  # loaded as a user's would be
+
+
 def case_config(name: str, quick: bool = False) -> RunConfig:
-    """The broken configuration of case ``name`` (R0's is the recipe's, as the example file writes it)."""
+    """The broken configuration of case ``name`` (R0's is the recipe's, as the example file writes it;
+    a task of ``TASK_FILES`` is registered from its file first, as ``--task-file`` does)."""
     if name not in CASES:
         raise ConfigError(f"--cases: unknown case {name!r}; allowed: {', '.join(CASES)}")
     data = CASES[name][1]
+    task_file = TASK_FILES.get(data.get("task", {}).get("name"))
+    if task_file is not None:
+        from toyformer.tasks.registry import load_task_file
+
+        load_task_file(task_file)
     if name == "r0_as_described":
         from toyformer.experiments.recipes.r0 import ORIGINAL
 
