@@ -87,7 +87,8 @@ BUDGETS = {
                                                                                 "lstm": (1e-4, 3e-4, 5e-4)}, 10, 500,
                    512, REFERENCE_TRANSFORMER, 256, "batch",
                    "the papers' protocol: 1,000,000 steps of batch 128, lengths 1..40 drawn uniformly, 10 seeds x 3 "
-                   "learning rates, the 5-layer transformer and the 256-unit LSTM, 512 examples per length 41..500"),
+                   "learning rates, the 5-layer transformer and the 256-unit LSTM, by default 512 examples per length "
+                   "41..500"),
     # a shared 2-core CPU (its run time is in docs/results/chomsky.md): 1,000 transformer and
     # 1,500 LSTM steps of batch 32 instead of 1,000,000 of 128, so the lengths 1..40 come in a
     # growing order, which needs far fewer steps than a uniform draw from the start
@@ -96,8 +97,8 @@ BUDGETS = {
                   {"d_model": 64, "n_heads": 4, "n_layers": 2, "d_ff": 128, "dropout": 0.0, "norm": "pre",
                    "activation": "relu"}, 128, "curriculum",
                   "1,000 (transformer) and 1,500 (LSTM) steps of batch 32 on lengths 1..40 in a growing order "
-                  "(the curriculum), a 2-layer transformer (d_model 64) and a 128-unit LSTM, one seed, tested on 32 "
-                  "examples per length 41..100"),
+                  "(the curriculum), a 2-layer transformer (d_model 64) and a 128-unit LSTM, one seed, by default "
+                  "tested on 32 examples per length 41..100"),
     "quick": Budget("quick", {"transformer": 4, "lstm": 4}, 8, {"transformer": (1e-3,), "lstm": (1e-3,)}, 2, 43, 4,
                     {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32}, 16, "batch",
                     "a pipeline check (4 steps, lengths 41..43): its numbers mean nothing"),
