@@ -134,6 +134,20 @@ def test_when_no_lever_fixes_it_the_space_is_searched_with_the_best_levers_carri
     assert result["found"] and result["best"][0].label == space[1].label
 
 
+def test_a_lever_that_solved_some_seeds_runs_longer_before_the_search_space():
+    levers = _levers(4)
+    space = [Candidate({"model.d_model": d}, "space") for d in (16, 32, 128)]
+    s = Scripted({levers[1].label: _row(2, val=0.9)}, levers + space, budget_s=300.0)
+    result = s.run()
+    stages = [r["stage"] for r in result["rungs"]]
+    assert "levers, longer" in stages and stages.index("levers, longer") < stages.index("space")
+    first, again = [t[1] for t in s.trained if t[0] == levers[1].label][:2]
+    assert again > first  # the same change under a longer cap
+    carried = [t for t in s.trained if t[0] == levers[1].label and t[2].startswith("cap") and t[1] < again]
+    assert len(carried) == 1  # not trained again shorter in the search space's stage
+    assert result["fresh"]["cap_s"] >= again  # re-measured at the longest cap it was measured at
+
+
 def test_a_change_of_k_times_the_steps_gets_k_times_the_cap():
     cands = [Candidate({"train.steps": 3 * 2000}, "memorising")] + _levers(4)
     s = Scripted({}, cands)

@@ -26,6 +26,10 @@ are left. Ranked by seeds solved, then time to solve, then validation (``measure
 - **No run twice**: each rung trains afresh under its longer cap (the loop ends a capped run for
   good), except a change whose seeds all ended before their cap (solved, diverged or at
   ``train.steps``): a longer cap would give the same run, so its result goes on as it is.
+- **A lever that solved some seeds runs longer**: when the levers' stage ends with no fix but its
+  best change solved some of its seeds, what is left of the budget first trains that change
+  under a longer cap, before the search space; and a change carried into a stage keeps its
+  measurement from a longer cap rather than being trained again shorter.
 - **Stop at a fix**: after a rung in which some change solved every seed, the fastest of them is
   the recommendation; the budget left is not spent.
 - **Re-measured**: the recommendation trains again on fresh seeds (``seed + 1000 ..``) under the
@@ -152,6 +156,10 @@ class Search:
         if levers:
             share = self.budget_s * (LEVERS_SHARE if space else 1.0)
             best, found, cap = self.halve([(c, None) for c in levers], rows, share, "levers")
+        if space and not found and best is not None and best[1]["solved"]:
+            # a lever solved some seeds: the budget left runs it longer before the search space
+            longer = self.halve([best], rows, self.budget_s, "levers, longer", after=cap)
+            best, found, cap = longer if longer[0] is not None else (best, found, cap)
         if space and not found:
             carried = [] if best is None else self.top(rows, 2)
             best, found, cap = self.halve(carried + [(c, None) for c in space], rows, self.budget_s, "space")
@@ -164,13 +172,15 @@ class Search:
         done = sorted((r for r in rows.values() if "error" not in r), key=lambda r: (-r["rung_cap_s"], *rank(r)))
         return [(Candidate(r["overrides"], r["source"], r["why"]), r) for r in done[:k]]
 
-    def halve(self, alive: list, rows: dict, until_s: float, stage: str):
+    def halve(self, alive: list, rows: dict, until_s: float, stage: str, after: float | None = None):
         """Successive halving of ``alive`` (``(candidate, measurement or None)``) until ``until_s``
-        seconds after the start; returns the best ``(candidate, row)``, whether it fixes the run,
-        and the last rung's cap."""
+        seconds after the start, at caps longer than ``after``; returns the best ``(candidate, row)``
+        (``None`` when nothing trained), whether it fixes the run, and the last rung's cap. A
+        measurement carried in at a cap at least this rung's is kept as it is, not trained again
+        shorter."""
         self.until_s = until_s
         alive = self.first_rung(list(alive))
-        best, found, cap, r, paired = None, False, None, 0, False
+        best, found, cap, r, paired = None, False, after, 0, False
         while alive:
             plan = survivors(len(alive) - (r > 0 and paired))  # the pair rides along: it adds no rung
             rung_cap = self.cap(plan, r > 0, self.mean_scale(alive))
@@ -189,13 +199,16 @@ class Search:
                     left = len(alive) - len(measured)
                     self.log(f"{stage} rung {r}: its budget ran out; {left} change(s) not trained")
                     break
-                row = before if before is not None and before["finished"] else self.train(
-                    c.label, c.overrides, cap * self.scale(c.overrides), where)
-                if "error" in row:
-                    rows[c.label] = {**row, "source": c.source, "why": c.why, "rung": r}
-                    continue
-                row = {**row, "source": c.source, "why": c.why, "rung": r, "stage": stage, "rung_cap_s": cap,
-                       "verdict": verdict(row, base), "baseline": _numbers(base) if base else None}
+                if before is not None and before.get("rung_cap_s", 0.0) >= cap:  # measured longer already
+                    row = before
+                else:
+                    row = before if before is not None and before["finished"] else self.train(
+                        c.label, c.overrides, cap * self.scale(c.overrides), where)
+                    if "error" in row:
+                        rows[c.label] = {**row, "source": c.source, "why": c.why, "rung": r}
+                        continue
+                    row = {**row, "source": c.source, "why": c.why, "rung": r, "stage": stage, "rung_cap_s": cap,
+                           "verdict": verdict(row, base), "baseline": _numbers(base) if base else None}
                 rows[c.label] = row
                 measured.append((c, row))
                 self.log(f"  {c.label}: {row['solved']}/{row['seeds']} seeds solved, final {self.metric} "
@@ -229,6 +242,7 @@ class Search:
         c, row = best
         self.until_s = self.budget_s
         k = self.scale(c.overrides)
+        cap = max(cap, row.get("rung_cap_s", cap))  # the longest cap it was measured at
         cap = min(ETA * cap, max(cap, self.left() / (k + 1))) if found else cap
         self.log(f"re-measuring {c.label} on {self.seeds} fresh seeds, at most {k * cap:.1f} s")
         mine = self.train(c.label, c.overrides, k * cap, "fresh", FRESH)
