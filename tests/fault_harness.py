@@ -191,9 +191,9 @@ class Recorder:
         if search is not None:
             real_open = search.open_study
 
-            def open_study(out, name):
+            def open_study(out, name, worker=0):
                 before = recorder._before("tune study", Path(out) / "study.sqlite")
-                study = real_open(out, name)
+                study = real_open(out, name, worker)
                 recorder.writes.append(Write(str(Path(out) / "study.sqlite"), "tune study", before,
                                              used(recorder.root)))
                 return study
