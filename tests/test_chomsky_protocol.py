@@ -16,6 +16,7 @@ from toyformer.experiments.chomsky.score import accuracy, model_predictor, proto
 from toyformer.experiments.chomsky.table import compare, published_for, summarise
 from toyformer.models import build_model
 from toyformer.tasks import get_task
+from toyformer.tasks.base import Examples
 from toyformer.tasks.chomsky import SUITE
 
 LENGTHS = [41, 57, 100]
@@ -101,12 +102,15 @@ def test_a_decoder_scores_lengths_pooled_as_it_does_each_alone(monkeypatch):
     monkeypatch.setattr(score, "greedy", lambda m, lay, inputs, n, sep: widths.append(inputs.shape[1]) or
                         real(m, lay, inputs, n, sep))
     predict = model_predictor(model, cfg.layout, "cpu")
-    lengths = [3, 17, 41]
-    pooled = protocol_score(predict, task, lengths, n=7, pooled=True)
+    drawn = [task.sample(7, torch.Generator().manual_seed(length), length=length) for length in (3, 17, 41)]
+    together = predict(Examples.cat(drawn))
     assert widths[0] < 10 and widths[-1] > 40  # the short rows' batches carry no long padding
-    alone = protocol_score(predict, task, lengths, n=7)
-    agree = [abs(pooled["per_length"][k] - alone["per_length"][k]) for k in lengths]
-    assert max(agree) <= 0.02, (pooled, alone)
+    same = counted = 0
+    for k, ex in enumerate(drawn):
+        alone = predict(ex)
+        got = together[7 * k : 7 * k + 7]
+        same, counted = same + int((got[:, : alone.shape[1]] == alone).sum()), counted + alone.numel()
+    assert same / counted >= 0.99, (same, counted)  # the same greedy answers (a near-tie may flip on another CPU)
 
 
 def test_cell_configs_follow_the_protocol():

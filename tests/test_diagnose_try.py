@@ -195,9 +195,10 @@ def test_the_report_and_the_browser_show_the_verdicts(tmp_path):
     from toyformer.ui.run_page import run_page
 
     fix = {**_row(3, low=0.97, high=1.0, t=4.0), "change": "train.weight_decay=1", "overrides":
-           {"train.weight_decay": 1.0}, "source": "memorising", "why": "", "cap_s": 20.0, "verdict": "fixes it"}
+           {"train.weight_decay": 1.0}, "source": "memorising", "why": "", "cap_s": 20.0, "rung_cap_s": 20.0,
+           "verdict": "fixes it"}
     worse = {**_row(0, low=0.05, high=0.2), "change": "model.dropout=0.1", "overrides": {"model.dropout": 0.1},
-             "source": "memorising", "why": "", "cap_s": 20.0, "verdict": "makes it worse"}
+             "source": "memorising", "why": "", "cap_s": 20.0, "rung_cap_s": 20.0, "verdict": "makes it worse"}
     rows = ordered([worse, fix])
     result = {"metric": "exact_match", "symptoms": ["memorising"], "candidates": 2, "seeds": 3, "spent_s": 50.0,
               "budget_s": 60.0, "untried": [], "changes": rows,

@@ -52,6 +52,7 @@ from pathlib import Path
 from toyformer.errors import ConfigError
 from toyformer.experiments.trial_fixes.levers import Candidate
 from toyformer.experiments.trial_fixes.measure import measure, rank, verdict
+from toyformer.experiments.trial_fixes.outputs import ordered
 
 ETA = 3
 FRESH = 1000  # the re-measure's seeds start this far above the run's
@@ -169,7 +170,7 @@ class Search:
 
     def top(self, rows: dict, k: int) -> list:
         """The ``k`` best measured changes so far, as ``(candidate, row)``, to carry into the next stage."""
-        done = sorted((r for r in rows.values() if "error" not in r), key=lambda r: (-r["rung_cap_s"], *rank(r)))
+        done = [r for r in ordered(list(rows.values())) if "error" not in r]
         return [(Candidate(r["overrides"], r["source"], r["why"]), r) for r in done[:k]]
 
     def halve(self, alive: list, rows: dict, until_s: float, stage: str, after: float | None = None):
@@ -199,7 +200,7 @@ class Search:
                     left = len(alive) - len(measured)
                     self.log(f"{stage} rung {r}: its budget ran out; {left} change(s) not trained")
                     break
-                if before is not None and before.get("rung_cap_s", 0.0) >= cap:  # measured longer already
+                if before is not None and before["rung_cap_s"] >= cap:  # measured at this cap or longer already
                     row = before
                 else:
                     row = before if before is not None and before["finished"] else self.train(
@@ -242,7 +243,7 @@ class Search:
         c, row = best
         self.until_s = self.budget_s
         k = self.scale(c.overrides)
-        cap = max(cap, row.get("rung_cap_s", cap))  # the longest cap it was measured at
+        cap = max(cap, row["rung_cap_s"])  # the longest cap it was measured at
         cap = min(ETA * cap, max(cap, self.left() / (k + 1))) if found else cap
         self.log(f"re-measuring {c.label} on {self.seeds} fresh seeds, at most {k * cap:.1f} s")
         mine = self.train(c.label, c.overrides, k * cap, "fresh", FRESH)

@@ -13,7 +13,7 @@ def ordered(rows: list[dict]) -> list[dict]:
     """The changes best first: the furthest rung reached (the longest rung cap), then
     ``measure.rank``; refused ones last."""
     good = [r for r in rows if "error" not in r]
-    return sorted(good, key=lambda r: (-r.get("rung_cap_s", r["cap_s"]), *rank(r))) + [r for r in rows if "error" in r]
+    return sorted(good, key=lambda r: (-r["rung_cap_s"], *rank(r))) + [r for r in rows if "error" in r]
 
 
 def format_table(result: dict) -> str:
