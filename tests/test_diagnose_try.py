@@ -51,11 +51,12 @@ def test_the_memorising_levers_come_first_and_reach_grokking_weight_decay():
     found = candidates(cfg, ["memorising"])
     labels = [c.label for c in found]
     longer = f"train.steps={3 * cfg.train.steps}"  # grokking comes long after memorising
-    assert labels[:6] == [f"train.weight_decay=0.1 + {longer}", f"train.weight_decay=0.3 + {longer}",
+    assert labels[:7] == [f"train.weight_decay=0.1 + {longer}", f"train.weight_decay=0.3 + {longer}",
                           f"train.weight_decay=1 + {longer}",
                           f"train.weight_decay=1 + data.train_share=0.8 + {longer}",  # decay with more of the domain
+                          f"train.weight_decay=1 + data.train_share=0.9 + {longer}",
                           "data.train_share=0.8", "data.train_share=0.9"]
-    assert {c.source for c in found[:6]} == {"memorising"} and found[-1].source == "space"
+    assert {c.source for c in found[:7]} == {"memorising"} and found[-1].source == "space"
     assert len(labels) == len(set(labels))  # a key=value is tried once
     stream = RunConfig.from_dict({"task": {"name": "reverse", "length": 6}})  # no finite domain: no training share
     assert not any(c.overrides.get("data.train_share") for c in candidates(stream, ["memorising"], with_space=False))
@@ -78,14 +79,15 @@ def test_the_memorising_levers_come_first_and_reach_grokking_weight_decay():
 class Scripted(Search):
     """A search whose training is a table: label -> row (missing: nothing solved, low validation)."""
 
-    def __init__(self, table, candidates, budget_s=100.0):
+    def __init__(self, table, candidates, budget_s=100.0, fresh=None):
         cfg = RunConfig.from_dict({"task": "count_ones"})
         super().__init__(cfg, candidates, 3, budget_s, "/nonexistent")
-        self.table, self.trained = table, []
+        self.table, self.trained, self.on_fresh = table, [], fresh or {}  # on_fresh: label -> row on fresh seeds
 
     def train(self, label, overrides, cap, where, seed_offset=0):
         self.trained.append((label, round(cap, 3), where, seed_offset))
-        return {"change": label, "overrides": overrides, **self.table.get(label, _row(0, val=0.01)), "cap_s": cap}
+        table = {**self.table, **self.on_fresh} if where == "fresh" else self.table
+        return {"change": label, "overrides": overrides, **table.get(label, _row(0, val=0.01)), "cap_s": cap}
 
 
 def _levers(n, source="chance"):
@@ -119,6 +121,40 @@ def test_a_fix_stops_the_search_and_the_space_waits_for_the_levers():
     assert not any("d_model" in t[0] for t in s.trained)  # a lever fixed it: the search space is never trained
     assert [t[0] for t in s.trained if t[2] == "fresh"] == [levers[1].label]  # it fixes it: no baseline needed
     assert result["fresh"]["verdict"] == "fixes it"
+
+
+def test_of_fixes_as_fast_within_their_intervals_the_one_with_fewer_overrides_is_recommended():
+    lean = Candidate({"train.weight_decay": 1.0, "train.steps": 6000}, "memorising")
+    rich = Candidate({"train.weight_decay": 1.0, "train.steps": 6000, "model.d_model": 32}, "pair")
+    s = Scripted({lean.label: _row(3, t=18.2, finished=True), rich.label: _row(3, t=17.6, finished=True)},
+                 [rich, lean])
+    result = s.run()
+    assert result["best"][0].label == lean.label  # 17.6 +- 0.5 and 18.2 +- 0.5 overlap: the simpler one
+    assert result["fresh"]["change"] == lean.label and result["fresh"]["also_remeasured"] == []
+    s = Scripted({lean.label: _row(3, t=18.2, finished=True), rich.label: _row(3, t=9.0, finished=True)},
+                 [rich, lean])
+    assert s.run()["best"][0].label == rich.label  # clearly faster: the extra override earns its place
+
+
+def test_a_fix_that_fails_on_fresh_seeds_gives_way_to_the_next_fix_that_holds():
+    first, second = _levers(2)
+    table = {first.label: _row(3, t=2.0, finished=True), second.label: _row(3, t=6.0, finished=True)}
+    s = Scripted(table, [first, second], budget_s=300.0, fresh={first.label: _row(1, t=2.0, finished=True)})
+    result = s.run()
+    fresh = [t[0] for t in s.trained if t[2] == "fresh"]
+    assert fresh == [first.label, second.label]  # the next fix, on the same fresh seeds; no baseline needed
+    rec = result["fresh"]
+    assert rec["change"] == second.label and rec["verdict"] == "fixes it"
+    assert [(o["change"], o["solved"]) for o in rec["also_remeasured"]] == [(first.label, 1)]
+    from toyformer.report.tried import recommendation_text
+
+    text = recommendation_text({"recommendation": rec, "metric": "exact_match"})
+    assert f"Also re-measured on the same fresh seeds: {first.label}: 1 of 3 solved" in text
+    s = Scripted(table, [first, second], budget_s=300.0,
+                 fresh={first.label: _row(1, t=2.0, finished=True), second.label: _row(0, finished=True)})
+    rec = s.run()["fresh"]
+    assert rec["change"] == first.label and [t[0] for t in s.trained if t[2] == "fresh"][-1] == BASELINE
+    assert rec["verdict"] == "partly"  # none holds: the better of the two, judged against the baseline
 
 
 def test_when_no_lever_fixes_it_the_space_is_searched_with_the_best_levers_carried():

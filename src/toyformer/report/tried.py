@@ -60,7 +60,9 @@ def recommendation_text(result: dict) -> str:
     if base:
         text += (f"; the run's own config on the same seeds: {base['solved']} of {base['seeds']} solved, test "
                  f"{result['metric']} {final_text(base)}")
-    return text + "."
+    others = "; ".join(f"{o['change']}: {o['solved']} of {o['seeds']} solved, test {result['metric']} {final_text(o)}"
+                       for o in rec.get("also_remeasured", []))
+    return text + "." + (f" Also re-measured on the same fresh seeds: {others}." if others else "")
 
 
 def tried_block(path: Path) -> Html | None:

@@ -31,10 +31,13 @@ are left. Ranked by seeds solved, then time to solve, then validation (``measure
   under a longer cap, before the search space; and a change carried into a stage keeps its
   measurement from a longer cap rather than being trained again shorter.
 - **Stop at a fix**: after a rung in which some change solved every seed, the fastest of them is
-  the recommendation; the budget left is not spent.
+  the recommendation, or, of those as fast within their intervals, the one with the fewest
+  overrides (``measure.simplest_first``); the budget left is not spent.
 - **Re-measured**: the recommendation trains again on fresh seeds (``seed + 1000 ..``) under the
-  last cap (three times it when a fix stopped the search early); when it does not fix the run
-  there, the baseline trains on the same fresh seeds for the verdict.
+  last cap (up to three times it when a fix stopped the search early); when it does not fix the
+  run there, the search's next fix is re-measured on the same fresh seeds while the budget allows,
+  and the first that holds is recommended (the others' numbers go with it); when none holds, the
+  baseline trains on the same fresh seeds for the verdict.
 
 ::
 
@@ -51,7 +54,7 @@ from pathlib import Path
 
 from toyformer.errors import ConfigError
 from toyformer.experiments.trial_fixes.levers import Candidate
-from toyformer.experiments.trial_fixes.measure import measure, rank, verdict
+from toyformer.experiments.trial_fixes.measure import measure, rank, simplest_first, verdict
 from toyformer.experiments.trial_fixes.outputs import ordered
 
 ETA = 3
@@ -164,9 +167,16 @@ class Search:
         if space and not found:
             carried = [] if best is None else self.top(rows, 2)
             best, found, cap = self.halve(carried + [(c, None) for c in space], rows, self.budget_s, "space")
+        others = [] if best is None else [cr for cr in simplest_first(self.fixes(rows)) if cr[0].label != best[0].label]
         return {"rungs": self.rungs, "rows": rows, "best": best, "found": found, "untried": self.untried,
-                "fresh": self.fresh(best, found, cap) if best is not None else None,
+                "fresh": self.fresh([best, *others], found, cap) if best is not None else None,
                 "spent_s": time.perf_counter() - self.start}
+
+    @staticmethod
+    def fixes(rows: dict) -> list:
+        """Every change that solved all its seeds, as ``(candidate, row)``."""
+        return [(Candidate(r["overrides"], r["source"], r["why"]), r) for r in rows.values()
+                if "error" not in r and r["solved"] == r["seeds"]]
 
     def top(self, rows: dict, k: int) -> list:
         """The ``k`` best measured changes so far, as ``(candidate, row)``, to carry into the next stage."""
@@ -219,7 +229,7 @@ class Search:
             if not measured:
                 break
             measured.sort(key=lambda cr: rank(cr[1]))
-            fixes = [cr for cr in measured if cr[1]["solved"] == cr[1]["seeds"]]
+            fixes = simplest_first([cr for cr in measured if cr[1]["solved"] == cr[1]["seeds"]])
             best, found = (fixes[0], True) if fixes else (measured[0], False)
             if found or len(plan) == 1:
                 break
@@ -238,23 +248,38 @@ class Search:
                 return Candidate({**first.overrides, **c.overrides}, "pair", "the two best changes together")
         return None
 
-    def fresh(self, best, found: bool, cap: float) -> dict:
-        """The recommendation on fresh seeds (and, when it does not fix the run there, the baseline)."""
-        c, row = best
+    def fresh(self, choices: list, found: bool, cap: float) -> dict:
+        """The recommendation on fresh seeds: ``choices[0]`` (the search's best), and, when it does
+        not fix the run there, the next of the search's other fixes while the budget allows one
+        more, until one holds; then (when none did) the baseline on the same seeds for the verdict."""
         self.until_s = self.budget_s
+        tried = []
+        for i, (c, row) in enumerate(choices):
+            k = self.scale(c.overrides)
+            at = max(cap, row["rung_cap_s"])  # the longest cap it was measured at
+            at = min(ETA * at, max(at, self.left() / (k + 1))) if found else at
+            if i and self.left() < k * at + self.per_run_overhead():
+                self.log(f"the budget left ({self.left():.0f} s) allows no re-measure of {c.label}")
+                break
+            self.log(f"re-measuring {c.label} on {self.seeds} fresh seeds, at most {k * at:.1f} s")
+            mine = self.train(c.label, c.overrides, k * at, "fresh", FRESH)
+            tried.append((c, mine, at))
+            if "error" not in mine and mine["solved"] == mine["seeds"]:
+                break
+        good = [t for t in tried if "error" not in t[1]]
+        holds = [t for t in good if t[1]["solved"] == t[1]["seeds"]]
+        c, mine, at = holds[0] if holds else min(good, key=lambda t: rank(t[1])) if good else tried[0]
         k = self.scale(c.overrides)
-        cap = max(cap, row["rung_cap_s"])  # the longest cap it was measured at
-        cap = min(ETA * cap, max(cap, self.left() / (k + 1))) if found else cap
-        self.log(f"re-measuring {c.label} on {self.seeds} fresh seeds, at most {k * cap:.1f} s")
-        mine = self.train(c.label, c.overrides, k * cap, "fresh", FRESH)
-        base = None
-        if "error" not in mine and mine["solved"] < mine["seeds"]:
-            self.log(f"and the baseline on the same seeds, at most {cap:.1f} s")
-            base = self.train(BASELINE, {}, cap, "fresh", FRESH)
-            base = None if "error" in base else base
-        out = {"change": c.label, "overrides": c.overrides, "source": c.source, "why": c.why, "cap_s": k * cap}
+        out = {"change": c.label, "overrides": c.overrides, "source": c.source, "why": c.why, "cap_s": k * at,
+               "also_remeasured": [{"change": o.label, **{key: r[key] for key in ("seeds", "solved", "final")}}
+                                   for o, r, _ in good if o is not c]}
         if "error" in mine:
             return {**out, "error": mine["error"], "verdict": None}
+        base = None
+        if mine["solved"] < mine["seeds"]:
+            self.log(f"and the baseline on the same seeds, at most {at:.1f} s")
+            base = self.train(BASELINE, {}, at, "fresh", FRESH)
+            base = None if "error" in base else base
         return {**out, **_numbers(mine), "verdict": verdict(mine, base), "baseline": _numbers(base) if base else None}
 
 

@@ -72,14 +72,14 @@ def _steps(*factors: int) -> Callable[[RunConfig], list]:
 def _decay_and_time(c: RunConfig) -> list:
     """Each weight decay of the grokking range above the run's, with three times its steps (a value
     of two overrides at once): decay alone within the steps that memorised rarely generalises. On
-    a finite domain, also the strongest decay with a larger share of the domain: the time to
+    a finite domain, also the strongest decay with each larger share of the domain: the time to
     generalise falls steeply as the training share grows, so the two together grok within steps
-    that neither reaches alone."""
+    that neither reaches alone (a half share may not grok at all within ten times the steps)."""
     out = [{"train.weight_decay": wd, "train.steps": 3 * c.train.steps} for wd in (0.1, 0.3, 1.0)
            if wd > (c.train.weight_decay or 0)]
-    shares = _shares(c)
-    if out and shares:
-        out.append({"train.weight_decay": 1.0, "data.train_share": shares[0], "train.steps": 3 * c.train.steps})
+    if out:
+        out += [{"train.weight_decay": 1.0, "data.train_share": share, "train.steps": 3 * c.train.steps}
+                for share in _shares(c)]
     return out
 
 
@@ -130,7 +130,7 @@ LEVERS: dict[str, list[Lever]] = {
     "memorising": [
         Lever("train.weight_decay", _decay_and_time, "decay pulls memorised weights towards a simpler rule; "
               "grokking needs 0.1-1 with AdamW, and steps: it comes long after memorising",
-              "0.1, 0.3, 1 (with x3 steps; 1 also with the next training share)"),
+              "0.1, 0.3, 1 (with x3 steps; 1 also with each larger training share)"),
         Lever("data.train_share", _shares, "more of a finite domain to learn from, fewer inputs left to guess",
               "0.8, 0.9 of the domain"),
         Lever("data.train_size", lambda c: [None] if c.data.train_size is not None else [],
