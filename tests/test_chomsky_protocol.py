@@ -126,6 +126,8 @@ def test_cell_configs_follow_the_protocol():
     assert (lstm.model.family, lstm.model.d_model, lstm.model.n_layers) == ("lstm", 256, 1)
     cpu_lstm = cell_config("even_pairs", "lstm", BUDGETS["cpu"], 0, 3e-3)
     assert (cpu_lstm.data.length_sampling, cpu_lstm.train.steps) == ("curriculum", 1500)
+    long_rnn = cell_config("even_pairs", "stack_rnn", BUDGETS["long"], 0, 3e-3)
+    assert (long_rnn.train.steps, long_rnn.model.d_model, long_rnn.data.length_sampling) == (20_000, 128, "curriculum")
     with pytest.raises(ConfigError, match="unknown column"):
         cell_config("even_pairs", "transformer/bogus", BUDGETS["cpu"], 0, 1e-3)
     with pytest.raises(ConfigError, match="unknown suite task"):

@@ -2,7 +2,7 @@
 2023) in one command, beside the papers' numbers.
 
 ``toyformer bench chomsky [--tasks a,b] [--models lstm,transformer] [--schemes none,rope,...]
-[--seeds K] [--budget quick|cpu|full] [--max-test-length N] [--workers N | --cluster ADDR]``
+[--seeds K] [--budget quick|cpu|long|full] [--max-test-length N] [--workers N | --cluster ADDR]``
 
 Every (task, column) cell is one job for the sweep executors (``experiments.chomsky.cells``):
 in this process, in ``--workers`` local processes or on a Dask cluster (``--cluster``). Each run
