@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from toyformer.cli.args import at_least, greater_than, number
 from toyformer.files import dumps
@@ -42,7 +43,7 @@ def cmd_diagnose(args) -> int:
     if args.run_dir is None:
         raise ConfigError("diagnose needs a run directory (or --levers for the lever table)")
     read_config(args.run_dir)  # a clear error when it is not a run directory
-    summary_path = f"{args.run_dir}/summary.json"
+    summary_path = Path(args.run_dir) / "summary.json"
     if args.try_:
         from toyformer.experiments.trial_fixes import format_table, try_fixes
 
@@ -71,8 +72,6 @@ def cmd_diagnose(args) -> int:
 
 
 def _markdown(args, result: dict) -> None:
-    from pathlib import Path
-
     from toyformer.bench import machine
     from toyformer.experiments.trial_fixes import markdown
     from toyformer.files import write_text

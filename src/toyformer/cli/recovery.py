@@ -53,7 +53,7 @@ def code(exc: BaseException) -> int:
 
 def _kept(args, argv) -> tuple[str | None, str]:
     again = "toyformer " + shlex.join(sys.argv[1:] if argv is None else argv)
-    what = KEPT.get(getattr(args, "command", None))
+    what = KEPT.get(getattr(args, "command", ""))
     if what is None:
         return None, again
     try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -156,7 +158,7 @@ def cmd_train(args) -> int:
 DIVERGED = 3  # the exit code of a run whose loss became NaN or infinite
 
 
-def _diverged(summaries: list[dict], out: Path) -> int:
+def _diverged(summaries: Sequence[Mapping[str, Any]], out: Path) -> int:
     """0, or one line on stderr for the runs whose loss became NaN or infinite and ``DIVERGED``."""
     bad = [(i, s) for i, s in enumerate(summaries) if s.get("diverged")]
     if not bad:
@@ -225,7 +227,7 @@ def _eval_lengths(args) -> int:
     return 0
 
 
-def _report(result: dict, as_json: bool, out: Path | None) -> None:
+def _report(result: Mapping[str, Any], as_json: bool, out: Path | None) -> None:
     for key, value in result.items():
         if isinstance(value, (dict, list)):
             continue

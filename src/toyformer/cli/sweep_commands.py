@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toyformer.cli.args import at_least, number
 from toyformer.cli.store_args import add_store, raise_not_recorded, store_from_args
 from toyformer.errors import ConfigError
 from toyformer.files import dumps
+
+if TYPE_CHECKING:
+    from toyformer.experiments.store.table import PivotTable, TextTable
 
 
 def register(sub) -> None:
@@ -96,6 +100,7 @@ def cmd_results(args) -> int:
         return _plot(args, rows, known)
     if args.out:
         raise ConfigError("--out goes with --plot (a table is printed; redirect it to a file)")
+    table: PivotTable | TextTable
     if args.rows:
         if args.columns:
             raise ConfigError("--columns is for a flat table; a pivot shows --value by --rows and --cols")

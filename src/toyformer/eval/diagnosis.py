@@ -105,7 +105,7 @@ def chance_level(ex, layout: str, sep: bool) -> dict:
     }
 
 
-def reached_target(summary: dict) -> bool:
+def reached_target(summary: Mapping[str, Any]) -> bool:
     """Did the run reach its target? With no target (``eval.target=none``) the goal is 1.0 on test."""
     target = summary.get("target") or {}
     if summary.get("solved_at_step") is not None:

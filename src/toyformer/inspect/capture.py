@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
@@ -23,9 +24,12 @@ from torch import nn
 from toyformer.data import IGNORE, Batch, answer_tokens, causal_prompt, format_batch
 from toyformer.eval.decode import greedy
 from toyformer.errors import ConfigError
-from toyformer.models import record_attention
+from toyformer.models import CausalLM, Seq2Seq, record_attention
 from toyformer.models.positional.embedder import Embedder
-from toyformer.tasks.base import BOS, EOS, PAD, SEP, SPECIALS, UNK, Examples, Vocab, readable_answer
+from toyformer.tasks.base import BOS, EOS, PAD, SEP, SPECIALS, UNK, Examples, Task, Vocab, readable_answer
+
+if TYPE_CHECKING:
+    from toyformer.run import Run
 
 
 @dataclass
@@ -33,10 +37,10 @@ class Subject:
     """What the inspectors need: a model, its task, layout and ``data.sep``, and the run if any."""
 
     model: nn.Module
-    task: object
+    task: Task
     layout: str
     sep: bool = True
-    run: object = None
+    run: Run | None = None
 
 
 def subject(source, task=None, layout: str | None = None, sep: bool = True, device: str | None = None) -> Subject:
@@ -91,9 +95,11 @@ def as_inputs(s: Subject, inputs) -> torch.Tensor:
     rows = [parse_input(s.task.vocab, t, name) for t in texts]
     x = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=PAD)  # [B, L]
     width = getattr(s.model, "width", None)
-    if getattr(s.model, "pooling", None) == "flatten" and x.shape[1] > width:
-        raise ConfigError(f"input of {x.shape[1]} tokens is too long for this flatten-pooling model; allowed: <= "
-                          f"{width}")
+    if getattr(s.model, "pooling", None) == "flatten":
+        assert width is not None  # a flatten-pooling model is built for a fixed width
+        if x.shape[1] > width:
+            raise ConfigError(f"input of {x.shape[1]} tokens is too long for this flatten-pooling model; allowed: <= "
+                              f"{width}")
     _check_fits(s, x)
     return x
 
@@ -232,12 +238,13 @@ def attention(source, inputs=None, task=None, layout: str | None = None, sep: bo
         elif s.layout == "causal":
             seq = torch.cat([causal_prompt(x, s.sep), outputs], 1)[:, :-1]  # what the model read
             tokens["decoder"] = seq
-            s.model.logits(seq.to(dev))
+            cast(CausalLM, s.model).logits(seq.to(dev))
         else:
             dec = torch.cat([torch.full_like(outputs[:, :1], BOS), outputs[:, :-1]], 1)
             dec = dec.masked_fill(dec == EOS, PAD)  # [B, A] decoder inputs behind <bos>
             tokens["encoder"], tokens["decoder"] = x, dec
-            s.model.decode(dec.to(dev), s.model.encode(x.to(dev)), x.to(dev) != PAD)
+            model = cast(Seq2Seq, s.model)
+            model.decode(dec.to(dev), model.encode(x.to(dev)), x.to(dev) != PAD)
     s.model.train(was_training)
     weights = {k: v.cpu() for k, v in recorded.items()}
     return AttentionMaps(weights, tokens, x, outputs, s.task.vocab, s.layout)
@@ -313,6 +320,7 @@ def _widths(s: Subject) -> dict[str, int]:
         return {}
     batch = format_batch(s.run.splits.test[:512], s.layout, s.sep)
     if s.layout == "seq2seq":
+        assert batch.decoder_inputs is not None  # a seq2seq batch has decoder inputs
         return {"encoder": batch.inputs.shape[1], "decoder": batch.decoder_inputs.shape[1]}
     return {"decoder" if s.layout == "causal" else "encoder": batch.inputs.shape[1]}
 
@@ -320,6 +328,8 @@ def _widths(s: Subject) -> dict[str, int]:
 def samples(source, n: int = 8) -> list[dict]:
     """The first ``n`` test examples of a run with the model's answers: input, target, output, correct."""
     s = subject(source)
+    if s.run is None:  # a Subject without its run: no test set
+        raise AttributeError("samples needs a run; this Subject has none (run=None)")
     ex = s.run.splits.test[:n]
     out = predict(s, ex.input)
     vocab = s.task.vocab

@@ -56,6 +56,8 @@ class _Throttled:
     def _metrics(self) -> list[dict]:
         return self.records
 
+    _show: Callable[[object], None]  # each kind draws the figure its own way
+
 
 class CurvesFile(_Throttled):
     """Keep ``RUN_DIR/curves.png`` up to date (written atomically) while the run trains.

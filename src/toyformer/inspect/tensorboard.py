@@ -112,6 +112,7 @@ class TensorBoardLog:
         from toyformer.inspect.plots import attention_figure, curves_figure
         from toyformer.run import load_run
 
+        assert self.run_dir is not None  # only called for a run directory that holds summary.json
         run = load_run(self.run_dir, device="cpu")
         if run.metrics:
             yield "curves", curves_figure(run.metrics, summary, run.config.layout)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from toyformer.report.html import (Html, Section, badge, cards, esc, figure, join, para, plain, table, tokens,
                                    write)
@@ -32,7 +34,7 @@ def run_page(run_dir: str | Path, device: str | None = None) -> tuple[str, str, 
     run = load_run(run_dir, device=device)
     cfg, summary = run.config, run.summary
     if not run.metrics:
-        run.metrics = read_metrics(run_dir)
+        run.metrics = read_metrics(Path(run_dir))
     title = f"{cfg.task.name} · {cfg.layout}"
     params = ", ".join(f"{k}={v}" for k, v in cfg.task.params.items())
     subtitle = f"task {cfg.task.name}({params}) · {cfg.layout} layout · seed {cfg.seed} · {run_dir}"
@@ -155,7 +157,7 @@ def _num(value, spec: str = ".4f") -> str:
     return "—" if value is None else format(value, spec)
 
 
-def diagnosis_section(summary: dict, run_dir: str | Path | None = None) -> Section | None:
+def diagnosis_section(summary: Mapping[str, Any], run_dir: str | Path | None = None) -> Section | None:
     if not summary:
         return None
     tried = tried_block(Path(run_dir) / "try.json") if run_dir is not None else None

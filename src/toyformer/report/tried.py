@@ -73,7 +73,7 @@ def tried_block(path: Path) -> Html | None:
     if "recommendation" not in result:
         return None
     rec = result["recommendation"] or {}
-    kind = {"fixes it": "good", "partly": "warn"}.get(rec.get("verdict"), "bad")
+    kind = {"fixes it": "good", "partly": "warn"}.get(rec.get("verdict", ""), "bad")
     rows = [cells(r) for r in result["changes"]]
     head = [h.format(metric=result["metric"]) for h in HEADERS]
     note = (f"Symptoms {', '.join(result['symptoms'])}: {result['candidates']} changes, the symptoms' levers first, "

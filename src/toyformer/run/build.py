@@ -23,6 +23,7 @@ from toyformer import numerics
 from toyformer.errors import ConfigError
 from toyformer.files import read_json
 from toyformer.models import build_model
+from toyformer.tasks.base import Task
 from toyformer.tasks.protocol import check_task
 from toyformer.run import checkpoint, directory, memory
 from toyformer.run.records import Summary
@@ -34,7 +35,7 @@ class Run:
 
     config: RunConfig
     model: torch.nn.Module
-    task: object
+    task: Task
     splits: Splits
     device: torch.device
     metrics: list[dict] = field(default_factory=list)

@@ -14,7 +14,8 @@ replica   seed        lr   test_token_acc  test_exact_match  test_n  solved_at_s
 from __future__ import annotations
 
 import platform
-from typing import cast
+from collections.abc import Mapping
+from typing import Any, cast
 
 import torch
 
@@ -118,7 +119,7 @@ def aggregate(rows: list[dict]) -> dict:
     return {"mean": mean, "interval95": interval, "ci95": ci}
 
 
-def format_table(summary: dict) -> str:
+def format_table(summary: Mapping[str, Any]) -> str:
     """The replicas one per line, then the mean line: each accuracy with its 95% interval and the
     test examples of all replicas, the rest ± a 95% CI (``toyformer train --replicas``)."""
     cols = ("test_token_acc", "test_exact_match", "test_n", "solved_at_step", "steps")
