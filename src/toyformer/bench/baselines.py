@@ -124,6 +124,8 @@ class FormulaDataset(Dataset):
 
 
 class PositionalEncoding(nn.Module):
+    pe: torch.Tensor  # a buffer (register_buffer)
+
     def __init__(self, d_model: int, dropout: float, max_len: int = 64):
         super().__init__()
         pos = torch.arange(max_len).unsqueeze(1)

@@ -103,6 +103,7 @@ def run_case(name: str, budget_s: float = BUDGET_S, seeds: int = 3, runs_dir: st
     broken = {"status": status, "test_exact_match": s["test_exact_match"], "test_n": s.get("test_n"),
               "test_exact_match_ci95": s.get("test_exact_match_ci95"), "solved": s.get("solved"),
               "train_s": s["wall_s"], "symptoms": [f["symptom"] for f in s.get("diagnosis") or []]}
+    assert known is not None  # case_config has refused a name not in CASES
     row = {"case": name, "what": what, "known": sorted(known), "broken": broken}
     if not s.get("diagnosis"):
         return {**row, "fixed": None, "note": "the broken run reached its target: nothing to fix"}

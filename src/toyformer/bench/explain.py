@@ -33,7 +33,7 @@ from toyformer.config import RunConfig
 from toyformer.experiments.recipes import r1, r4
 from toyformer.explain import explain
 from toyformer.explain.circuit import circuit
-from toyformer.models.hookpoints import hook_names, hooks
+from toyformer.models.hookpoints import Hook, hook_names, hooks
 from toyformer.run import build
 from toyformer.tasks import list_tasks, task_class
 from toyformer.training import SingleStep, train
@@ -80,11 +80,12 @@ def _step_times(steps: int, rounds: int) -> list[dict]:
         stepper = SingleStep(build(RunConfig.from_dict(base).with_overrides(overrides + BENCH)))
         model = stepper.runs[0].model
         # every point but the patterns (a pattern hook switches attention to its explicit path: another kernel)
-        noop = {n: (lambda x, name: None) for n in hook_names(model) if not n.endswith(".pattern")}
+        noop: dict[str, Hook | list[Hook]] = {n: (lambda x, name: None) for n in hook_names(model)
+                                              if not n.endswith(".pattern")}
         for s in range(3):
             stepper.step(s)
         cases.append((label, stepper, noop, len(hook_names(model))))
-    times = {label: {"idle": [], "hooked": []} for label, *_ in cases}
+    times: dict[str, dict[str, list[float]]] = {label: {"idle": [], "hooked": []} for label, *_ in cases}
     for r in range(rounds):
         for label, stepper, noop, _ in cases:
             for kind in ("idle", "hooked") if r % 2 == 0 else ("hooked", "idle"):  # neither always goes first
@@ -112,7 +113,7 @@ def _step_times(steps: int, rounds: int) -> list[dict]:
 def _check_cost() -> float:
     """Seconds of one idle hook point: an ``is not None`` test of a module attribute."""
     m = torch.nn.Linear(1, 1)
-    m.tap = None
+    m.tap = None  # type: ignore[assignment]  # torch types Module.__setattr__ for tensors and modules only
     n = 200_000
     empty = timeit.timeit("pass", number=n)
     return max(0.0, (timeit.timeit("m.tap is not None", globals={"m": m}, number=n) - empty) / n)

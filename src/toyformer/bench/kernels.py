@@ -15,6 +15,8 @@ of blocked runs), both contenders in the same process:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch.utils import benchmark
@@ -86,8 +88,9 @@ def _optimizer_rows(quick: bool) -> list[dict]:
     for p in model.parameters():
         p.grad = torch.randn_like(p)
     times = {}
-    for kind, options in {"fused": {"fused": True}, "foreach": {"foreach": True},
-                          "per parameter": {"foreach": False}}.items():
+    variants: dict[str, dict[str, Any]] = {"fused": {"fused": True}, "foreach": {"foreach": True},
+                                           "per parameter": {"foreach": False}}  # AdamW's keyword arguments
+    for kind, options in variants.items():
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, **options)
         opt.step()  # the moments exist
         times[kind] = _time(opt.step, quick)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from toyformer.bench.race import RACES, run_reference
 from toyformer.config import RunConfig
@@ -24,7 +25,7 @@ from toyformer.experiments.recipes import r4
 from toyformer.training import train
 
 # lever -> the settings changed from r4.IMPROVED (None: r4.PREVIOUS, the configuration before)
-LEVERS = {
+LEVERS: dict[str, dict[str, Any] | None] = {
     "toyformer's R4 configuration": {},
     "answer most significant digit first": {"task.reverse_answer": False},
     "no place embedding": {"model.place_embedding": False},

@@ -15,6 +15,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 from toyformer.bench import (chomsky, diagnose, explain, explain_truth, hold, kernels, levers, machine, peak, portable,
                              race, replicas, throughput, time_to_solve, ui)
@@ -104,8 +105,8 @@ def main(argv: list[str] | None = None, prog: str = "toyformer bench") -> int:
                   file=sys.stderr)
             return 2
     command = f"{prog} " + " ".join(argv if argv is not None else sys.argv[1:])
-    result = {"machine": machine(), "command": command.strip(), "started": time.strftime("%Y-%m-%d %H:%M UTC",
-                                                                                          time.gmtime())}
+    result: dict[str, Any] = {"machine": machine(), "command": command.strip(),
+                              "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     tables = []
     try:
         for name in names:

@@ -23,7 +23,8 @@ from pathlib import Path
 from toyformer.numerics import PORTABLE_ENV
 
 # (task, layout, overrides): a small classifier, a tagger and R4's encoder-decoder at their defaults
-MODELS = [("count_ones", "classifier", []), ("reverse", "tagger", []), ("arithmetic", "seq2seq", [])]
+MODELS: list[tuple[str, str, list[str]]] = [("count_ones", "classifier", []), ("reverse", "tagger", []),
+                                             ("arithmetic", "seq2seq", [])]
 CONTENDERS = [("native, 1 thread", {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, []),
               ("portable", {}, ["train.portable=true"]),
               ("native, default threads", {}, [])]
@@ -50,7 +51,7 @@ def run(args) -> dict:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for task, layout, overrides in MODELS:
-            times = {name: [] for name, _, _ in CONTENDERS}
+            times: dict[str, list[float]] = {name: [] for name, _, _ in CONTENDERS}
             for r in range(rounds):
                 order = CONTENDERS if r % 2 == 0 else CONTENDERS[::-1]
                 for name, env, extra in order:

@@ -33,7 +33,9 @@ import re
 import runpy
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
@@ -57,7 +59,8 @@ def _r0_steps(quick: bool) -> int:
     return 20 if quick else 3125
 
 
-RACES = {  # name -> (script, env, line pattern, accuracy field, toyformer config, metric)
+RACES: dict[str, tuple[str, Callable[[bool], dict[str, str]], str, str, dict[str, Any], str]] = {
+    # name -> (script, env, line pattern, accuracy field, toyformer config, metric)
     "r0": ("r0_count_ones.py", lambda q: {"STEPS": str(_r0_steps(q))}, r"^r0 ", "test_acc",
            {"task": {"name": "count_ones"}}, "exact_match"),
     "r1": ("r1_lookup_table.py", lambda q: {"EPOCHS": "20" if q else "3000"}, r"^r1 2layer_pad ", "acc",
@@ -102,7 +105,8 @@ def run_toyformer(config: dict, metric: str, reference_acc: float, quick: bool) 
     def first(level: float) -> dict:
         return next((r for r in run.metrics if r.get(key) is not None and r[key] >= level), {})
 
-    same, solved, s = first(reference_acc), first(TARGET), run.summary
+    same, solved = first(reference_acc), first(TARGET)
+    s: Mapping[str, Any] = run.summary
     return {"config": cfg.to_dict(), "reached_reference_s": same.get("wall_s"),
             "reached_reference_step": same.get("step"), "solved_at_s": solved.get("wall_s"),
             "solved_at_step": solved.get("step"), "wall_s": s["wall_s"], f"test_{metric}": s[f"test_{metric}"]}

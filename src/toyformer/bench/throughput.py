@@ -22,10 +22,11 @@ import resource
 import statistics
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from toyformer.bench.baselines import BASELINES
+from toyformer.bench.baselines import BASELINES, Baseline
 from toyformer.bench.flops import training_flops
 from toyformer.bench.peak import peak_gflops
 from toyformer.config import RunConfig
@@ -132,8 +133,8 @@ def race(contenders: dict, steps: int, rounds: int, warmup: int) -> dict:
     contender the median samples/s and seconds per step, and the per-round samples/s."""
     for runner in contenders.values():
         runner.train_steps(warmup)
-    rates = {name: [] for name in contenders}
-    step_s = {name: [] for name in contenders}
+    rates: dict[str, list[float]] = {name: [] for name in contenders}
+    step_s: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, runner in contenders.items():
             t0 = time.perf_counter()
@@ -148,8 +149,9 @@ def race(contenders: dict, steps: int, rounds: int, warmup: int) -> dict:
 def compare(case: Case, device: str, rounds: int, warmup: int, steps: int | None = None,
             knobs: tuple[str, ...] = ("fp32",)) -> dict:
     """toyformer (one contender per knob) against the plain-PyTorch baseline on ``case``."""
-    contenders = {f"toyformer {k}": ToyformerRunner(toyformer_config(case.config, [*case.overrides, *KNOBS[k]]),
-                                                   device) for k in knobs}
+    contenders: dict[str, ToyformerRunner | Baseline] = {
+        f"toyformer {k}": ToyformerRunner(toyformer_config(case.config, [*case.overrides, *KNOBS[k]]), device)
+        for k in knobs}
     contenders["pytorch"] = BASELINES[case.name](seed=0, device=device)
     result = race(contenders, steps or case.steps, rounds, warmup)
     base = result["pytorch"]["samples_per_s"]
@@ -178,7 +180,7 @@ def machine_limit(device: str, rounds: int, warmup: int, steps: int, knobs: tupl
     for runner in contenders.values():
         runner.train_steps(warmup)
     peaks, peaks_bf16 = [], []
-    per_round = {k: [] for k in contenders}
+    per_round: dict[str, list[float]] = {k: [] for k in contenders}
     for _ in range(rounds):
         peaks.append(peak_gflops(n, repeats, device))
         peaks_bf16.append(peak_gflops(n, repeats, device, torch.bfloat16))
@@ -215,7 +217,7 @@ def run_throughput(device: str = "cpu", quick: bool = False, cases=tuple(CASES),
     limit_knobs = ("fp32", *(("bf16",) if knobs else ()), *(("compile",
                                                              ) if knobs and compile_knob and not quick else ()))
     case_knobs = {"r0": ("fp32",), "r1": tuple(k for k in limit_knobs if k != "bf16"), "r4": limit_knobs}
-    out = {"device": device, "threads": torch.get_num_threads(), "quick": quick}
+    out: dict[str, Any] = {"device": device, "threads": torch.get_num_threads(), "quick": quick}
     out["machine_limit"] = machine_limit(device, rounds, 1, 1 if not quick else 2, limit_knobs, quick)
     out["data_only"] = data_only(device, 2 if quick else 20, rounds)
     out["comparisons"] = {}

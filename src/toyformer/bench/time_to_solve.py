@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING, cast
 
 from toyformer.config import RunConfig
 from toyformer.errors import ConfigError
@@ -28,6 +29,9 @@ from toyformer.stats import mean_ci
 from toyformer.tasks import list_tasks, task_class
 from toyformer.training import train
 
+if TYPE_CHECKING:
+    from toyformer.tasks import Task
+
 TARGET = 0.999
 TARGET_S = 30.0
 ARITHMETIC_S = 120.0
@@ -35,7 +39,7 @@ ARITHMETIC_S = 120.0
 
 def layouts_of(task: str, which: str) -> list[str]:
     """``default``: the task's own layout; ``all``: every layout it fits but masked; or a list."""
-    cls = task_class(task)
+    cls = cast("type[Task]", task_class(task))  # a registered task class follows the Task protocol
     fitting = [layout for layout, kinds in FITS.items() if cls.kind in kinds and layout != "masked"]
     if which == "default":
         return [cls.default_layout]
@@ -49,7 +53,7 @@ def solve(task: str, layout: str | None = None, seed: int = 0, cap_s: float | No
           overrides: list[str] | None = None) -> dict:
     """Train ``task`` in ``layout`` (default: its own) at its defaults to ``TARGET`` exact match
     (with ``cap_s``, at most that many seconds)."""
-    layout = layout or task_class(task).default_layout
+    layout = layout or cast("type[Task]", task_class(task)).default_layout
     cap = [f"train.max_time_s={cap_s}"] if cap_s else []
     cfg = RunConfig.from_dict({"task": task, "layout": layout, "seed": seed}).with_overrides(
         ["eval.target_metric=exact_match", f"eval.target={TARGET}", *cap, *(overrides or [])])

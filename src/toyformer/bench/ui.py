@@ -154,7 +154,8 @@ def run(args) -> dict:
         t0 = time.perf_counter()
         fill_store(folder / "results.sqlite", n)
         fill_s = time.perf_counter() - t0
-        ready, sort, group, filters = [], [], [], {w: [] for w in FILTERS}
+        ready, sort, group = [], [], []
+        filters: dict[str, list[float]] = {w: [] for w in FILTERS}
         matched = {}
         with Background(store=folder / "results.sqlite", runs=folder, port=0) as base, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)

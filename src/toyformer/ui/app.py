@@ -25,6 +25,7 @@ import importlib.util
 import json
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -53,7 +54,9 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 def plotly_js() -> Path:
     """The ``plotly.min.js`` bundled with the plotly Python package (served, never fetched)."""
     spec = importlib.util.find_spec("plotly")
-    path = Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js" if spec else None
+    # plotly is a package: its spec lists the folders it is in
+    path = (Path(next(iter(cast("list[str]", spec.submodule_search_locations)))) / "package_data" / "plotly.min.js"
+            if spec else None)
     if path is None or not path.is_file():
         raise ConfigError("toyformer ui needs plotly's bundled plotly.min.js: pip install 'toyformer[ui]'")
     return path

@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from toyformer.errors import ConfigError
 from toyformer.experiments.store.rows import flatten_config
@@ -92,7 +93,7 @@ class Source:
         return ["key", "status", *[n for n in names if n not in ("key", "status")]]
 
     def store_row(self, row_id: int) -> dict | None:
-        if not self.store_columns():
+        if self.store is None or not self.store_columns():  # no store: no columns
             return None
         with self.store._session() as con:
             cur = con.execute(f"SELECT * FROM {TABLE} WHERE id = ?", (row_id,))
@@ -143,7 +144,8 @@ class Source:
     def _walk_now(self) -> tuple[list[DirRun], list[Path]]:
         with self._walk_lock:  # one walk at a time
             try:
-                run_dirs, tunes = walk(self.runs, self._recorded(), self._listings)
+                # only from _walk, with a runs folder
+                run_dirs, tunes = walk(cast(Path, self.runs), self._recorded(), self._listings)
                 found = [d for d in map(self._dir_run, run_dirs) if d is not None]
                 with self._lock:
                     self._dir_rows = {d.run_dir: d for d in found}
@@ -170,6 +172,7 @@ class Source:
             row = dir_row(run_dir, stamp[2])
         except (ConfigError, OSError):
             return None  # being written, or damaged: left out of the listing
+        assert self.runs is not None  # a walk is made only with a runs folder
         key = "d:" + run_dir.relative_to(self.runs).as_posix()
         row["key"] = key
         return DirRun(key, run_dir, row, stamp)
@@ -242,6 +245,7 @@ class Source:
     def resolve(self, key: str) -> tuple[Path, dict | None]:
         """The run directory of ``key`` and its store row (None for an unrecorded run); RunGone
         when the key names no run or its directory was removed."""
+        run_dir: Path | None
         if key.startswith("d:"):
             if self.runs is None:
                 raise RunGone(f"run {key!r} is not known (no runs folder)")

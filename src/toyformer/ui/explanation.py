@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from toyformer.explain import read_explain
 from toyformer.explain.ablation import effect, worst
@@ -103,7 +104,7 @@ def circuit(raw: dict) -> dict:
     edges, and its plain values (``facts``)."""
     nodes: dict[str, dict] = {}
     for n in raw.get("nodes") or []:
-        node = {"name": str(n)} if not isinstance(n, dict) else {
+        node: dict[str, Any] = {"name": str(n)} if not isinstance(n, dict) else {
             **{k: v for k, v in n.items() if isinstance(v, (str, int, float, bool)) or v is None},
             "name": str(n.get("name") or n.get("id") or n.get("component"))}
         nodes[node["name"]] = node
@@ -119,7 +120,7 @@ def circuit(raw: dict) -> dict:
         for name in (src, dst):
             nodes.setdefault(name, {"name": name})
         edges.append({"source": src, "target": dst, "score": score if isinstance(score, (int, float)) else None})
-    inner = [layer_of(n) for n in nodes.values() if layer_of(n) is not None]
+    inner = [x for x in map(layer_of, nodes.values()) if x is not None]
     last = max(inner, default=0)
     columns: dict[float, list[dict]] = {}
     for n in nodes.values():

@@ -9,8 +9,10 @@ walk again lists only the folders changed since the last one (``listing``).
 
 from __future__ import annotations
 
+import errno
 import os
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from toyformer.errors import ConfigError
@@ -24,7 +26,8 @@ STUDY = "study.sqlite"  # what makes a folder a tune directory (``toyformer tune
 SETTLED_S = 2.0  # a folder changed more recently is listed again even if its modification time looks the same
 
 
-def walk(root: Path, skip: set[str] = frozenset(), listings: dict | None = None) -> tuple[list[Path], list[Path]]:
+def walk(root: Path, skip: Collection[str] = frozenset(),
+         listings: dict | None = None) -> tuple[list[Path], list[Path]]:
     """``(run directories, tune directories)`` under ``root`` (resolved): a run directory is a
     folder with ``config.json`` (inside a replica run only its ``replicas/<i>``), a tune
     directory one with ``study.sqlite``; hidden folders and the folders named in ``skip``
@@ -120,6 +123,8 @@ def dir_row(run_dir: Path, pid: int | None) -> dict:
             row.update({k: v for k, v in last.items() if k.startswith(("train_", "val_")) or k == "wall_s"})
             row["steps"] = last.get("step")
     when = mtime(run_dir / "metrics.jsonl") or mtime(run_dir / "config.json")
+    if when is None:  # removed since it was read: the listing leaves it out (an OSError, as for a damaged one)
+        raise FileNotFoundError(errno.ENOENT, "removed while listed", str(run_dir / "config.json"))
     row.update(status=dir_status(run_dir, pid), source="unrecorded" if summary is not None else "in progress",
                run_dir=str(run_dir), recorded_at=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(when / 1e9)))
     return row

@@ -58,7 +58,7 @@ def direction(field: str) -> str | None:
 class Frame:
     """The ``frame`` table in the ``mirror``'s database, kept current by ``use``."""
 
-    def __init__(self, mirror):
+    def __init__(self, mirror) -> None:
         self.mirror = mirror
         self._made: tuple = (None, None)  # (the mirror's version, the run directories' stamp) it was made from
         self._numbered = False  # whether GROUPS numbers the rows as they are now
@@ -135,7 +135,7 @@ class Frame:
             found = con.execute(f"SELECT {kinds} FROM {NAME}").fetchone()
             for c, numbers, other in zip(unknown, found[::2], found[1::2]):
                 self._numeric[c] = None if not numbers else number(quote(c)) if other else quote(c)
-        return {c: self._numeric[c] for c in columns if self._numeric[c]}
+        return {c: sql for c in columns if (sql := self._numeric[c])}
 
 
 class Query:

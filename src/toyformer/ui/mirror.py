@@ -74,6 +74,7 @@ class Mirror:
             self._refresh()
             if not self.columns:
                 return []
+            assert self._con is not None  # _refresh has made the copy
             return self._con.execute(sql, params).fetchall()
 
     def plain_columns(self) -> list[str]:

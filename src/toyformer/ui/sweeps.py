@@ -20,7 +20,7 @@ METRIC_CHOICES = ("test_token_acc", "test_exact_match", "test_loss", "train_loss
 
 def sweep_rows(source: Source, name: str) -> list[dict]:
     """The store's rows of sweep ``name`` (RunGone when there are none)."""
-    if not source.store_columns() or "sweep" not in source.store_columns():
+    if source.store is None or not source.store_columns() or "sweep" not in source.store_columns():
         raise RunGone(f"sweep {name!r} is not in the results store")
     rows = source.store.query("sweep = '" + name.replace("'", "''") + "'")
     if not rows:
@@ -31,7 +31,7 @@ def sweep_rows(source: Source, name: str) -> list[dict]:
 def list_sweeps(source: Source) -> list[dict]:
     """One entry per sweep in the store: runs, points, last recorded, the sweep directory."""
     cols = source.store_columns()
-    if "sweep" not in cols:
+    if source.store is None or "sweep" not in cols:  # no store: no columns
         return []
     by_name: dict[str, dict] = {}
     for r in source.store.query("sweep is not null", ["sweep", "point", "recorded_at", "run_dir"]):
@@ -58,7 +58,8 @@ def sweep_info(source: Source, name: str) -> dict:
     """A sweep's fields (swept, and every config field), metrics, the default table and plots
     (from its ``sweep.json`` when the directory is there), and its points with their runs."""
     rows = sweep_rows(source, name)
-    spec, table = {}, {}
+    spec: dict = {}
+    table: dict = {}
     folder = next((d for d in (_sweep_dir(r["run_dir"]) for r in rows) if d is not None), None)
     if folder is not None:
         try:
@@ -136,8 +137,8 @@ def sweep_plot(source: Source, name: str, x: str, y: str, lines: str | None = No
     table = pivot(data, x, lines, y, names=("plot x field", "plot lines field", "plot y metric"))
     series = []
     for ck in table.col_keys:
-        pts = [(rk[0], table.cell(rk, ck)) for rk in table.row_keys]
-        pts = [(v, c, _bounds(table, (v,), ck)) for v, c in pts if c is not None]
+        cells = [(rk[0], table.cell(rk, ck)) for rk in table.row_keys]
+        pts = [(v, c, _bounds(table, (v,), ck)) for v, c in cells if c is not None]
         label = ", ".join(f"{short(f)}={json.dumps(v) if isinstance(v, str) else v}" for f, v in zip(table.cols, ck))
         series.append({"label": label or table.value, "x": [v for v, _, _ in pts], "mean": [c[0] for _, c, _ in pts],
                        "low": [b[0] for _, _, b in pts], "high": [b[1] for _, _, b in pts],

@@ -197,7 +197,7 @@ def _key(source: Source, run_dir: Path, keys: dict) -> str | None:
 
 def _params(trials) -> list[dict]:
     """The searched keys with their distribution (for the axes of the parallel coordinates)."""
-    out = {}
+    out: dict[str, dict] = {}
     for t in trials:
         for name, d in t.distributions.items():
             kind = type(d).__name__.replace("Distribution", "").lower()

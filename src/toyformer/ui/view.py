@@ -13,6 +13,8 @@ of ten thousand runs is a few SQL queries on the ``frame`` and a page of rows on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from toyformer.experiments.store.store import quote
 from toyformer.ui.data import Source, _with_interval
 from toyformer.ui.frame import NAME, OWN, Query, direction
@@ -22,7 +24,7 @@ PAGE = 200  # rows (and group headers) on a page
 MAX_PAGE = 5000  # the most a page may ask for
 
 
-def view(source: Source, where: str | None = None, columns: list[str] = (), sort: str | None = None,
+def view(source: Source, where: str | None = None, columns: Sequence[str] = (), sort: str | None = None,
          descending: bool = False, group: str | None = None, page: int = 0, collapsed=(), size: int = PAGE) -> dict:
     """Page ``page`` (from 0; past the last: the last) of the runs matching ``where``: ``items``,
     each a row (``key``, ``status`` and ``columns``, with ``test_exact_match`` its n and interval)
@@ -109,7 +111,8 @@ def footer(q: Query, cond: str, params: list, where: str | None, columns: list[s
         if low is None:
             continue
         out[c] = {"min": low, "max": high, "best": None, "best_key": None}
-        best = {"max": high, "min": low}.get(direction(c))
+        way = direction(c)
+        best = {"max": high, "min": low}.get(way) if way is not None else None
         if best is not None:
             (key,), = q.rows(f"SELECT \"key\" FROM {NAME} WHERE {quote(c)} = ? AND ({cond}) AND "
                              f"typeof({quote(c)}) IN ('integer', 'real') ORDER BY {q.order()} LIMIT 1",

@@ -25,6 +25,7 @@ positional schemes (``SCHEMES``), ``randomised`` being Ruoss et al.'s random pos
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from toyformer.config import RunConfig, positional
 from toyformer.errors import ConfigError
@@ -35,7 +36,7 @@ from toyformer.tasks.chomsky import SUITE
 TRAIN_LENGTHS = (1, 40)
 NO_POSITIONS = positional.names(lambda s: s.plug == "none")[0]
 
-SCHEMES = {  # name -> model settings over the budget's transformer
+SCHEMES: dict[str, dict[str, Any]] = {  # name -> model settings over the budget's transformer
     # every scheme of the table that does not need digits (config/positional.py)
     **{name: {"positional": name} for name in positional.names(lambda s: not s.digit_places)},
     # Ruoss et al.: sorted random positions from 0..max_len-1 while training (on relative

@@ -60,12 +60,13 @@ def published_for(published: dict, task: str, column: str) -> dict | None:
     """The published counterpart of a column: ``{"value"`` (a fraction), ``"source"`` (whose column),
     ``"check"`` (the source confirming it, None when unverified)``}``, or None when there is none."""
     scores = published["scores"].get(task, {})
+    key: str | None  # the published column: None for a scheme beyond Ruoss et al.'s
     if column in RECURRENT:
         paper, key, label = "deletang2023", column, f"Deletang et al. {column}"
     else:
         scheme = column.partition("/")[2]
         paper, key, label = "ruoss2023", ruoss_column(scheme), f"Ruoss et al. {ruoss_column(scheme)}"
-    if key not in scores.get(paper, {}):
+    if key is None or key not in scores.get(paper, {}):  # None: no such column (a JSON table has no key None)
         return None
     return {"value": scores[paper][key] / 100, "source": label, "check": provenance(published, paper, task, key)}
 
@@ -138,7 +139,7 @@ def figure(cells: list[dict], published: dict, path, title: str) -> None:
     pub = {(t, k): published_for(published, t, k) for t in tasks for k in columns}
     panels = [("measured (max over runs)", lambda t, k: measured.get((t, k)), lambda t, k: ""),
               ("published (? unverified)", lambda t, k: (pub[(t, k)] or {}).get("value"),
-               lambda t, k: "?" if pub[(t, k)] is not None and pub[(t, k)]["check"] is None else "")]
+               lambda t, k: "?" if (p := pub[(t, k)]) is not None and p["check"] is None else "")]
     fig, axes = plt.subplots(1, 2, figsize=(2.2 + 1.1 * len(columns) * 2, 1.2 + 0.42 * len(tasks)), squeeze=False)
     for ax, (name, value, mark) in zip(axes[0], panels):
         grid = [[value(t, k) for k in columns] for t in tasks]

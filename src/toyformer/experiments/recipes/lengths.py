@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from toyformer.config import positional
 from toyformer.eval.lengths import evaluate_lengths
@@ -35,8 +36,8 @@ N_EXAMPLES = 100  # fresh test examples per length
 BEST = "relative on digit places, window 1"
 BEST_MODEL = {"positional": "relative", "digit_positions": True, "relative_max_distance": 3, "attention_window": 1}
 # every scheme of the table as it is (the candidate's own scheme only as the candidate), then the candidate
-ADDITION_SCHEMES = {**{name: {"positional": name} for name in positional.names()
-                       if name != BEST_MODEL["positional"]}, BEST: BEST_MODEL}
+ADDITION_SCHEMES: dict[str, dict[str, Any]] = {**{name: {"positional": name} for name in positional.names()
+                                                  if name != BEST_MODEL["positional"]}, BEST: BEST_MODEL}
 SEQUENCE_SCHEMES = positional.names(lambda s: not s.digit_places)  # reverse and copy have no digits
 
 # Reversed answers (least significant digit first: the order carries are computed in) for every

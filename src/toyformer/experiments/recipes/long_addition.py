@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Any
 
 from toyformer.eval.lengths import evaluate_lengths
 from toyformer.experiments.recipes.base import Context, RecipeResult, Table
@@ -63,7 +64,7 @@ LONGEST_ONLY_FROM = 0.5  # an ablation is tested at 1,000 digits only where 100 
 
 # Each ablation takes one part away (or changes one choice), trained on ABLATION_SEEDS seeds.
 ABLATION_SEEDS = 1
-ABLATIONS = {
+ABLATIONS: dict[str, dict[str, Any]] = {
     "without the number embedding": {"model.number_embedding": False},
     "without the window's sinks": {"model.window_sink": False},
     "without the window (relative bias clipped at 3 places)": {"model.attention_window": None,
@@ -85,6 +86,7 @@ def _train(ctx: Context, name: str, overrides: dict):
     cpu0 = time.process_time()
     run = ctx.train(name, config)
     spent = time.process_time() - cpu0
+    assert run.run_dir is not None  # a trained run always has its directory
     path = run.run_dir / "cpu_s.json"
     if path.is_file():
         spent = read_json(path)["train_cpu_s"]

@@ -4,6 +4,8 @@ ablation that answers "why does it not learn?" by changing one setting at a time
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from toyformer.experiments.recipes.base import Context, RecipeResult, Table, num, outcome, solved
 from toyformer.stats import accuracy_text, seeds_interval
@@ -13,7 +15,7 @@ from toyformer.stats import accuracy_text, seeds_interval
 # the 10 x 32 outputs flattened into an MLP head 320-64-16-classes; Adam lr 1e-3, batch 32, fresh
 # samples every step, 300 steps. (toyformer's head has one output per vocabulary token, 16, where
 # the original had 20 outputs for its 10 classes: either way 10 are ever used.)
-ORIGINAL = {
+ORIGINAL: dict[str, Any] = {
     "task": {"name": "count_ones", "length": 10},
     "layout": "classifier",
     "model": {"n_layers": 12, "norm": "post", "d_model": 32, "n_heads": 4, "d_ff": 2048, "dropout": 0.1,
@@ -26,7 +28,7 @@ ORIGINAL = {
 }
 
 # one change at a time, from the original configuration
-ABLATION = {
+ABLATION: dict[str, dict[str, Any]] = {
     "pre-norm": {"model.norm": "pre"},
     "2 layers": {"model.n_layers": 2},
     "warm-up 100 steps": {"train.warmup_steps": 100},
@@ -69,7 +71,7 @@ def run(ctx: Context) -> RecipeResult:
             ["as described (measured here)", f"{original['solved']}/{len(seeds)}", original["loss"],
              _accuracy(original), original["per_seed"]]]
     improved_cfg = ctx.config({"task": {"name": "count_ones"}}, quick={"train.steps": 20})
-    improved = ctx.train("improved", improved_cfg).summary
+    improved: Mapping[str, Any] = ctx.train("improved", improved_cfg).summary
     rows.append(["toyformer defaults", "1/1" if solved(improved["test_exact_match"], 1.0, improved["solved_at_step"])
                  else "0/1", improved["train_loss"], accuracy_text(improved["test_exact_match"],
                                                                     improved["test_exact_match_ci95"],
@@ -110,12 +112,12 @@ def _accuracy(m: dict) -> str:
     return accuracy_text(m["acc"], (m["low"], m["high"]), sum(m["test_n"]), f"{seeds} seeds" if seeds > 1 else None)
 
 
-def _improved_outcome(improved: dict) -> str:
+def _improved_outcome(improved: Mapping[str, Any]) -> str:
     return outcome("test accuracy", improved["test_exact_match"], 1.0, improved["solved_at_step"],
                    improved["solved_at_s"], improved["steps"], improved.get("diverged"))
 
 
-def findings(original: dict, base: dict, ablation: list[dict], improved: dict) -> list[str]:
+def findings(original: dict, base: dict, ablation: list[dict], improved: Mapping[str, Any]) -> list[str]:
     """What the runs show, from their numbers: ``original`` (``per_seed`` test accuracies, mean final
     ``loss``, the fewest ``steps`` a seed trained), ``base`` and each ``ablation`` entry (``solved``:
     seeds at test accuracy 1.0) and the improved run's summary numbers."""

@@ -3,6 +3,8 @@ accuracy split into symmetric and asymmetric cells, and a configuration meant to
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from toyformer.data import format_batch
@@ -10,7 +12,7 @@ from toyformer.experiments.recipes.base import Context, RecipeResult, Table, out
 
 # causal decoder-only, token embedding, no positional encoding, d_model 16, 2 heads, ff 64,
 # dropout 0, PyTorch's initialisation; Adam lr 1e-2, batch 300, 3000 steps, fresh samples every step
-BASE = {
+BASE: dict[str, Any] = {
     "task": {"name": "lookup_table", "size": 30},
     "model": {"d_model": 16, "n_heads": 2, "d_ff": 64, "dropout": 0.0, "positional": "none", "n_layers": 1,
               "init": "torch"},
@@ -31,7 +33,7 @@ CONFIGS = {
 }
 # improved: positions break the (i, j) / (j, i) symmetry; warm-up + cosine decay settle the
 # memorised table; stop as soon as every cell is right
-IMPROVED = {
+IMPROVED: dict[str, Any] = {
     **PADDED,
     "model": {**PADDED["model"], "positional": "learned", "d_model": 32, "n_heads": 2, "d_ff": 128},
     "train": {"steps": 3000, "lr": 1e-2, "warmup_steps": 50, "schedule": "cosine", "weight_decay": 0.0},
@@ -58,7 +60,8 @@ def cell_accuracy(run) -> tuple[float, float, float, int]:
 
 def run(ctx: Context) -> RecipeResult:
     res = RecipeResult("r1", "R1: memorise a lookup table (decoder-only, no positional encoding)")
-    rows, numbers = [], {}
+    rows = []
+    numbers: dict[str, dict[str, Any]] = {}
     for label, (base, overrides, reported) in CONFIGS.items():
         cfg = ctx.config(base).with_overrides([f"{k}={v}" for k, v in overrides.items()])
         run_ = ctx.train(label.replace(" ", "_").replace(",", ""), cfg)

@@ -3,6 +3,8 @@ improved side by side, token accuracy and exact match per row, an attention map 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from toyformer.inspect.capture import attention
@@ -34,7 +36,7 @@ ORIGINAL = {
 # (batches of lengths 1..top, top growing to N over the first half of the steps), so the rule is
 # found on short sequences, where attention has few keys to choose from, and carries over to N.
 # Validation holds every length 1..N; training stops once all of it is reversed perfectly.
-IMPROVED = {
+IMPROVED: dict[str, Any] = {
     "layout": "tagger",
     "model": {"d_model": 64, "n_heads": 2, "n_layers": 1, "d_ff": 128, "norm": "pre", "positional": "sinusoidal",
               "positions_from": "both"},
@@ -116,7 +118,8 @@ def _ablation(ctx: Context, res: RecipeResult, full: dict, n: int, m: int) -> di
 
 def run(ctx: Context, budget_s: float = 240.0) -> RecipeResult:
     res = RecipeResult("r2", "R2: reverse a sequence (encoder tagger), scaling length and vocabulary")
-    rows, numbers = [], {}
+    rows = []
+    numbers: dict[str, dict[str, Any]] = {}
     quick = {"data.train_size": 64, "train.epochs": 1, "eval.val_size": 8, "eval.test_size": 16}
     for n, m in (ROWS[:2] if ctx.quick else ROWS):
         task = {"name": "reverse", "length": n, "vocab_size": m}

@@ -3,6 +3,8 @@ trained with a sequence-to-sequence and with a masked-token (BERT-style) objecti
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from toyformer.data import IGNORE, format_batch
@@ -26,6 +28,7 @@ def what_it_sees(task, layout: str) -> list[str]:
     b = format_batch(ex, layout, generator=torch.Generator().manual_seed(1) if layout == "masked" else None)
     v = task.vocab
     if layout == "seq2seq":
+        assert b.decoder_inputs is not None  # format_batch gives a seq2seq batch its decoder inputs
         return [f"encoder: {show(b.inputs[0], v)}; decoder: {show(b.decoder_inputs[0], v)}", show(b.labels[0], v)]
     return [show(b.inputs[0], v), show(b.labels[0], v)]
 
@@ -53,7 +56,8 @@ def loss_tokens(task, layout: str, n: int = 256) -> dict:
 def run(ctx: Context) -> RecipeResult:
     res = RecipeResult("r3",
                        "R3: the smallest transformer (encoder-decoder from scratch, and what a BERT-style model sees)")
-    rows, numbers, runs = [], {}, {}
+    rows, runs = [], {}
+    numbers: dict[str, dict[str, Any]] = {}
     for label, layout in OBJECTIVES.items():
         cfg = ctx.config({"task": {"name": "alternating", "length": 8}, "layout": layout, "model": SMALL,
                           "train": {"steps": 1000, "lr": 3e-3, "warmup_steps": 20},

@@ -4,6 +4,8 @@ that gets (nearly) every held-out formula right."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from toyformer.eval.evaluate import evaluate_config
@@ -51,8 +53,9 @@ IMPROVED = {
 }
 # The configuration before (the answer most significant digit first, feed-forward 256, batch 125 at
 # lr 2e-3 without clipping, a 12,000-step cosine): the last row of the levers table.
-_UNDONE = {"task": {"reverse_answer": False}, "model": {"d_ff": 256}, "data": {"batch_size": 125},
-           "train": {"steps": 12_000, "lr": 2e-3, "warmup_steps": 100, "grad_clip": None}, "eval": {"every": 500}}
+_UNDONE: dict[str, dict[str, Any]] = {
+    "task": {"reverse_answer": False}, "model": {"d_ff": 256}, "data": {"batch_size": 125},
+    "train": {"steps": 12_000, "lr": 2e-3, "warmup_steps": 100, "grad_clip": None}, "eval": {"every": 500}}
 PREVIOUS = {section: {**value, **_UNDONE.get(section, {})} if isinstance(value, dict) else value
             for section, value in IMPROVED.items()}
 

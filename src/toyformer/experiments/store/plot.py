@@ -50,14 +50,19 @@ def metric_figure(rows: list[dict], x: str, y: str, lines: str | None = None, kn
         ax = fig.add_subplot()
         drawn = 0
         for j, ck in enumerate(table.col_keys):
-            points = [(p, table.cell(rk, ck)) for p, rk in zip(pos, table.row_keys)]
-            points = [(p, c) for p, c in points if c is not None]
+            cells = [(p, table.cell(rk, ck)) for p, rk in zip(pos, table.row_keys)]
+            points = [(p, c) for p, c in cells if c is not None]
             if not points:
                 continue
             px = [p for p, _ in points]
             mean = [c[0] for _, c in points]
             if is_accuracy(table.value):  # the band of an accuracy stays inside [0, 1] (stats.seeds_interval)
-                bands = [table.interval(rk, ck)[1:3] for rk in table.row_keys if table.cell(rk, ck) is not None]
+                bands = []
+                for rk in table.row_keys:
+                    if table.cell(rk, ck) is not None:
+                        interval = table.interval(rk, ck)
+                        assert interval is not None  # a cell with a value has an interval
+                        bands.append(interval[1:3])
             else:
                 bands = [(c[0] - c[1], c[0] + c[1]) for _, c in points]
             color = COLORS[j % len(COLORS)]

@@ -105,7 +105,7 @@ class ResultsStore:
         except sqlite3.Error as exc:
             raise self._said(exc) from None
         except OSError as exc:
-            raise faults.io_error(exc, self.path) from None
+            raise (faults.io_error(exc, self.path) or exc) from None  # io_error is None only for a socket's error
         return con
 
     @contextmanager

@@ -128,8 +128,12 @@ class PivotTable:
         return (*seeds_interval([v for v, _ in pairs], sizes if known else None), sum(sizes) if known else None)
 
     def _accuracy_text(self, key_row, key_col) -> str:
-        mean, lo, hi, examples = self.interval(key_row, key_col)
-        n, runs = self.cell(key_row, key_col)[2], len(self.cells[(key_row, key_col)])
+        interval = self.interval(key_row, key_col)
+        assert interval is not None  # _text asks only for a cell with a value: it has an interval
+        mean, lo, hi, examples = interval
+        stats = self.cell(key_row, key_col)
+        assert stats is not None  # a cell with an interval has its statistics
+        n, runs = stats[2], len(self.cells[(key_row, key_col)])
         of = None if runs == 1 else f"{n} runs" if n == runs else f"{n} of {runs} runs"
         return accuracy_text(mean, (lo, hi) if examples or n > 1 else None, examples, of)
 

@@ -24,6 +24,7 @@ toyformer.errors.ConfigError: where='length in (10, 20) or not solved': expected
 from __future__ import annotations
 
 import re
+from typing import Any, cast
 
 from toyformer.errors import ConfigError
 
@@ -57,7 +58,7 @@ def _tokenize(expr: str) -> list[tuple[str, str]]:
         if not m or m.end() == pos:
             raise ConfigError(f"cannot read {expr[pos:].strip()[:20]!r}; "
                               "write e.g. \"task.length >= 200 and model.norm = 'pre'\"")
-        kind = m.lastgroup
+        kind = cast(str, m.lastgroup)  # every alternative of _TOKEN is a named group: one of them matched
         tokens.append((kind, m.group(kind)))
         pos = m.end()
     return tokens
@@ -68,7 +69,8 @@ MAX_DEPTH = 50  # nested parentheses and "not"s; deeper expressions are refused,
 
 class _Parser:
     def __init__(self, expr: str, known: list[str]):
-        self.tokens, self.i, self.known, self.params = _tokenize(expr), 0, known, []
+        self.tokens, self.i, self.known = _tokenize(expr), 0, known
+        self.params: list[Any] = []
         self.depth = 0
 
     def nested(self, inner):
@@ -174,8 +176,9 @@ def parse_where(expr: str, known: list[str]) -> tuple[str, list]:
         if not parser.tokens:
             return "1", []
         sql = parser.expr()
-        if parser.peek() is not None:
-            raise ConfigError(f"unexpected {parser.peek()[1]!r}; join conditions with and/or")
+        extra = parser.peek()
+        if extra is not None:
+            raise ConfigError(f"unexpected {extra[1]!r}; join conditions with and/or")
     except ConfigError as exc:
         raise ConfigError(f"where={expr!r}: {exc}") from None
     return sql, parser.params

@@ -30,7 +30,8 @@ def _plots(result) -> list[tuple[str, bytes]]:
     from toyformer.inspect.plots import png_bytes, save
     from toyformer.experiments.store.plot import metric_figure
 
-    rows, shown = result.rows(), []
+    rows = result.rows()
+    shown: list[tuple[str, bytes]] = []
     if not rows:
         return shown
     for plot in result.spec.plots:

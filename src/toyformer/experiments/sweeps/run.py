@@ -193,8 +193,8 @@ def point_tensorboard(config: RunConfig, run_dir: Path, replicas: int):
 
 
 def sweep(spec, out: str | Path | None = None, workers: int = 1, cluster: str | None = None, store=DEFAULT_STORE,
-          quiet: bool = True, log=None, task_files: list[str | Path] = (), replicas: int | None = None,
-          threads: int | None = None) -> SweepResult:
+          quiet: bool = True, log=None, task_files: list[str | Path] | tuple[str | Path, ...] = (),
+          replicas: int | None = None, threads: int | None = None) -> SweepResult:
     """Run every point of ``spec`` (a sweep file path, a dict or a ``SweepSpec``) into ``out``
     (default ``runs/sweeps/NAME``) in process, in ``workers`` local processes, or on the Dask
     scheduler at ``cluster``; record each run in ``store`` (a path, a ``ResultsStore``, None for no
@@ -235,7 +235,7 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, table_spec: dict, stor
     """The sweep itself, under the sweep directory's lock."""
     k = spec.replicas
     start = time.perf_counter()
-    results: list[PointResult | None] = [None] * len(points)
+    results: list = [None] * len(points)  # each point's PointResult once it has one (all, after the loop)
     jobs: list[tuple[int, dict]] = []
     for i, p in enumerate(points):
         run_dir = (out / "runs" / p.name).resolve()

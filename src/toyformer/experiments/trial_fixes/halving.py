@@ -51,6 +51,7 @@ import math
 import re
 import time
 from pathlib import Path
+from typing import cast
 
 from toyformer.errors import ConfigError
 from toyformer.experiments.trial_fixes.levers import Candidate
@@ -169,7 +170,8 @@ class Search:
             best, found, cap = self.halve(carried + [(c, None) for c in space], rows, self.budget_s, "space")
         others = [] if best is None else [cr for cr in simplest_first(self.fixes(rows)) if cr[0].label != best[0].label]
         return {"rungs": self.rungs, "rows": rows, "best": best, "found": found, "untried": self.untried,
-                "fresh": self.fresh([best, *others], found, cap) if best is not None else None,
+                # a best means a rung trained it: cap is that rung's
+                "fresh": self.fresh([best, *others], found, cast(float, cap)) if best is not None else None,
                 "spent_s": time.perf_counter() - self.start}
 
     @staticmethod
@@ -204,7 +206,7 @@ class Search:
             if self.baseline is None or not self.baseline["finished"]:  # a finished one is the same at any cap
                 self.baseline = self.train(BASELINE, {}, cap, where)
             base = None if "error" in self.baseline else self.baseline
-            measured = []
+            measured: list = []  # (candidate, row) of each change this rung measured
             for c, before in alive:
                 if self.left() <= 0 and measured:  # a rung trains one change at least
                     left = len(alive) - len(measured)

@@ -45,11 +45,11 @@ def mark(diagnosis: list[dict], rows: list[dict]) -> list[dict]:
     """The diagnosis with each tried setting's measurement: ``measured`` holds the best change of
     that key, its verdict and numbers; settings not tried keep ``suspect`` as it was."""
     by_key: dict[str, dict] = {}
-    for r in ordered(rows):
-        if "error" in r:
+    for row in ordered(rows):
+        if "error" in row:
             continue
-        for key in r["overrides"]:
-            by_key.setdefault(key, r)
+        for key in row["overrides"]:
+            by_key.setdefault(key, row)
     out = []
     for f in diagnosis:
         settings = []

@@ -25,6 +25,7 @@ trials run by worker processes or a Dask cluster are recorded by this process al
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -37,6 +38,9 @@ from toyformer.experiments.tune.search import OBJECTIVES, check_study, open_stud
 from toyformer.experiments.tune.space import Space, default_space, parse_space
 from toyformer.files import check_folder_name, remove_orphan_temporaries, write_text
 from toyformer.run import lock
+
+if TYPE_CHECKING:
+    from toyformer.run.records import Summary
 
 REMEASURE_SEEDS = 3
 
@@ -168,7 +172,7 @@ def _record_trials(study, store, name: str, out: Path) -> None:
                        if_missing=True)
 
 
-def _remeasure(out: Path, config: RunConfig, store, name: str, label: str, quiet: bool) -> list[dict]:
+def _remeasure(out: Path, config: RunConfig, store, name: str, label: str, quiet: bool) -> list[Summary]:
     """``config`` trained on ``REMEASURE_SEEDS`` seeds no trial was searched on (``seed + 1000 i``:
     the same for the best configuration and the defaults) into ``out/seed_<s>``; their summaries."""
     from toyformer.training import train_into

@@ -6,7 +6,9 @@ numbers."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from toyformer.files import write_json, write_text
 from toyformer.stats import accuracy_text, mean_ci, seeds_interval
@@ -20,7 +22,7 @@ def best_trial(study):
     return min(done, key=lambda t: (t.value, t.number)) if done else None
 
 
-def remeasure_summary(summaries: list[dict]) -> dict:
+def remeasure_summary(summaries: Sequence[Mapping[str, Any]]) -> dict:
     """Seeds solved (as each run's summary decided), mean ± 95% CI of seconds to solve over those
     that solved, and each test accuracy's mean with its interval (``stats.seeds_interval``, pooled
     over the seeds' ``test_n``): ``{"mean", "low", "high", "n"}``."""
@@ -35,7 +37,7 @@ def remeasure_summary(summaries: list[dict]) -> dict:
     for key in ("test_exact_match", "test_token_acc"):
         rows = [s for s in summaries if s.get(key) is not None]
         if rows:
-            sizes = [s.get("test_n") for s in rows]
+            sizes: list[Any] = [s.get("test_n") for s in rows]  # each run's test_n, None where unknown
             known = all(sizes)
             mean, lo, hi = seeds_interval([s[key] for s in rows], sizes if known else None)
             out[key] = {"mean": mean, "low": lo, "high": hi, "n": sum(sizes) if known else None}

@@ -22,6 +22,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
+from typing import cast
 
 from toyformer import faults
 from toyformer.config import RunConfig
@@ -172,7 +173,8 @@ class _Pruning:
 
 def _callbacks(trial, config: RunConfig, run_dir: Path, seeds: int):
     """The pruning reporter, and with ``train.tensorboard=DIR`` a TensorBoard log in ``DIR/trial-<number>``."""
-    pruning = _Pruning(trial, config.eval.target_metric, seeds, config.train.max_time_s)
+    cap = cast(float, config.train.max_time_s)  # tune always sets it (driver.tune)
+    pruning = _Pruning(trial, config.eval.target_metric, seeds, cap)
     if config.train.tensorboard is None:
         return pruning
     from toyformer.inspect.tensorboard import Callbacks, ReplicaTensorBoard, TensorBoardLog
@@ -197,7 +199,7 @@ def score(runs: list, objective: str, cap: float) -> tuple[float, float]:
     return cap * (2.0 - best), best
 
 
-def run_trials(out: str, name: str, base: dict, space: dict, objective: str, trials: int, timeout_s: float,
+def run_trials(out: str | Path, name: str, base: dict, space: dict, objective: str, trials: int, timeout_s: float,
                quiet: bool = True, threads: int | None = None, seeds: int = 1, stop: str | None = None,
                worker: int = 0) -> int:
     """Take trials of the study in ``out`` until it has ``trials`` finished ones or ``timeout_s``
