@@ -184,6 +184,29 @@ def test_a_lever_that_solved_some_seeds_runs_longer_before_the_search_space():
     assert result["fresh"]["cap_s"] >= again  # re-measured at the longest cap it was measured at
 
 
+def test_the_runner_up_that_solved_some_seeds_runs_longer_too_and_may_fix_it():
+    levers = _levers(4)
+    space = [Candidate({"model.d_model": d}, "space") for d in (16, 32, 128)]
+
+    class Slow(Scripted):  # levers[2] solves every seed only on its third, longest, run
+        def train(self, label, overrides, cap, where, seed_offset=0):
+            row = super().train(label, overrides, cap, where, seed_offset)
+            if label == levers[2].label and sum(t[0] == label for t in self.trained) >= 3:
+                row.update(_row(3, t=cap / 2), cap_s=cap)
+            return row
+
+    s = Slow({levers[1].label: _row(2, val=0.9, finished=True), levers[2].label: _row(1, val=0.8)},
+             levers + space, budget_s=300.0)
+    result = s.run()
+    runs = [(t[0], t[1]) for t in s.trained if t[2].startswith("cap")]
+    assert [label for label, _ in runs].count(levers[1].label) == 1  # finished in rung 0: carried on as it is
+    caps = [cap for label, cap in runs if label == levers[2].label]
+    assert len(caps) == 3 and caps == sorted(caps)  # the runner-up, under a longer cap
+    assert "levers, longer" in [r["stage"] for r in result["rungs"]]
+    assert result["found"] and result["best"][0].label == levers[2].label
+    assert "space" not in [r["stage"] for r in result["rungs"]]  # the runner-up fixed it: no search space
+
+
 def test_a_change_of_k_times_the_steps_gets_k_times_the_cap():
     cands = [Candidate({"train.steps": 3 * 2000}, "memorising")] + _levers(4)
     s = Scripted({}, cands)

@@ -27,9 +27,11 @@ are left. Ranked by seeds solved, then time to solve, then validation (``measure
   good), except a change whose seeds all ended before their cap (solved, diverged or at
   ``train.steps``): a longer cap would give the same run, so its result goes on as it is.
 - **A lever that solved some seeds runs longer**: when the levers' stage ends with no fix but its
-  best change solved some of its seeds, what is left of the budget first trains that change
-  under a longer cap, before the search space; and a change carried into a stage keeps its
-  measurement from a longer cap rather than being trained again shorter.
+  best change solved some of its seeds, what is left of the budget first trains that change, and
+  the next best when it solved some too, under a longer cap, before the search space (on three
+  seeds the best may be the lucky one, and the runner-up the one that needed more time); and a
+  change carried into a stage keeps its measurement from a longer cap rather than being trained
+  again shorter.
 - **Stop at a fix**: after a rung in which some change solved every seed, the fastest of them is
   the recommendation, or, of those as fast within their intervals, the one with the fewest
   overrides (``measure.simplest_first``); the budget left is not spent.
@@ -162,8 +164,10 @@ class Search:
             share = self.budget_s * (LEVERS_SHARE if space else 1.0)
             best, found, cap = self.halve([(c, None) for c in levers], rows, share, "levers")
         if space and not found and best is not None and best[1]["solved"]:
-            # a lever solved some seeds: the budget left runs it longer before the search space
-            longer = self.halve([best], rows, self.budget_s, "levers, longer", after=cap)
+            # a lever solved some seeds: the budget left runs it (and the next best, if it did too)
+            # longer before the search space
+            partial = [cr for cr in self.top(rows, 2) if cr[1]["solved"]]
+            longer = self.halve(partial, rows, self.budget_s, "levers, longer", after=cap)
             best, found, cap = longer if longer[0] is not None else (best, found, cap)
         if space and not found:
             carried = [] if best is None else self.top(rows, 2)

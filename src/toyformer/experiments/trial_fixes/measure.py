@@ -81,9 +81,7 @@ def simplest_first(fixes: list[tuple]) -> list[tuple]:
     """Fixes (``(candidate, row)``, every seed solved) in the order to recommend them: of those as
     fast as the fastest (``as_fast``), the one with the fewest overrides first; then the rest by
     ``rank``. Three seeds cannot tell a second apart, and an override that did not make the fix
-    measurably faster is one more way for it to fail on seeds it has not seen (a fix with an
-    extra ``model.d_model`` solved 3 of 3 search seeds a second sooner and 1 of 3 fresh ones,
-    where the same fix without it solved 3 of 3)."""
+    measurably faster is one more way for it to fail on seeds it has not seen."""
     by_rank = sorted(fixes, key=lambda cr: rank(cr[1]))
     if not by_rank or "solved_at_s" not in by_rank[0][1]:
         return by_rank
