@@ -181,13 +181,11 @@ class Search:
     @staticmethod
     def fixes(rows: dict) -> list:
         """Every change that solved all its seeds, as ``(candidate, row)``."""
-        return [(Candidate(r["overrides"], r["source"], r["why"]), r) for r in rows.values()
-                if "error" not in r and r["solved"] == r["seeds"]]
+        return [_measured(r) for r in rows.values() if "error" not in r and r["solved"] == r["seeds"]]
 
     def top(self, rows: dict, k: int) -> list:
         """The ``k`` best measured changes so far, as ``(candidate, row)``, to carry into the next stage."""
-        done = [r for r in ordered(list(rows.values())) if "error" not in r]
-        return [(Candidate(r["overrides"], r["source"], r["why"]), r) for r in done[:k]]
+        return [_measured(r) for r in ordered(list(rows.values())) if "error" not in r][:k]
 
     def halve(self, alive: list, rows: dict, until_s: float, stage: str, after: float | None = None):
         """Successive halving of ``alive`` (``(candidate, measurement or None)``) until ``until_s``
@@ -269,16 +267,15 @@ class Search:
                 break
             self.log(f"re-measuring {c.label} on {self.seeds} fresh seeds, at most {k * at:.1f} s")
             mine = self.train(c.label, c.overrides, k * at, "fresh", FRESH)
-            tried.append((c, mine, at))
+            tried.append((c, mine, k, at))
             if "error" not in mine and mine["solved"] == mine["seeds"]:
                 break
         good = [t for t in tried if "error" not in t[1]]
         holds = [t for t in good if t[1]["solved"] == t[1]["seeds"]]
-        c, mine, at = holds[0] if holds else min(good, key=lambda t: rank(t[1])) if good else tried[0]
-        k = self.scale(c.overrides)
+        c, mine, k, at = holds[0] if holds else min(good, key=lambda t: rank(t[1])) if good else tried[0]
         out = {"change": c.label, "overrides": c.overrides, "source": c.source, "why": c.why, "cap_s": k * at,
                "also_remeasured": [{"change": o.label, **{key: r[key] for key in ("seeds", "solved", "final")}}
-                                   for o, r, _ in good if o is not c]}
+                                   for o, r, _, _ in good if o is not c]}
         if "error" in mine:
             return {**out, "error": mine["error"], "verdict": None}
         base = None
@@ -287,6 +284,11 @@ class Search:
             base = self.train(BASELINE, {}, at, "fresh", FRESH)
             base = None if "error" in base else base
         return {**out, **_numbers(mine), "verdict": verdict(mine, base), "baseline": _numbers(base) if base else None}
+
+
+def _measured(row: dict) -> tuple:
+    """A measured row as ``(candidate, row)``, the form the stages pass changes on in."""
+    return Candidate(row["overrides"], row["source"], row["why"]), row
 
 
 def _numbers(row: dict) -> dict:
