@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -48,7 +49,22 @@ def started(proc, out: Path, timeout: float = 120) -> None:
         time.sleep(0.1)
 
 
-def test_random_kills_and_interrupts_lose_nothing(tmp_path):
+def finish(proc, timeout: float) -> tuple[str, str]:
+    """The command's output once it has ended; if it has not within ``timeout``, a failure that shows
+    where every process of its group was: each is aborted, and Python's fault handler
+    (``PYTHONFAULTHANDLER``, set for the whole group) prints the stack of each of its threads."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        left = subprocess.run(["ps", "-o", "pid,ppid,stat,args", "-g", str(proc.pid)], capture_output=True, text=True)
+        os.killpg(proc.pid, signal.SIGABRT)
+        out, err = proc.communicate(timeout=60)
+        pytest.fail(f"{proc.args[3:]} still running after {timeout:.0f} s; its processes:\n{left.stdout}\n"
+                    f"their stacks:\n{err[-20000:]}")
+
+
+def test_random_kills_and_interrupts_lose_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONFAULTHANDLER", "1")  # a command that hangs shows where (``finish``)
     rng = random.Random(SEED)
     (tmp_path / "chaos.yaml").write_text(yaml.safe_dump(SPEC))
     (tmp_path / "space.yaml").write_text(yaml.safe_dump({"space": {"train.lr": {"log": [1e-3, 3e-2]}}}))
@@ -63,7 +79,7 @@ def test_random_kills_and_interrupts_lose_nothing(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, sig)  # the whole group, as a terminal's Ctrl-C (SIGKILL: every process at once)
             stops[sig] += 1
-        out, err = proc.communicate(timeout=600)
+        out, err = finish(proc, 600)
         if proc.returncode == -sig and not err.strip() and sig != signal.SIGKILL:  # Python's default handler:
             result = out_dir / ("sweep.json" if argv[0] == "sweep" else "tune.json")  # only as it exits, work done
             assert result.is_file() and result.stat().st_mtime >= began, f"stop {i}: killed by {sig.name} mid-work"
@@ -75,7 +91,7 @@ def test_random_kills_and_interrupts_lose_nothing(tmp_path):
         no_process_left(proc)
     for argv in (SWEEP, TUNE):  # both, to the end
         proc = start(argv, tmp_path)
-        out, err = proc.communicate(timeout=1800)
+        out, err = finish(proc, 1800)
         assert proc.returncode == 0, err[-3000:]
         no_process_left(proc)
 

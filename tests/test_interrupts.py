@@ -275,7 +275,8 @@ TUNE = ["tune", "reverse", *TINY, "--set", "train.steps=100000", "--set", "eval.
 def test_a_stopped_tune_continues_its_trials(workers, tmp_path, monkeypatch):
     """The trials under way stop (their workers with them); the tune run again continues them in
     their own directories and finishes the search."""
-    (tmp_path / "space.yaml").write_text(yaml.safe_dump({"space": {"train.lr": {"log": [1e-3, 3e-2]}}}))
+    slow = {"space": {"train.lr": {"log": [1e-5, 3e-5]}}}  # no trial solves (so ends) before the stop: 100,000 steps
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(slow))
     argv = [*TUNE, "--workers", str(workers), "--threads", "1"]
     proc = start(argv, tmp_path)
     trials = tmp_path / "tn" / "trials"
@@ -285,12 +286,14 @@ def test_a_stopped_tune_continues_its_trials(workers, tmp_path, monkeypatch):
                         r"tn/study\.sqlite\); go on with: toyformer tune .*", line), line
     no_process_left(proc)
     check_whole(tmp_path)
-    stopped = sorted(p.parent for p in trials.glob("*/checkpoint.safetensors"))
+    steps = lambda d: [json.loads(x)["step"] for x in (d / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    stopped = {p.parent: steps(p.parent)[-1] for p in trials.glob("*/checkpoint.safetensors")}
     monkeypatch.chdir(tmp_path)
     assert main(go_on(line)) == 0
     result = json.loads((tmp_path / "tn" / "tune.json").read_text())
     assert result["trials_finished"] == 2
-    assert all((d / "summary.json").is_file() for d in stopped)  # continued where they stopped, not begun anew
+    for d, last in stopped.items():  # each continued where it stopped (to its end, or until pruned), not begun anew
+        assert steps(d)[-1] > last and steps(d) == sorted(set(steps(d))), (d, last, steps(d))
     check_finished(tmp_path, tmp_path / "s.sqlite", [])
 
 

@@ -1,5 +1,6 @@
-"""Worker processes: they die with the sweep that started them (SIGKILL included), and with equal
-torch thread counts they give the bits an in-process sweep gives."""
+"""Worker processes: they die with the sweep that started them (SIGKILL included), they leave
+cleanly when it stops (and are killed if a job never reaches a safe point), and with equal torch
+thread counts they give the bits an in-process sweep gives."""
 
 import json
 import os
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from toyformer import sweep
+from toyformer.experiments.sweeps import executors
 
 SLOW = {"task": {"name": "reverse", "length": 4}, "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32},
         "data": {"batch_size": 16}, "train": {"steps": 1_000_000, "warmup_steps": 1},
@@ -76,3 +78,70 @@ def test_worker_processes_are_bit_identical_to_in_process_at_equal_threads(tmp_p
         assert lines(a) == lines(b)
         assert {k: v for k, v in a.summary.items() if "wall" not in k and k != "diagnosis"} == \
                {k: v for k, v in b.summary.items() if "wall" not in k and k != "diagnosis"}
+
+
+def quick(ready: str) -> str:
+    return "done"
+
+
+def long_job(ready: str) -> str:
+    """A minute of sleeps: a safe point at every one."""
+    Path(ready).touch()
+    for _ in range(1200):
+        time.sleep(0.05)
+    return "done"
+
+
+def stubborn_job(ready: str) -> str:
+    """A job that never reaches a safe point: SIGTERM ignored."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    Path(ready).touch()
+    time.sleep(120)
+    return "done"
+
+
+def stop_after_first(monkeypatch, tmp_path: Path, second) -> tuple[list, float]:
+    """Two workers run ``quick`` and ``second``; once ``quick`` has finished (its worker idle) and
+    ``second`` has begun, the sweep stops (Ctrl-C at the yield). Returns the workers (their exit
+    codes) and the seconds the stop took."""
+    workers, stop, ready = [], executors._stop_workers, tmp_path / "ready"
+
+    def watch(pool):  # the real stop, noting the workers it stops
+        workers.extend(pool._processes.values())
+        return stop(pool)
+
+    monkeypatch.setattr(executors, "_stop_workers", watch)
+    jobs = [{"fn": quick, "ready": str(ready)}, {"fn": second, "ready": str(ready)}]
+    results = executors.Processes(2, threads=1).run(call, jobs)
+    assert next(results) == (0, "done", None)
+    deadline = time.monotonic() + 120
+    while not ready.exists():
+        assert time.monotonic() < deadline, "the second job never began"
+        time.sleep(0.05)
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        results.throw(KeyboardInterrupt())
+    return workers, time.monotonic() - began
+
+
+def call(fn, **kwargs):
+    """A job (a module-level function, as a worker unpickles it) that runs ``fn``."""
+    return fn(**kwargs)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forkserver workers")
+def test_a_stopped_sweep_lets_its_idle_worker_leave_cleanly(monkeypatch, tmp_path):
+    """An idle worker told to stop leaves when its pool shuts down (exit 0), never at the signal:
+    dying there can leave the pool's queue lock held, so that the other worker, its job stopped,
+    waits for that lock forever, and the sweep waits for it."""
+    workers, took = stop_after_first(monkeypatch, tmp_path, long_job)
+    assert [w.exitcode for w in workers] == [0, 0]
+    assert took < executors.STOP_GRACE_S
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forkserver workers")
+def test_a_worker_that_never_reaches_a_safe_point_is_killed_after_the_grace(monkeypatch, tmp_path):
+    monkeypatch.setattr(executors, "STOP_GRACE_S", 1.0)
+    workers, took = stop_after_first(monkeypatch, tmp_path, stubborn_job)
+    assert [w.exitcode for w in workers] == [-signal.SIGKILL] * 2  # the idle one waited for the job's end too
+    assert 1.0 <= took < 60

@@ -11,7 +11,10 @@ after removing the temporary files of the writes under way (``temporary``).
 
 Worker processes (a sweep's or a tune's, ``worker()``) ignore SIGINT, which a terminal sends to
 the whole process group, and leave stopping to their parent: it sends them SIGTERM, which stops
-the job they run at its next safe point (an idle worker exits at once).
+the job they run at its next safe point. An idle worker does not exit then: it may be waiting on
+its pool's queue while holding the queue's lock, and a process that dies holding that lock blocks
+every other worker of the pool, and the parent waiting for them, forever. It starts no further
+job and leaves when its pool tells it to, as at the end of a sweep.
 
 Before any of that exists, while the command line starts (torch's import takes seconds),
 ``guard_start()`` holds the signals: ``toyformer/__init__.py`` calls it first thing, before its
@@ -59,7 +62,7 @@ class _State:
     depth = 0  # critical sections entered (main thread)
     pending: Interrupted | None = None  # a signal that arrived inside one
     stopping = False  # a first signal is being handled: the next one exits at once
-    worker = False  # a worker process: SIGTERM outside a job exits at once
+    worker = False  # a worker process: SIGTERM outside a job only marks it stopping
     in_job = False
     temps: set[str] = set()  # temporary files of the writes under way
 
@@ -69,10 +72,12 @@ def _main_thread() -> bool:
 
 
 def _handle(signum, frame) -> None:
-    if _State.stopping or (_State.worker and not _State.in_job):
+    if _State.stopping:
         remove_temporaries()
         os._exit(128 + signum)
     _State.stopping = True
+    if _State.worker and not _State.in_job:  # idle: no job to stop, and no exit here (see above)
+        return
     exc = Interrupted(signum)
     if _State.depth:
         _State.pending = exc
@@ -100,7 +105,8 @@ def installed():
 
 
 def worker() -> None:
-    """Make this process a worker: SIGINT ignored, SIGTERM stops the running job at a safe point."""
+    """Make this process a worker: SIGINT ignored, SIGTERM stops the running job at a safe point
+    (an idle worker starts no further job)."""
     _State.worker = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _handle)
@@ -108,8 +114,8 @@ def worker() -> None:
 
 @contextmanager
 def job():
-    """A worker's job: SIGTERM raises ``Interrupted`` inside it (outside, the worker exits). A
-    worker told to stop starts no further job (its pool may have handed it one already)."""
+    """A worker's job: SIGTERM raises ``Interrupted`` inside it. A worker told to stop starts no
+    further job (its pool may have handed it one already): the job raises at once."""
     if _State.stopping:
         raise Interrupted(signal.SIGTERM)
     _State.in_job = True

@@ -15,7 +15,8 @@ error is raised here. ``fn`` must be a module-level function (it is pickled by r
   CPU. The workers die with the process that started them, however it ends (SIGKILL included):
   a worker left training would write points that nobody records, and the forkserver, which
   exits only when the last worker has gone, would stay with it. They ignore the terminal's
-  Ctrl-C; when the sweep stops, it sends them SIGTERM.
+  Ctrl-C; when the sweep stops, it sends them SIGTERM, and SIGKILL to any still there
+  ``STOP_GRACE_S`` later (a job that never reaches a safe point must not hold the sweep forever).
 - ``DaskCluster(address)``: submits to a Dask distributed scheduler (``tcp://host:8786``); the
   results come back to this process, which writes the results store. When the sweep stops it
   cancels the jobs not started and sets a Dask ``Event`` that the jobs under way read at each
@@ -84,13 +85,32 @@ def _call(fn: Callable, kwargs: dict):
         return fn(**kwargs)
 
 
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    """SIGTERM to each worker: a job under way stops at its next safe point, an idle worker exits."""
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        try:
-            process.terminate()
-        except (OSError, ValueError, AttributeError):
-            pass
+STOP_GRACE_S = 30.0  # how long a stopped worker may take to reach its job's next safe point
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> threading.Timer:
+    """SIGTERM to each worker: a job under way stops at its next safe point, an idle worker starts
+    no other job and leaves when the pool shuts down. Returns the timer that SIGKILLs the workers
+    still there after ``STOP_GRACE_S`` (cancel it once the pool has shut down)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    _signal_all(processes, "terminate")
+    timer = threading.Timer(STOP_GRACE_S, _signal_all, (processes, "kill"))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _signal_all(processes: list, method: str) -> None:
+    for process in processes:
+        _signal(process, method)
+
+
+def _signal(process, method: str) -> None:
+    """``process.terminate()`` or ``process.kill()``, nothing if it is gone or closed already."""
+    try:
+        getattr(process, method)()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def die_with(pid: int) -> None:
@@ -219,6 +239,7 @@ class Processes:
         ctx = _context()
         pool = ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=ctx, initializer=_start_worker,
                                    initargs=(self.threads, os.getpid()))
+        stopping = None
         try:
             futures = _submit(pool, fn, jobs)
             for future in as_completed(futures):
@@ -227,10 +248,12 @@ class Processes:
                     raise _raised(exc)
                 yield futures[future], None if exc else future.result(), _error_text(exc) if exc else None
         except BaseException:  # an error that stops all, Ctrl-C, SIGTERM: the jobs under way stop too
-            _stop_workers(pool)
+            stopping = _stop_workers(pool)
             raise
         finally:  # do not start the points still queued; wait for the workers to stop
             pool.shutdown(wait=True, cancel_futures=True)
+            if stopping is not None:
+                stopping.cancel()
 
     def close(self) -> None:
         pass
