@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,17 @@ SCRIPT = textwrap.dedent("""\
 """)  # what pip writes for the console script (the pyproject's [project.scripts])
 
 
+@contextmanager
+def as_a_shell_starts():
+    """Children started inside the block begin with Ctrl-C at its default, as from a shell, whatever
+    this test process has it as (ignored, after some earlier test in the same worker process)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a Python handler: SIG_DFL after exec
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def held_at_import(tmp_path: Path, command: list[str]) -> subprocess.Popen:
     """``command`` in a child (its own process group, as a terminal runs it), held inside
     ``import torch`` until signalled; returns once it is there."""
@@ -59,8 +71,9 @@ def held_at_import(tmp_path: Path, command: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), SRC, os.environ.get("PYTHONPATH", "")]),
            "HOLD_READY": str(ready), "TOYFORMER_RESULTS": str(tmp_path / "work" / "store.sqlite")}
     (tmp_path / "work").mkdir()
-    proc = subprocess.Popen([sys.executable, *command], cwd=tmp_path / "work", env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with as_a_shell_starts():
+        proc = subprocess.Popen([sys.executable, *command], cwd=tmp_path / "work", env=env, start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not ready.exists():
         if proc.poll() is not None:
@@ -98,7 +111,8 @@ def test_a_program_importing_toyformer_keeps_python_s_handlers():
             "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler, "
             "signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    with as_a_shell_starts():
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.stdout.split() == ["True", "True"], done.stderr
 
 
