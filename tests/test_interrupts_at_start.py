@@ -52,8 +52,9 @@ SCRIPT = textwrap.dedent("""\
 
 @contextmanager
 def as_a_shell_starts():
-    """Children started inside the block begin with Ctrl-C at its default, as from a shell, whatever
-    this test process has it as (ignored, after some earlier test in the same worker process)."""
+    """Children started inside the block begin with Ctrl-C at its default, as from an interactive
+    shell, whatever this test process has it as: ignored when pytest was itself started in the
+    background by a non-interactive shell (``make test &`` in a script), which every child inherits."""
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a Python handler: SIG_DFL after exec
     try:
         yield
