@@ -80,7 +80,7 @@ def test_worker_processes_are_bit_identical_to_in_process_at_equal_threads(tmp_p
                {k: v for k, v in b.summary.items() if "wall" not in k and k != "diagnosis"}
 
 
-def quick(ready: str) -> str:
+def quick() -> str:
     return "done"
 
 
@@ -111,7 +111,7 @@ def stop_after_first(monkeypatch, tmp_path: Path, second) -> tuple[list, float]:
         return stop(pool)
 
     monkeypatch.setattr(executors, "_stop_workers", watch)
-    jobs = [{"fn": quick, "ready": str(ready)}, {"fn": second, "ready": str(ready)}]
+    jobs = [{"fn": quick}, {"fn": second, "ready": str(ready)}]
     results = executors.Processes(2, threads=1).run(call, jobs)
     assert next(results) == (0, "done", None)
     deadline = time.monotonic() + 120
